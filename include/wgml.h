@@ -1,0 +1,92 @@
+/*
+ * wgml — a machine-learning runtime on WebGPU.
+ *
+ * Public C API. Handles are opaque; every call that depends on input or on the
+ * GPU returns a wgml_status, and the context keeps a message for the last
+ * failure (wgml_ctx_last_error). Parameter structs treat zero as "default".
+ * The library never exits or aborts because of bad input or a GPU fault.
+ */
+#ifndef WGML_H
+#define WGML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum wgml_status {
+    WGML_OK = 0,
+    WGML_ERR_INVALID_ARGUMENT,
+    WGML_ERR_BAD_FILE,
+    WGML_ERR_UNSUPPORTED,
+    WGML_ERR_OUT_OF_MEMORY,
+    WGML_ERR_DEVICE_LOST,
+    WGML_ERR_GPU,
+} wgml_status;
+
+// A short, stable name for a status ("ok", "invalid argument", ...).
+const char *wgml_status_name(wgml_status status);
+
+typedef struct wgml_ctx wgml_ctx;
+
+typedef enum wgml_power_preference {
+    WGML_POWER_DEFAULT = 0,
+    WGML_POWER_LOW,
+    WGML_POWER_HIGH,
+} wgml_power_preference;
+
+typedef struct wgml_ctx_params {
+    wgml_power_preference power;   // adapter choice hint
+    bool disable_f16;              // do not use shader-f16 even if present
+    bool disable_subgroups;        // do not use subgroups even if present
+    bool disable_timestamps;       // do not request timestamp queries
+} wgml_ctx_params;
+
+// Creates a context on the default GPU adapter. On failure *out is NULL and,
+// when err is not NULL, a message is written to err (at most err_size bytes).
+wgml_status wgml_ctx_create(const wgml_ctx_params *params, wgml_ctx **out,
+                            char *err, size_t err_size);
+void        wgml_ctx_free(wgml_ctx *ctx);
+// The message of the last failed call on this context ("" when none).
+const char *wgml_ctx_last_error(const wgml_ctx *ctx);
+
+// What the adapter is and can do. Strings are owned by the context.
+typedef struct wgml_device_info {
+    const char *implementation;    // "dawn", "wgpu-native" or "browser"
+    const char *vendor;
+    const char *architecture;
+    const char *device;
+    const char *description;
+    const char *backend;           // "vulkan", "metal", "d3d12", ...
+    const char *adapter_type;      // "discrete", "integrated", "cpu", "unknown"
+    uint32_t vendor_id, device_id;
+
+    bool shader_f16;               // feature enabled on the device
+    bool subgroups;
+    bool timestamp_query;
+    bool packed_dot4;              // WGSL packed_4x8_integer_dot_product
+    bool subgroup_matrix;          // cooperative matrices (Dawn experimental)
+    uint32_t subgroup_min_size, subgroup_max_size;  // 0 when unknown
+
+    uint64_t max_buffer_size;                  // bytes
+    uint64_t max_storage_buffer_binding_size;  // bytes
+    uint64_t max_uniform_buffer_binding_size;  // bytes
+    uint32_t max_storage_buffers_per_stage;
+    uint32_t max_compute_workgroup_storage_size;  // bytes
+    uint32_t max_compute_invocations_per_workgroup;
+    uint32_t max_compute_workgroup_size_x, max_compute_workgroup_size_y,
+             max_compute_workgroup_size_z;
+    uint32_t max_compute_workgroups_per_dimension;
+    uint32_t min_storage_buffer_offset_alignment;  // bytes
+    uint32_t min_uniform_buffer_offset_alignment;  // bytes
+} wgml_device_info;
+
+wgml_status wgml_ctx_device_info(wgml_ctx *ctx, wgml_device_info *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Installs everything wgml needs to build and test, from package registries only:
+#   - Debian packages: compilers, CMake, Ninja, the Vulkan loader, SwiftShader
+#     (chromium-common) and lavapipe (mesa-vulkan-drivers), the CPU Vulkan
+#     devices that tests run on;
+#   - the WebGPU implementations, pinned and checksummed, into .deps/ (ignored):
+#       .deps/wgpu-native/{include,lib}  from the PyPI wheel `wgpu`
+#       .deps/dawn/{include,lib}         see install_dawn below
+#   - lavapipe from Mesa 25 (bookworm-backports), unpacked into .deps/lavapipe:
+#     Debian 12's own lavapipe (Mesa 22.3) is refused by Dawn, and lavapipe is
+#     the CPU device that exposes shader-f16, so f16 kernels get tested in CI.
+# Safe to run again: every step is skipped when its result is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+deps="$root/.deps"
+mkdir -p "$deps"
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- Debian
+apt_packages=(build-essential cmake ninja-build pkg-config python3 unzip curl
+              libvulkan1 mesa-vulkan-drivers chromium-common nodejs npm)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# nodejs/npm may come from outside Debian on some machines; accept any npm on PATH.
+if command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+verify() { # file sha256
+  local got; got=$(sha256sum "$1" | cut -d' ' -f1)
+  if [ "$got" != "$2" ]; then say "checksum mismatch for $1: got $got, want $2"; exit 1; fi
+}
+
+# ---------------------------------------------------------------- wgpu-native
+# The PyPI wheel `wgpu` ships wgpu-native together with the webgpu.h and wgpu.h
+# it was built from, so header and library always match.
+WGPU_WHEEL_VERSION=0.32.0
+WGPU_WHEEL_SHA256=6499a31b5a29a10b4f1089fea4a0806411f42605fa86b6c0b543a07ca0de8568
+install_wgpu_native() {
+  local dst="$deps/wgpu-native"
+  [ -f "$dst/lib/libwgpu_native.so" ] && [ -f "$dst/include/webgpu/webgpu.h" ] && return
+  say "installing wgpu-native from PyPI wgpu==$WGPU_WHEEL_VERSION"
+  local tmp; tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: \
+    --platform manylinux_2_28_x86_64 --python-version 3.11 \
+    -d "$tmp" "wgpu==$WGPU_WHEEL_VERSION"
+  local whl; whl=$(ls "$tmp"/wgpu-*.whl)
+  verify "$whl" "$WGPU_WHEEL_SHA256"
+  unzip -q -o "$whl" 'wgpu/resources/*' -d "$tmp/x"
+  mkdir -p "$dst/lib" "$dst/include/webgpu"
+  cp "$tmp/x/wgpu/resources/libwgpu_native-release.so" "$dst/lib/libwgpu_native.so"
+  cp "$tmp/x/wgpu/resources/webgpu.h" "$tmp/x/wgpu/resources/wgpu.h" "$dst/include/webgpu/"
+  echo "$WGPU_WHEEL_VERSION" > "$dst/VERSION"
+  rm -rf "$tmp"
+}
+
+# ---------------------------------------------------------------- Dawn
+# No registry package ships a Linux Dawn library together with its header, so
+# the pair comes from two packages, both pinned and checksummed:
+#   library: PyPI rillfacet==0.1.3, which bundles Dawn as libwebgpu_dawn.so;
+#   header:  npm react-native-webgpu@0.10.2, which ships Dawn's generated
+#            webgpu.h (Dawn chrome-m154).
+# The pairing was verified: the library's 276 wgpu* exports are exactly the
+# functions the header declares, and every WGPUFeatureName value the adapter
+# lacks was requested and named back correctly by Dawn. tests/test_gpu.c
+# (gpu.info) keeps checking that the features we use resolve on the device.
+DAWN_LIB_SHA256=8481cc4a8a306d25299ddb6ee9ac3c5e6114da9e42c695adb68f86193c9de5a6
+DAWN_HEADER_SHA256=f93fc6b4e1a8ef2248bec4463efc488086c149d7cac9a26815ef91ca8056fdbf
+install_dawn() {
+  local dst="$deps/dawn"
+  [ -f "$dst/lib/libwebgpu_dawn.so" ] && [ -f "$dst/include/webgpu/webgpu.h" ] && return
+  say "installing Dawn (PyPI rillfacet==0.1.3 library, npm react-native-webgpu@0.10.2 header)"
+  local tmp; tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: \
+    --platform manylinux_2_28_x86_64 --python-version 3.11 -d "$tmp" rillfacet==0.1.3
+  unzip -q -o "$tmp"/rillfacet-0.1.3-*.whl 'rillfacet/libwebgpu_dawn.so' -d "$tmp/x"
+  (cd "$tmp" && npm pack -q react-native-webgpu@0.10.2 >/dev/null 2>&1)
+  tar -xzf "$tmp"/react-native-webgpu-0.10.2.tgz -C "$tmp" package/cpp/webgpu/webgpu.h
+  verify "$tmp/x/rillfacet/libwebgpu_dawn.so" "$DAWN_LIB_SHA256"
+  verify "$tmp/package/cpp/webgpu/webgpu.h" "$DAWN_HEADER_SHA256"
+  mkdir -p "$dst/lib" "$dst/include/webgpu"
+  install -m 755 "$tmp/x/rillfacet/libwebgpu_dawn.so" "$dst/lib/"
+  cp "$tmp/package/cpp/webgpu/webgpu.h" "$dst/include/webgpu/"
+  echo "rillfacet==0.1.3 + react-native-webgpu@0.10.2 (Dawn chrome-m154)" > "$dst/VERSION"
+  rm -rf "$tmp"
+}
+
+# ---------------------------------------------------------------- lavapipe
+install_lavapipe() {
+  local dst="$deps/lavapipe"
+  [ -f "$dst/lvp_icd.json" ] && return
+  say "installing lavapipe (mesa-vulkan-drivers from bookworm-backports, unpacked)"
+  local tmp; tmp=$(mktemp -d)
+  mkdir -p "$tmp/lists/partial" "$tmp/debs"
+  echo 'deb http://deb.debian.org/debian bookworm-backports main' > "$tmp/sources.list"
+  local o=(-o Dir::Etc::sourcelist="$tmp/sources.list" -o Dir::Etc::sourceparts=- -o APT::Sandbox::User=root
+           -o Dir::State::Lists="$tmp/lists" -o Dir::Cache="$tmp/cache")
+  apt-get "${o[@]}" update -qq
+  (cd "$tmp/debs" && apt-get "${o[@]}" download -qq mesa-vulkan-drivers)
+  mkdir -p "$dst"
+  dpkg -x "$tmp"/debs/mesa-vulkan-drivers_*.deb "$dst/root"
+  local lib="$dst/root/usr/lib/x86_64-linux-gnu/libvulkan_lvp.so"
+  [ -f "$lib" ] || { say "lavapipe library missing from the package"; exit 1; }
+  printf '{"file_format_version":"1.0.0","ICD":{"library_path":"%s","api_version":"1.3.0"}}\n' \
+    "$lib" > "$dst/lvp_icd.json"
+  dpkg-deb -f "$tmp"/debs/mesa-vulkan-drivers_*.deb Version > "$dst/VERSION"
+  rm -rf "$tmp"
+}
+
+install_wgpu_native
+install_dawn
+install_lavapipe
+say "done: $(ls -d "$deps"/*/ | xargs -n1 basename | tr '\n' ' ')"

@@ -1,0 +1,123 @@
+/*
+ * The GPU layer: the only code that speaks WebGPU. Everything above it sees
+ * this small interface, which the native build implements over webgpu.h
+ * (Dawn or wgpu-native) and the web build over navigator.gpu.
+ *
+ * Model of use:
+ *   - buffers come from a pool keyed by size class (create/release);
+ *   - pipelines are built from an embedded WGSL kernel family, an entry point
+ *     and override constants, and cached by that key;
+ *   - dispatches are recorded into one compute pass; their small parameters
+ *     go to a uniform arena (binding 0 of every kernel); storage buffers
+ *     follow as bindings 1..n;
+ *   - one submit per run; readback copies through a staging buffer;
+ *   - errors from WebGPU (validation, out-of-memory, shader compilation,
+ *     device loss) become a wgml_status plus a message on the gpu object.
+ */
+#ifndef WGML_GPU_H
+#define WGML_GPU_H
+
+#include "wgml.h"
+
+typedef struct wgml_gpu wgml_gpu;
+typedef struct wgml_gpu_buf wgml_gpu_buf;
+typedef struct wgml_gpu_pipeline wgml_gpu_pipeline;
+
+typedef struct wgml_gpu_options {
+    wgml_power_preference power;
+    bool disable_f16, disable_subgroups, disable_timestamps;
+} wgml_gpu_options;
+
+// ---------------------------------------------------------------- device
+
+// On failure *out is NULL and err holds the reason.
+wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
+                            char *err, size_t err_size);
+void wgml_gpu_free(wgml_gpu *gpu);
+const wgml_device_info *wgml_gpu_info(const wgml_gpu *gpu);
+// Message of the last failure, "" if none.
+const char *wgml_gpu_last_error(const wgml_gpu *gpu);
+// Records a failure: formats the message and returns `status`.
+wgml_status wgml_gpu_fail(wgml_gpu *gpu, wgml_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+void wgml_gpu_clear_error(wgml_gpu *gpu);
+
+// ---------------------------------------------------------------- buffers
+
+// A storage buffer of at least `size` bytes (usable as copy source and
+// destination), taken from the pool when one of the right class is free.
+// Contents are undefined. Sizes above the device limits are refused before
+// anything is created.
+wgml_status wgml_gpu_buf_create(wgml_gpu *gpu, uint64_t size, const char *label,
+                                wgml_gpu_buf **out);
+// Returns the buffer to the pool (NULL is ignored).
+void wgml_gpu_buf_release(wgml_gpu *gpu, wgml_gpu_buf *buf);
+uint64_t wgml_gpu_buf_size(const wgml_gpu_buf *buf);
+// Frees every pooled buffer that is not in use.
+void wgml_gpu_pool_trim(wgml_gpu *gpu);
+// Bytes held by live and pooled buffers.
+uint64_t wgml_gpu_pool_bytes(const wgml_gpu *gpu);
+
+// Host to device; offset and size must be multiples of 4.
+wgml_status wgml_gpu_buf_write(wgml_gpu *gpu, wgml_gpu_buf *buf, uint64_t offset,
+                               const void *data, uint64_t size);
+// Device to host. Submits pending work first and waits for it.
+wgml_status wgml_gpu_buf_read(wgml_gpu *gpu, wgml_gpu_buf *buf, uint64_t offset,
+                              void *dst, uint64_t size);
+
+// ---------------------------------------------------------------- pipelines
+
+typedef struct wgml_gpu_constant {
+    const char *name;   // WGSL `override` name
+    double value;
+} wgml_gpu_constant;
+
+typedef struct wgml_gpu_kernel {
+    const char *family;   // embedded kernel file, e.g. "softmax"
+    const char *entry;    // entry point; NULL means "main"
+    const wgml_gpu_constant *constants;
+    size_t n_constants;
+    const char *source;   // WGSL text instead of the embedded family (tests)
+} wgml_gpu_kernel;
+
+// Builds (or finds in the cache) the compute pipeline for `k`. A WGSL
+// compilation error returns WGML_ERR_GPU with the compiler's messages,
+// including line:column, in the last error.
+wgml_status wgml_gpu_pipeline_get(wgml_gpu *gpu, const wgml_gpu_kernel *k,
+                                  wgml_gpu_pipeline **out);
+
+// ---------------------------------------------------------------- recording
+
+typedef struct wgml_gpu_binding {
+    wgml_gpu_buf *buf;
+    uint64_t offset;   // bytes; multiple of min_storage_buffer_offset_alignment
+    uint64_t size;     // bytes; 0 means "to the end of the buffer"
+} wgml_gpu_binding;
+
+// Starts recording a run. With `timed`, the run's pass carries GPU timestamps
+// (when the device has them) and wgml_gpu_submit reports its duration.
+// Recording also starts implicitly at the first dispatch.
+wgml_status wgml_gpu_begin(wgml_gpu *gpu, bool timed);
+
+// Records one dispatch. `params` (may be NULL) is copied into the uniform
+// arena and bound at binding 0; `bindings` become bindings 1..n.
+wgml_status wgml_gpu_dispatch(wgml_gpu *gpu, wgml_gpu_pipeline *pipeline,
+                              const void *params, size_t params_size,
+                              const wgml_gpu_binding *bindings, size_t n_bindings,
+                              uint32_t groups_x, uint32_t groups_y, uint32_t groups_z);
+
+// Ends the pass and submits everything recorded since begin, in one submit.
+// When the run was timed and timestamps exist, waits for completion and
+// writes the GPU time in nanoseconds to *gpu_ns (else *gpu_ns = -1).
+wgml_status wgml_gpu_submit(wgml_gpu *gpu, double *gpu_ns);
+
+// Waits until all submitted work has finished.
+wgml_status wgml_gpu_wait(wgml_gpu *gpu);
+
+// Number of dispatches recorded in the current run (for accounting/tests).
+uint32_t wgml_gpu_pending_dispatches(const wgml_gpu *gpu);
+
+#endif

@@ -1,0 +1,1051 @@
+/*
+ * The GPU layer over the C webgpu.h, for Dawn and wgpu-native.
+ *
+ * Each implementation is built against the webgpu.h that ships with its own
+ * library (enum values differ between them). The few places where the two
+ * differ are marked WGML_DAWN / WGML_WGPU_NATIVE.
+ *
+ * Waiting: every asynchronous call goes through wait_future(). On Dawn that is
+ * wgpuInstanceWaitAny with callbacks in WaitAnyOnly mode. wgpu-native has no
+ * timed WaitAny, so there callbacks run in AllowProcessEvents mode and we block
+ * in wgpuDevicePoll(wait=true) between wgpuInstanceProcessEvents calls.
+ */
+#include "gpu/gpu.h"
+#include "gpu/gpu_internal.h"
+#include "kernels/kernels.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#if defined(WGML_WGPU_NATIVE)
+#include <webgpu/wgpu.h>
+#define WGML_IMPL_NAME "wgpu-native"
+#define CALLBACK_MODE WGPUCallbackMode_AllowProcessEvents
+#elif defined(WGML_DAWN)
+#define WGML_IMPL_NAME "dawn"
+#define CALLBACK_MODE WGPUCallbackMode_WaitAnyOnly
+#else
+#error "define WGML_DAWN or WGML_WGPU_NATIVE"
+#endif
+
+enum {
+    ARENA_CHUNK_BYTES = 1 << 20,   // uniform arena chunk; many dispatches each
+    MAX_BINDINGS = 16,
+    TIMESTAMP_RESOLVE_BYTES = 256, // resolve offsets must be 256-aligned
+};
+
+// ================================================================ utilities
+
+static WGPUStringView sv(const char *s)
+{
+    return (WGPUStringView){.data = s, .length = s ? strlen(s) : 0};
+}
+
+static void sv_copy(char *dst, size_t cap, WGPUStringView v)
+{
+    size_t n = v.data ? (v.length == WGPU_STRLEN ? strlen(v.data) : v.length) : 0;
+    if (n >= cap) n = cap - 1;
+    if (n) memcpy(dst, v.data, n);
+    dst[n] = 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+wgml_status wgml_gpu_fail(wgml_gpu *g, wgml_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g->err, sizeof g->err, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+void wgml_gpu_clear_error(wgml_gpu *g) { g->err[0] = 0; }
+const char *wgml_gpu_last_error(const wgml_gpu *g) { return g->err; }
+const wgml_device_info *wgml_gpu_info(const wgml_gpu *g) { return &g->info; }
+
+// The one way to wait. `done` is set by the callback that `f` belongs to.
+static wgml_status wait_future(wgml_gpu *g, WGPUFuture f, const volatile bool *done,
+                               const char *what)
+{
+#if defined(WGML_WGPU_NATIVE)
+    (void)f;
+    const double deadline = now_seconds() + 300.0;
+    while (!*done) {
+        if (g->device) wgpuDevicePoll(g->device, true, NULL);
+        wgpuInstanceProcessEvents(g->instance);
+        if (*done) break;
+        if (now_seconds() > deadline)
+            return wgml_gpu_fail(g, WGML_ERR_GPU, "timed out waiting for %s", what);
+        if (!g->device) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return WGML_OK;
+#else
+    WGPUFutureWaitInfo info = {.future = f};
+    WGPUWaitStatus s = wgpuInstanceWaitAny(g->instance, 1, &info, UINT64_MAX);
+    if (s != WGPUWaitStatus_Success || !*done)
+        return wgml_gpu_fail(g, WGML_ERR_GPU, "waiting for %s failed (wait status %d)",
+                             what, (int)s);
+    return WGML_OK;
+#endif
+}
+
+// A status to return when the device is gone; checked at every entry point
+// that touches the GPU so that no call returns zeros or garbage after a loss.
+static wgml_status check_alive(wgml_gpu *g)
+{
+    if (g->lost)
+        return wgml_gpu_fail(g, WGML_ERR_DEVICE_LOST, "device lost: %s", g->lost_message);
+    return WGML_OK;
+}
+
+// ================================================================ error scopes
+
+typedef struct scope_result {
+    bool done;
+    WGPUErrorType type;
+    char message[4096];
+} scope_result;
+
+static void on_pop_scope(WGPUPopErrorScopeStatus status, WGPUErrorType type,
+                         WGPUStringView message, void *u1, void *u2)
+{
+    (void)u2;
+    scope_result *r = u1;
+    r->type = status == WGPUPopErrorScopeStatus_Success ? type : WGPUErrorType_Unknown;
+    sv_copy(r->message, sizeof r->message, message);
+    if (status != WGPUPopErrorScopeStatus_Success && !r->message[0])
+        snprintf(r->message, sizeof r->message, "error scope could not be popped");
+    r->done = true;
+}
+
+// The error filters every guarded operation pushes, outermost first.
+// wgpu-native panics on the Internal filter, so it watches two.
+static const WGPUErrorFilter SCOPE_FILTERS[] = {
+    WGPUErrorFilter_OutOfMemory,
+    WGPUErrorFilter_Validation,
+#if defined(WGML_DAWN)
+    WGPUErrorFilter_Internal,
+#endif
+};
+enum { N_SCOPES = sizeof SCOPE_FILTERS / sizeof SCOPE_FILTERS[0] };
+
+static void scopes_push(wgml_gpu *g)
+{
+    for (int i = 0; i < N_SCOPES; i++) wgpuDevicePushErrorScope(g->device, SCOPE_FILTERS[i]);
+}
+
+// Pops the scopes pushed by scopes_push and turns the first error into a
+// status: out-of-memory as WGML_ERR_OUT_OF_MEMORY, anything else as
+// WGML_ERR_GPU. `what` names the operation for the message.
+static wgml_status scopes_pop(wgml_gpu *g, const char *what)
+{
+    scope_result r[N_SCOPES];
+    memset(r, 0, sizeof r);
+    for (int i = N_SCOPES - 1; i >= 0; i--) {   // innermost first
+        WGPUPopErrorScopeCallbackInfo cb = {
+            .mode = CALLBACK_MODE, .callback = on_pop_scope, .userdata1 = &r[i]};
+        WGPUFuture f = wgpuDevicePopErrorScope(g->device, cb);
+        wgml_status st = wait_future(g, f, &r[i].done, "an error scope");
+        if (st) return st;
+    }
+    wgml_status st = check_alive(g);
+    if (st) return st;
+    for (int i = 0; i < N_SCOPES; i++) {
+        if (r[i].type == WGPUErrorType_NoError) continue;
+        if (r[i].type == WGPUErrorType_OutOfMemory)
+            return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "%s: out of GPU memory: %s",
+                                 what, r[i].message);
+        return wgml_gpu_fail(g, WGML_ERR_GPU, "%s: %s", what, r[i].message);
+    }
+    return WGML_OK;
+}
+
+// ================================================================ device
+
+static void on_uncaptured_error(WGPUDevice const *device, WGPUErrorType type,
+                                WGPUStringView message, void *u1, void *u2)
+{
+    (void)device; (void)u2;
+    wgml_gpu *g = u1;
+    char msg[2048];
+    sv_copy(msg, sizeof msg, message);
+    g->uncaptured = true;
+    snprintf(g->err, sizeof g->err, "uncaptured GPU error (type %d): %s", (int)type, msg);
+}
+
+static void on_device_lost(WGPUDevice const *device, WGPUDeviceLostReason reason,
+                           WGPUStringView message, void *u1, void *u2)
+{
+    (void)device; (void)u2;
+    wgml_gpu *g = u1;
+    if (!g || g->destroying) return;
+    g->lost = true;
+    char msg[900];
+    sv_copy(msg, sizeof msg, message);
+    snprintf(g->lost_message, sizeof g->lost_message, "reason %d: %s", (int)reason, msg);
+}
+
+typedef struct adapter_result {
+    bool done;
+    WGPUAdapter adapter;
+    char message[1024];
+} adapter_result;
+
+static void on_adapter(WGPURequestAdapterStatus status, WGPUAdapter adapter,
+                       WGPUStringView message, void *u1, void *u2)
+{
+    (void)u2;
+    adapter_result *r = u1;
+    if (status == WGPURequestAdapterStatus_Success) r->adapter = adapter;
+    sv_copy(r->message, sizeof r->message, message);
+    r->done = true;
+}
+
+typedef struct device_result {
+    bool done;
+    WGPUDevice device;
+    char message[1024];
+} device_result;
+
+static void on_device(WGPURequestDeviceStatus status, WGPUDevice device,
+                      WGPUStringView message, void *u1, void *u2)
+{
+    (void)u2;
+    device_result *r = u1;
+    if (status == WGPURequestDeviceStatus_Success) r->device = device;
+    sv_copy(r->message, sizeof r->message, message);
+    r->done = true;
+}
+
+static const char *backend_name(WGPUBackendType b)
+{
+    switch (b) {
+    case WGPUBackendType_Null: return "null";
+    case WGPUBackendType_WebGPU: return "webgpu";
+    case WGPUBackendType_D3D11: return "d3d11";
+    case WGPUBackendType_D3D12: return "d3d12";
+    case WGPUBackendType_Metal: return "metal";
+    case WGPUBackendType_Vulkan: return "vulkan";
+    case WGPUBackendType_OpenGL: return "opengl";
+    case WGPUBackendType_OpenGLES: return "opengles";
+    default: return "unknown";
+    }
+}
+
+static const char *adapter_type_name(WGPUAdapterType t)
+{
+    switch (t) {
+    case WGPUAdapterType_DiscreteGPU: return "discrete";
+    case WGPUAdapterType_IntegratedGPU: return "integrated";
+    case WGPUAdapterType_CPU: return "cpu";
+    default: return "unknown";
+    }
+}
+
+static void fill_info(wgml_gpu *g, const WGPUAdapterInfo *ai, const WGPULimits *lim)
+{
+    wgml_device_info *d = &g->info;
+    sv_copy(g->s_vendor, sizeof g->s_vendor, ai->vendor);
+    sv_copy(g->s_arch, sizeof g->s_arch, ai->architecture);
+    sv_copy(g->s_device, sizeof g->s_device, ai->device);
+    sv_copy(g->s_desc, sizeof g->s_desc, ai->description);
+    d->implementation = WGML_IMPL_NAME;
+    d->vendor = g->s_vendor;
+    d->architecture = g->s_arch;
+    d->device = g->s_device;
+    d->description = g->s_desc;
+    d->backend = backend_name(ai->backendType);
+    d->adapter_type = adapter_type_name(ai->adapterType);
+    d->vendor_id = ai->vendorID;
+    d->device_id = ai->deviceID;
+    d->subgroup_min_size = ai->subgroupMinSize;
+    d->subgroup_max_size = ai->subgroupMaxSize;
+    d->max_buffer_size = lim->maxBufferSize;
+    d->max_storage_buffer_binding_size = lim->maxStorageBufferBindingSize;
+    d->max_uniform_buffer_binding_size = lim->maxUniformBufferBindingSize;
+    d->max_storage_buffers_per_stage = lim->maxStorageBuffersPerShaderStage;
+    d->max_compute_workgroup_storage_size = lim->maxComputeWorkgroupStorageSize;
+    d->max_compute_invocations_per_workgroup = lim->maxComputeInvocationsPerWorkgroup;
+    d->max_compute_workgroup_size_x = lim->maxComputeWorkgroupSizeX;
+    d->max_compute_workgroup_size_y = lim->maxComputeWorkgroupSizeY;
+    d->max_compute_workgroup_size_z = lim->maxComputeWorkgroupSizeZ;
+    d->max_compute_workgroups_per_dimension = lim->maxComputeWorkgroupsPerDimension;
+    d->min_storage_buffer_offset_alignment = lim->minStorageBufferOffsetAlignment;
+    d->min_uniform_buffer_offset_alignment = lim->minUniformBufferOffsetAlignment;
+}
+
+// Whether a WGSL snippet compiles and links on this device: the honest test
+// for language features an implementation may not advertise.
+static bool wgsl_compiles(wgml_gpu *g, const char *wgsl)
+{
+    char saved[sizeof g->err];
+    memcpy(saved, g->err, sizeof saved);
+    wgml_gpu_kernel k = {.source = wgsl};
+    wgml_gpu_pipeline *p = NULL;
+    bool ok = wgml_gpu_pipeline_get(g, &k, &p) == WGML_OK;
+    memcpy(g->err, saved, sizeof saved);
+    return ok;
+}
+
+static const char PROBE_DOT4[] =
+    "@group(0) @binding(1) var<storage, read_write> o: array<i32>;\n"
+    "@compute @workgroup_size(1) fn main() { o[0] = dot4I8Packed(0x01020304u, 0x01010101u); }\n";
+
+static wgml_status create_timestamp_objects(wgml_gpu *g)
+{
+    WGPUQuerySetDescriptor qd = {.label = sv("wgml.timestamps"),
+                                 .type = WGPUQueryType_Timestamp, .count = 2};
+    g->ts_queries = wgpuDeviceCreateQuerySet(g->device, &qd);
+    WGPUBufferDescriptor rd = {.label = sv("wgml.timestamps.resolve"),
+                               .usage = WGPUBufferUsage_QueryResolve | WGPUBufferUsage_CopySrc,
+                               .size = TIMESTAMP_RESOLVE_BYTES};
+    g->ts_resolve = wgpuDeviceCreateBuffer(g->device, &rd);
+    WGPUBufferDescriptor md = {.label = sv("wgml.timestamps.readback"),
+                               .usage = WGPUBufferUsage_MapRead | WGPUBufferUsage_CopyDst,
+                               .size = TIMESTAMP_RESOLVE_BYTES};
+    g->ts_readback = wgpuDeviceCreateBuffer(g->device, &md);
+    return WGML_OK;
+}
+
+wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
+                            char *err, size_t err_size)
+{
+    static const wgml_gpu_options defaults = {0};
+    if (!opt) opt = &defaults;
+    *out = NULL;
+    wgml_gpu *g = calloc(1, sizeof *g);
+    if (!g) {
+        if (err) snprintf(err, err_size, "out of host memory");
+        return WGML_ERR_OUT_OF_MEMORY;
+    }
+    wgml_status st = WGML_OK;
+
+#if defined(WGML_DAWN)
+    WGPUInstanceFeatureName inst_features[] = {WGPUInstanceFeatureName_TimedWaitAny};
+    WGPUInstanceDescriptor idesc = {.requiredFeatureCount = 1,
+                                    .requiredFeatures = inst_features};
+#else
+    WGPUInstanceDescriptor idesc = {0};
+#endif
+    g->instance = wgpuCreateInstance(&idesc);
+    if (!g->instance) {
+        st = wgml_gpu_fail(g, WGML_ERR_GPU, "could not create a WebGPU instance");
+        goto fail;
+    }
+
+    adapter_result ar = {0};
+    WGPURequestAdapterOptions aopt = {
+        .powerPreference = opt->power == WGML_POWER_LOW    ? WGPUPowerPreference_LowPower
+                           : opt->power == WGML_POWER_HIGH ? WGPUPowerPreference_HighPerformance
+                                                           : WGPUPowerPreference_Undefined,
+    };
+    WGPURequestAdapterCallbackInfo acb = {.mode = CALLBACK_MODE, .callback = on_adapter,
+                                          .userdata1 = &ar};
+    st = wait_future(g, wgpuInstanceRequestAdapter(g->instance, &aopt, acb), &ar.done,
+                     "the adapter");
+    if (st) goto fail;
+    if (!ar.adapter) {
+        st = wgml_gpu_fail(g, WGML_ERR_UNSUPPORTED, "no WebGPU adapter found%s%s",
+                           ar.message[0] ? ": " : "", ar.message);
+        goto fail;
+    }
+    g->adapter = ar.adapter;
+
+    WGPUAdapterInfo ainfo = {0};
+    wgpuAdapterGetInfo(g->adapter, &ainfo);
+    WGPULimits alim = {0};
+    if (wgpuAdapterGetLimits(g->adapter, &alim) != WGPUStatus_Success) {
+        st = wgml_gpu_fail(g, WGML_ERR_GPU, "could not read the adapter's limits");
+        wgpuAdapterInfoFreeMembers(ainfo);
+        goto fail;
+    }
+
+    // Ask for every optional feature wgml can use, and all adapter limits.
+    WGPUFeatureName want[8];
+    size_t nwant = 0;
+    bool has_f16 = wgpuAdapterHasFeature(g->adapter, WGPUFeatureName_ShaderF16);
+    bool has_sg = wgpuAdapterHasFeature(g->adapter, WGPUFeatureName_Subgroups);
+    bool has_ts = wgpuAdapterHasFeature(g->adapter, WGPUFeatureName_TimestampQuery);
+    if (has_f16 && !opt->disable_f16) want[nwant++] = WGPUFeatureName_ShaderF16;
+    if (has_sg && !opt->disable_subgroups) want[nwant++] = WGPUFeatureName_Subgroups;
+    if (has_ts && !opt->disable_timestamps) want[nwant++] = WGPUFeatureName_TimestampQuery;
+#if defined(WGML_DAWN)
+    bool has_sgm = wgpuAdapterHasFeature(g->adapter,
+                                    WGPUFeatureName_ChromiumExperimentalSubgroupMatrix);
+    if (has_sgm && !opt->disable_subgroups)
+        want[nwant++] = WGPUFeatureName_ChromiumExperimentalSubgroupMatrix;
+#endif
+
+    device_result dr = {0};
+    WGPUDeviceDescriptor ddesc = {
+        .label = sv("wgml"),
+        .requiredFeatureCount = nwant,
+        .requiredFeatures = want,
+        .requiredLimits = &alim,
+        .deviceLostCallbackInfo = {.mode = WGPUCallbackMode_AllowSpontaneous,
+                                   .callback = on_device_lost, .userdata1 = g},
+        .uncapturedErrorCallbackInfo = {.callback = on_uncaptured_error, .userdata1 = g},
+    };
+#if defined(WGML_DAWN)
+    // Subgroup matrices are behind Dawn's unsafe-API toggle.
+    const char *toggles[] = {"allow_unsafe_apis"};
+    WGPUDawnTogglesDescriptor tdesc = {
+        .chain = {.sType = WGPUSType_DawnTogglesDescriptor},
+        .enabledToggleCount = 1, .enabledToggles = toggles};
+    if (has_sgm && !opt->disable_subgroups) ddesc.nextInChain = &tdesc.chain;
+#endif
+    WGPURequestDeviceCallbackInfo dcb = {.mode = CALLBACK_MODE, .callback = on_device,
+                                         .userdata1 = &dr};
+    st = wait_future(g, wgpuAdapterRequestDevice(g->adapter, &ddesc, dcb), &dr.done,
+                     "the device");
+    if (st == WGML_OK && !dr.device)
+        st = wgml_gpu_fail(g, WGML_ERR_GPU, "device request failed: %s", dr.message);
+    if (st) {
+        wgpuAdapterInfoFreeMembers(ainfo);
+        goto fail;
+    }
+    g->device = dr.device;
+    g->queue = wgpuDeviceGetQueue(g->device);
+
+    fill_info(g, &ainfo, &alim);
+    wgpuAdapterInfoFreeMembers(ainfo);
+    g->info.shader_f16 = wgpuDeviceHasFeature(g->device, WGPUFeatureName_ShaderF16);
+    g->info.subgroups = wgpuDeviceHasFeature(g->device, WGPUFeatureName_Subgroups);
+    g->info.timestamp_query = wgpuDeviceHasFeature(g->device, WGPUFeatureName_TimestampQuery);
+#if defined(WGML_DAWN)
+    g->info.subgroup_matrix = wgpuDeviceHasFeature(
+        g->device, WGPUFeatureName_ChromiumExperimentalSubgroupMatrix);
+#endif
+    g->info.packed_dot4 = wgsl_compiles(g, PROBE_DOT4);
+    if (g->info.timestamp_query && (st = create_timestamp_objects(g))) goto fail;
+
+    *out = g;
+    return WGML_OK;
+
+fail:
+    if (err) snprintf(err, err_size, "%s", g->err);
+    wgml_gpu_free(g);
+    return st;
+}
+
+// ================================================================ buffers
+
+// Size classes: powers of two up to 1 MiB, then multiples of 1 MiB, so that
+// reuse wastes little and small buffers are shared often.
+static uint64_t size_class(uint64_t size)
+{
+    if (size < 256) return 256;
+    if (size <= (1u << 20)) {
+        uint64_t c = 256;
+        while (c < size) c <<= 1;
+        return c;
+    }
+    return (size + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
+}
+
+wgml_status wgml_gpu_buf_create(wgml_gpu *g, uint64_t size, const char *label,
+                                wgml_gpu_buf **out)
+{
+    *out = NULL;
+    wgml_status st = check_alive(g);
+    if (st) return st;
+    if (size == 0)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "buffer '%s': size 0",
+                             label ? label : "");
+    uint64_t max = g->info.max_buffer_size;
+    uint64_t cap = size <= max ? size_class(size) : size;
+    if (cap > max) cap = size <= max - 3 ? (size + 3) & ~(uint64_t)3 : size;
+    if (cap > max)
+        return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY,
+                             "buffer '%s' of %llu bytes exceeds the device's maxBufferSize "
+                             "of %llu bytes", label ? label : "", (unsigned long long)size,
+                             (unsigned long long)g->info.max_buffer_size);
+
+    for (wgml_gpu_buf **p = &g->pool; *p; p = &(*p)->next) {
+        if ((*p)->capacity == cap) {
+            wgml_gpu_buf *b = *p;
+            *p = b->next;
+            b->next = NULL;
+            b->size = size;
+#if defined(WGML_DAWN)   // wgpu-native does not implement relabelling
+            if (label) wgpuBufferSetLabel(b->buffer, sv(label));
+#endif
+            *out = b;
+            return WGML_OK;
+        }
+    }
+
+    wgml_gpu_buf *b = calloc(1, sizeof *b);
+    if (!b) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    WGPUBufferDescriptor d = {
+        .label = sv(label ? label : "wgml.buffer"),
+        .usage = WGPUBufferUsage_Storage | WGPUBufferUsage_CopySrc | WGPUBufferUsage_CopyDst,
+        .size = cap};
+    scopes_push(g);
+    b->buffer = wgpuDeviceCreateBuffer(g->device, &d);
+    char what[160];
+    snprintf(what, sizeof what, "creating buffer '%s' (%llu bytes)", label ? label : "",
+             (unsigned long long)cap);
+    st = scopes_pop(g, what);
+    if (st || !b->buffer) {
+        if (b->buffer) wgpuBufferRelease(b->buffer);
+        free(b);
+        return st ? st : wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "%s failed", what);
+    }
+    b->size = size;
+    b->capacity = cap;
+    g->pool_bytes += cap;
+    b->all_next = g->all;
+    if (g->all) g->all->all_prev = b;
+    g->all = b;
+    *out = b;
+    return WGML_OK;
+}
+
+void wgml_gpu_buf_release(wgml_gpu *g, wgml_gpu_buf *b)
+{
+    if (!b) return;
+    b->next = g->pool;
+    g->pool = b;
+}
+
+uint64_t wgml_gpu_buf_size(const wgml_gpu_buf *b) { return b->size; }
+uint64_t wgml_gpu_pool_bytes(const wgml_gpu *g) { return g->pool_bytes; }
+
+static void buf_destroy(wgml_gpu *g, wgml_gpu_buf *b)
+{
+    if (b->all_prev) b->all_prev->all_next = b->all_next;
+    else g->all = b->all_next;
+    if (b->all_next) b->all_next->all_prev = b->all_prev;
+    g->pool_bytes -= b->capacity;
+    wgpuBufferDestroy(b->buffer);
+    wgpuBufferRelease(b->buffer);
+    free(b);
+}
+
+void wgml_gpu_pool_trim(wgml_gpu *g)
+{
+    // A released buffer may still be used by the run being recorded.
+    if (g->recording) wgml_gpu_submit(g, NULL);
+    while (g->pool) {
+        wgml_gpu_buf *b = g->pool;
+        g->pool = b->next;
+        buf_destroy(g, b);
+    }
+}
+
+wgml_status wgml_gpu_buf_write(wgml_gpu *g, wgml_gpu_buf *b, uint64_t offset,
+                               const void *data, uint64_t size)
+{
+    wgml_status st = check_alive(g);
+    if (st) return st;
+    if ((offset | size) & 3)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
+                             "buffer write: offset and size must be multiples of 4");
+    if (offset > b->capacity || size > b->capacity - offset)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
+                             "buffer write of %llu bytes at %llu is past the end (%llu)",
+                             (unsigned long long)size, (unsigned long long)offset,
+                             (unsigned long long)b->capacity);
+    if (size) wgpuQueueWriteBuffer(g->queue, b->buffer, offset, data, size);
+    return WGML_OK;
+}
+
+typedef struct map_result {
+    bool done;
+    WGPUMapAsyncStatus status;
+    char message[512];
+} map_result;
+
+static void on_map(WGPUMapAsyncStatus status, WGPUStringView message, void *u1, void *u2)
+{
+    (void)u2;
+    map_result *r = u1;
+    r->status = status;
+    sv_copy(r->message, sizeof r->message, message);
+    r->done = true;
+}
+
+static wgml_status map_read(wgml_gpu *g, WGPUBuffer buf, uint64_t size)
+{
+    map_result r = {0};
+    WGPUBufferMapCallbackInfo cb = {.mode = CALLBACK_MODE, .callback = on_map,
+                                    .userdata1 = &r};
+    WGPUFuture f = wgpuBufferMapAsync(buf, WGPUMapMode_Read, 0, size, cb);
+    wgml_status st = wait_future(g, f, &r.done, "a buffer map");
+    if (st) return st;
+    if ((st = check_alive(g))) return st;
+    if (r.status != WGPUMapAsyncStatus_Success)
+        return wgml_gpu_fail(g, WGML_ERR_GPU, "mapping a buffer for reading failed: %s",
+                             r.message);
+    return WGML_OK;
+}
+
+wgml_status wgml_gpu_buf_read(wgml_gpu *g, wgml_gpu_buf *b, uint64_t offset, void *dst,
+                              uint64_t size)
+{
+    wgml_status st = check_alive(g);
+    if (st) return st;
+    if ((offset | size) & 3)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
+                             "buffer read: offset and size must be multiples of 4");
+    if (offset > b->capacity || size > b->capacity - offset)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
+                             "buffer read of %llu bytes at %llu is past the end (%llu)",
+                             (unsigned long long)size, (unsigned long long)offset,
+                             (unsigned long long)b->capacity);
+    if (size == 0) return WGML_OK;
+    if (g->recording && (st = wgml_gpu_submit(g, NULL))) return st;
+
+    if (g->staging_size < size) {
+        if (g->staging) wgpuBufferRelease(g->staging);
+        uint64_t cap = size_class(size);
+        WGPUBufferDescriptor d = {.label = sv("wgml.staging"),
+                                  .usage = WGPUBufferUsage_MapRead | WGPUBufferUsage_CopyDst,
+                                  .size = cap};
+        scopes_push(g);
+        g->staging = wgpuDeviceCreateBuffer(g->device, &d);
+        st = scopes_pop(g, "creating the readback staging buffer");
+        if (st) {
+            if (g->staging) wgpuBufferRelease(g->staging);
+            g->staging = NULL;
+            g->staging_size = 0;
+            return st;
+        }
+        g->staging_size = cap;
+    }
+    scopes_push(g);
+    WGPUCommandEncoder enc = wgpuDeviceCreateCommandEncoder(g->device, NULL);
+    wgpuCommandEncoderCopyBufferToBuffer(enc, b->buffer, offset, g->staging, 0, size);
+    WGPUCommandBuffer cmd = wgpuCommandEncoderFinish(enc, NULL);
+    wgpuQueueSubmit(g->queue, 1, &cmd);
+    wgpuCommandBufferRelease(cmd);
+    wgpuCommandEncoderRelease(enc);
+    if ((st = scopes_pop(g, "copying a buffer for readback"))) return st;
+    if ((st = map_read(g, g->staging, size))) return st;
+    const void *src = wgpuBufferGetConstMappedRange(g->staging, 0, size);
+    if (!src) {
+        wgpuBufferUnmap(g->staging);
+        return wgml_gpu_fail(g, WGML_ERR_GPU, "mapped range unavailable");
+    }
+    memcpy(dst, src, size);
+    wgpuBufferUnmap(g->staging);
+    return WGML_OK;
+}
+
+// ================================================================ pipelines
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+// The cache key: family (or the hash of raw source), entry and constants.
+static void pipeline_key(const wgml_gpu_kernel *k, char *key, size_t cap)
+{
+    size_t n = 0;
+    if (k->source)
+        n += snprintf(key + n, cap - n, "src:%016llx",
+                      (unsigned long long)fnv1a(1469598103934665603ull, k->source,
+                                                strlen(k->source)));
+    else
+        n += snprintf(key + n, cap - n, "%s", k->family);
+    n += snprintf(key + n, n < cap ? cap - n : 0, "|%s", k->entry ? k->entry : "main");
+    for (size_t i = 0; i < k->n_constants && n < cap; i++)
+        n += snprintf(key + n, cap - n, "|%s=%.17g", k->constants[i].name,
+                      k->constants[i].value);
+}
+
+typedef struct compile_result {
+    bool done;
+    char messages[4096];
+    bool has_error;
+} compile_result;
+
+#if defined(WGML_DAWN)
+static void on_compilation_info(WGPUCompilationInfoRequestStatus status,
+                                struct WGPUCompilationInfo const *info, void *u1, void *u2)
+{
+    (void)u2;
+    compile_result *r = u1;
+    size_t n = 0;
+    if (status == WGPUCompilationInfoRequestStatus_Success && info) {
+        for (size_t i = 0; i < info->messageCount && n + 1 < sizeof r->messages; i++) {
+            const WGPUCompilationMessage *m = &info->messages[i];
+            char text[1024];
+            sv_copy(text, sizeof text, m->message);
+            const char *kind = m->type == WGPUCompilationMessageType_Error     ? "error"
+                               : m->type == WGPUCompilationMessageType_Warning ? "warning"
+                                                                               : "info";
+            if (m->type == WGPUCompilationMessageType_Error) r->has_error = true;
+            n += snprintf(r->messages + n, sizeof r->messages - n, "%s%llu:%llu: %s: %s",
+                          n ? "\n" : "", (unsigned long long)m->lineNum,
+                          (unsigned long long)m->linePos, kind, text);
+        }
+    }
+    r->done = true;
+}
+#endif
+
+wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
+                                  wgml_gpu_pipeline **out)
+{
+    *out = NULL;
+    wgml_status st = check_alive(g);
+    if (st) return st;
+    char key[512];
+    pipeline_key(k, key, sizeof key);
+    uint64_t h = fnv1a(1469598103934665603ull, key, strlen(key));
+    for (wgml_gpu_pipeline *p = g->pipelines; p; p = p->next)
+        if (p->hash == h && strcmp(p->key, key) == 0) {
+            *out = p;
+            return WGML_OK;
+        }
+
+    const char *source = k->source;
+    if (!source) {
+        const wgml_kernel_source *ks = k->family ? wgml_kernel_find(k->family) : NULL;
+        if (!ks)
+            return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "no kernel family '%s'",
+                                 k->family ? k->family : "(null)");
+        source = ks->text;
+    }
+    const char *label = k->family ? k->family : "wgml.inline";
+    const char *entry = k->entry ? k->entry : "main";
+
+    if (k->n_constants > 32)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "too many override constants");
+    WGPUConstantEntry consts[32];
+    for (size_t i = 0; i < k->n_constants; i++)
+        consts[i] = (WGPUConstantEntry){.key = sv(k->constants[i].name),
+                                        .value = k->constants[i].value};
+
+    WGPUShaderSourceWGSL wgsl = {.chain = {.sType = WGPUSType_ShaderSourceWGSL},
+                                 .code = sv(source)};
+    WGPUShaderModuleDescriptor md = {.nextInChain = &wgsl.chain, .label = sv(label)};
+    scopes_push(g);
+    WGPUShaderModule module = wgpuDeviceCreateShaderModule(g->device, &md);
+    compile_result cr = {0};
+#if defined(WGML_DAWN)
+    WGPUCompilationInfoCallbackInfo ccb = {.mode = CALLBACK_MODE,
+                                           .callback = on_compilation_info, .userdata1 = &cr};
+    if ((st = wait_future(g, wgpuShaderModuleGetCompilationInfo(module, ccb), &cr.done,
+                          "shader compilation info"))) {
+        wgpuShaderModuleRelease(module);
+        return st;
+    }
+#endif
+    WGPUComputePipelineDescriptor pd = {
+        .label = sv(label),
+        .compute = {.module = module, .entryPoint = sv(entry),
+                    .constantCount = k->n_constants, .constants = consts}};
+    WGPUComputePipeline pipe = wgpuDeviceCreateComputePipeline(g->device, &pd);
+    wgpuShaderModuleRelease(module);
+    char what[256];
+    snprintf(what, sizeof what, "compiling kernel '%s' (entry %s)", label, entry);
+    st = scopes_pop(g, what);
+    if (st || cr.has_error) {
+        if (pipe) wgpuComputePipelineRelease(pipe);
+        if (cr.has_error) {
+            // Keep the compiler's own lines (line:column: error: ...) first.
+            char scope_msg[sizeof g->err];
+            snprintf(scope_msg, sizeof scope_msg, "%s", st ? g->err : "");
+            wgml_gpu_fail(g, WGML_ERR_GPU, "%s:\n%s%s%s", what, cr.messages,
+                          scope_msg[0] ? "\n" : "", scope_msg);
+        }
+        return st ? st : WGML_ERR_GPU;
+    }
+
+    wgml_gpu_pipeline *p = calloc(1, sizeof *p);
+    if (!p) {
+        wgpuComputePipelineRelease(pipe);
+        return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    p->pipeline = pipe;
+    p->layout = wgpuComputePipelineGetBindGroupLayout(pipe, 0);
+    p->hash = h;
+    snprintf(p->key, sizeof p->key, "%s", key);
+    p->next = g->pipelines;
+    g->pipelines = p;
+    *out = p;
+    return WGML_OK;
+}
+
+// ================================================================ recording
+
+wgml_status wgml_gpu_begin(wgml_gpu *g, bool timed)
+{
+    wgml_status st = check_alive(g);
+    if (st) return st;
+    if (g->recording)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
+                             "a run is already being recorded; submit it first");
+    g->timed = timed && g->info.timestamp_query;
+    scopes_push(g);
+    g->encoder = wgpuDeviceCreateCommandEncoder(g->device, NULL);
+    WGPUPassTimestampWrites tw = {.querySet = g->ts_queries,
+                                  .beginningOfPassWriteIndex = 0, .endOfPassWriteIndex = 1};
+    WGPUComputePassDescriptor cd = {.label = sv("wgml.run"),
+                                    .timestampWrites = g->timed ? &tw : NULL};
+    g->pass = wgpuCommandEncoderBeginComputePass(g->encoder, &cd);
+    g->recording = true;
+    g->n_dispatches = 0;
+    return WGML_OK;
+}
+
+// Room for `size` bytes of parameters in the uniform arena.
+static wgml_status arena_alloc(wgml_gpu *g, size_t size, wgml_arena_chunk **chunk,
+                               uint32_t *offset)
+{
+    uint32_t align = g->info.min_uniform_buffer_offset_alignment;
+    if (align < 16) align = 16;
+    if (size > ARENA_CHUNK_BYTES || size > g->info.max_uniform_buffer_binding_size)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "kernel parameters too large");
+    for (;;) {
+        if (g->arena_active < g->n_arena) {
+            wgml_arena_chunk *c = &g->arena[g->arena_active];
+            uint32_t off = (c->used + align - 1) / align * align;
+            if (off + size <= ARENA_CHUNK_BYTES) {
+                c->used = off + (uint32_t)size;
+                *chunk = c;
+                *offset = off;
+                return WGML_OK;
+            }
+            g->arena_active++;
+            continue;
+        }
+        if (g->n_arena == g->cap_arena) {
+            size_t cap = g->cap_arena ? g->cap_arena * 2 : 4;
+            wgml_arena_chunk *a = realloc(g->arena, cap * sizeof *a);
+            if (!a) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+            g->arena = a;
+            g->cap_arena = cap;
+        }
+        wgml_arena_chunk *c = &g->arena[g->n_arena];
+        memset(c, 0, sizeof *c);
+        c->shadow = malloc(ARENA_CHUNK_BYTES);
+        if (!c->shadow) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        WGPUBufferDescriptor d = {.label = sv("wgml.uniform_arena"),
+                                  .usage = WGPUBufferUsage_Uniform | WGPUBufferUsage_CopyDst,
+                                  .size = ARENA_CHUNK_BYTES};
+        c->buffer = wgpuDeviceCreateBuffer(g->device, &d);
+        g->n_arena++;
+    }
+}
+
+static wgml_status keep_bind_group(wgml_gpu *g, WGPUBindGroup bg)
+{
+    if (g->n_groups == g->cap_groups) {
+        size_t cap = g->cap_groups ? g->cap_groups * 2 : 64;
+        WGPUBindGroup *a = realloc(g->groups, cap * sizeof *a);
+        if (!a) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        g->groups = a;
+        g->cap_groups = cap;
+    }
+    g->groups[g->n_groups++] = bg;
+    return WGML_OK;
+}
+
+wgml_status wgml_gpu_dispatch(wgml_gpu *g, wgml_gpu_pipeline *p, const void *params,
+                              size_t params_size, const wgml_gpu_binding *bindings,
+                              size_t n_bindings, uint32_t gx, uint32_t gy, uint32_t gz)
+{
+    wgml_status st = check_alive(g);
+    if (st) return st;
+    const wgml_device_info *d = &g->info;
+    if (n_bindings + 1 > MAX_BINDINGS || n_bindings > d->max_storage_buffers_per_stage)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "too many bindings (%zu)",
+                             n_bindings);
+    uint32_t gmax = d->max_compute_workgroups_per_dimension;
+    if (gx == 0 || gy == 0 || gz == 0 || gx > gmax || gy > gmax || gz > gmax)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
+                             "dispatch of %ux%ux%u workgroups is outside 1..%u per dimension",
+                             gx, gy, gz, gmax);
+
+    WGPUBindGroupEntry entries[MAX_BINDINGS];
+    size_t n = 0;
+    for (size_t i = 0; i < n_bindings; i++) {
+        const wgml_gpu_binding *b = &bindings[i];
+        if (!b->buf)
+            return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "binding %zu has no buffer",
+                                 i + 1);
+        uint64_t size = b->size ? b->size : b->buf->capacity - b->offset;
+        if (b->offset % d->min_storage_buffer_offset_alignment ||
+            b->offset > b->buf->capacity || size > b->buf->capacity - b->offset)
+            return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
+                                 "binding %zu: range %llu+%llu is misaligned or outside "
+                                 "its buffer", i + 1, (unsigned long long)b->offset,
+                                 (unsigned long long)size);
+        if (size > d->max_storage_buffer_binding_size)
+            return wgml_gpu_fail(g, WGML_ERR_UNSUPPORTED,
+                                 "binding %zu of %llu bytes exceeds the device's "
+                                 "maxStorageBufferBindingSize (%llu)", i + 1,
+                                 (unsigned long long)size,
+                                 (unsigned long long)d->max_storage_buffer_binding_size);
+        entries[n++] = (WGPUBindGroupEntry){.binding = (uint32_t)(i + 1),
+                                            .buffer = b->buf->buffer,
+                                            .offset = b->offset, .size = size};
+    }
+    if (!g->recording && (st = wgml_gpu_begin(g, false))) return st;
+    if (params && params_size) {
+        wgml_arena_chunk *c = NULL;
+        uint32_t off = 0;
+        if ((st = arena_alloc(g, params_size, &c, &off))) return st;
+        memcpy(c->shadow + off, params, params_size);
+        size_t bound = (params_size + 15) & ~(size_t)15;   // uniform structs round to 16
+        memset(c->shadow + off + params_size, 0, bound - params_size);
+        if (off + bound > c->used) c->used = off + (uint32_t)bound;
+        entries[n++] = (WGPUBindGroupEntry){.binding = 0, .buffer = c->buffer,
+                                            .offset = off, .size = bound};
+    }
+    WGPUBindGroupDescriptor bd = {.layout = p->layout, .entryCount = n, .entries = entries};
+    WGPUBindGroup bg = wgpuDeviceCreateBindGroup(g->device, &bd);
+    if ((st = keep_bind_group(g, bg))) {
+        wgpuBindGroupRelease(bg);
+        return st;
+    }
+    wgpuComputePassEncoderSetPipeline(g->pass, p->pipeline);
+    wgpuComputePassEncoderSetBindGroup(g->pass, 0, bg, 0, NULL);
+    wgpuComputePassEncoderDispatchWorkgroups(g->pass, gx, gy, gz);
+    g->n_dispatches++;
+    return WGML_OK;
+}
+
+uint32_t wgml_gpu_pending_dispatches(const wgml_gpu *g) { return g->n_dispatches; }
+
+static void release_run_objects(wgml_gpu *g)
+{
+    for (size_t i = 0; i < g->n_groups; i++) wgpuBindGroupRelease(g->groups[i]);
+    g->n_groups = 0;
+    for (size_t i = 0; i < g->n_arena; i++) g->arena[i].used = 0;
+    g->arena_active = 0;
+    g->recording = false;
+}
+
+wgml_status wgml_gpu_submit(wgml_gpu *g, double *gpu_ns)
+{
+    if (gpu_ns) *gpu_ns = -1;
+    if (!g->recording) return check_alive(g);
+    wgpuComputePassEncoderEnd(g->pass);
+    wgpuComputePassEncoderRelease(g->pass);
+    g->pass = NULL;
+    bool timed = g->timed;
+    if (timed) {
+        wgpuCommandEncoderResolveQuerySet(g->encoder, g->ts_queries, 0, 2, g->ts_resolve, 0);
+        wgpuCommandEncoderCopyBufferToBuffer(g->encoder, g->ts_resolve, 0, g->ts_readback,
+                                             0, 16);
+    }
+    WGPUCommandBuffer cmd = wgpuCommandEncoderFinish(g->encoder, NULL);
+    wgpuCommandEncoderRelease(g->encoder);
+    g->encoder = NULL;
+    // Everything recorded is validated before the submit: an invalid command
+    // buffer is dropped, never submitted (wgpu-native aborts on that).
+    wgml_status st = scopes_pop(g, "recording a run");
+    if (st == WGML_OK && g->uncaptured) st = WGML_ERR_GPU;   // message already in g->err
+    g->uncaptured = false;
+    if (st == WGML_OK) {
+        // The arena's bytes go to the queue before the commands that read them.
+        for (size_t i = 0; i < g->n_arena; i++)
+            if (g->arena[i].used)
+                wgpuQueueWriteBuffer(g->queue, g->arena[i].buffer, 0, g->arena[i].shadow,
+                                     (g->arena[i].used + 3) & ~3u);
+        wgpuQueueSubmit(g->queue, 1, &cmd);
+    }
+    wgpuCommandBufferRelease(cmd);
+    release_run_objects(g);
+    if (st) return st;
+    if (timed && gpu_ns) {
+        if ((st = map_read(g, g->ts_readback, 16))) return st;
+        const uint64_t *t = wgpuBufferGetConstMappedRange(g->ts_readback, 0, 16);
+        if (t) *gpu_ns = t[1] >= t[0] ? (double)(t[1] - t[0]) : -1;
+        wgpuBufferUnmap(g->ts_readback);
+    }
+    return WGML_OK;
+}
+
+typedef struct done_result {
+    bool done;
+    WGPUQueueWorkDoneStatus status;
+} done_result;
+
+static void on_work_done(WGPUQueueWorkDoneStatus status, WGPUStringView message, void *u1,
+                         void *u2)
+{
+    (void)message; (void)u2;
+    done_result *r = u1;
+    r->status = status;
+    r->done = true;
+}
+
+wgml_status wgml_gpu_wait(wgml_gpu *g)
+{
+    wgml_status st = check_alive(g);
+    if (st) return st;
+    if (g->recording && (st = wgml_gpu_submit(g, NULL))) return st;
+    done_result r = {0};
+    WGPUQueueWorkDoneCallbackInfo cb = {.mode = CALLBACK_MODE, .callback = on_work_done,
+                                        .userdata1 = &r};
+    if ((st = wait_future(g, wgpuQueueOnSubmittedWorkDone(g->queue, cb), &r.done,
+                          "submitted work")))
+        return st;
+    if ((st = check_alive(g))) return st;
+    if (r.status != WGPUQueueWorkDoneStatus_Success)
+        return wgml_gpu_fail(g, WGML_ERR_GPU, "queue work did not complete (status %d)",
+                             (int)r.status);
+    return WGML_OK;
+}
+
+// ================================================================ teardown
+
+void wgml_gpu_free(wgml_gpu *g)
+{
+    if (!g) return;
+    g->destroying = true;
+    if (g->pass) wgpuComputePassEncoderRelease(g->pass);
+    if (g->encoder) wgpuCommandEncoderRelease(g->encoder);
+    for (size_t i = 0; i < g->n_groups; i++) wgpuBindGroupRelease(g->groups[i]);
+    free(g->groups);
+    while (g->pipelines) {
+        wgml_gpu_pipeline *p = g->pipelines;
+        g->pipelines = p->next;
+        wgpuBindGroupLayoutRelease(p->layout);
+        wgpuComputePipelineRelease(p->pipeline);
+        free(p);
+    }
+    while (g->all) buf_destroy(g, g->all);   // pooled and still-held buffers
+    g->pool = NULL;
+    for (size_t i = 0; i < g->n_arena; i++) {
+        wgpuBufferRelease(g->arena[i].buffer);
+        free(g->arena[i].shadow);
+    }
+    free(g->arena);
+    if (g->staging) wgpuBufferRelease(g->staging);
+    if (g->ts_readback) wgpuBufferRelease(g->ts_readback);
+    if (g->ts_resolve) wgpuBufferRelease(g->ts_resolve);
+    if (g->ts_queries) wgpuQuerySetRelease(g->ts_queries);
+    if (g->queue) wgpuQueueRelease(g->queue);
+    if (g->device) {
+        wgpuDeviceDestroy(g->device);
+        wgpuDeviceRelease(g->device);
+    }
+    if (g->adapter) wgpuAdapterRelease(g->adapter);
+    if (g->instance) {
+        wgpuInstanceProcessEvents(g->instance);
+        wgpuInstanceRelease(g->instance);
+    }
+    free(g);
+}

@@ -1,0 +1,36 @@
+// Matrix multiply: register-tiled kernel, f32 or f16 elements, f32 accumulation.
+#include "ops/ops_internal.h"
+
+enum { MATMUL_BM = 64, MATMUL_BN = 64 };   // tile of C per workgroup (matmul.wgsl)
+
+wgml_status wgml_op_matmul(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_view b,
+                           wgml_view c, uint32_t M, uint32_t N, uint32_t K)
+{
+    wgml_status st;
+    if (M == 0 || N == 0 || K == 0 || (uint64_t)M * K > UINT32_MAX ||
+        (uint64_t)K * N > UINT32_MAX || (uint64_t)M * N > UINT32_MAX)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "matmul: shape %u x %u x %u is empty or too large", M, N, K);
+    if (dtype == WGML_F16 && !wgml_gpu_info(gpu)->shader_f16)
+        return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
+                             "matmul: f16 needs the shader-f16 feature, which this device lacks");
+    uint64_t es = wgml_dtype_size(dtype);
+    if ((st = wgml_ops_check_view(gpu, "matmul", "a", a, es * M * K)) ||
+        (st = wgml_ops_check_view(gpu, "matmul", "b", b, es * K * N)) ||
+        (st = wgml_ops_check_view(gpu, "matmul", "c", c, es * M * N)))
+        return st;
+    uint32_t gx = (N + MATMUL_BN - 1) / MATMUL_BN, gy = (M + MATMUL_BM - 1) / MATMUL_BM;
+    wgml_gpu_kernel k = {.family = dtype == WGML_F16 ? "matmul_f16" : "matmul"};
+    wgml_gpu_pipeline *p;
+    if ((st = wgml_gpu_pipeline_get(gpu, &k, &p))) return st;
+    struct { uint32_t M, N, K, pad; } params = {M, N, K, 0};
+    wgml_gpu_binding bind[] = {WGML_OPS_BINDING(a), WGML_OPS_BINDING(b), WGML_OPS_BINDING(c)};
+    return wgml_gpu_dispatch(gpu, p, &params, sizeof params, bind, 3, gx, gy, 1);
+}
+
+wgml_cost wgml_op_matmul_cost(wgml_dtype dtype, uint32_t M, uint32_t N, uint32_t K)
+{
+    double es = (double)wgml_dtype_size(dtype);
+    return (wgml_cost){.bytes = es * ((double)M * K + (double)K * N + (double)M * N),
+                       .flops = 2.0 * M * N * K};
+}

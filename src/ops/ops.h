@@ -1,0 +1,70 @@
+/*
+ * Ops: shape checks + variant choice + dispatch, one function per op, each
+ * with a plain C reference beside it (reference.h) that is its specification.
+ *
+ * Dimension legend
+ *   n           elements of an elementwise op
+ *   rows, cols  row-major matrix of a row-wise op (softmax, norms)
+ *   M, N, K     matmul: A is M x K, B is K x N, C is M x N, all row-major
+ *
+ * Ops record dispatches into the current run (see gpu.h); nothing runs until
+ * wgml_gpu_submit. Tensors are views into GPU buffers; a view's offset must be
+ * a multiple of the device's min_storage_buffer_offset_alignment.
+ */
+#ifndef WGML_OPS_H
+#define WGML_OPS_H
+
+#include "gpu/gpu.h"
+
+typedef enum wgml_dtype { WGML_F32 = 0, WGML_F16 = 1 } wgml_dtype;
+size_t wgml_dtype_size(wgml_dtype t);
+
+typedef struct wgml_view {
+    wgml_gpu_buf *buf;
+    uint64_t offset;   // bytes
+} wgml_view;
+
+// What one op moves and computes: the systems lens. bytes counts each input
+// read once and each output written once; flops counts multiply-adds as 2.
+typedef struct wgml_cost {
+    double bytes;
+    double flops;
+} wgml_cost;
+
+typedef enum wgml_unary_op { WGML_UNARY_SCALE = 0, WGML_UNARY_GELU, WGML_UNARY_SILU } wgml_unary_op;
+typedef enum wgml_binary_op { WGML_BINARY_ADD = 0, WGML_BINARY_MUL } wgml_binary_op;
+
+const char *wgml_unary_name(wgml_unary_op op);
+const char *wgml_binary_name(wgml_binary_op op);
+
+// y = op(x); x, y: n f32. `scale` is used by WGML_UNARY_SCALE.
+wgml_status wgml_op_unary(wgml_gpu *gpu, wgml_unary_op op, wgml_view x, wgml_view y,
+                          uint64_t n, float scale);
+wgml_cost wgml_op_unary_cost(wgml_unary_op op, uint64_t n);
+
+// y[i] = a[i] op b[i % b_n]; a, y: n f32; b: b_n f32 with b_n dividing n.
+wgml_status wgml_op_binary(wgml_gpu *gpu, wgml_binary_op op, wgml_view a, wgml_view b,
+                           wgml_view y, uint64_t n, uint64_t b_n);
+wgml_cost wgml_op_binary_cost(uint64_t n, uint64_t b_n);
+
+// C = A B; dtype F16 needs the shader-f16 feature (accumulates in f32).
+wgml_status wgml_op_matmul(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_view b,
+                           wgml_view c, uint32_t M, uint32_t N, uint32_t K);
+wgml_cost wgml_op_matmul_cost(wgml_dtype dtype, uint32_t M, uint32_t N, uint32_t K);
+
+// Row softmax of a rows x cols f32 matrix.
+wgml_status wgml_op_softmax(wgml_gpu *gpu, wgml_view x, wgml_view y, uint32_t rows,
+                            uint32_t cols);
+wgml_cost wgml_op_softmax_cost(uint32_t rows, uint32_t cols);
+
+// LayerNorm over rows: gamma, beta: cols f32.
+wgml_status wgml_op_layernorm(wgml_gpu *gpu, wgml_view x, wgml_view gamma, wgml_view beta,
+                              wgml_view y, uint32_t rows, uint32_t cols, float eps);
+wgml_cost wgml_op_layernorm_cost(uint32_t rows, uint32_t cols);
+
+// RMSNorm over rows: gamma: cols f32.
+wgml_status wgml_op_rmsnorm(wgml_gpu *gpu, wgml_view x, wgml_view gamma, wgml_view y,
+                            uint32_t rows, uint32_t cols, float eps);
+wgml_cost wgml_op_rmsnorm_cost(uint32_t rows, uint32_t cols);
+
+#endif

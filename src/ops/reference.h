@@ -1,0 +1,21 @@
+/*
+ * Plain C references for every op: the specification. Readable first, fast
+ * never; accumulation in double. Same dimension legend as ops.h.
+ */
+#ifndef WGML_REFERENCE_H
+#define WGML_REFERENCE_H
+
+#include "ops/ops.h"
+
+void wgml_ref_unary(wgml_unary_op op, const float *x, float *y, size_t n, float scale);
+void wgml_ref_binary(wgml_binary_op op, const float *a, const float *b, float *y, size_t n,
+                     size_t b_n);
+// f32 matmul: a (M x K), b (K x N), c (M x N).
+void wgml_ref_matmul(const float *a, const float *b, float *c, size_t M, size_t N, size_t K);
+void wgml_ref_softmax(const float *x, float *y, size_t rows, size_t cols);
+void wgml_ref_layernorm(const float *x, const float *gamma, const float *beta, float *y,
+                        size_t rows, size_t cols, float eps);
+void wgml_ref_rmsnorm(const float *x, const float *gamma, float *y, size_t rows,
+                      size_t cols, float eps);
+
+#endif

@@ -1,0 +1,31 @@
+#!/bin/sh
+# The CLI answers --help everywhere, rejects bad options with status 2, and
+# prints info and a quick bench, as text and as JSON that parses.
+set -eu
+: "${WGML:?set WGML to the wgml binary}"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$WGML" --help | grep -q 'commands:' || fail "wgml --help"
+"$WGML" info --help | grep -q 'usage: wgml info' || fail "wgml info --help"
+"$WGML" bench --help | grep -q 'usage: wgml bench' || fail "wgml bench --help"
+set +e
+"$WGML" frobnicate >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown command should exit 2"
+"$WGML" info --bogus >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown info option should exit 2"
+"$WGML" bench --iters 0 >/dev/null 2>&1; [ $? -eq 2 ] || fail "--iters 0 should exit 2"
+"$WGML" bench --op nosuchop --quick >/dev/null 2>&1; [ $? -eq 2 ] || fail "unmatched --op should exit 2"
+"$WGML" >/dev/null 2>&1; [ $? -eq 2 ] || fail "no command should exit 2"
+set -e
+
+"$WGML" info | grep -q '^backend' || fail "wgml info text"
+"$WGML" info --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["backend"]=="vulkan"; assert "shader_f16" in d["features"]' \
+  || fail "wgml info --json"
+"$WGML" bench --quick --op softmax | grep -q '^softmax' || fail "bench text"
+"$WGML" bench --quick --json --op add | python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin if l.strip()]
+assert rows and all(r["op"] == "add" for r in rows)
+for r in rows:
+    assert r["time_us"] > 0 and r["gb_per_s"] > 0
+    assert abs(r["gb_per_s"] - r["bytes"] / (r["time_us"] * 1e3)) < 1e-3 * r["gb_per_s"] + 1e-6
+' || fail "bench --json"
+echo "ok   cli"

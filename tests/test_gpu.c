@@ -1,0 +1,211 @@
+// The GPU layer itself: buffer pool, readback, many dispatches in one submit,
+// the uniform arena past one chunk, timestamps, every kernel compiling, and
+// the capabilities it reports.
+#include "kernels/kernels.h"
+#include "ops/reference.h"
+#include "test_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int test_pool(wgml_gpu *gpu)
+{
+    wgml_gpu_buf *a, *b, *c;
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, 1000, "a", &a));
+    uint64_t held = wgml_gpu_pool_bytes(gpu);
+    wgml_gpu_buf_release(gpu, a);
+    // Same size class: the released buffer comes back, nothing new is allocated.
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, 900, "b", &b));
+    TEST_CHECK(b == a, "a buffer of the same size class was not reused");
+    TEST_CHECK(wgml_gpu_pool_bytes(gpu) == held, "pool grew on reuse");
+    TEST_CHECK(wgml_gpu_buf_size(b) == 900, "size not updated on reuse");
+    // A different class is a new buffer.
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, 5000, "c", &c));
+    TEST_CHECK(c != b, "different size classes shared a buffer");
+    wgml_gpu_buf_release(gpu, b);
+    wgml_gpu_buf_release(gpu, c);
+    wgml_gpu_pool_trim(gpu);
+    TEST_CHECK(wgml_gpu_pool_bytes(gpu) == 0, "trim left %llu bytes",
+               (unsigned long long)wgml_gpu_pool_bytes(gpu));
+    printf("ok   pool reuse and trim\n");
+    return 0;
+}
+
+static int test_readback(wgml_gpu *gpu)
+{
+    enum { N = 100003 };   // odd count, several size classes
+    uint32_t *x = malloc(4 * N), *y = malloc(4 * N);
+    TEST_CHECK(x && y, "out of memory");
+    for (uint32_t i = 0; i < N; i++) x[i] = i * 2654435761u;
+    wgml_gpu_buf *b = test_upload(gpu, x, 4 * N);
+    TEST_CHECK(b, "upload: %s", wgml_gpu_last_error(gpu));
+    TEST_OK(gpu, wgml_gpu_buf_read(gpu, b, 0, y, 4 * N));
+    TEST_CHECK(!memcmp(x, y, 4 * N), "round trip changed the data");
+    TEST_OK(gpu, wgml_gpu_buf_read(gpu, b, 4 * 1000, y, 4 * 10));
+    TEST_CHECK(!memcmp(x + 1000, y, 40), "offset read returned the wrong words");
+    wgml_gpu_buf_release(gpu, b);
+    free(x); free(y);
+    printf("ok   upload/readback round trip\n");
+    return 0;
+}
+
+// k dispatches in one run, each scaling the previous output: checks ordering
+// between dispatches of one pass and that every dispatch got its own params.
+static int scale_chain(wgml_gpu *gpu, int k)
+{
+    enum { N = 1000 };
+    float x[N], ref[N], y[N];
+    test_fill_uniform(x, N, -1.f, 1.f, (uint64_t)k);
+    memcpy(ref, x, sizeof x);
+    wgml_gpu_buf *a = test_upload(gpu, x, sizeof x), *b;
+    TEST_CHECK(a, "upload: %s", wgml_gpu_last_error(gpu));
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, sizeof x, "chain", &b));
+    TEST_OK(gpu, wgml_gpu_begin(gpu, false));
+    wgml_gpu_buf *src = a, *dst = b;
+    for (int i = 0; i < k; i++) {
+        // Alternate factors whose product over a cycle is ~1, so values stay
+        // normal (no denormal flushing) and each params slot matters.
+        float s = (i % 3 == 0) ? 1.5f : (i % 3 == 1) ? 0.5f : 1.3333334f;
+        wgml_ref_unary(WGML_UNARY_SCALE, ref, ref, N, s);
+        TEST_OK(gpu, wgml_op_unary(gpu, WGML_UNARY_SCALE, (wgml_view){src, 0},
+                                   (wgml_view){dst, 0}, N, s));
+        wgml_gpu_buf *t = src; src = dst; dst = t;
+    }
+    TEST_CHECK(wgml_gpu_pending_dispatches(gpu) == (uint32_t)k, "pending %u, expected %d",
+               wgml_gpu_pending_dispatches(gpu), k);
+    TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
+    TEST_OK(gpu, wgml_gpu_buf_read(gpu, src, 0, y, sizeof y));
+    double e = test_nmse(y, ref, N);
+    TEST_CHECK(e < 1e-10, "chain of %d dispatches: nmse %.3g", k, e);
+    wgml_gpu_buf_release(gpu, a);
+    wgml_gpu_buf_release(gpu, b);
+    printf("ok   %d dependent dispatches in one submit (nmse %.1e)\n", k, e);
+    return 0;
+}
+
+static int test_timestamps(wgml_gpu *gpu)
+{
+    if (!wgml_gpu_info(gpu)->timestamp_query) {
+        printf("skip timestamps: the device has no timestamp queries\n");
+        return TEST_SKIP;
+    }
+    enum { N = 1 << 20 };
+    wgml_gpu_buf *a, *b;
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, 4 * N, "ts.a", &a));
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, 4 * N, "ts.b", &b));
+    double t1, t8;
+    TEST_OK(gpu, wgml_gpu_begin(gpu, true));
+    TEST_OK(gpu, wgml_op_unary(gpu, WGML_UNARY_GELU, (wgml_view){a, 0}, (wgml_view){b, 0}, N, 1));
+    TEST_OK(gpu, wgml_gpu_submit(gpu, &t1));
+    TEST_OK(gpu, wgml_gpu_begin(gpu, true));
+    for (int i = 0; i < 8; i++)
+        TEST_OK(gpu, wgml_op_unary(gpu, WGML_UNARY_GELU, (wgml_view){a, 0}, (wgml_view){b, 0}, N, 1));
+    TEST_OK(gpu, wgml_gpu_submit(gpu, &t8));
+    TEST_CHECK(t1 > 0 && t8 > 0, "timestamps gave %.0f and %.0f ns", t1, t8);
+    // Eight times the work must take clearly longer than once.
+    TEST_CHECK(t8 > 2 * t1, "8 dispatches took %.0f ns, one took %.0f ns", t8, t1);
+    wgml_gpu_buf_release(gpu, a);
+    wgml_gpu_buf_release(gpu, b);
+    printf("ok   timestamps: 1 dispatch %.1f us, 8 dispatches %.1f us\n", t1 / 1e3, t8 / 1e3);
+    return 0;
+}
+
+static int test_kernels_compile(wgml_gpu *gpu)
+{
+    int skipped = 0;
+    for (size_t i = 0; i < wgml_kernel_source_count; i++) {
+        const wgml_kernel_source *k = &wgml_kernel_sources[i];
+        if (strstr(k->text, "enable f16;") && !wgml_gpu_info(gpu)->shader_f16) {
+            printf("skip %s: needs shader-f16\n", k->name);
+            skipped++;
+            continue;
+        }
+        // Compile every entry point the file declares.
+        for (const char *p = k->text; (p = strstr(p, "@compute")); p++) {
+            const char *fn = strstr(p, "fn ");
+            TEST_CHECK(fn, "%s: @compute without fn", k->name);
+            char entry[64];
+            size_t n = strcspn(fn + 3, "( ");
+            TEST_CHECK(n < sizeof entry, "entry name too long");
+            memcpy(entry, fn + 3, n);
+            entry[n] = 0;
+            wgml_gpu_kernel kd = {.family = k->name, .entry = entry};
+            wgml_gpu_pipeline *pl;
+            TEST_OK(gpu, wgml_gpu_pipeline_get(gpu, &kd, &pl));
+            printf("ok   kernel %s:%s compiles\n", k->name, entry);
+        }
+    }
+    TEST_CHECK(wgml_kernel_source_count >= 6, "only %zu kernels embedded", wgml_kernel_source_count);
+    // The f16 variants exist whether or not this device can run them.
+    TEST_CHECK(wgml_kernel_find("matmul_f16"), "matmul_f16 variant not generated");
+    return skipped == (int)wgml_kernel_source_count ? TEST_SKIP : 0;
+}
+
+static int test_info(wgml_gpu *gpu)
+{
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    TEST_CHECK(d->implementation && d->implementation[0], "no implementation name");
+    TEST_CHECK(!strcmp(d->backend, "vulkan"), "backend %s, the CPU devices here are Vulkan",
+               d->backend);
+    // WebGPU's guaranteed minimums (spec "Limits"): a device reporting less is misread.
+    TEST_CHECK(d->max_buffer_size >= 268435456ull, "maxBufferSize %llu",
+               (unsigned long long)d->max_buffer_size);
+    TEST_CHECK(d->max_storage_buffer_binding_size >= 134217728ull, "maxStorageBufferBindingSize");
+    TEST_CHECK(d->max_compute_invocations_per_workgroup >= 256, "maxComputeInvocationsPerWorkgroup");
+    TEST_CHECK(d->max_compute_workgroups_per_dimension >= 65535, "maxComputeWorkgroupsPerDimension");
+    TEST_CHECK(d->max_storage_buffers_per_stage >= 8, "maxStorageBuffersPerShaderStage");
+    TEST_CHECK(d->min_storage_buffer_offset_alignment >= 4 &&
+               d->min_storage_buffer_offset_alignment <= 256, "minStorageBufferOffsetAlignment");
+    if (d->subgroups)
+        TEST_CHECK(d->subgroup_min_size >= 1 && d->subgroup_min_size <= d->subgroup_max_size &&
+                   d->subgroup_max_size <= 128, "subgroup sizes %u..%u", d->subgroup_min_size,
+                   d->subgroup_max_size);
+    // The feature enum values come from the implementation's own header; a
+    // mismatch shows up as a feature the kernel then cannot use.
+    if (d->shader_f16) {
+        wgml_gpu_kernel k = {.source = "enable f16;\n"
+                                       "@group(0) @binding(1) var<storage, read_write> o: array<f16>;\n"
+                                       "@compute @workgroup_size(1) fn main() { o[0] = f16(1.5); }\n"};
+        wgml_gpu_pipeline *p;
+        TEST_OK(gpu, wgml_gpu_pipeline_get(gpu, &k, &p));
+    }
+    if (d->subgroups) {
+        wgml_gpu_kernel k = {.source = "enable subgroups;\n"
+                                       "@group(0) @binding(1) var<storage, read_write> o: array<u32>;\n"
+                                       "@compute @workgroup_size(32) fn main(@builtin(subgroup_size) s: u32) {"
+                                       " o[0] = subgroupAdd(s); }\n"};
+        wgml_gpu_pipeline *p;
+        TEST_OK(gpu, wgml_gpu_pipeline_get(gpu, &k, &p));
+    }
+    printf("ok   info: %s %s, f16=%d subgroups=%d(%u..%u) timestamps=%d dot4=%d\n",
+           d->implementation, d->device, d->shader_f16, d->subgroups, d->subgroup_min_size,
+           d->subgroup_max_size, d->timestamp_query, d->packed_dot4);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_gpu pool|readback|many_dispatches|arena_chunks|timestamps|"
+                        "kernels_compile|info\n");
+        return 2;
+    }
+    wgml_gpu *gpu = test_gpu_create();
+    const char *t = argv[1];
+    int rc;
+    if (!strcmp(t, "pool")) rc = test_pool(gpu);
+    else if (!strcmp(t, "readback")) rc = test_readback(gpu);
+    else if (!strcmp(t, "many_dispatches")) rc = scale_chain(gpu, 300);
+    // Parameters are 256-byte aligned: 5000 dispatches need more than one 1 MiB chunk.
+    else if (!strcmp(t, "arena_chunks")) rc = scale_chain(gpu, argc > 2 ? atoi(argv[2]) : 5000);
+    else if (!strcmp(t, "timestamps")) rc = test_timestamps(gpu);
+    else if (!strcmp(t, "kernels_compile")) rc = test_kernels_compile(gpu);
+    else if (!strcmp(t, "info")) rc = test_info(gpu);
+    else {
+        fprintf(stderr, "unknown test '%s'\n", t);
+        rc = 2;
+    }
+    wgml_gpu_free(gpu);
+    return rc;
+}

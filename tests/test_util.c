@@ -1,0 +1,108 @@
+#include "test_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { GUARD_BYTES = 1024 };
+static const uint32_t SENTINEL = 0x7fbadbadu;   // a NaN pattern no kernel writes
+
+wgml_gpu *test_gpu_create(void)
+{
+    char err[1024];
+    wgml_gpu *gpu = NULL;
+    wgml_status st = wgml_gpu_create(NULL, &gpu, err, sizeof err);
+    if (st) {
+        fprintf(stderr, "FAIL: no GPU device: %s (%s)\n", err, wgml_status_name(st));
+        exit(1);
+    }
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    fprintf(stderr, "device: %s / %s (%s, %s) f16=%d subgroups=%d timestamps=%d\n",
+            d->implementation, d->description[0] ? d->description : d->device, d->backend,
+            d->adapter_type, d->shader_f16, d->subgroups, d->timestamp_query);
+    return gpu;
+}
+
+void test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed)
+{
+    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;   // xorshift64
+        x[i] = lo + (hi - lo) * (float)((s >> 40) * (1.0 / 16777216.0));
+    }
+}
+
+double test_nmse(const float *y, const float *ref, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(y[i]) || isnan(ref[i])) return INFINITY;
+        double d = (double)y[i] - ref[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+wgml_status test_guarded_create(wgml_gpu *gpu, uint64_t payload, test_guarded *g)
+{
+    memset(g, 0, sizeof *g);
+    uint64_t align = wgml_gpu_info(gpu)->min_storage_buffer_offset_alignment;
+    g->head = align > GUARD_BYTES ? align : GUARD_BYTES;
+    g->payload = (payload + 3) & ~3ull;
+    g->tail = GUARD_BYTES;
+    uint64_t total = g->head + g->payload + g->tail;
+    wgml_status st = wgml_gpu_buf_create(gpu, total, "test.guarded", &g->buf);
+    if (st) return st;
+    uint32_t *fill = malloc(total);
+    if (!fill) return WGML_ERR_OUT_OF_MEMORY;
+    for (uint64_t i = 0; i < total / 4; i++) fill[i] = SENTINEL;
+    st = wgml_gpu_buf_write(gpu, g->buf, 0, fill, total);
+    free(fill);
+    g->view = (wgml_view){.buf = g->buf, .offset = g->head};
+    return st;
+}
+
+int test_guarded_read(wgml_gpu *gpu, test_guarded *g, void *dst)
+{
+    uint64_t total = g->head + g->payload + g->tail;
+    uint32_t *all = malloc(total);
+    if (!all) return 1;
+    wgml_status st = wgml_gpu_buf_read(gpu, g->buf, 0, all, total);
+    if (st) {
+        fprintf(stderr, "FAIL: readback: %s\n", wgml_gpu_last_error(gpu));
+        free(all);
+        return 1;
+    }
+    int bad = 0;
+    for (uint64_t i = 0; i < g->head / 4; i++) bad |= all[i] != SENTINEL;
+    for (uint64_t i = (g->head + g->payload) / 4; i < total / 4; i++) bad |= all[i] != SENTINEL;
+    if (bad) fprintf(stderr, "FAIL: a guard region around the output was overwritten\n");
+    memcpy(dst, (char *)all + g->head, g->payload);
+    free(all);
+    return bad;
+}
+
+void test_guarded_free(wgml_gpu *gpu, test_guarded *g)
+{
+    wgml_gpu_buf_release(gpu, g->buf);
+    g->buf = NULL;
+}
+
+wgml_gpu_buf *test_upload(wgml_gpu *gpu, const void *data, uint64_t bytes)
+{
+    wgml_gpu_buf *b = NULL;
+    uint64_t padded = (bytes + 3) & ~3ull;
+    if (wgml_gpu_buf_create(gpu, padded, "test.input", &b)) return NULL;
+    if (padded != bytes) {
+        char *tmp = calloc(1, padded);
+        if (!tmp) return NULL;
+        memcpy(tmp, data, bytes);
+        wgml_status st = wgml_gpu_buf_write(gpu, b, 0, tmp, padded);
+        free(tmp);
+        if (st) return NULL;
+    } else if (wgml_gpu_buf_write(gpu, b, 0, data, bytes)) {
+        return NULL;
+    }
+    return b;
+}

@@ -1,0 +1,57 @@
+// Shared helpers for the GPU tests: a context, random data, error measures and
+// sentinel-guarded output buffers.
+#ifndef WGML_TEST_UTIL_H
+#define WGML_TEST_UTIL_H
+
+#include "gpu/gpu.h"
+#include "ops/ops.h"
+
+#include <stdio.h>
+
+#define TEST_SKIP 77
+
+// Creates the GPU or exits 1 with the reason (tests need a device).
+wgml_gpu *test_gpu_create(void);
+
+// Deterministic uniform floats in [lo, hi).
+void test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed);
+
+// Normalised mean squared error sum((y-r)^2) / sum(r^2); NaN anywhere gives +inf.
+double test_nmse(const float *y, const float *ref, size_t n);
+
+// A buffer laid out as [head guard][payload][tail guard], each guard filled with
+// a sentinel pattern. The payload view starts at `head` bytes (aligned for
+// storage bindings) and its binding runs to the end of the buffer, so a kernel
+// that writes past its payload hits the tail guard.
+typedef struct test_guarded {
+    wgml_gpu_buf *buf;
+    wgml_view view;
+    uint64_t head, payload, tail;   // bytes
+} test_guarded;
+
+wgml_status test_guarded_create(wgml_gpu *gpu, uint64_t payload_bytes, test_guarded *out);
+// Reads the payload into dst and checks both guards. Returns 0 when intact.
+int test_guarded_read(wgml_gpu *gpu, test_guarded *g, void *dst);
+void test_guarded_free(wgml_gpu *gpu, test_guarded *g);
+
+// Uploads host data to a new buffer.
+wgml_gpu_buf *test_upload(wgml_gpu *gpu, const void *data, uint64_t bytes);
+
+#define TEST_CHECK(cond, ...)                                             \
+    do {                                                                  \
+        if (!(cond)) {                                                    \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);          \
+            fprintf(stderr, __VA_ARGS__);                                 \
+            fprintf(stderr, "\n");                                        \
+            return 1;                                                     \
+        }                                                                 \
+    } while (0)
+
+#define TEST_OK(gpu, expr)                                                \
+    do {                                                                  \
+        wgml_status st_ = (expr);                                         \
+        TEST_CHECK(st_ == WGML_OK, "%s -> %s: %s", #expr,                 \
+                   wgml_status_name(st_), wgml_gpu_last_error(gpu));      \
+    } while (0)
+
+#endif

@@ -1,0 +1,305 @@
+// wgml bench: each op at a few sizes, timed on the GPU.
+//
+// A run records `iters` dispatches of one op in one compute pass and one
+// submit; with timestamp queries the pass's GPU time is read back, otherwise
+// the host clock spans submit to completion (marked "wall"). The reported time
+// is the median over `repeat` runs, divided by `iters`.
+#include "cli.h"
+#include "ops/ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char USAGE[] =
+    "usage: wgml bench [--json] [--quick] [--op NAME] [--iters N] [--repeat N]\n"
+    "\n"
+    "Times each op (unary scale/gelu/silu, binary add/mul, softmax, layernorm,\n"
+    "rmsnorm, matmul f32 and f16) at a few sizes and prints, per row: the op, its\n"
+    "shape, GPU time per call, bytes moved and GB/s, FLOPs and GFLOP/s.\n"
+    "\n"
+    "  --json      one JSON object per row (JSON lines)\n"
+    "  --quick     small sizes only (seconds on a CPU device)\n"
+    "  --op NAME   only rows whose op name contains NAME\n"
+    "  --iters N   dispatches per timed run (default 20; 3 with --quick)\n"
+    "  --repeat N  timed runs per row, median reported (default 5; 2 with --quick)\n";
+
+typedef enum bench_kind { B_UNARY, B_BINARY, B_SOFTMAX, B_LAYERNORM, B_RMSNORM, B_MATMUL } bench_kind;
+
+typedef struct bench_case {
+    bench_kind kind;
+    int op;            // unary/binary op, or dtype for matmul
+    uint32_t d0, d1, d2;   // n | rows, cols | M, N, K
+    int quick;         // part of --quick
+} bench_case;
+
+#define MIB (1u << 20)
+static const bench_case CASES[] = {
+    {B_UNARY, WGML_UNARY_SCALE, MIB / 4, 0, 0, 1},
+    {B_UNARY, WGML_UNARY_SCALE, 16 * MIB, 0, 0, 0},
+    {B_UNARY, WGML_UNARY_GELU, MIB / 4, 0, 0, 1},
+    {B_UNARY, WGML_UNARY_GELU, 16 * MIB, 0, 0, 0},
+    {B_UNARY, WGML_UNARY_SILU, 16 * MIB, 0, 0, 0},
+    {B_BINARY, WGML_BINARY_ADD, MIB / 4, 0, 0, 1},
+    {B_BINARY, WGML_BINARY_ADD, 16 * MIB, 0, 0, 0},
+    {B_BINARY, WGML_BINARY_MUL, 16 * MIB, 0, 0, 0},
+    {B_SOFTMAX, 0, 256, 1024, 0, 1},
+    {B_SOFTMAX, 0, 16384, 1024, 0, 0},
+    {B_LAYERNORM, 0, 256, 1024, 0, 1},
+    {B_LAYERNORM, 0, 16384, 1024, 0, 0},
+    {B_RMSNORM, 0, 256, 1024, 0, 1},
+    {B_RMSNORM, 0, 16384, 1024, 0, 0},
+    {B_MATMUL, WGML_F32, 128, 128, 128, 1},
+    {B_MATMUL, WGML_F32, 1024, 1024, 1024, 0},
+    {B_MATMUL, WGML_F32, 4096, 4096, 4096, 0},
+    {B_MATMUL, WGML_F16, 128, 128, 128, 1},
+    {B_MATMUL, WGML_F16, 1024, 1024, 1024, 0},
+    {B_MATMUL, WGML_F16, 4096, 4096, 4096, 0},
+};
+
+typedef struct bench_opts {
+    int json, quick, iters, repeat;
+    const char *filter;
+} bench_opts;
+
+static const char *case_name(const bench_case *c, char *buf, size_t cap)
+{
+    switch (c->kind) {
+    case B_UNARY: return wgml_unary_name(c->op);
+    case B_BINARY: return wgml_binary_name(c->op);
+    case B_SOFTMAX: return "softmax";
+    case B_LAYERNORM: return "layernorm";
+    case B_RMSNORM: return "rmsnorm";
+    case B_MATMUL:
+        snprintf(buf, cap, "matmul_%s", c->op == WGML_F16 ? "f16" : "f32");
+        return buf;
+    }
+    return "?";
+}
+
+static void case_shape(const bench_case *c, char *buf, size_t cap)
+{
+    if (c->kind == B_UNARY || c->kind == B_BINARY) snprintf(buf, cap, "%u", c->d0);
+    else if (c->kind == B_MATMUL) snprintf(buf, cap, "%ux%ux%u", c->d0, c->d1, c->d2);
+    else snprintf(buf, cap, "%ux%u", c->d0, c->d1);
+}
+
+static wgml_cost case_cost(const bench_case *c)
+{
+    switch (c->kind) {
+    case B_UNARY: return wgml_op_unary_cost(c->op, c->d0);
+    case B_BINARY: return wgml_op_binary_cost(c->d0, c->d0);
+    case B_SOFTMAX: return wgml_op_softmax_cost(c->d0, c->d1);
+    case B_LAYERNORM: return wgml_op_layernorm_cost(c->d0, c->d1);
+    case B_RMSNORM: return wgml_op_rmsnorm_cost(c->d0, c->d1);
+    case B_MATMUL: return wgml_op_matmul_cost(c->op, c->d0, c->d1, c->d2);
+    }
+    return (wgml_cost){0};
+}
+
+// Buffers for one case: up to three inputs and one output, filled with
+// small pseudo-random values (never zeros, which can run unrealistically fast).
+typedef struct bench_bufs {
+    wgml_gpu_buf *in[3], *out;
+} bench_bufs;
+
+static wgml_status fill_random(wgml_gpu *gpu, wgml_gpu_buf *b, uint64_t bytes, uint32_t seed)
+{
+    const uint64_t chunk = 4 * MIB;
+    uint32_t *tmp = malloc(chunk);
+    if (!tmp) return WGML_ERR_OUT_OF_MEMORY;
+    uint32_t s = seed * 2654435761u + 1;
+    wgml_status st = WGML_OK;
+    for (uint64_t off = 0; off < bytes && !st; off += chunk) {
+        uint64_t n = bytes - off < chunk ? bytes - off : chunk;
+        for (uint64_t i = 0; i < n / 4; i++) {
+            s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+            // Valid as f32 (in [1,2)) and, read as two f16 halves, in [1,2) too.
+            tmp[i] = (s & 0x03ff03ffu) | 0x3c003c00u;
+        }
+        st = wgml_gpu_buf_write(gpu, b, off, tmp, (n + 3) & ~3ull);
+    }
+    free(tmp);
+    return st;
+}
+
+static wgml_status alloc_case(wgml_gpu *gpu, const bench_case *c, bench_bufs *b)
+{
+    uint64_t in_bytes[3] = {0}, out_bytes;
+    size_t es = c->kind == B_MATMUL ? wgml_dtype_size(c->op) : 4;
+    switch (c->kind) {
+    case B_UNARY: in_bytes[0] = 4ull * c->d0; out_bytes = in_bytes[0]; break;
+    case B_BINARY: in_bytes[0] = in_bytes[1] = 4ull * c->d0; out_bytes = in_bytes[0]; break;
+    case B_MATMUL:
+        in_bytes[0] = es * c->d0 * c->d2;
+        in_bytes[1] = es * c->d2 * c->d1;
+        out_bytes = es * c->d0 * c->d1;
+        break;
+    default:
+        in_bytes[0] = 4ull * c->d0 * c->d1;
+        in_bytes[1] = in_bytes[2] = 4ull * c->d1;
+        out_bytes = in_bytes[0];
+    }
+    wgml_status st;
+    memset(b, 0, sizeof *b);
+    for (int i = 0; i < 3; i++) {
+        if (!in_bytes[i]) continue;
+        if ((st = wgml_gpu_buf_create(gpu, in_bytes[i], "bench.in", &b->in[i])) ||
+            (st = fill_random(gpu, b->in[i], in_bytes[i], i + 1)))
+            return st;
+    }
+    return wgml_gpu_buf_create(gpu, out_bytes, "bench.out", &b->out);
+}
+
+static wgml_status record(wgml_gpu *gpu, const bench_case *c, const bench_bufs *b)
+{
+    wgml_view i0 = {b->in[0], 0}, i1 = {b->in[1], 0}, i2 = {b->in[2], 0}, o = {b->out, 0};
+    switch (c->kind) {
+    case B_UNARY: return wgml_op_unary(gpu, c->op, i0, o, c->d0, 0.5f);
+    case B_BINARY: return wgml_op_binary(gpu, c->op, i0, i1, o, c->d0, c->d0);
+    case B_SOFTMAX: return wgml_op_softmax(gpu, i0, o, c->d0, c->d1);
+    case B_LAYERNORM: return wgml_op_layernorm(gpu, i0, i1, i2, o, c->d0, c->d1, 1e-5f);
+    case B_RMSNORM: return wgml_op_rmsnorm(gpu, i0, i1, o, c->d0, c->d1, 1e-5f);
+    case B_MATMUL: return wgml_op_matmul(gpu, c->op, i0, i1, o, c->d0, c->d1, c->d2);
+    }
+    return WGML_ERR_INVALID_ARGUMENT;
+}
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// One timed run: `iters` dispatches, one submit. Returns ns per dispatch.
+static wgml_status timed_run(wgml_gpu *gpu, const bench_case *c, const bench_bufs *b,
+                             int iters, double *ns, int *wall)
+{
+    wgml_status st;
+    if ((st = wgml_gpu_wait(gpu))) return st;
+    if ((st = wgml_gpu_begin(gpu, true))) return st;
+    for (int i = 0; i < iters; i++)
+        if ((st = record(gpu, c, b))) return st;
+    double t0 = now_ns(), gpu_ns;
+    if ((st = wgml_gpu_submit(gpu, &gpu_ns)) || (st = wgml_gpu_wait(gpu))) return st;
+    *wall = gpu_ns < 0;
+    *ns = (*wall ? now_ns() - t0 : gpu_ns) / iters;
+    return WGML_OK;
+}
+
+static int bench_case_run(wgml_gpu *gpu, const bench_case *c, const bench_opts *o)
+{
+    char nbuf[32], shape[64];
+    const char *name = case_name(c, nbuf, sizeof nbuf);
+    case_shape(c, shape, sizeof shape);
+    if (c->kind == B_MATMUL && c->op == WGML_F16 && !wgml_gpu_info(gpu)->shader_f16) {
+        if (!o->json) printf("%-10s %-16s skipped: no shader-f16 on this device\n", name, shape);
+        return 0;
+    }
+    bench_bufs b;
+    wgml_status st = alloc_case(gpu, c, &b);
+    int wall = 0;
+    double times[64], t = 0;
+    int repeat = o->repeat > 64 ? 64 : o->repeat;
+    if (!st) st = timed_run(gpu, c, &b, 1, &t, &wall);   // warm-up: pipelines, caches
+    for (int r = 0; r < repeat && !st; r++) st = timed_run(gpu, c, &b, o->iters, &times[r], &wall);
+    for (int i = 0; i < 3; i++) wgml_gpu_buf_release(gpu, b.in[i]);
+    wgml_gpu_buf_release(gpu, b.out);
+    wgml_gpu_pool_trim(gpu);   // large cases should not pile up
+    if (st) {
+        fprintf(stderr, "wgml bench: %s %s failed (%s): %s\n", name, shape,
+                wgml_status_name(st), wgml_gpu_last_error(gpu));
+        return 1;
+    }
+    qsort(times, repeat, sizeof times[0], cmp_double);
+    double ns = times[repeat / 2];
+    wgml_cost cost = case_cost(c);
+    double gbs = cost.bytes / ns, gflops = cost.flops / ns;
+    if (o->json) {
+        printf("{\"op\":\"%s\",\"shape\":\"%s\",\"time_us\":%.3f,\"timer\":\"%s\","
+               "\"bytes\":%.0f,\"flops\":%.0f,\"gb_per_s\":%.3f,\"gflop_per_s\":%.3f,"
+               "\"iters\":%d,\"repeat\":%d}\n",
+               name, shape, ns / 1e3, wall ? "wall" : "gpu", cost.bytes, cost.flops, gbs,
+               gflops, o->iters, repeat);
+    } else {
+        printf("%-10s %-16s %12.2f %-4s %12.1f %10.2f %12.1f %10.2f\n", name, shape, ns / 1e3,
+               wall ? "wall" : "gpu", cost.bytes / 1e6, gbs, cost.flops / 1e6, gflops);
+    }
+    fflush(stdout);
+    return 0;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+int wgml_cmd_bench(int argc, char **argv)
+{
+    bench_opts o = {.iters = -1, .repeat = -1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            fputs(USAGE, stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            o.json = 1;
+        } else if (!strcmp(a, "--quick")) {
+            o.quick = 1;
+        } else if (!strcmp(a, "--op") && i + 1 < argc) {
+            o.filter = argv[++i];
+        } else if (!strcmp(a, "--iters") && i + 1 < argc) {
+            if (!parse_int(argv[++i], 1, 100000, &o.iters)) {
+                fprintf(stderr, "wgml bench: --iters takes a number from 1 to 100000\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--repeat") && i + 1 < argc) {
+            if (!parse_int(argv[++i], 1, 64, &o.repeat)) {
+                fprintf(stderr, "wgml bench: --repeat takes a number from 1 to 64\n");
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "wgml bench: unknown or incomplete option '%s'\n\n%s", a, USAGE);
+            return 2;
+        }
+    }
+    if (o.iters < 0) o.iters = o.quick ? 3 : 20;
+    if (o.repeat < 0) o.repeat = o.quick ? 2 : 5;
+
+    wgml_gpu *gpu = cli_gpu_create(NULL);
+    if (!gpu) return 1;
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    if (!o.json) {
+        printf("# %s on %s (%s, %s); timer: %s\n", d->implementation,
+               d->description[0] ? d->description : d->device, d->backend, d->adapter_type,
+               d->timestamp_query ? "GPU timestamps" : "host clock (no timestamp queries)");
+        printf("%-10s %-16s %12s %-4s %12s %10s %12s %10s\n", "op", "shape", "time_us", "", "MB",
+               "GB/s", "MFLOP", "GFLOP/s");
+    }
+    int failed = 0, ran = 0;
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        const bench_case *c = &CASES[i];
+        if (o.quick && !c->quick) continue;
+        char nbuf[32];
+        if (o.filter && !strstr(case_name(c, nbuf, sizeof nbuf), o.filter)) continue;
+        failed |= bench_case_run(gpu, c, &o);
+        ran++;
+    }
+    wgml_gpu_free(gpu);
+    if (!ran) {
+        fprintf(stderr, "wgml bench: no op matches '%s'\n", o.filter ? o.filter : "");
+        return 2;
+    }
+    return failed;
+}

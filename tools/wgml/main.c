@@ -1,0 +1,57 @@
+// wgml: the command-line front end. Each command lives in its own file.
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char USAGE[] =
+    "usage: wgml <command> [options]\n"
+    "\n"
+    "wgml is a machine-learning runtime on WebGPU (built against " WGML_IMPLEMENTATION ").\n"
+    "\n"
+    "commands:\n"
+    "  info     show the GPU adapter: vendor, device, backend, features, limits\n"
+    "  bench    time each op at a few sizes: GPU time, GB/s, GFLOP/s\n"
+    "\n"
+    "Run 'wgml <command> --help' for a command's options.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || cli_is_help(argv[1])) {
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "info")) return wgml_cmd_info(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "bench")) return wgml_cmd_bench(argc - 1, argv + 1);
+    fprintf(stderr, "wgml: unknown command '%s'\n\n%s", argv[1], USAGE);
+    return 2;
+}
+
+int cli_is_help(const char *arg)
+{
+    return !strcmp(arg, "-h") || !strcmp(arg, "--help");
+}
+
+wgml_gpu *cli_gpu_create(const wgml_gpu_options *opt)
+{
+    char err[2048];
+    wgml_gpu *gpu = NULL;
+    wgml_status st = wgml_gpu_create(opt, &gpu, err, sizeof err);
+    if (st) {
+        fprintf(stderr, "wgml: no usable GPU (%s): %s\n", wgml_status_name(st), err);
+        return NULL;
+    }
+    return gpu;
+}
+
+void cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
