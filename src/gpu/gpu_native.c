@@ -52,12 +52,6 @@ static void sv_copy(char *dst, size_t cap, WGPUStringView v)
     dst[n] = 0;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 wgml_status wgml_gpu_fail(wgml_gpu *g, wgml_status status, const char *fmt, ...)
 {
@@ -78,12 +72,14 @@ static wgml_status wait_future(wgml_gpu *g, WGPUFuture f, const volatile bool *d
 {
 #if defined(WGML_WGPU_NATIVE)
     (void)f;
-    const double deadline = now_seconds() + 300.0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     while (!*done) {
         if (g->device) wgpuDevicePoll(g->device, true, NULL);
         wgpuInstanceProcessEvents(g->instance);
         if (*done) break;
-        if (now_seconds() > deadline)
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (t1.tv_sec - t0.tv_sec > 300)
             return wgml_gpu_fail(g, WGML_ERR_GPU, "timed out waiting for %s", what);
         if (!g->device) {
             struct timespec ts = {0, 1000000};

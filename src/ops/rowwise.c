@@ -1,7 +1,14 @@
 // Row-wise reductions: softmax, layernorm, rmsnorm. One workgroup per row.
 #include "ops/ops_internal.h"
 
-enum { ROW_WG = 256 };
+// Workgroup size for rows of `cols`: enough invocations to cover the row,
+// a power of two (the tree reductions need one), between 32 and 256.
+static uint32_t row_workgroup(uint32_t cols)
+{
+    uint32_t wg = 32;
+    while (wg < cols && wg < 256) wg *= 2;
+    return wg;
+}
 
 static wgml_status check_rows(wgml_gpu *gpu, const char *op, uint32_t rows, uint32_t cols)
 {
@@ -23,7 +30,7 @@ static wgml_status dispatch_rows(wgml_gpu *gpu, const char *family, const char *
     wgml_status st;
     uint32_t gx, gy;
     if ((st = wgml_ops_grid(gpu, rows, &gx, &gy))) return st;
-    wgml_gpu_constant c[] = {{"WG", ROW_WG}};
+    wgml_gpu_constant c[] = {{"WG", row_workgroup(cols)}};
     wgml_gpu_kernel k = {.family = family, .entry = entry, .constants = c, .n_constants = 1};
     wgml_gpu_pipeline *p;
     if ((st = wgml_gpu_pipeline_get(gpu, &k, &p))) return st;

@@ -189,7 +189,9 @@ static wgml_status timed_run(wgml_gpu *gpu, const bench_case *c, const bench_buf
         if ((st = record(gpu, c, b))) return st;
     double t0 = now_ns(), gpu_ns;
     if ((st = wgml_gpu_submit(gpu, &gpu_ns)) || (st = wgml_gpu_wait(gpu))) return st;
-    *wall = gpu_ns < 0;
+    // A zero span for real work means the timestamps are unusable (some CPU
+    // devices tick too coarsely): fall back to the host clock.
+    *wall = gpu_ns <= 0;
     *ns = (*wall ? now_ns() - t0 : gpu_ns) / iters;
     return WGML_OK;
 }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The main job: set everything up, build, then `wgml info` and `wgml bench`.
+# Runs on the machine's GPU when Vulkan has one; otherwise on SwiftShader (a
+# CPU Vulkan device), where bench uses small sizes (--quick).
+#   ./run.sh [dawn|wgpu-native] [extra wgml bench options]
+set -euo pipefail
+root=$(cd "$(dirname "$0")" && pwd)
+cd "$root"
+impl=${1:-dawn}
+[ $# -gt 0 ] && shift
+./scripts/setup.sh
+./scripts/build.sh "$impl" >/dev/null
+source scripts/devices.sh
+wgml="build/$impl/wgml"
+
+quick=()
+if ! "$wgml" info --json 2>/dev/null | grep -q '"adapter_type":"\(discrete\|integrated\)"'; then
+  echo "[run] no GPU adapter found; using SwiftShader (CPU) with small bench sizes" >&2
+  export VK_ICD_FILENAMES="$SWIFTSHADER_ICD"
+  quick=(--quick)
+fi
+"$wgml" info
+echo
+"$wgml" bench "${quick[@]}" "$@"
