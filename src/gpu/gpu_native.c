@@ -329,8 +329,15 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
     wgml_status st = WGML_OK;
 
 #if defined(WGML_DAWN)
+    // Experimental features (subgroup matrices) are listed by the adapter only
+    // under the allow_unsafe_apis toggle; wgml asks for them by name only.
+    static const char *inst_toggles[] = {"allow_unsafe_apis"};
+    WGPUDawnTogglesDescriptor itoggles = {
+        .chain = {.sType = WGPUSType_DawnTogglesDescriptor},
+        .enabledToggleCount = 1, .enabledToggles = inst_toggles};
     WGPUInstanceFeatureName inst_features[] = {WGPUInstanceFeatureName_TimedWaitAny};
-    WGPUInstanceDescriptor idesc = {.requiredFeatureCount = 1,
+    WGPUInstanceDescriptor idesc = {.nextInChain = &itoggles.chain,
+                                    .requiredFeatureCount = 1,
                                     .requiredFeatures = inst_features};
 #else
     WGPUInstanceDescriptor idesc = {0};
@@ -395,12 +402,15 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
         .uncapturedErrorCallbackInfo = {.callback = on_uncaptured_error, .userdata1 = g},
     };
 #if defined(WGML_DAWN)
-    // Subgroup matrices are behind Dawn's unsafe-API toggle.
-    const char *toggles[] = {"allow_unsafe_apis"};
+    // Full-resolution timestamps: benchmarks need them, and quantisation is a
+    // browser's defence that a native runtime does not need.
+    static const char *dev_on[] = {"allow_unsafe_apis"};
+    static const char *dev_off[] = {"timestamp_quantization"};
     WGPUDawnTogglesDescriptor tdesc = {
         .chain = {.sType = WGPUSType_DawnTogglesDescriptor},
-        .enabledToggleCount = 1, .enabledToggles = toggles};
-    if (has_sgm && !opt->disable_subgroups) ddesc.nextInChain = &tdesc.chain;
+        .enabledToggleCount = 1, .enabledToggles = dev_on,
+        .disabledToggleCount = 1, .disabledToggles = dev_off};
+    ddesc.nextInChain = &tdesc.chain;
 #endif
     WGPURequestDeviceCallbackInfo dcb = {.mode = CALLBACK_MODE, .callback = on_device,
                                          .userdata1 = &dr};

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One call on the GPU machine (device tool): builds wgml against Dawn and
+# wgpu-native, prints `wgml info` for both, runs `wgml bench --json` for both
+# and bench/torch_peers.py in the same session, and leaves everything in $OUT.
+# Needs .deps/dawn, .deps/wgpu-native and .gl (the Vulkan loader .deb) carried.
+set -uo pipefail
+out=${OUT:-/tmp/out}; mkdir -p "$out"
+for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+[ -f "$nv_icd" ] && export VK_DRIVER_FILES=$nv_icd
+export XDG_RUNTIME_DIR=/tmp/xdg; mkdir -p $XDG_RUNTIME_DIR; chmod 700 $XDG_RUNTIME_DIR
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+echo "commit $commit" | tee -a "$out/gpu.txt"
+for impl in dawn wgpu-native; do
+  cmake -S . -B build/$impl -G Ninja -DWGML_WEBGPU=$impl -DBUILD_TESTING=OFF >/dev/null &&
+    cmake --build build/$impl >/dev/null || { echo "build $impl failed"; continue; }
+  echo "=== wgml info ($impl)"
+  build/$impl/wgml info | tee "$out/info-$impl.txt"
+  build/$impl/wgml info --json > "$out/info-$impl.json"
+done
+python3 bench/torch_peers.py > "$out/torch.jsonl" 2> "$out/torch.err"
+for impl in dawn wgpu-native; do
+  [ -x build/$impl/wgml ] || continue
+  echo "=== wgml bench ($impl)"
+  timeout 240 build/$impl/wgml bench --json > "$out/bench-$impl.jsonl" 2> "$out/bench-$impl.err"
+  python3 bench/compare.py "$out/bench-$impl.jsonl" "$out/torch.jsonl" \
+    --title "wgml bench ($impl) vs PyTorch" --meta "GPU=$(head -1 "$out/gpu.txt")" \
+    --meta "commit=$commit" | tee "$out/compare-$impl.md"
+done
