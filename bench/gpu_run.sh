@@ -10,7 +10,7 @@ nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$nv_icd" ] && export VK_DRIVER_FILES=$nv_icd
 export XDG_RUNTIME_DIR=/tmp/xdg; mkdir -p $XDG_RUNTIME_DIR; chmod 700 $XDG_RUNTIME_DIR
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+commit=${WGML_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 echo "commit $commit" | tee -a "$out/gpu.txt"
 for impl in dawn wgpu-native; do
   cmake -S . -B build/$impl -G Ninja -DWGML_WEBGPU=$impl -DBUILD_TESTING=OFF >/dev/null &&
@@ -28,3 +28,5 @@ for impl in dawn wgpu-native; do
     --title "wgml bench ($impl) vs PyTorch" --meta "GPU=$(head -1 "$out/gpu.txt")" \
     --meta "commit=$commit" | tee "$out/compare-$impl.md"
 done
+# The device tool returns at most 8 files: pack the raw outputs into one.
+(cd "$out" && tar czf raw.tar.gz --remove-files ./*.txt ./*.json ./*.jsonl ./*.err 2>/dev/null)
