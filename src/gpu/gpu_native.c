@@ -24,9 +24,12 @@
 #include <webgpu/wgpu.h>
 #define WGML_IMPL_NAME "wgpu-native"
 #define CALLBACK_MODE WGPUCallbackMode_AllowProcessEvents
+// wgpu-native exposes WGSL subgroups as a native feature, not the standard one.
+#define FEATURE_SUBGROUPS ((WGPUFeatureName)WGPUNativeFeature_Subgroup)
 #elif defined(WGML_DAWN)
 #define WGML_IMPL_NAME "dawn"
 #define CALLBACK_MODE WGPUCallbackMode_WaitAnyOnly
+#define FEATURE_SUBGROUPS WGPUFeatureName_Subgroups
 #else
 #error "define WGML_DAWN or WGML_WGPU_NATIVE"
 #endif
@@ -299,6 +302,34 @@ static const char PROBE_DOT4[] =
     "@group(0) @binding(1) var<storage, read_write> o: array<i32>;\n"
     "@compute @workgroup_size(1) fn main() { o[0] = dot4I8Packed(0x01020304u, 0x01010101u); }\n";
 
+static const char PROBE_SUBGROUP_SIZE[] =
+    "enable subgroups;\n"
+    "@group(0) @binding(1) var<storage, read_write> o: array<u32>;\n"
+    "@compute @workgroup_size(128) fn main(@builtin(subgroup_size) s: u32,\n"
+    "    @builtin(local_invocation_index) i: u32) { if (i == 0u) { o[0] = s; } }\n";
+
+// Implementations that do not report subgroup sizes (wgpu-native) get the size
+// a kernel observes; min and max are then that one size.
+static void observe_subgroup_size(wgml_gpu *g)
+{
+    char saved[sizeof g->err];
+    memcpy(saved, g->err, sizeof saved);
+    wgml_gpu_kernel k = {.source = PROBE_SUBGROUP_SIZE};
+    wgml_gpu_pipeline *p;
+    wgml_gpu_buf *b = NULL;
+    uint32_t size = 0;
+    if (wgml_gpu_pipeline_get(g, &k, &p) == WGML_OK &&
+        wgml_gpu_buf_create(g, 4, "wgml.probe", &b) == WGML_OK) {
+        wgml_gpu_binding bind = {.buf = b};
+        if (wgml_gpu_dispatch(g, p, NULL, 0, &bind, 1, 1, 1, 1) == WGML_OK &&
+            wgml_gpu_buf_read(g, b, 0, &size, 4) == WGML_OK && size >= 1 && size <= 128)
+            g->info.subgroup_min_size = g->info.subgroup_max_size = size;
+    }
+    wgml_gpu_buf_release(g, b);
+    wgml_gpu_pool_trim(g);
+    memcpy(g->err, saved, sizeof saved);
+}
+
 static wgml_status create_timestamp_objects(wgml_gpu *g)
 {
     WGPUQuerySetDescriptor qd = {.label = sv("wgml.timestamps"),
@@ -354,6 +385,16 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
                            : opt->power == WGML_POWER_HIGH ? WGPUPowerPreference_HighPerformance
                                                            : WGPUPowerPreference_Undefined,
     };
+#if defined(WGML_DAWN)
+    // Dawn blocklists shader-f16 on NVIDIA's Vulkan driver for bugs in old
+    // drivers (crbug.com/42251215); this adapter toggle lifts the blocklist.
+    // The f16 op tests check the results on the device at hand.
+    static const char *adapter_on[] = {"vulkan_enable_f16_on_nvidia"};
+    WGPUDawnTogglesDescriptor atoggles = {
+        .chain = {.sType = WGPUSType_DawnTogglesDescriptor},
+        .enabledToggleCount = 1, .enabledToggles = adapter_on};
+    if (!opt->disable_f16) aopt.nextInChain = &atoggles.chain;
+#endif
     WGPURequestAdapterCallbackInfo acb = {.mode = CALLBACK_MODE, .callback = on_adapter,
                                           .userdata1 = &ar};
     st = wait_future(g, wgpuInstanceRequestAdapter(g->instance, &aopt, acb), &ar.done,
@@ -379,10 +420,10 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
     WGPUFeatureName want[8];
     size_t nwant = 0;
     bool has_f16 = wgpuAdapterHasFeature(g->adapter, WGPUFeatureName_ShaderF16);
-    bool has_sg = wgpuAdapterHasFeature(g->adapter, WGPUFeatureName_Subgroups);
+    bool has_sg = wgpuAdapterHasFeature(g->adapter, FEATURE_SUBGROUPS);
     bool has_ts = wgpuAdapterHasFeature(g->adapter, WGPUFeatureName_TimestampQuery);
     if (has_f16 && !opt->disable_f16) want[nwant++] = WGPUFeatureName_ShaderF16;
-    if (has_sg && !opt->disable_subgroups) want[nwant++] = WGPUFeatureName_Subgroups;
+    if (has_sg && !opt->disable_subgroups) want[nwant++] = FEATURE_SUBGROUPS;
     if (has_ts && !opt->disable_timestamps) want[nwant++] = WGPUFeatureName_TimestampQuery;
 #if defined(WGML_DAWN)
     bool has_sgm = wgpuAdapterHasFeature(g->adapter,
@@ -428,7 +469,7 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
     fill_info(g, &ainfo, &alim);
     wgpuAdapterInfoFreeMembers(ainfo);
     g->info.shader_f16 = wgpuDeviceHasFeature(g->device, WGPUFeatureName_ShaderF16);
-    g->info.subgroups = wgpuDeviceHasFeature(g->device, WGPUFeatureName_Subgroups);
+    g->info.subgroups = wgpuDeviceHasFeature(g->device, FEATURE_SUBGROUPS);
     g->info.timestamp_query = wgpuDeviceHasFeature(g->device, WGPUFeatureName_TimestampQuery);
 #if defined(WGML_DAWN)
     g->info.subgroup_matrix = wgpuDeviceHasFeature(
@@ -436,6 +477,7 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
 #endif
     g->info.packed_dot4 = wgsl_compiles(g, PROBE_DOT4);
     if (g->info.timestamp_query && (st = create_timestamp_objects(g))) goto fail;
+    if (g->info.subgroups && !g->info.subgroup_min_size) observe_subgroup_size(g);
 
     *out = g;
     return WGML_OK;
@@ -722,6 +764,8 @@ wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
             return WGML_OK;
         }
 
+    if (k->n_constants > 32)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "too many override constants");
     const char *source = k->source;
     if (!source) {
         const wgml_kernel_source *ks = k->family ? wgml_kernel_find(k->family) : NULL;
@@ -730,11 +774,21 @@ wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
                                  k->family ? k->family : "(null)");
         source = ks->text;
     }
+#if defined(WGML_WGPU_NATIVE)
+    // naga takes subgroup builtins without the `enable subgroups;` directive
+    // and rejects the directive itself; blank it, keeping line numbers.
+    char *patched = NULL;
+    const char *directive = strstr(source, "enable subgroups;");
+    if (directive) {
+        patched = strdup(source);
+        if (!patched) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        memset(patched + (directive - source), ' ', strlen("enable subgroups;"));
+        source = patched;
+    }
+#endif
     const char *label = k->family ? k->family : "wgml.inline";
     const char *entry = k->entry ? k->entry : "main";
 
-    if (k->n_constants > 32)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "too many override constants");
     WGPUConstantEntry consts[32];
     for (size_t i = 0; i < k->n_constants; i++)
         consts[i] = (WGPUConstantEntry){.key = sv(k->constants[i].name),
@@ -745,6 +799,9 @@ wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
     WGPUShaderModuleDescriptor md = {.nextInChain = &wgsl.chain, .label = sv(label)};
     scopes_push(g);
     WGPUShaderModule module = wgpuDeviceCreateShaderModule(g->device, &md);
+#if defined(WGML_WGPU_NATIVE)
+    free(patched);
+#endif
     compile_result cr = {0};
 #if defined(WGML_DAWN)
     WGPUCompilationInfoCallbackInfo ccb = {.mode = CALLBACK_MODE,
@@ -940,6 +997,7 @@ static void release_run_objects(wgml_gpu *g)
     for (size_t i = 0; i < g->n_arena; i++) g->arena[i].used = 0;
     g->arena_active = 0;
     g->recording = false;
+    g->n_dispatches = 0;
 }
 
 wgml_status wgml_gpu_submit(wgml_gpu *g, double *gpu_ns)

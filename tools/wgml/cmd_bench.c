@@ -225,8 +225,8 @@ static int bench_case_run(wgml_gpu *gpu, const bench_case *c, const bench_opts *
     wgml_cost cost = case_cost(c);
     double gbs = cost.bytes / ns, gflops = cost.flops / ns;
     if (o->json) {
-        printf("{\"op\":\"%s\",\"shape\":\"%s\",\"time_us\":%.3f,\"timer\":\"%s\","
-               "\"bytes\":%.0f,\"flops\":%.0f,\"gb_per_s\":%.3f,\"gflop_per_s\":%.3f,"
+        printf("{\"op\":\"%s\",\"shape\":\"%s\",\"time_us\":%.9g,\"timer\":\"%s\","
+               "\"bytes\":%.0f,\"flops\":%.0f,\"gb_per_s\":%.9g,\"gflop_per_s\":%.9g,"
                "\"iters\":%d,\"repeat\":%d}\n",
                name, shape, ns / 1e3, wall ? "wall" : "gpu", cost.bytes, cost.flops, gbs,
                gflops, o->iters, repeat);
