@@ -13,11 +13,14 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 commit=${WGML_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 echo "commit $commit" | tee -a "$out/gpu.txt"
 for impl in dawn wgpu-native; do
-  cmake -S . -B build/$impl -G Ninja -DWGML_WEBGPU=$impl -DBUILD_TESTING=OFF >/dev/null &&
+  cmake -S . -B build/$impl -G Ninja -DWGML_WEBGPU=$impl >/dev/null &&
     cmake --build build/$impl >/dev/null || { echo "build $impl failed"; continue; }
   echo "=== wgml info ($impl)"
   build/$impl/wgml info | tee "$out/info-$impl.txt"
   build/$impl/wgml info --json > "$out/info-$impl.json"
+  echo "=== tests ($impl) on the GPU"
+  ctest --test-dir build/$impl -j 8 > "$out/ctest-$impl.txt" 2>&1
+  grep -E 'tests passed|Failed|Skipped|\*\*\*' "$out/ctest-$impl.txt"
 done
 python3 bench/torch_peers.py > "$out/torch.jsonl" 2> "$out/torch.err"
 for impl in dawn wgpu-native; do
