@@ -84,14 +84,22 @@ static int test_bad_dispatch(wgml_gpu *gpu)
 {
     wgml_gpu_buf *b;
     TEST_OK(gpu, wgml_gpu_buf_create(gpu, 1024, "b", &b));
-    wgml_gpu_kernel k = {.family = "unary"};
+    // A copy kernel with uniform parameters at binding 0.
+    wgml_gpu_kernel k = {.source =
+        "struct P { n: u32 }\n"
+        "@group(0) @binding(0) var<uniform> p: P;\n"
+        "@group(0) @binding(1) var<storage, read> x: array<f32>;\n"
+        "@group(0) @binding(2) var<storage, read_write> y: array<f32>;\n"
+        "@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {\n"
+        "    if (g.x < p.n) { y[g.x] = x[g.x]; }\n"
+        "}\n"};
     wgml_gpu_pipeline *p;
     TEST_OK(gpu, wgml_gpu_pipeline_get(gpu, &k, &p));
-    wgml_gpu_binding bind[2] = {{b, 0, 0}, {b, 0, 0}};
+    wgml_gpu_binding bind[2] = {{.buf = b}, {.buf = b}};
     uint32_t too_many = wgml_gpu_info(gpu)->max_compute_workgroups_per_dimension + 1;
     TEST_CHECK(wgml_gpu_dispatch(gpu, p, NULL, 0, bind, 2, too_many, 1, 1) ==
                WGML_ERR_INVALID_ARGUMENT, "dispatch over the per-dimension limit accepted");
-    wgml_gpu_binding misaligned[2] = {{b, 4, 0}, {b, 0, 0}};
+    wgml_gpu_binding misaligned[2] = {{.buf = b, .offset = 4}, {.buf = b}};
     TEST_CHECK(wgml_gpu_dispatch(gpu, p, NULL, 0, misaligned, 2, 1, 1, 1) ==
                WGML_ERR_INVALID_ARGUMENT, "misaligned binding accepted");
     // A binding layout that does not match the kernel (missing its uniform

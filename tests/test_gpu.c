@@ -2,6 +2,8 @@
 // the uniform arena past one chunk, timestamps, every kernel compiling, and
 // the capabilities it reports.
 #include "kernels/kernels.h"
+
+#include <stdbool.h>
 #include "ops/reference.h"
 #include "test_util.h"
 
@@ -95,6 +97,9 @@ static int test_timestamps(wgml_gpu *gpu)
     TEST_OK(gpu, wgml_gpu_buf_create(gpu, 4 * N, "ts.a", &a));
     TEST_OK(gpu, wgml_gpu_buf_create(gpu, 4 * N, "ts.b", &b));
     double t1, t8;
+    // Warm-up: first use of the pipeline and buffers is not what we measure.
+    TEST_OK(gpu, wgml_op_unary(gpu, WGML_UNARY_GELU, (wgml_view){a, 0}, (wgml_view){b, 0}, N, 1));
+    TEST_OK(gpu, wgml_gpu_wait(gpu));
     TEST_OK(gpu, wgml_gpu_begin(gpu, true));
     TEST_OK(gpu, wgml_op_unary(gpu, WGML_UNARY_GELU, (wgml_view){a, 0}, (wgml_view){b, 0}, N, 1));
     TEST_OK(gpu, wgml_gpu_submit(gpu, &t1));
@@ -111,35 +116,39 @@ static int test_timestamps(wgml_gpu *gpu)
     return 0;
 }
 
+// Every embedded kernel family compiles, through the ops that use it (the
+// template families need their op's prelude). A family no op covers fails.
 static int test_kernels_compile(wgml_gpu *gpu)
 {
-    int skipped = 0;
+    static const char *covered[] = {"rows", "matmul", "matmul_f16"};
     for (size_t i = 0; i < wgml_kernel_source_count; i++) {
-        const wgml_kernel_source *k = &wgml_kernel_sources[i];
-        if (strstr(k->text, "enable f16;") && !wgml_gpu_info(gpu)->shader_f16) {
-            printf("skip %s: needs shader-f16\n", k->name);
-            skipped++;
-            continue;
-        }
-        // Compile every entry point the file declares.
-        for (const char *p = k->text; (p = strstr(p, "@compute")); p++) {
-            const char *fn = strstr(p, "fn ");
-            TEST_CHECK(fn, "%s: @compute without fn", k->name);
-            char entry[64];
-            size_t n = strcspn(fn + 3, "( ");
-            TEST_CHECK(n < sizeof entry, "entry name too long");
-            memcpy(entry, fn + 3, n);
-            entry[n] = 0;
-            wgml_gpu_kernel kd = {.family = k->name, .entry = entry};
-            wgml_gpu_pipeline *pl;
-            TEST_OK(gpu, wgml_gpu_pipeline_get(gpu, &kd, &pl));
-            printf("ok   kernel %s:%s compiles\n", k->name, entry);
-        }
+        bool known = false;
+        for (size_t j = 0; j < sizeof covered / sizeof covered[0]; j++)
+            known |= !strcmp(wgml_kernel_sources[i].name, covered[j]);
+        TEST_CHECK(known, "kernel family %s is not covered by this test",
+                   wgml_kernel_sources[i].name);
     }
-    TEST_CHECK(wgml_kernel_source_count >= 6, "only %zu kernels embedded", wgml_kernel_source_count);
-    // The f16 variants exist whether or not this device can run them.
     TEST_CHECK(wgml_kernel_find("matmul_f16"), "matmul_f16 variant not generated");
-    return skipped == (int)wgml_kernel_source_count ? TEST_SKIP : 0;
+    wgml_gpu_buf *bi, *bo;   // inputs share one buffer (read-only); the output another
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, 1 << 16, "k.in", &bi));
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, 1 << 16, "k.out", &bo));
+    wgml_view v = {bi, 0}, o = {bo, 0};
+    for (int op = WGML_UNARY_SCALE; op <= WGML_UNARY_SILU; op++)
+        TEST_OK(gpu, wgml_op_unary(gpu, op, v, o, 64, 1));
+    TEST_OK(gpu, wgml_op_binary(gpu, WGML_BINARY_ADD, v, v, o, 64, 8));
+    TEST_OK(gpu, wgml_op_binary(gpu, WGML_BINARY_MUL, v, v, o, 63, 63));
+    TEST_OK(gpu, wgml_op_softmax(gpu, v, o, 4, 16));
+    TEST_OK(gpu, wgml_op_layernorm(gpu, v, v, v, o, 4, 16, 1e-5f));
+    TEST_OK(gpu, wgml_op_rmsnorm(gpu, v, v, o, 4, 16, 1e-5f));
+    TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F32, v, v, o, 8, 8, 8));
+    int skipped = 0;
+    if (wgml_gpu_info(gpu)->shader_f16) TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F16, v, v, o, 8, 8, 8));
+    else skipped = 1, printf("skip matmul_f16: needs shader-f16\n");
+    TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
+    wgml_gpu_buf_release(gpu, bi);
+    wgml_gpu_buf_release(gpu, bo);
+    printf("ok   every kernel family compiles%s\n", skipped ? " (f16 skipped)" : "");
+    return 0;
 }
 
 static int test_info(wgml_gpu *gpu)

@@ -80,7 +80,11 @@ typedef struct wgml_gpu_kernel {
     const char *entry;    // entry point; NULL means "main"
     const wgml_gpu_constant *constants;
     size_t n_constants;
-    const char *source;   // WGSL text instead of the embedded family (tests)
+    const char *source;   // WGSL text instead of the embedded family
+    // WGSL placed before the family's text: bindings and hook functions that a
+    // template kernel calls (generated code, e.g. fused epilogues). Directives
+    // (`enable`, `requires`) from either part are moved to the top.
+    const char *prelude;
 } wgml_gpu_kernel;
 
 // Builds (or finds in the cache) the compute pipeline for `k`. A WGSL
@@ -95,6 +99,7 @@ typedef struct wgml_gpu_binding {
     wgml_gpu_buf *buf;
     uint64_t offset;   // bytes; multiple of min_storage_buffer_offset_alignment
     uint64_t size;     // bytes; 0 means "to the end of the buffer"
+    uint32_t slot;     // binding number; 0 means its position in the list + 1
 } wgml_gpu_binding;
 
 // Starts recording a run. With `timed`, the run's pass carries GPU timestamps
@@ -103,7 +108,8 @@ typedef struct wgml_gpu_binding {
 wgml_status wgml_gpu_begin(wgml_gpu *gpu, bool timed);
 
 // Records one dispatch. `params` (may be NULL) is copied into the uniform
-// arena and bound at binding 0; `bindings` become bindings 1..n.
+// arena and bound at binding 0; `bindings` become bindings 1..n unless they
+// name their slots.
 wgml_status wgml_gpu_dispatch(wgml_gpu *gpu, wgml_gpu_pipeline *pipeline,
                               const void *params, size_t params_size,
                               const wgml_gpu_binding *bindings, size_t n_bindings,

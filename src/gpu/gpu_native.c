@@ -702,6 +702,55 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
     return h;
 }
 
+static bool is_directive(const char *line)
+{
+    return !strncmp(line, "enable ", 7) || !strncmp(line, "requires ", 9);
+}
+
+// Appends `text` to `out` (at *n), moving directive lines to `dir` (at *nd).
+static void split_directives(const char *text, char *out, size_t *n, char *dir, size_t *nd)
+{
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
+        bool d = is_directive(line);
+#if defined(WGML_WGPU_NATIVE)
+        // naga takes subgroup builtins without `enable subgroups;` and rejects
+        // the directive itself.
+        if (d && !strncmp(line, "enable subgroups;", 17)) {
+            line += len;
+            continue;
+        }
+#endif
+        memcpy(d ? dir + *nd : out + *n, line, len);
+        *(d ? nd : n) += len;
+        line += len;
+    }
+}
+
+// The module's text: directives first, then the prelude, then the kernel.
+static char *compose_source(const char *prelude, const char *source)
+{
+    size_t cap = strlen(source) + (prelude ? strlen(prelude) : 0) + 2;
+    char *dir = malloc(cap), *body = malloc(cap), *out = malloc(2 * cap);
+    if (!dir || !body || !out) {
+        free(dir); free(body); free(out);
+        return NULL;
+    }
+    size_t nd = 0, nb = 0;
+    if (prelude) {
+        split_directives(prelude, body, &nb, dir, &nd);
+        if (nb && body[nb - 1] != '\n') body[nb++] = '\n';
+    }
+    split_directives(source, body, &nb, dir, &nd);
+    memcpy(out, dir, nd);
+    memcpy(out + nd, body, nb);
+    out[nd + nb] = 0;
+    free(dir);
+    free(body);
+    return out;
+}
+
 // The cache key: family (or the hash of raw source), entry and constants.
 static void pipeline_key(const wgml_gpu_kernel *k, char *key, size_t cap)
 {
@@ -712,6 +761,10 @@ static void pipeline_key(const wgml_gpu_kernel *k, char *key, size_t cap)
                                                 strlen(k->source)));
     else
         n += snprintf(key + n, cap - n, "%s", k->family);
+    if (k->prelude && n < cap)
+        n += snprintf(key + n, cap - n, "+%016llx",
+                      (unsigned long long)fnv1a(1469598103934665603ull, k->prelude,
+                                                strlen(k->prelude)));
     n += snprintf(key + n, n < cap ? cap - n : 0, "|%s", k->entry ? k->entry : "main");
     for (size_t i = 0; i < k->n_constants && n < cap; i++)
         n += snprintf(key + n, cap - n, "|%s=%.17g", k->constants[i].name,
@@ -774,18 +827,9 @@ wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
                                  k->family ? k->family : "(null)");
         source = ks->text;
     }
-#if defined(WGML_WGPU_NATIVE)
-    // naga takes subgroup builtins without the `enable subgroups;` directive
-    // and rejects the directive itself; blank it, keeping line numbers.
-    char *patched = NULL;
-    const char *directive = strstr(source, "enable subgroups;");
-    if (directive) {
-        patched = strdup(source);
-        if (!patched) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
-        memset(patched + (directive - source), ' ', strlen("enable subgroups;"));
-        source = patched;
-    }
-#endif
+    char *composed = compose_source(k->prelude, source);
+    if (!composed) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    source = composed;
     const char *label = k->family ? k->family : "wgml.inline";
     const char *entry = k->entry ? k->entry : "main";
 
@@ -799,9 +843,7 @@ wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
     WGPUShaderModuleDescriptor md = {.nextInChain = &wgsl.chain, .label = sv(label)};
     scopes_push(g);
     WGPUShaderModule module = wgpuDeviceCreateShaderModule(g->device, &md);
-#if defined(WGML_WGPU_NATIVE)
-    free(patched);
-#endif
+    free(composed);
     compile_result cr = {0};
 #if defined(WGML_DAWN)
     WGPUCompilationInfoCallbackInfo ccb = {.mode = CALLBACK_MODE,
@@ -959,7 +1001,7 @@ wgml_status wgml_gpu_dispatch(wgml_gpu *g, wgml_gpu_pipeline *p, const void *par
                                  "maxStorageBufferBindingSize (%llu)", i + 1,
                                  (unsigned long long)size,
                                  (unsigned long long)d->max_storage_buffer_binding_size);
-        entries[n++] = (WGPUBindGroupEntry){.binding = (uint32_t)(i + 1),
+        entries[n++] = (WGPUBindGroupEntry){.binding = b->slot ? b->slot : (uint32_t)(i + 1),
                                             .buffer = b->buf->buffer,
                                             .offset = b->offset, .size = size};
     }

@@ -2,6 +2,9 @@ alias T = f32; // wgml:variant-f16
 // C = A B for row-major A (M x K), B (K x N), C (M x N), element type T,
 // accumulating in f32. The build also embeds this file as matmul_f16.
 //
+// A template: the prelude (src/ops/matmul.c, or the graph executor with a
+// fused epilogue) declares C and `fn mm_store(r: u32, col: u32, v: f32)`.
+//
 // Register tiling: a workgroup of (BN/TN) x (BM/TM) invocations computes a
 // BM x BN tile of C; each invocation owns a TM x TN block held in registers.
 // Tiles of A and B (BK deep) are staged in workgroup memory. Loads past the
@@ -26,7 +29,6 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<T>;
 @group(0) @binding(2) var<storage, read> b: array<T>;
-@group(0) @binding(3) var<storage, read_write> c: array<T>;
 
 var<workgroup> As: array<f32, BM * BK>;   // [m][k]
 var<workgroup> Bs: array<f32, BK * BN>;   // [k][n]
@@ -72,7 +74,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         if (r >= p.M) { continue; }
         for (var j = 0u; j < TN; j++) {
             let col = col0 + lid.x * TN + j;
-            if (col < p.N) { c[r * p.N + col] = T(acc[i][j]); }
+            if (col < p.N) { mm_store(r, col, acc[i][j]); }
         }
     }
 }

@@ -1,5 +1,9 @@
-// Elementwise ops: unary (scale, GELU, SiLU) and binary (add, mul).
+// Elementwise ops: unary (scale, GELU, SiLU) and binary (add, mul), each a
+// one-node expression compiled by the elementwise generator (ewise.h).
+#include "ops/ewise.h"
 #include "ops/ops_internal.h"
+
+#include <stdio.h>
 
 enum { ELEMENTWISE_WG = 256 };
 
@@ -18,6 +22,37 @@ const char *wgml_binary_name(wgml_binary_op op)
     return op == WGML_BINARY_MUL ? "mul" : "add";
 }
 
+wgml_status wgml_ew_kernel_build(wgml_gpu *gpu, const wgml_ew_expr *e, wgml_ew_kernel *out)
+{
+    char err[256];
+    wgml_status st = wgml_ew_check(e, err, sizeof err);
+    if (st) return wgml_gpu_fail(gpu, st, "elementwise: %s", err);
+    uint64_t invocations = wgml_ew_out_count(e) / wgml_ew_vector_width(e);
+    if ((st = wgml_ops_grid(gpu, (invocations + ELEMENTWISE_WG - 1) / ELEMENTWISE_WG, &out->gx,
+                            &out->gy)))
+        return st;
+    wgml_text t = {0};
+    wgml_ew_emit_kernel(&t, e, ELEMENTWISE_WG, out->gx);
+    if (t.failed) {
+        wgml_text_free(&t);
+        return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    wgml_gpu_kernel k = {.family = "elementwise", .source = t.s};
+    st = wgml_gpu_pipeline_get(gpu, &k, &out->pipeline);
+    wgml_text_free(&t);
+    out->n_leaves = e->n_leaves;
+    return st;
+}
+
+wgml_status wgml_ew_kernel_dispatch(wgml_gpu *gpu, const wgml_ew_kernel *k,
+                                    const wgml_view *leaves, wgml_view out)
+{
+    wgml_gpu_binding b[WGML_EW_MAX_LEAVES + 1];
+    for (int i = 0; i < k->n_leaves; i++) b[i] = WGML_OPS_BINDING(leaves[i]);
+    b[k->n_leaves] = WGML_OPS_BINDING(out);
+    return wgml_gpu_dispatch(gpu, k->pipeline, NULL, 0, b, k->n_leaves + 1, k->gx, k->gy, 1);
+}
+
 // Bounds every elementwise op shares: n fits the kernels' u32 indices.
 static wgml_status check_n(wgml_gpu *gpu, const char *op, uint64_t n)
 {
@@ -28,43 +63,41 @@ static wgml_status check_n(wgml_gpu *gpu, const char *op, uint64_t n)
     return WGML_OK;
 }
 
+static const wgml_ew_op UNARY_EW[] = {
+    [WGML_UNARY_SCALE] = WGML_EW_SCALE, [WGML_UNARY_GELU] = WGML_EW_GELU,
+    [WGML_UNARY_SILU] = WGML_EW_SILU};
+
 wgml_status wgml_op_unary(wgml_gpu *gpu, wgml_unary_op op, wgml_view x, wgml_view y,
                           uint64_t n, float scale)
 {
-    const char *name = wgml_unary_name(op);
-    wgml_status st;
     if ((unsigned)op > WGML_UNARY_SILU)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "unknown unary op %d", (int)op);
+    const char *name = wgml_unary_name(op);
+    wgml_status st;
     if ((st = check_n(gpu, name, n)) || (st = wgml_ops_check_view(gpu, name, "x", x, n * 4)) ||
         (st = wgml_ops_check_view(gpu, name, "y", y, n * 4)))
         return st;
-    uint32_t gx, gy;
-    if ((st = wgml_ops_grid(gpu, (n + ELEMENTWISE_WG - 1) / ELEMENTWISE_WG, &gx, &gy)))
-        return st;
-    wgml_gpu_constant c[] = {{"OP", (double)op}, {"WG", ELEMENTWISE_WG}};
-    wgml_gpu_kernel k = {.family = "unary", .constants = c, .n_constants = 2};
-    wgml_gpu_pipeline *p;
-    if ((st = wgml_gpu_pipeline_get(gpu, &k, &p))) return st;
-    struct { uint32_t n, row_stride; float scale; uint32_t pad; } params = {
-        (uint32_t)n, gx * ELEMENTWISE_WG, scale, 0};
-    wgml_gpu_binding b[] = {WGML_OPS_BINDING(x), WGML_OPS_BINDING(y)};
-    return wgml_gpu_dispatch(gpu, p, &params, sizeof params, b, 2, gx, gy, 1);
+    wgml_ew_expr e = {.out_ndim = 1, .out_shape = {(int64_t)n}};
+    int leaf = wgml_ew_add_leaf(&e, 1, e.out_shape);
+    wgml_ew_add_apply(&e, UNARY_EW[op], &leaf, scale, 0);
+    wgml_ew_kernel k;
+    if ((st = wgml_ew_kernel_build(gpu, &e, &k))) return st;
+    return wgml_ew_kernel_dispatch(gpu, &k, &x, y);
 }
 
 wgml_cost wgml_op_unary_cost(wgml_unary_op op, uint64_t n)
 {
-    // Flops per element: scale 1; SiLU ~4 (exp, add, div); GELU ~20 (erf polynomial).
-    double per = op == WGML_UNARY_SCALE ? 1 : op == WGML_UNARY_SILU ? 4 : 20;
-    return (wgml_cost){.bytes = 8.0 * n, .flops = per * n};
+    if ((unsigned)op > WGML_UNARY_SILU) return (wgml_cost){0};
+    return (wgml_cost){.bytes = 8.0 * n, .flops = wgml_ew_def_of(UNARY_EW[op])->flops * n};
 }
 
 wgml_status wgml_op_binary(wgml_gpu *gpu, wgml_binary_op op, wgml_view a, wgml_view b,
                            wgml_view y, uint64_t n, uint64_t b_n)
 {
-    const char *name = wgml_binary_name(op);
-    wgml_status st;
     if ((unsigned)op > WGML_BINARY_MUL)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "unknown binary op %d", (int)op);
+    const char *name = wgml_binary_name(op);
+    wgml_status st;
     if ((st = check_n(gpu, name, n))) return st;
     if (b_n == 0 || n % b_n)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
@@ -74,17 +107,14 @@ wgml_status wgml_op_binary(wgml_gpu *gpu, wgml_binary_op op, wgml_view a, wgml_v
         (st = wgml_ops_check_view(gpu, name, "b", b, b_n * 4)) ||
         (st = wgml_ops_check_view(gpu, name, "y", y, n * 4)))
         return st;
-    uint32_t gx, gy;
-    if ((st = wgml_ops_grid(gpu, (n + ELEMENTWISE_WG - 1) / ELEMENTWISE_WG, &gx, &gy)))
-        return st;
-    wgml_gpu_constant c[] = {{"OP", (double)op}, {"WG", ELEMENTWISE_WG}};
-    wgml_gpu_kernel k = {.family = "binary", .constants = c, .n_constants = 2};
-    wgml_gpu_pipeline *p;
-    if ((st = wgml_gpu_pipeline_get(gpu, &k, &p))) return st;
-    struct { uint32_t n, row_stride, b_n, pad; } params = {
-        (uint32_t)n, gx * ELEMENTWISE_WG, (uint32_t)b_n, 0};
-    wgml_gpu_binding bind[] = {WGML_OPS_BINDING(a), WGML_OPS_BINDING(b), WGML_OPS_BINDING(y)};
-    return wgml_gpu_dispatch(gpu, p, &params, sizeof params, bind, 3, gx, gy, 1);
+    // b broadcasts over the rows of a viewed as (n / b_n) x b_n.
+    wgml_ew_expr e = {.out_ndim = 2, .out_shape = {(int64_t)(n / b_n), (int64_t)b_n}};
+    int args[2] = {wgml_ew_add_leaf(&e, 2, e.out_shape), wgml_ew_add_leaf(&e, 1, &e.out_shape[1])};
+    wgml_ew_add_apply(&e, op == WGML_BINARY_MUL ? WGML_EW_MUL : WGML_EW_ADD, args, 0, 0);
+    wgml_ew_kernel k;
+    if ((st = wgml_ew_kernel_build(gpu, &e, &k))) return st;
+    wgml_view leaves[2] = {a, b};
+    return wgml_ew_kernel_dispatch(gpu, &k, leaves, y);
 }
 
 wgml_cost wgml_op_binary_cost(uint64_t n, uint64_t b_n)

@@ -1,7 +1,26 @@
-// Matrix multiply: register-tiled kernel, f32 or f16 elements, f32 accumulation.
+// Matrix multiply: the register-tiled matmul.wgsl template, f32 or f16
+// elements, f32 accumulation; this file supplies the plain store hook.
 #include "ops/ops_internal.h"
+#include "ops/templates.h"
+
+#include <stdio.h>
 
 enum { MATMUL_BM = 64, MATMUL_BN = 64 };   // tile of C per workgroup (matmul.wgsl)
+
+const char *wgml_matmul_family(wgml_dtype dtype)
+{
+    return dtype == WGML_F16 ? "matmul_f16" : "matmul";
+}
+
+void wgml_matmul_grid(uint32_t M, uint32_t N, uint32_t *gx, uint32_t *gy)
+{
+    *gx = (N + MATMUL_BN - 1) / MATMUL_BN;
+    *gy = (M + MATMUL_BM - 1) / MATMUL_BM;
+}
+
+static const char PLAIN_STORE[] =
+    "@group(0) @binding(3) var<storage, read_write> c: array<T>;\n"
+    "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = T(v); }\n";
 
 wgml_status wgml_op_matmul(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_view b,
                            wgml_view c, uint32_t M, uint32_t N, uint32_t K)
@@ -19,8 +38,9 @@ wgml_status wgml_op_matmul(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_vi
         (st = wgml_ops_check_view(gpu, "matmul", "b", b, es * K * N)) ||
         (st = wgml_ops_check_view(gpu, "matmul", "c", c, es * M * N)))
         return st;
-    uint32_t gx = (N + MATMUL_BN - 1) / MATMUL_BN, gy = (M + MATMUL_BM - 1) / MATMUL_BM;
-    wgml_gpu_kernel k = {.family = dtype == WGML_F16 ? "matmul_f16" : "matmul"};
+    uint32_t gx, gy;
+    wgml_matmul_grid(M, N, &gx, &gy);
+    wgml_gpu_kernel k = {.family = wgml_matmul_family(dtype), .prelude = PLAIN_STORE};
     wgml_gpu_pipeline *p;
     if ((st = wgml_gpu_pipeline_get(gpu, &k, &p))) return st;
     struct { uint32_t M, N, K, pad; } params = {M, N, K, 0};

@@ -1,0 +1,32 @@
+/*
+ * Template kernels (src/kernels/rows.wgsl, matmul.wgsl) call hook functions
+ * that a prelude supplies. These helpers write the parts of a prelude every
+ * caller shares; src/ops supplies plain hooks, the graph executor fused ones.
+ */
+#ifndef WGML_TEMPLATES_H
+#define WGML_TEMPLATES_H
+
+#include "ops/ewise.h"
+
+typedef enum wgml_row_kind { WGML_ROW_LAYERNORM = 0, WGML_ROW_RMSNORM, WGML_ROW_SOFTMAX } wgml_row_kind;
+
+enum {
+    WGML_ROW_SLOT_GAMMA = 1,   // binding slots of a row kernel's parameters
+    WGML_ROW_SLOT_BETA = 2,
+    WGML_ROW_SLOT_FREE = 3,    // first slot a prelude may use for its own bindings
+    WGML_MM_SLOT_C = 3,        // matmul: A and B are slots 1 and 2 in the template
+    WGML_MM_SLOT_FREE = 4,
+};
+
+const char *wgml_row_entry(wgml_row_kind kind);
+
+// Writes a row kernel's constants (ROWS, COLS, WG, PER, GROUPS_X, EPS) and the
+// gamma and beta declarations, and gives the dispatch grid.
+wgml_status wgml_rows_prelude(wgml_gpu *gpu, wgml_text *t, uint32_t rows, uint32_t cols,
+                              float eps, uint32_t *gx, uint32_t *gy);
+
+// The matmul template's family ("matmul" or "matmul_f16") and grid for M x N.
+const char *wgml_matmul_family(wgml_dtype dtype);
+void wgml_matmul_grid(uint32_t M, uint32_t N, uint32_t *gx, uint32_t *gy);
+
+#endif
