@@ -115,6 +115,17 @@ wgml_status wgml_gpu_dispatch(wgml_gpu *gpu, wgml_gpu_pipeline *pipeline,
                               const wgml_gpu_binding *bindings, size_t n_bindings,
                               uint32_t groups_x, uint32_t groups_y, uint32_t groups_z);
 
+// A bind group built once and dispatched many times (graph executors): its
+// parameters live in a uniform buffer of its own, written at creation.
+typedef struct wgml_gpu_group wgml_gpu_group;
+wgml_status wgml_gpu_group_create(wgml_gpu *gpu, wgml_gpu_pipeline *pipeline,
+                                  const void *params, size_t params_size,
+                                  const wgml_gpu_binding *bindings, size_t n_bindings,
+                                  wgml_gpu_group **out);
+wgml_status wgml_gpu_dispatch_group(wgml_gpu *gpu, wgml_gpu_group *group, uint32_t groups_x,
+                                    uint32_t groups_y, uint32_t groups_z);
+void wgml_gpu_group_free(wgml_gpu *gpu, wgml_gpu_group *group);
+
 // Ends the pass and submits everything recorded since begin, in one submit.
 // When the run was timed and timestamps exist, waits for completion and
 // writes the GPU time in nanoseconds to *gpu_ns (else *gpu_ns = -1).
@@ -125,5 +136,7 @@ wgml_status wgml_gpu_wait(wgml_gpu *gpu);
 
 // Number of dispatches recorded in the current run (for accounting/tests).
 uint32_t wgml_gpu_pending_dispatches(const wgml_gpu *gpu);
+// Number of queue submits of recorded runs so far (for tests).
+uint64_t wgml_gpu_submit_count(const wgml_gpu *gpu);
 
 #endif

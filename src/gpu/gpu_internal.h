@@ -21,6 +21,12 @@ struct wgml_gpu_pipeline {
     wgml_gpu_pipeline *next;
 };
 
+struct wgml_gpu_group {
+    WGPUBindGroup bind_group;
+    WGPUBuffer params;              // its own uniform buffer, or NULL
+    wgml_gpu_pipeline *pipeline;
+};
+
 // One slice of the uniform arena: parameters are staged in `shadow` while a
 // run is recorded and written to `buffer` once, just before the submit.
 typedef struct wgml_arena_chunk {
@@ -57,6 +63,7 @@ struct wgml_gpu {
     WGPUCommandEncoder encoder;
     WGPUComputePassEncoder pass;
     uint32_t n_dispatches;
+    uint64_t n_submits;
     WGPUBindGroup *groups;
     size_t n_groups, cap_groups;
     wgml_arena_chunk *arena;

@@ -965,24 +965,26 @@ static wgml_status keep_bind_group(wgml_gpu *g, WGPUBindGroup bg)
     return WGML_OK;
 }
 
-wgml_status wgml_gpu_dispatch(wgml_gpu *g, wgml_gpu_pipeline *p, const void *params,
-                              size_t params_size, const wgml_gpu_binding *bindings,
-                              size_t n_bindings, uint32_t gx, uint32_t gy, uint32_t gz)
+// Checks the dispatch size against the device's limits.
+static wgml_status check_grid(wgml_gpu *g, uint32_t gx, uint32_t gy, uint32_t gz)
 {
-    wgml_status st = check_alive(g);
-    if (st) return st;
-    const wgml_device_info *d = &g->info;
-    if (n_bindings + 1 > MAX_BINDINGS || n_bindings > d->max_storage_buffers_per_stage)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "too many bindings (%zu)",
-                             n_bindings);
-    uint32_t gmax = d->max_compute_workgroups_per_dimension;
+    uint32_t gmax = g->info.max_compute_workgroups_per_dimension;
     if (gx == 0 || gy == 0 || gz == 0 || gx > gmax || gy > gmax || gz > gmax)
         return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
                              "dispatch of %ux%ux%u workgroups is outside 1..%u per dimension",
                              gx, gy, gz, gmax);
+    return WGML_OK;
+}
 
-    WGPUBindGroupEntry entries[MAX_BINDINGS];
-    size_t n = 0;
+// Validates storage bindings and turns them into bind group entries.
+static wgml_status storage_entries(wgml_gpu *g, const wgml_gpu_binding *bindings,
+                                   size_t n_bindings, WGPUBindGroupEntry *entries, size_t *n)
+{
+    const wgml_device_info *d = &g->info;
+    if (n_bindings + 1 > MAX_BINDINGS || n_bindings > d->max_storage_buffers_per_stage)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "too many bindings (%zu)",
+                             n_bindings);
+    *n = 0;
     for (size_t i = 0; i < n_bindings; i++) {
         const wgml_gpu_binding *b = &bindings[i];
         if (!b->buf)
@@ -1001,10 +1003,31 @@ wgml_status wgml_gpu_dispatch(wgml_gpu *g, wgml_gpu_pipeline *p, const void *par
                                  "maxStorageBufferBindingSize (%llu)", i + 1,
                                  (unsigned long long)size,
                                  (unsigned long long)d->max_storage_buffer_binding_size);
-        entries[n++] = (WGPUBindGroupEntry){.binding = b->slot ? b->slot : (uint32_t)(i + 1),
-                                            .buffer = b->buf->buffer,
-                                            .offset = b->offset, .size = size};
+        entries[(*n)++] = (WGPUBindGroupEntry){.binding = b->slot ? b->slot : (uint32_t)(i + 1),
+                                               .buffer = b->buf->buffer,
+                                               .offset = b->offset, .size = size};
     }
+    return WGML_OK;
+}
+
+static void record(wgml_gpu *g, wgml_gpu_pipeline *p, WGPUBindGroup bg, uint32_t gx,
+                   uint32_t gy, uint32_t gz)
+{
+    wgpuComputePassEncoderSetPipeline(g->pass, p->pipeline);
+    wgpuComputePassEncoderSetBindGroup(g->pass, 0, bg, 0, NULL);
+    wgpuComputePassEncoderDispatchWorkgroups(g->pass, gx, gy, gz);
+    g->n_dispatches++;
+}
+
+wgml_status wgml_gpu_dispatch(wgml_gpu *g, wgml_gpu_pipeline *p, const void *params,
+                              size_t params_size, const wgml_gpu_binding *bindings,
+                              size_t n_bindings, uint32_t gx, uint32_t gy, uint32_t gz)
+{
+    wgml_status st = check_alive(g);
+    if (st || (st = check_grid(g, gx, gy, gz))) return st;
+    WGPUBindGroupEntry entries[MAX_BINDINGS];
+    size_t n = 0;
+    if ((st = storage_entries(g, bindings, n_bindings, entries, &n))) return st;
     if (!g->recording && (st = wgml_gpu_begin(g, false))) return st;
     if (params && params_size) {
         wgml_arena_chunk *c = NULL;
@@ -1023,12 +1046,67 @@ wgml_status wgml_gpu_dispatch(wgml_gpu *g, wgml_gpu_pipeline *p, const void *par
         wgpuBindGroupRelease(bg);
         return st;
     }
-    wgpuComputePassEncoderSetPipeline(g->pass, p->pipeline);
-    wgpuComputePassEncoderSetBindGroup(g->pass, 0, bg, 0, NULL);
-    wgpuComputePassEncoderDispatchWorkgroups(g->pass, gx, gy, gz);
-    g->n_dispatches++;
+    record(g, p, bg, gx, gy, gz);
     return WGML_OK;
 }
+
+wgml_status wgml_gpu_group_create(wgml_gpu *g, wgml_gpu_pipeline *p, const void *params,
+                                  size_t params_size, const wgml_gpu_binding *bindings,
+                                  size_t n_bindings, wgml_gpu_group **out)
+{
+    *out = NULL;
+    wgml_status st = check_alive(g);
+    if (st) return st;
+    if (params_size > 256)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "group parameters above 256 bytes");
+    WGPUBindGroupEntry entries[MAX_BINDINGS];
+    size_t n = 0;
+    if ((st = storage_entries(g, bindings, n_bindings, entries, &n))) return st;
+    wgml_gpu_group *grp = calloc(1, sizeof *grp);
+    if (!grp) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    scopes_push(g);
+    if (params && params_size) {
+        size_t bound = (params_size + 15) & ~(size_t)15;
+        WGPUBufferDescriptor d = {.label = sv("wgml.group_params"),
+                                  .usage = WGPUBufferUsage_Uniform | WGPUBufferUsage_CopyDst,
+                                  .size = bound};
+        grp->params = wgpuDeviceCreateBuffer(g->device, &d);
+        uint8_t padded[256] = {0};
+        memcpy(padded, params, params_size);
+        wgpuQueueWriteBuffer(g->queue, grp->params, 0, padded, bound);
+        entries[n++] = (WGPUBindGroupEntry){.binding = 0, .buffer = grp->params, .size = bound};
+    }
+    WGPUBindGroupDescriptor bd = {.layout = p->layout, .entryCount = n, .entries = entries};
+    grp->bind_group = wgpuDeviceCreateBindGroup(g->device, &bd);
+    grp->pipeline = p;
+    st = scopes_pop(g, "creating a bind group");
+    if (st) {
+        wgml_gpu_group_free(g, grp);
+        return st;
+    }
+    *out = grp;
+    return WGML_OK;
+}
+
+wgml_status wgml_gpu_dispatch_group(wgml_gpu *g, wgml_gpu_group *grp, uint32_t gx, uint32_t gy,
+                                    uint32_t gz)
+{
+    wgml_status st = check_alive(g);
+    if (st || (st = check_grid(g, gx, gy, gz))) return st;
+    if (!g->recording && (st = wgml_gpu_begin(g, false))) return st;
+    record(g, grp->pipeline, grp->bind_group, gx, gy, gz);
+    return WGML_OK;
+}
+
+void wgml_gpu_group_free(wgml_gpu *g, wgml_gpu_group *grp)
+{
+    if (!grp) return;
+    if (grp->bind_group) wgpuBindGroupRelease(grp->bind_group);
+    if (grp->params) wgpuBufferRelease(grp->params);
+    free(grp);
+}
+
+uint64_t wgml_gpu_submit_count(const wgml_gpu *g) { return g->n_submits; }
 
 uint32_t wgml_gpu_pending_dispatches(const wgml_gpu *g) { return g->n_dispatches; }
 
@@ -1070,6 +1148,7 @@ wgml_status wgml_gpu_submit(wgml_gpu *g, double *gpu_ns)
                 wgpuQueueWriteBuffer(g->queue, g->arena[i].buffer, 0, g->arena[i].shadow,
                                      (g->arena[i].used + 3) & ~3u);
         wgpuQueueSubmit(g->queue, 1, &cmd);
+        g->n_submits++;
     }
     wgpuCommandBufferRelease(cmd);
     release_run_objects(g);

@@ -5,7 +5,6 @@
 
 #include <stdio.h>
 
-enum { ELEMENTWISE_WG = 256 };
 
 const char *wgml_unary_name(wgml_unary_op op)
 {
@@ -22,17 +21,20 @@ const char *wgml_binary_name(wgml_binary_op op)
     return op == WGML_BINARY_MUL ? "mul" : "add";
 }
 
+wgml_status wgml_ew_kernel_grid(wgml_gpu *gpu, const wgml_ew_expr *e, uint32_t *gx, uint32_t *gy)
+{
+    uint64_t invocations = wgml_ew_out_count(e) / wgml_ew_vector_width(e);
+    return wgml_ops_grid(gpu, (invocations + WGML_EW_WORKGROUP - 1) / WGML_EW_WORKGROUP, gx, gy);
+}
+
 wgml_status wgml_ew_kernel_build(wgml_gpu *gpu, const wgml_ew_expr *e, wgml_ew_kernel *out)
 {
     char err[256];
     wgml_status st = wgml_ew_check(e, err, sizeof err);
     if (st) return wgml_gpu_fail(gpu, st, "elementwise: %s", err);
-    uint64_t invocations = wgml_ew_out_count(e) / wgml_ew_vector_width(e);
-    if ((st = wgml_ops_grid(gpu, (invocations + ELEMENTWISE_WG - 1) / ELEMENTWISE_WG, &out->gx,
-                            &out->gy)))
-        return st;
+    if ((st = wgml_ew_kernel_grid(gpu, e, &out->gx, &out->gy))) return st;
     wgml_text t = {0};
-    wgml_ew_emit_kernel(&t, e, ELEMENTWISE_WG, out->gx);
+    wgml_ew_emit_kernel(&t, e, WGML_EW_WORKGROUP, out->gx);
     if (t.failed) {
         wgml_text_free(&t);
         return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");

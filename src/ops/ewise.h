@@ -17,7 +17,12 @@
 
 #include "ops/ops.h"
 
-enum { WGML_EW_MAX_DIMS = 4, WGML_EW_MAX_NODES = 32, WGML_EW_MAX_LEAVES = 8 };
+enum {
+    WGML_EW_MAX_DIMS = 4,
+    WGML_EW_MAX_NODES = 32,
+    WGML_EW_MAX_LEAVES = 8,
+    WGML_EW_WORKGROUP = 256,   // invocations per workgroup of elementwise kernels
+};
 
 typedef enum wgml_ew_op {
     WGML_EW_ADD = 0,   // a + b
@@ -133,6 +138,8 @@ typedef struct wgml_ew_kernel {
 } wgml_ew_kernel;
 
 wgml_status wgml_ew_kernel_build(wgml_gpu *gpu, const wgml_ew_expr *e, wgml_ew_kernel *out);
+// The dispatch grid of the kernel wgml_ew_emit_kernel writes for e.
+wgml_status wgml_ew_kernel_grid(wgml_gpu *gpu, const wgml_ew_expr *e, uint32_t *gx, uint32_t *gy);
 wgml_status wgml_ew_kernel_dispatch(wgml_gpu *gpu, const wgml_ew_kernel *k,
                                     const wgml_view *leaves, wgml_view out);
 

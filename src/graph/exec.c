@@ -1,0 +1,266 @@
+// Compiling a graph into a plan (kernels, memory, pipelines, bind groups) and
+// running it: one pass, one submit per run.
+#include "graph/plan_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *wgml_plan_error(const wgml_plan *p) { return p->err; }
+
+void wgml_plan_free(wgml_plan *p)
+{
+    if (!p) return;
+    for (int i = 0; i < p->n_steps; i++) wgml_gpu_group_free(p->gpu, p->steps[i].group);
+    for (int t = 0; t < p->n_tensors; t++)
+        if (p->tensors[t].own_buffer) wgml_gpu_buf_release(p->gpu, p->tensors[t].buf);
+    for (int b = 0; b < p->n_shared; b++) wgml_gpu_buf_release(p->gpu, p->shared[b]);
+    free(p->shared);
+    free(p->shared_bytes);
+    free(p->steps);
+    free(p->tensors);
+    free(p->nodes);
+    free(p);
+}
+
+// FLOPs of a kernel's core per output element (row ops), or in all (matmul).
+static double core_flops(const wgml_node *core, uint64_t count, const int64_t *a_shape)
+{
+    if (core->kind == WGML_NODE_MATMUL) return 2.0 * (double)count * (double)a_shape[1];
+    if (core->kind == WGML_NODE_ROW)
+        return (core->row == WGML_ROW_LAYERNORM ? 8.0 : core->row == WGML_ROW_RMSNORM ? 4.0 : 5.0) *
+               (double)count;
+    return 0;
+}
+
+// A kernel's generated WGSL, kept from code generation to pipeline creation.
+typedef struct generated {
+    wgml_text text;
+    const char *family;   // template family, or NULL when text is a whole kernel
+    const char *entry;
+    uint8_t params[64];
+    size_t params_size;
+    wgml_group_bindings bindings;
+} generated;
+
+static wgml_status build_step(wgml_plan *p, const wgml_graph *g, const wgml_group *k,
+                              const generated *gen, int64_t seq, wgml_plan_step *step)
+{
+    const wgml_group_bindings *b = &gen->bindings;
+    if (gen->text.failed)
+        return wgml_gpu_fail(p->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    wgml_gpu_pipeline *pipe = NULL;
+    wgml_gpu_kernel kd = {.family = gen->family ? gen->family : "fused", .entry = gen->entry,
+                          .source = gen->family ? NULL : gen->text.s,
+                          .prelude = gen->family ? gen->text.s : NULL};
+    wgml_status st = wgml_gpu_pipeline_get(p->gpu, &kd, &pipe);
+    if (st) return st;
+
+    wgml_gpu_binding binds[16];
+    double bytes = 0;
+    for (int i = 0; i < b->n; i++) {
+        const wgml_plan_tensor *pt = &p->tensors[b->tensor[i]];
+        binds[i] = (wgml_gpu_binding){.buf = pt->buf, .size = (pt->bytes + 3) & ~3ull,
+                                      .slot = b->slot[i]};
+        bool seen = false;   // a tensor bound twice is still read once
+        for (int j = 0; j < i; j++) seen |= b->tensor[j] == b->tensor[i];
+        if (!seen) bytes += (double)pt->bytes;
+    }
+    if ((st = wgml_gpu_group_create(p->gpu, pipe, gen->params, gen->params_size, binds,
+                                    (size_t)b->n, &step->group)))
+        return st;
+
+    uint64_t count = wgml_graph_count(g, k->root, seq);
+    double flops = wgml_ew_flops(&k->epi) * (double)count + wgml_ew_flops(&k->pro) * (double)count;
+    if (k->core_node >= 0) {
+        int64_t a_shape[WGML_GRAPH_MAX_DIMS] = {0};
+        wgml_graph_resolved_shape(g, g->nodes[k->core_node].args[0], seq, a_shape);
+        flops += core_flops(&g->nodes[k->core_node], count, a_shape);
+    }
+    snprintf(step->name, sizeof step->name, "%s", k->name[0] ? k->name : "copy");
+    step->info = (wgml_plan_kernel){.name = step->name, .bytes = bytes, .flops = flops};
+    return WGML_OK;
+}
+
+static bool uses_seq(const wgml_graph *g)
+{
+    for (int t = 0; t < g->n; t++)
+        for (int d = 0; d < g->nodes[t].ndim; d++)
+            if (g->nodes[t].shape[d] == WGML_DIM_SEQ) return true;
+    return false;
+}
+
+wgml_status wgml_graph_compile(const wgml_graph *g, wgml_gpu *gpu, const wgml_graph_options *opt,
+                               wgml_plan **out)
+{
+    static const wgml_graph_options defaults = {0};
+    if (!opt) opt = &defaults;
+    *out = NULL;
+    if (g->err[0])
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "graph: %s", g->err);
+    if (uses_seq(g) && opt->seq_len <= 0)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "graph: symbolic dimensions need options.seq_len");
+    int64_t seq = opt->seq_len;
+    wgml_plan *p = calloc(1, sizeof *p);
+    if (!p) return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    p->gpu = gpu;
+    p->n_tensors = g->n;
+    p->nodes = malloc(sizeof *p->nodes * (size_t)(g->n + 1));
+    p->tensors = calloc((size_t)g->n + 1, sizeof *p->tensors);
+    int *group_of = malloc(sizeof *group_of * (size_t)(g->n + 1));
+    wgml_group *groups = NULL;
+    generated *gen = NULL;
+    int n_groups = 0;
+    wgml_status st = WGML_OK;
+    char err[256];
+    if (!p->nodes || !p->tensors || !group_of) {
+        st = wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto done;
+    }
+    memcpy(p->nodes, g->nodes, sizeof *p->nodes * (size_t)g->n);
+    if ((st = wgml_graph_group(g, !opt->no_fusion, seq, &groups, &n_groups, group_of, err,
+                               sizeof err))) {
+        wgml_gpu_fail(gpu, st, "graph: %s", err);
+        goto done;
+    }
+    for (int t = 0; t < g->n; t++) {
+        wgml_plan_tensor *pt = &p->tensors[t];
+        uint64_t count = wgml_graph_count(g, t, seq);
+        if (count > UINT32_MAX) {
+            st = wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED, "graph: tensor %d is too large", t);
+            goto done;
+        }
+        pt->bytes = count * 4;
+        pt->materialized = g->nodes[t].kind == WGML_NODE_INPUT || group_of[t] >= 0;
+        pt->own_buffer = g->nodes[t].kind == WGML_NODE_INPUT || g->nodes[t].output;
+    }
+    // WGSL and bindings first: the planner needs every kernel's reads and writes.
+    gen = calloc((size_t)n_groups + 1, sizeof *gen);
+    p->steps = calloc((size_t)n_groups + 1, sizeof *p->steps);
+    wgml_group_bindings *binds = calloc((size_t)n_groups + 1, sizeof *binds);
+    if (!gen || !p->steps || !binds) {
+        free(binds);
+        st = wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto done;
+    }
+    for (int k = 0; k < n_groups && !st; k++) {
+        st = wgml_group_wgsl(g, &groups[k], seq, gpu, &gen[k].text, &gen[k].family,
+                             &gen[k].entry, &gen[k].bindings, p->steps[k].grid, gen[k].params,
+                             &gen[k].params_size);
+        binds[k] = gen[k].bindings;
+    }
+    if (st == WGML_OK) st = wgml_plan_memory_assign(p, binds, n_groups);
+    free(binds);
+    if (st == WGML_ERR_OUT_OF_MEMORY) wgml_gpu_fail(gpu, st, "graph: out of host memory");
+    if (st) {
+        wgml_gpu_fail(gpu, st, "graph: out of host memory");
+        goto done;
+    }
+    for (int t = 0; t < g->n && !st; t++) {
+        wgml_plan_tensor *pt = &p->tensors[t];
+        if (pt->own_buffer && pt->materialized)
+            st = wgml_gpu_buf_create(gpu, pt->bytes, g->nodes[t].name[0] ? g->nodes[t].name : "graph.output", &pt->buf);
+    }
+    for (int b = 0; b < p->n_shared && !st; b++)
+        st = wgml_gpu_buf_create(gpu, p->shared_bytes[b], "graph.shared", &p->shared[b]);
+    if (st) goto done;
+    for (int t = 0; t < g->n; t++)
+        if (p->tensors[t].slot.buffer >= 0) p->tensors[t].buf = p->shared[p->tensors[t].slot.buffer];
+    for (int k = 0; k < n_groups; k++) {
+        if ((st = build_step(p, g, &groups[k], &gen[k], seq, &p->steps[k]))) goto done;
+        p->n_steps++;
+    }
+done:
+    free(group_of);
+    free(groups);
+    for (int k = 0; gen && k < n_groups; k++) wgml_text_free(&gen[k].text);
+    free(gen);
+    if (st) {
+        wgml_plan_free(p);
+        return st;
+    }
+    *out = p;
+    return WGML_OK;
+}
+
+// ================================================================ running
+
+static wgml_status check_tensor(wgml_plan *p, int t, size_t n, bool input)
+{
+    if (t < 0 || t >= p->n_tensors)
+        return wgml_gpu_fail(p->gpu, WGML_ERR_INVALID_ARGUMENT, "plan: no tensor %d", t);
+    const wgml_node *nd = &p->nodes[t];
+    if (input ? nd->kind != WGML_NODE_INPUT : !nd->output)
+        return wgml_gpu_fail(p->gpu, WGML_ERR_INVALID_ARGUMENT, "plan: tensor %d is not an %s",
+                             t, input ? "input" : "output");
+    if ((uint64_t)n * 4 != p->tensors[t].bytes)
+        return wgml_gpu_fail(p->gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "plan: tensor %d has %llu elements, not %zu", t,
+                             (unsigned long long)(p->tensors[t].bytes / 4), n);
+    return WGML_OK;
+}
+
+wgml_status wgml_plan_write(wgml_plan *p, int t, const float *data, size_t n)
+{
+    wgml_status st = check_tensor(p, t, n, true);
+    if (st) return st;
+    return wgml_gpu_buf_write(p->gpu, p->tensors[t].buf, 0, data, (uint64_t)n * 4);
+}
+
+wgml_status wgml_plan_run(wgml_plan *p, double *gpu_ns)
+{
+    wgml_status st = wgml_gpu_begin(p->gpu, gpu_ns != NULL);
+    for (int i = 0; i < p->n_steps && !st; i++)
+        st = wgml_gpu_dispatch_group(p->gpu, p->steps[i].group, p->steps[i].grid[0],
+                                     p->steps[i].grid[1], p->steps[i].grid[2]);
+    if (st) {
+        wgml_gpu_submit(p->gpu, NULL);   // drop nothing half-recorded on the floor
+        return st;
+    }
+    return wgml_gpu_submit(p->gpu, gpu_ns);
+}
+
+wgml_status wgml_plan_read(wgml_plan *p, int t, float *dst, size_t n)
+{
+    wgml_status st = check_tensor(p, t, n, false);
+    if (st) return st;
+    return wgml_gpu_buf_read(p->gpu, p->tensors[t].buf, 0, dst, (uint64_t)n * 4);
+}
+
+// ================================================================ accounting
+
+int wgml_plan_kernel_count(const wgml_plan *p) { return p->n_steps; }
+
+const wgml_plan_kernel *wgml_plan_kernel_at(const wgml_plan *p, int i)
+{
+    return i >= 0 && i < p->n_steps ? &p->steps[i].info : NULL;
+}
+
+double wgml_plan_bytes(const wgml_plan *p)
+{
+    double b = 0;
+    for (int i = 0; i < p->n_steps; i++) b += p->steps[i].info.bytes;
+    return b;
+}
+
+double wgml_plan_flops(const wgml_plan *p)
+{
+    double f = 0;
+    for (int i = 0; i < p->n_steps; i++) f += p->steps[i].info.flops;
+    return f;
+}
+
+void wgml_plan_memory(const wgml_plan *p, uint64_t *planned, uint64_t *naive)
+{
+    uint64_t s = 0;
+    for (int b = 0; b < p->n_shared; b++) s += p->shared_bytes[b];
+    *planned = s;
+    *naive = p->naive_bytes;
+}
+
+wgml_plan_slot wgml_plan_tensor_slot(const wgml_plan *p, int t)
+{
+    if (t < 0 || t >= p->n_tensors) return (wgml_plan_slot){.buffer = -1, .first = -1, .last = -1};
+    return p->tensors[t].slot;
+}

@@ -1,0 +1,261 @@
+// Fusion: grouping a graph's nodes into kernels, and each kernel's WGSL,
+// generated from the elementwise definitions and the template kernels.
+#include "graph/graph_internal.h"
+#include "ops/ops_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ================================================================ grouping
+
+typedef struct grouping {
+    const wgml_graph *g;
+    int64_t seq;
+    bool fuse;
+    int *consumers;   // uses as an operand, +1 for an output
+    bool *absorbed;   // fused into another node's kernel
+} grouping;
+
+static bool same_shape(const grouping *s, int a, int b)
+{
+    int64_t sa[WGML_GRAPH_MAX_DIMS], sb[WGML_GRAPH_MAX_DIMS];
+    int na = wgml_graph_resolved_shape(s->g, a, s->seq, sa);
+    int nb = wgml_graph_resolved_shape(s->g, b, s->seq, sb);
+    return na == nb && !memcmp(sa, sb, sizeof(int64_t) * na);
+}
+
+// Whether node t can be computed inside the kernel of its one consumer,
+// whose result has the shape of node `root`.
+static bool fusable(const grouping *s, int t, int root)
+{
+    const wgml_node *n = &s->g->nodes[t];
+    return s->fuse && s->consumers[t] == 1 && !n->output && same_shape(s, t, root);
+}
+
+// The leaf for tensor t in expression e (one leaf per distinct tensor).
+static int leaf_for(const grouping *s, wgml_ew_expr *e, int *leaf_tensor, int t)
+{
+    for (int i = 0; i < e->n_nodes; i++)
+        if (e->nodes[i].kind == WGML_EW_LEAF && leaf_tensor[e->nodes[i].leaf] == t) return i;
+    int64_t shape[WGML_GRAPH_MAX_DIMS];
+    int nd = wgml_graph_resolved_shape(s->g, t, s->seq, shape);
+    int id = wgml_ew_add_leaf(e, nd, shape);
+    if (id >= 0) leaf_tensor[e->nodes[id].leaf] = t;
+    return id;
+}
+
+// Builds the expression computing node t (for the kernel rooted at `root`).
+// With core != NULL, a row op or matmul feeding the tree may become the
+// kernel's core. Returns the node index in e, or -1 when the tree is full.
+static int build(grouping *s, wgml_ew_expr *e, int *leaf_tensor, int t, int root, int *core)
+{
+    const wgml_node *n = &s->g->nodes[t];
+    if (n->kind == WGML_NODE_EW && (t == root || fusable(s, t, root))) {
+        int args[2];
+        int na = wgml_ew_def_of(n->op)->arity;
+        for (int i = 0; i < na; i++) {
+            args[i] = build(s, e, leaf_tensor, n->args[i], root, core);
+            if (args[i] < 0) return -1;
+        }
+        if (t != root) s->absorbed[t] = true;
+        return wgml_ew_add_apply(e, n->op, args, n->f, n->seed);
+    }
+    if (core && *core < 0 && (n->kind == WGML_NODE_ROW || n->kind == WGML_NODE_MATMUL) &&
+        fusable(s, t, root)) {
+        *core = t;
+        s->absorbed[t] = true;
+        return wgml_ew_add_core(e);
+    }
+    return leaf_for(s, e, leaf_tensor, t);
+}
+
+static void name_group(const wgml_graph *g, wgml_group *k)
+{
+    size_t n = 0;
+    k->name[0] = 0;
+    if (k->core_node >= 0) {
+        const wgml_node *c = &g->nodes[k->core_node];
+        n += snprintf(k->name, sizeof k->name, "%s",
+                      c->kind == WGML_NODE_MATMUL ? "matmul" : wgml_row_entry(c->row));
+    }
+    const wgml_ew_expr *exprs[2] = {&k->pro, &k->epi};
+    for (int x = 0; x < 2; x++)
+        for (int i = 0; i < exprs[x]->n_nodes && n < sizeof k->name; i++)
+            if (exprs[x]->nodes[i].kind == WGML_EW_APPLY)
+                n += snprintf(k->name + n, sizeof k->name - n, "%s%s", n ? "+" : "",
+                              wgml_ew_def_of(exprs[x]->nodes[i].op)->name);
+}
+
+wgml_status wgml_graph_group(const wgml_graph *g, bool fuse, int64_t seq, wgml_group **out,
+                             int *n_out, int *group_of, char *err, size_t err_size)
+{
+    grouping s = {.g = g, .seq = seq, .fuse = fuse};
+    s.consumers = calloc((size_t)g->n, sizeof *s.consumers);
+    s.absorbed = calloc((size_t)g->n, sizeof *s.absorbed);
+    wgml_group *groups = calloc((size_t)g->n + 1, sizeof *groups);
+    wgml_status st = WGML_OK;
+    if (!s.consumers || !s.absorbed || !groups) {
+        snprintf(err, err_size, "out of host memory");
+        st = WGML_ERR_OUT_OF_MEMORY;
+        goto done;
+    }
+    for (int t = 0; t < g->n; t++) {
+        const wgml_node *n = &g->nodes[t];
+        for (int i = 0; i < 3; i++)
+            if (n->args[i] >= 0) s.consumers[n->args[i]]++;
+        if (n->output) s.consumers[t]++;
+        group_of[t] = -1;
+    }
+    // Roots from the last node back, so a node is absorbed before it is visited.
+    int n_groups = 0;
+    for (int t = g->n - 1; t >= 0; t--) {
+        const wgml_node *n = &g->nodes[t];
+        if (n->kind == WGML_NODE_INPUT || s.absorbed[t]) continue;
+        if (s.consumers[t] == 0) continue;   // dead: nothing reads it
+        wgml_group *k = &groups[n_groups];
+        memset(k, 0, sizeof *k);
+        k->root = t;
+        k->core_node = -1;
+        k->epi.out_ndim = wgml_graph_resolved_shape(g, t, seq, k->epi.out_shape);
+        int top;
+        if (n->kind == WGML_NODE_EW) {
+            top = build(&s, &k->epi, k->epi_leaf_tensor, t, t, &k->core_node);
+        } else {
+            k->core_node = t;
+            top = wgml_ew_add_core(&k->epi);
+        }
+        if (top < 0) {
+            snprintf(err, err_size, "a fused kernel outgrew its limits at tensor %d", t);
+            st = WGML_ERR_UNSUPPORTED;
+            goto done;
+        }
+        k->core = k->core_node < 0 ? WGML_NODE_EW : g->nodes[k->core_node].kind;
+        if (k->core == WGML_NODE_ROW) {
+            // The prologue: the row op's input, with elementwise producers fused.
+            int x = g->nodes[k->core_node].args[0];
+            k->pro.out_ndim = wgml_graph_resolved_shape(g, x, seq, k->pro.out_shape);
+            bool pro_fuse = g->nodes[x].kind == WGML_NODE_EW && fusable(&s, x, x);
+            top = pro_fuse ? build(&s, &k->pro, k->pro_leaf_tensor, x, x, NULL)
+                           : leaf_for(&s, &k->pro, k->pro_leaf_tensor, x);
+            if (pro_fuse && top >= 0) s.absorbed[x] = true;
+            if (top < 0) {
+                snprintf(err, err_size, "a fused prologue outgrew its limits at tensor %d", x);
+                st = WGML_ERR_UNSUPPORTED;
+                goto done;
+            }
+        }
+        name_group(g, k);
+        group_of[t] = n_groups++;
+    }
+    // Kernels run in the order of their roots: every operand is produced earlier.
+    for (int i = 0; i < n_groups / 2; i++) {
+        wgml_group tmp = groups[i];
+        groups[i] = groups[n_groups - 1 - i];
+        groups[n_groups - 1 - i] = tmp;
+    }
+    for (int i = 0; i < n_groups; i++) group_of[groups[i].root] = i;
+    *out = groups;
+    *n_out = n_groups;
+    groups = NULL;
+done:
+    free(s.consumers);
+    free(s.absorbed);
+    free(groups);
+    return st;
+}
+
+// ================================================================ WGSL
+
+static void add_binding(wgml_group_bindings *b, int tensor, uint32_t slot, bool write)
+{
+    b->tensor[b->n] = tensor;
+    b->slot[b->n] = slot;
+    b->write[b->n] = write;
+    b->n++;
+}
+
+// Declares expression leaves `<prefix>k` from slot `first`, records bindings.
+static uint32_t declare_leaves(wgml_text *t, const wgml_ew_expr *e, const int *leaf_tensor,
+                               const char *prefix, uint32_t first, wgml_group_bindings *b)
+{
+    for (int k = 0; k < e->n_leaves; k++) {
+        wgml_text_printf(t, "@group(0) @binding(%u) var<storage, read> %s%d: array<f32>;\n",
+                         first, prefix, k);
+        add_binding(b, leaf_tensor[k], first++, false);
+    }
+    return first;
+}
+
+wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t seq,
+                            wgml_gpu *gpu, wgml_text *t, const char **family,
+                            const char **entry, wgml_group_bindings *b, uint32_t *grid,
+                            void *params, size_t *params_size)
+{
+    b->n = 0;
+    *params_size = 0;
+    grid[2] = 1;
+    wgml_status st;
+    if (k->core == WGML_NODE_EW) {
+        char err[256];
+        if ((st = wgml_ew_check(&k->epi, err, sizeof err)))
+            return wgml_gpu_fail(gpu, st, "kernel %s: %s", k->name, err);
+        if ((st = wgml_ew_kernel_grid(gpu, &k->epi, &grid[0], &grid[1]))) return st;
+        wgml_ew_emit_kernel(t, &k->epi, WGML_EW_WORKGROUP, grid[0]);
+        for (int i = 0; i < k->epi.n_leaves; i++) add_binding(b, k->epi_leaf_tensor[i], i + 1, false);
+        add_binding(b, k->root, k->epi.n_leaves + 1, true);
+        *family = NULL;   // a whole kernel, not a template's prelude
+        *entry = "main";
+        return WGML_OK;
+    }
+    const wgml_node *core = &g->nodes[k->core_node];
+    wgml_text_printf(t, "alias E = f32;\nalias EU = u32;\n");
+    wgml_ew_emit_helpers(t);
+    if (k->core == WGML_NODE_ROW) {
+        int64_t shape[WGML_GRAPH_MAX_DIMS];
+        int nd = wgml_graph_resolved_shape(g, k->core_node, seq, shape);
+        uint32_t cols = (uint32_t)shape[nd - 1];
+        uint32_t rows = (uint32_t)(wgml_graph_count(g, k->core_node, seq) / cols);
+        if ((st = wgml_rows_prelude(gpu, t, rows, cols, core->f, &grid[0], &grid[1]))) return st;
+        if (core->row != WGML_ROW_SOFTMAX) add_binding(b, core->args[1], WGML_ROW_SLOT_GAMMA, false);
+        if (core->row == WGML_ROW_LAYERNORM) add_binding(b, core->args[2], WGML_ROW_SLOT_BETA, false);
+        uint32_t slot = declare_leaves(t, &k->pro, k->pro_leaf_tensor, "pl", WGML_ROW_SLOT_FREE, b);
+        slot = declare_leaves(t, &k->epi, k->epi_leaf_tensor, "el", slot, b);
+        wgml_text_printf(t, "@group(0) @binding(%u) var<storage, read_write> y: array<f32>;\n", slot);
+        add_binding(b, k->root, slot, true);
+        wgml_ew_emit_scalar_fn(t, &k->pro, "pro_fn", "pl");
+        wgml_ew_emit_scalar_fn(t, &k->epi, "epi_fn", "el");
+        wgml_text_printf(t,
+                         "fn row_load(row: u32, c: u32) -> f32 { return pro_fn(row * COLS + c, 0.0); }\n"
+                         "fn row_store(row: u32, c: u32, v: f32) {\n"
+                         "    let idx = row * COLS + c;\n"
+                         "    y[idx] = epi_fn(idx, v);\n"
+                         "}\n");
+        *family = "rows";
+        *entry = wgml_row_entry(core->row);
+        return WGML_OK;
+    }
+    // Matmul: A and B at slots 1 and 2 (the template's), C and the epilogue after.
+    int64_t sa[2], sb[2];
+    wgml_graph_resolved_shape(g, core->args[0], seq, sa);
+    wgml_graph_resolved_shape(g, core->args[1], seq, sb);
+    uint32_t M = (uint32_t)sa[0], K = (uint32_t)sa[1], N = (uint32_t)sb[1];
+    add_binding(b, core->args[0], 1, false);
+    add_binding(b, core->args[1], 2, false);
+    wgml_text_printf(t, "@group(0) @binding(%d) var<storage, read_write> c: array<T>;\n",
+                     WGML_MM_SLOT_C);
+    add_binding(b, k->root, WGML_MM_SLOT_C, true);
+    declare_leaves(t, &k->epi, k->epi_leaf_tensor, "el", WGML_MM_SLOT_FREE, b);
+    wgml_ew_emit_scalar_fn(t, &k->epi, "epi_fn", "el");
+    wgml_text_printf(t, "fn mm_store(r: u32, col: u32, v: f32) {\n"
+                        "    let idx = r * p.N + col;\n"
+                        "    c[idx] = T(epi_fn(idx, v));\n"
+                        "}\n");
+    wgml_matmul_grid(M, N, &grid[0], &grid[1]);
+    uint32_t mnk[4] = {M, N, K, 0};
+    memcpy(params, mnk, sizeof mnk);
+    *params_size = sizeof mnk;
+    *family = wgml_matmul_family(WGML_F32);
+    *entry = "main";
+    return WGML_OK;
+}
