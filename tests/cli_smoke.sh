@@ -28,4 +28,11 @@ for r in rows:
     assert r["time_us"] > 0 and r["gb_per_s"] > 0
     assert abs(r["gb_per_s"] - r["bytes"] / (r["time_us"] * 1e3)) < 1e-3 * r["gb_per_s"] + 1e-6
 ' || fail "bench --json"
+"$WGML" bench fusion --help | grep -q 'usage: wgml bench fusion' || fail "bench fusion --help"
+"$WGML" bench fusion --quick --repeat 2 --json | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+assert r["unfused"]["kernels"] == 4 and r["fused"]["kernels"] == 1, r
+assert r["fused"]["passes"] < r["unfused"]["passes"]
+' || fail "bench fusion --json"
 echo "ok   cli"

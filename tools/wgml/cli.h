@@ -8,6 +8,7 @@
 // Each command: argv[0] is the command's name. Returns the process exit code.
 int wgml_cmd_info(int argc, char **argv);
 int wgml_cmd_bench(int argc, char **argv);
+int wgml_cmd_bench_fusion(int argc, char **argv);
 
 // Creates the GPU, printing the reason and returning NULL on failure.
 wgml_gpu *cli_gpu_create(const wgml_gpu_options *opt);

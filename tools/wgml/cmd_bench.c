@@ -13,6 +13,7 @@
 
 static const char USAGE[] =
     "usage: wgml bench [--json] [--quick] [--op NAME] [--iters N] [--repeat N]\n"
+    "       wgml bench fusion [options]   (see wgml bench fusion --help)\n"
     "\n"
     "Times each op (unary scale/gelu/silu, binary add/mul, softmax, layernorm,\n"
     "rmsnorm, matmul f32 and f16) at a few sizes and prints, per row: the op, its\n"
@@ -250,6 +251,7 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 int wgml_cmd_bench(int argc, char **argv)
 {
     bench_opts o = {.iters = -1, .repeat = -1};
+    if (argc > 1 && !strcmp(argv[1], "fusion")) return wgml_cmd_bench_fusion(argc - 1, argv + 1);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {

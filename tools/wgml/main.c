@@ -12,6 +12,7 @@ static const char USAGE[] =
     "commands:\n"
     "  info     show the GPU adapter: vendor, device, backend, features, limits\n"
     "  bench    time each op at a few sizes: GPU time, GB/s, GFLOP/s\n"
+    "           (bench fusion: fused vs unfused kernels against the k*S/B bound)\n"
     "\n"
     "Run 'wgml <command> --help' for a command's options.\n";
 
