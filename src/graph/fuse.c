@@ -177,14 +177,11 @@ static void add_binding(wgml_group_bindings *b, int tensor, uint32_t slot, bool 
 
 // Declares expression leaves `<prefix>k` from slot `first`, records bindings.
 static uint32_t declare_leaves(wgml_text *t, const wgml_ew_expr *e, const int *leaf_tensor,
-                               const char *prefix, uint32_t first, wgml_group_bindings *b)
+                               const char *prefix, uint32_t first, uint32_t vec,
+                               wgml_group_bindings *b)
 {
-    for (int k = 0; k < e->n_leaves; k++) {
-        wgml_text_printf(t, "@group(0) @binding(%u) var<storage, read> %s%d: array<f32>;\n",
-                         first, prefix, k);
-        add_binding(b, leaf_tensor[k], first++, false);
-    }
-    return first;
+    for (int k = 0; k < e->n_leaves; k++) add_binding(b, leaf_tensor[k], first + k, false);
+    return wgml_ew_emit_leaf_decls(t, e, prefix, first, vec);
 }
 
 wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t seq,
@@ -209,32 +206,32 @@ wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t se
         return WGML_OK;
     }
     const wgml_node *core = &g->nodes[k->core_node];
-    wgml_text_printf(t, "alias E = f32;\nalias EU = u32;\n");
-    wgml_ew_emit_helpers(t);
     if (k->core == WGML_NODE_ROW) {
         int64_t shape[WGML_GRAPH_MAX_DIMS];
         int nd = wgml_graph_resolved_shape(g, k->core_node, seq, shape);
-        uint32_t cols = (uint32_t)shape[nd - 1];
+        uint32_t cols = (uint32_t)shape[nd - 1], vec;
         uint32_t rows = (uint32_t)(wgml_graph_count(g, k->core_node, seq) / cols);
-        if ((st = wgml_rows_prelude(gpu, t, rows, cols, core->f, &grid[0], &grid[1]))) return st;
+        if ((st = wgml_rows_prelude(gpu, t, rows, cols, core->f, &grid[0], &grid[1], &vec)))
+            return st;
+        wgml_ew_emit_types(t, vec);
+        wgml_ew_emit_helpers(t);
         if (core->row != WGML_ROW_SOFTMAX) add_binding(b, core->args[1], WGML_ROW_SLOT_GAMMA, false);
         if (core->row == WGML_ROW_LAYERNORM) add_binding(b, core->args[2], WGML_ROW_SLOT_BETA, false);
-        uint32_t slot = declare_leaves(t, &k->pro, k->pro_leaf_tensor, "pl", WGML_ROW_SLOT_FREE, b);
-        slot = declare_leaves(t, &k->epi, k->epi_leaf_tensor, "el", slot, b);
-        wgml_text_printf(t, "@group(0) @binding(%u) var<storage, read_write> y: array<f32>;\n", slot);
+        uint32_t slot = declare_leaves(t, &k->pro, k->pro_leaf_tensor, "pl", WGML_ROW_SLOT_FREE, vec, b);
+        slot = declare_leaves(t, &k->epi, k->epi_leaf_tensor, "el", slot, vec, b);
+        wgml_text_printf(t, "@group(0) @binding(%u) var<storage, read_write> y: array<V>;\n", slot);
         add_binding(b, k->root, slot, true);
-        wgml_ew_emit_scalar_fn(t, &k->pro, "pro_fn", "pl");
-        wgml_ew_emit_scalar_fn(t, &k->epi, "epi_fn", "el");
+        wgml_ew_emit_fn(t, &k->pro, "pro_fn", "pl", vec);
+        wgml_ew_emit_fn(t, &k->epi, "epi_fn", "el", vec);
         wgml_text_printf(t,
-                         "fn row_load(row: u32, c: u32) -> f32 { return pro_fn(row * COLS + c, 0.0); }\n"
-                         "fn row_store(row: u32, c: u32, v: f32) {\n"
-                         "    let idx = row * COLS + c;\n"
-                         "    y[idx] = epi_fn(idx, v);\n"
-                         "}\n");
+                         "fn row_load(row: u32, j: u32) -> V { return pro_fn((row * CV + j) * VW, V(0.0)); }\n"
+                         "fn row_store(row: u32, j: u32, v: V) { y[row * CV + j] = epi_fn((row * CV + j) * VW, v); }\n");
         *family = "rows";
         *entry = wgml_row_entry(core->row);
         return WGML_OK;
     }
+    wgml_ew_emit_types(t, 1);
+    wgml_ew_emit_helpers(t);
     // Matmul: A and B at slots 1 and 2 (the template's), C and the epilogue after.
     int64_t sa[2], sb[2];
     wgml_graph_resolved_shape(g, core->args[0], seq, sa);
@@ -245,8 +242,8 @@ wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t se
     wgml_text_printf(t, "@group(0) @binding(%d) var<storage, read_write> c: array<T>;\n",
                      WGML_MM_SLOT_C);
     add_binding(b, k->root, WGML_MM_SLOT_C, true);
-    declare_leaves(t, &k->epi, k->epi_leaf_tensor, "el", WGML_MM_SLOT_FREE, b);
-    wgml_ew_emit_scalar_fn(t, &k->epi, "epi_fn", "el");
+    declare_leaves(t, &k->epi, k->epi_leaf_tensor, "el", WGML_MM_SLOT_FREE, 1, b);
+    wgml_ew_emit_fn(t, &k->epi, "epi_fn", "el", 1);
     wgml_text_printf(t, "fn mm_store(r: u32, col: u32, v: f32) {\n"
                         "    let idx = r * p.N + col;\n"
                         "    c[idx] = T(epi_fn(idx, v));\n"

@@ -1,104 +1,84 @@
-// Row kernels, one workgroup per row: layernorm, rmsnorm and softmax.
+// Row kernels: layernorm, rmsnorm and softmax over the last dimension.
 //
-// A template: the prelude (written by src/ops/rowwise.c, or by the graph
-// executor with fused prologues and epilogues) provides
-//   const ROWS, COLS: u32; const WG: u32 (power of two); const PER: u32
-//     (= ceil(COLS / WG), values each invocation keeps in registers);
-//   const GROUPS_X: u32 (workgroups per dispatch row); const EPS: f32;
-//   fn row_load(row: u32, c: u32) -> f32      the input, prologue applied
-//   fn row_store(row: u32, c: u32, v: f32)    the output, epilogue applied
-//   storage arrays gamma and beta (f32, COLS each).
-// Each invocation loads its PER values once; the reductions then run on
-// registers and a workgroup-shared tree.
-
-var<workgroup> red: array<f32, WG>;
-
-fn reduce_sum(v: f32, t: u32) -> f32 {
-    red[t] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        if (t < s) { red[t] = red[t] + red[t + s]; }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn reduce_max(v: f32, t: u32) -> f32 {
-    red[t] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        if (t < s) { red[t] = max(red[t], red[t + s]); }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
+// A template: the prelude (src/ops/rowwise.c, plus fused hooks from the graph
+// executor) provides
+//   alias V = f32 or vec4<f32>; const VW: u32 (1 or 4, elements per V)
+//   const ROWS, COLS, CV (= COLS / VW): u32
+//   const WG: u32 (workgroup size); const TPR: u32 (invocations per row);
+//   const RPW: u32 (rows per workgroup, WG / TPR); const PER: u32
+//     (= ceil(CV / TPR), the V values each invocation keeps in registers)
+//   const GROUPS_X: u32 (workgroups per dispatch row); const EPS: f32
+//   fn row_sum(v: f32, li: u32) -> f32, fn row_max(v: f32, li: u32) -> f32:
+//     reductions over the TPR invocations of one row (a subgroup, or the
+//     whole workgroup through shared memory), called in uniform control flow
+//   fn hsum(v: V) -> f32, fn hmax(v: V) -> f32: across the lanes of one V
+//   fn row_load(row: u32, j: u32) -> V        the input, prologue applied
+//   fn row_store(row: u32, j: u32, v: V)      the output, epilogue applied
+//   storage arrays gamma and beta of V (CV each)
+// Each invocation loads its values once; the statistics come from registers.
+// Invocations past the last row still take part in the reductions.
 
 @compute @workgroup_size(WG)
-fn layernorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let row = wid.y * GROUPS_X + wid.x;
-    // Uniform per workgroup, so the barriers below stay in uniform control flow.
-    if (row >= ROWS) { return; }
-    let t = lid.x;
-    var vals: array<f32, PER>;
+fn layernorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let row = (wid.y * GROUPS_X + wid.x) * RPW + li / TPR;
+    let t = li % TPR;
+    let live = row < ROWS;
+    var vals: array<V, PER>;
     var s = 0.0;
     for (var i = 0u; i < PER; i++) {
-        let c = t + i * WG;
-        if (c < COLS) { vals[i] = row_load(row, c); s += vals[i]; }
+        let j = t + i * TPR;
+        if (live && j < CV) { vals[i] = row_load(row, j); s += hsum(vals[i]); }
     }
-    let mean = reduce_sum(s, t) / f32(COLS);
+    let mean = row_sum(s, li) / f32(COLS);
     // Second pass over (x - mean), from registers: exact where E[x^2] - mean^2 cancels.
     var v = 0.0;
     for (var i = 0u; i < PER; i++) {
-        if (t + i * WG < COLS) { let d = vals[i] - mean; v += d * d; }
+        if (live && t + i * TPR < CV) { let d = vals[i] - V(mean); v += hsum(d * d); }
     }
-    let inv = inverseSqrt(reduce_sum(v, t) / f32(COLS) + EPS);
+    let inv = inverseSqrt(row_sum(v, li) / f32(COLS) + EPS);
     for (var i = 0u; i < PER; i++) {
-        let c = t + i * WG;
-        if (c < COLS) { row_store(row, c, (vals[i] - mean) * inv * gamma[c] + beta[c]); }
+        let j = t + i * TPR;
+        if (live && j < CV) { row_store(row, j, (vals[i] - V(mean)) * inv * gamma[j] + beta[j]); }
     }
 }
 
 @compute @workgroup_size(WG)
-fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let row = wid.y * GROUPS_X + wid.x;
-    if (row >= ROWS) { return; }
-    let t = lid.x;
-    var vals: array<f32, PER>;
+fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let row = (wid.y * GROUPS_X + wid.x) * RPW + li / TPR;
+    let t = li % TPR;
+    let live = row < ROWS;
+    var vals: array<V, PER>;
     var s = 0.0;
     for (var i = 0u; i < PER; i++) {
-        let c = t + i * WG;
-        if (c < COLS) { vals[i] = row_load(row, c); s += vals[i] * vals[i]; }
+        let j = t + i * TPR;
+        if (live && j < CV) { vals[i] = row_load(row, j); s += hsum(vals[i] * vals[i]); }
     }
-    let inv = inverseSqrt(reduce_sum(s, t) / f32(COLS) + EPS);
+    let inv = inverseSqrt(row_sum(s, li) / f32(COLS) + EPS);
     for (var i = 0u; i < PER; i++) {
-        let c = t + i * WG;
-        if (c < COLS) { row_store(row, c, vals[i] * inv * gamma[c]); }
+        let j = t + i * TPR;
+        if (live && j < CV) { row_store(row, j, vals[i] * inv * gamma[j]); }
     }
 }
 
 @compute @workgroup_size(WG)
-fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let row = wid.y * GROUPS_X + wid.x;
-    if (row >= ROWS) { return; }
-    let t = lid.x;
-    var vals: array<f32, PER>;
+fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let row = (wid.y * GROUPS_X + wid.x) * RPW + li / TPR;
+    let t = li % TPR;
+    let live = row < ROWS;
+    var vals: array<V, PER>;
     var m = -3.402823466e+38;
     for (var i = 0u; i < PER; i++) {
-        let c = t + i * WG;
-        if (c < COLS) { vals[i] = row_load(row, c); m = max(m, vals[i]); }
+        let j = t + i * TPR;
+        if (live && j < CV) { vals[i] = row_load(row, j); m = max(m, hmax(vals[i])); }
     }
-    m = reduce_max(m, t);
+    m = row_max(m, li);
     var s = 0.0;
     for (var i = 0u; i < PER; i++) {
-        if (t + i * WG < COLS) { vals[i] = exp(vals[i] - m); s += vals[i]; }
+        if (live && t + i * TPR < CV) { vals[i] = exp(vals[i] - V(m)); s += hsum(vals[i]); }
     }
-    let inv = 1.0 / reduce_sum(s, t);
+    let inv = 1.0 / row_sum(s, li);
     for (var i = 0u; i < PER; i++) {
-        let c = t + i * WG;
-        if (c < COLS) { row_store(row, c, vals[i] * inv); }
+        let j = t + i * TPR;
+        if (live && j < CV) { row_store(row, j, vals[i] * inv); }
     }
 }

@@ -279,23 +279,59 @@ static void emit_apply(wgml_text *t, const wgml_ew_node *n, int id, const char *
     wgml_text_printf(t, ";\n");
 }
 
-void wgml_ew_emit_scalar_fn(wgml_text *t, const wgml_ew_expr *e, const char *name,
-                            const char *leaf_prefix)
+// Whether leaf k is read as vectors: it has every output element.
+static bool leaf_is_full(const wgml_ew_expr *e, int k, uint32_t vec)
 {
-    wgml_text_printf(t, "fn %s(idx: u32, core: f32) -> f32 {\n", name);
-    for (int i = 0; i < e->n_nodes; i++) {
-        const wgml_ew_node *n = &e->nodes[i];
-        if (n->kind == WGML_EW_LEAF) {
-            wgml_text_printf(t, "    let t%d = %s%d[", i, leaf_prefix, n->leaf);
-            emit_leaf_index(t, e, n->leaf, "idx");
+    return vec == 4 && wgml_ew_leaf_count(e, k) == wgml_ew_out_count(e);
+}
+
+uint32_t wgml_ew_emit_leaf_decls(wgml_text *t, const wgml_ew_expr *e, const char *prefix,
+                                 uint32_t first_slot, uint32_t vec)
+{
+    for (int k = 0; k < e->n_leaves; k++)
+        wgml_text_printf(t, "@group(0) @binding(%u) var<storage, read> %s%d: array<%s>;\n",
+                         first_slot + k, prefix, k,
+                         leaf_is_full(e, k, vec) ? "vec4<f32>" : "f32");
+    return first_slot + (uint32_t)e->n_leaves;
+}
+
+void wgml_ew_emit_fn(wgml_text *t, const wgml_ew_expr *e, const char *name, const char *prefix,
+                     uint32_t vec)
+{
+    wgml_text_printf(t, "fn %s(idx: u32, core: E) -> E {\n", name);
+    if (vec == 4) wgml_text_printf(t, "    let i = EU(idx, idx + 1u, idx + 2u, idx + 3u);\n");
+    else wgml_text_printf(t, "    let i = idx;\n");
+    for (int n = 0; n < e->n_nodes; n++) {
+        const wgml_ew_node *node = &e->nodes[n];
+        if (node->kind == WGML_EW_APPLY) {
+            emit_apply(t, node, n, "i");
+        } else if (node->kind == WGML_EW_CORE) {
+            wgml_text_printf(t, "    let t%d = core;\n", n);
+        } else if (leaf_is_full(e, node->leaf, vec)) {
+            wgml_text_printf(t, "    let t%d = %s%d[idx / 4u];\n", n, prefix, node->leaf);
+        } else if (vec == 1) {
+            wgml_text_printf(t, "    let t%d = %s%d[", n, prefix, node->leaf);
+            emit_leaf_index(t, e, node->leaf, "idx");
             wgml_text_printf(t, "];\n");
-        } else if (n->kind == WGML_EW_CORE) {
-            wgml_text_printf(t, "    let t%d = core;\n", i);
-        } else {
-            emit_apply(t, n, i, "idx");
+        } else {   // broadcast leaf under vectors: gather the four elements
+            wgml_text_printf(t, "    let t%d = E(", n);
+            for (int c = 0; c < 4; c++) {
+                char var[32];
+                snprintf(var, sizeof var, "(idx + %du)", c);
+                wgml_text_printf(t, "%s%s%d[", c ? ", " : "", prefix, node->leaf);
+                emit_leaf_index(t, e, node->leaf, var);
+                wgml_text_printf(t, "]");
+            }
+            wgml_text_printf(t, ");\n");
         }
     }
     wgml_text_printf(t, "    return t%d;\n}\n", e->n_nodes - 1);
+}
+
+void wgml_ew_emit_types(wgml_text *t, uint32_t vec)
+{
+    wgml_text_printf(t, "alias E = %s;\nalias EU = %s;\n", vec == 4 ? "vec4<f32>" : "f32",
+                     vec == 4 ? "vec4<u32>" : "u32");
 }
 
 uint32_t wgml_ew_vector_width(const wgml_ew_expr *e)
@@ -307,53 +343,19 @@ void wgml_ew_emit_kernel(wgml_text *t, const wgml_ew_expr *e, uint32_t wg, uint3
 {
     uint32_t vec = wgml_ew_vector_width(e);
     uint64_t count = wgml_ew_out_count(e);
-    bool full[WGML_EW_MAX_LEAVES];
-    wgml_text_printf(t, "alias E = %s;\nalias EU = %s;\n", vec == 4 ? "vec4<f32>" : "f32",
-                     vec == 4 ? "vec4<u32>" : "u32");
-    for (int k = 0; k < e->n_leaves; k++) {
-        // Full-size leaves are read as vectors; broadcast ones are gathered.
-        full[k] = wgml_ew_leaf_count(e, k) == count;
-        wgml_text_printf(t, "@group(0) @binding(%d) var<storage, read> in%d: array<%s>;\n",
-                         k + 1, k, full[k] && vec == 4 ? "vec4<f32>" : "f32");
-    }
-    wgml_text_printf(t, "@group(0) @binding(%d) var<storage, read_write> out: array<E>;\n",
-                     e->n_leaves + 1);
+    wgml_ew_emit_types(t, vec);
+    uint32_t slot = wgml_ew_emit_leaf_decls(t, e, "in", 1, vec);
+    wgml_text_printf(t, "@group(0) @binding(%u) var<storage, read_write> out: array<E>;\n", slot);
     wgml_ew_emit_helpers(t);
+    wgml_ew_emit_fn(t, e, "value", "in", vec);
     wgml_text_printf(t,
                      "@compute @workgroup_size(%u)\n"
                      "fn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n"
                      "    let v = gid.y * %uu + gid.x;\n"
-                     "    if (v >= %lluu) { return; }\n",
-                     wg, groups_x * wg, (unsigned long long)(count / vec));
-    if (vec == 4)
-        wgml_text_printf(t, "    let idx = v * 4u;\n"
-                            "    let i = EU(idx, idx + 1u, idx + 2u, idx + 3u);\n");
-    else
-        wgml_text_printf(t, "    let idx = v;\n    let i = idx;\n");
-    for (int n = 0; n < e->n_nodes; n++) {
-        const wgml_ew_node *node = &e->nodes[n];
-        if (node->kind == WGML_EW_APPLY) {
-            emit_apply(t, node, n, "i");
-        } else if (node->kind == WGML_EW_CORE) {
-            wgml_text_printf(t, "    let t%d = E(0.0);\n", n);   // no core in a plain kernel
-        } else if (full[node->leaf] || vec == 1) {
-            wgml_text_printf(t, "    let t%d = in%d[", n, node->leaf);
-            if (full[node->leaf]) wgml_text_printf(t, "v");
-            else emit_leaf_index(t, e, node->leaf, "idx");
-            wgml_text_printf(t, "];\n");
-        } else {
-            wgml_text_printf(t, "    let t%d = E(", n);
-            for (int c = 0; c < 4; c++) {
-                char var[32];
-                snprintf(var, sizeof var, "(idx + %du)", c);
-                wgml_text_printf(t, "%sin%d[", c ? ", " : "", node->leaf);
-                emit_leaf_index(t, e, node->leaf, var);
-                wgml_text_printf(t, "]");
-            }
-            wgml_text_printf(t, ");\n");
-        }
-    }
-    wgml_text_printf(t, "    out[v] = t%d;\n}\n", e->n_nodes - 1);
+                     "    if (v >= %lluu) { return; }\n"
+                     "    out[v] = value(v * %uu, E(0.0));\n"
+                     "}\n",
+                     wg, groups_x * wg, (unsigned long long)(count / vec), vec);
 }
 
 // ================================================================ reference

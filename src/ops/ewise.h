@@ -112,11 +112,21 @@ void wgml_text_free(wgml_text *t);
 // for element type E and index type EU, which the caller aliases.
 void wgml_ew_emit_helpers(wgml_text *t);
 
-// Emits `fn NAME(idx: u32[, core: f32]) -> f32`, evaluating the expression at
-// one output element. Leaf k is read from the storage array named
-// `<leaf_prefix>k` (declared by the caller, array<f32>).
-void wgml_ew_emit_scalar_fn(wgml_text *t, const wgml_ew_expr *e, const char *name,
-                            const char *leaf_prefix);
+// Emits the aliases E (f32 or vec4<f32>) and EU (u32 or vec4<u32>) for a
+// vector width of 1 or 4.
+void wgml_ew_emit_types(wgml_text *t, uint32_t vec);
+
+// Declares the expression's leaves as storage arrays `<prefix>k` at slots
+// first_slot.. (vec4 arrays for full-size leaves when vec is 4). Returns the
+// next free slot.
+uint32_t wgml_ew_emit_leaf_decls(wgml_text *t, const wgml_ew_expr *e, const char *prefix,
+                                 uint32_t first_slot, uint32_t vec);
+
+// Emits `fn NAME(idx: u32, core: E) -> E`: the expression at output elements
+// idx .. idx + vec - 1 (idx a multiple of vec), reading the leaves declared
+// by wgml_ew_emit_leaf_decls with the same prefix and vec.
+void wgml_ew_emit_fn(wgml_text *t, const wgml_ew_expr *e, const char *name, const char *prefix,
+                     uint32_t vec);
 
 // A whole elementwise kernel: bindings leaf k at @binding(1 + k) and the
 // output at @binding(1 + n_leaves), entry `main`, workgroup size `wg`.

@@ -11,24 +11,71 @@ const char *wgml_row_entry(wgml_row_kind kind)
 }
 
 wgml_status wgml_rows_prelude(wgml_gpu *gpu, wgml_text *t, uint32_t rows, uint32_t cols,
-                              float eps, uint32_t *gx, uint32_t *gy)
+                              float eps, uint32_t *gx, uint32_t *gy, uint32_t *vec)
 {
     if (rows == 0 || cols == 0 || (uint64_t)rows * cols > UINT32_MAX)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "row op: shape %u x %u is empty or too large", rows, cols);
-    wgml_status st = wgml_ops_grid(gpu, rows, gx, gy);
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    uint32_t vw = cols % 4 == 0 ? 4 : 1, cv = cols / vw;
+    // One subgroup per row where the subgroup size is fixed and a row fits in
+    // 16 values per invocation: no barriers at all, many rows in flight.
+    // Otherwise one workgroup per row with a shared-memory tree.
+    uint32_t sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size
+                      ? d->subgroup_min_size : 0;
+    bool use_sg = sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0 && (cv + sg - 1) / sg <= 16;
+    uint32_t wg, tpr;
+    if (use_sg) {
+        wg = 256 >= sg ? 256 : sg;
+        tpr = sg;
+    } else {
+        wg = 32;
+        while (wg < cv && wg < 256) wg *= 2;
+        tpr = wg;
+    }
+    uint32_t rpw = wg / tpr;
+    wgml_status st = wgml_ops_grid(gpu, (rows + rpw - 1) / rpw, gx, gy);
     if (st) return st;
-    // Enough invocations to cover the row, a power of two for the tree
-    // reduction, between 32 and 256; the rest of the row goes to registers.
-    uint32_t wg = 32;
-    while (wg < cols && wg < 256) wg *= 2;
+    *vec = vw;
+    wgml_text_printf(t, "%s", use_sg ? "enable subgroups;\n" : "");
     wgml_text_printf(t,
-                     "const ROWS: u32 = %uu;\nconst COLS: u32 = %uu;\nconst WG: u32 = %uu;\n"
+                     "alias V = %s;\nconst VW: u32 = %uu;\n"
+                     "const ROWS: u32 = %uu;\nconst COLS: u32 = %uu;\nconst CV: u32 = %uu;\n"
+                     "const WG: u32 = %uu;\nconst TPR: u32 = %uu;\nconst RPW: u32 = %uu;\n"
                      "const PER: u32 = %uu;\nconst GROUPS_X: u32 = %uu;\nconst EPS: f32 = %.9g;\n"
-                     "@group(0) @binding(%d) var<storage, read> gamma: array<f32>;\n"
-                     "@group(0) @binding(%d) var<storage, read> beta: array<f32>;\n",
-                     rows, cols, wg, (cols + wg - 1) / wg, *gx, (double)eps,
-                     WGML_ROW_SLOT_GAMMA, WGML_ROW_SLOT_BETA);
+                     "@group(0) @binding(%d) var<storage, read> gamma: array<V>;\n"
+                     "@group(0) @binding(%d) var<storage, read> beta: array<V>;\n",
+                     vw == 4 ? "vec4<f32>" : "f32", vw, rows, cols, cv, wg, tpr, rpw,
+                     (cv + tpr - 1) / tpr, *gx, (double)eps, WGML_ROW_SLOT_GAMMA,
+                     WGML_ROW_SLOT_BETA);
+    if (vw == 4)
+        wgml_text_printf(t, "fn hsum(v: V) -> f32 { return dot(v, V(1.0)); }\n"
+                            "fn hmax(v: V) -> f32 { return max(max(v.x, v.y), max(v.z, v.w)); }\n");
+    else
+        wgml_text_printf(t, "fn hsum(v: V) -> f32 { return v; }\n"
+                            "fn hmax(v: V) -> f32 { return v; }\n");
+    if (use_sg) {
+        wgml_text_printf(t, "fn row_sum(v: f32, li: u32) -> f32 { return subgroupAdd(v); }\n"
+                            "fn row_max(v: f32, li: u32) -> f32 { return subgroupMax(v); }\n");
+        return WGML_OK;
+    }
+    static const char *ops[2][2] = {{"row_sum", "red[li] + red[li + s]"},
+                                    {"row_max", "max(red[li], red[li + s])"}};
+    wgml_text_printf(t, "var<workgroup> red: array<f32, WG>;\n");
+    for (int i = 0; i < 2; i++)
+        wgml_text_printf(t,
+                         "fn %s(v: f32, li: u32) -> f32 {\n"
+                         "    red[li] = v;\n"
+                         "    workgroupBarrier();\n"
+                         "    for (var s = WG / 2u; s > 0u; s = s / 2u) {\n"
+                         "        if (li < s) { red[li] = %s; }\n"
+                         "        workgroupBarrier();\n"
+                         "    }\n"
+                         "    let r = red[0];\n"
+                         "    workgroupBarrier();\n"
+                         "    return r;\n"
+                         "}\n",
+                         ops[i][0], ops[i][1]);
     return WGML_OK;
 }
 
@@ -40,19 +87,19 @@ static wgml_status dispatch_rows(wgml_gpu *gpu, wgml_row_kind kind, wgml_view x,
     const char *name = wgml_row_entry(kind);
     uint64_t bytes = (uint64_t)rows * cols * 4;
     wgml_status st;
-    uint32_t gx, gy;
+    uint32_t gx, gy, vec;
     wgml_text t = {0};
-    if ((st = wgml_rows_prelude(gpu, &t, rows, cols, eps, &gx, &gy))) goto done;
+    if ((st = wgml_rows_prelude(gpu, &t, rows, cols, eps, &gx, &gy, &vec))) goto done;
     if ((st = wgml_ops_check_view(gpu, name, "x", x, bytes)) ||
         (st = wgml_ops_check_view(gpu, name, "y", y, bytes)) ||
         (kind != WGML_ROW_SOFTMAX && (st = wgml_ops_check_view(gpu, name, "gamma", gamma, cols * 4ull))) ||
         (kind == WGML_ROW_LAYERNORM && (st = wgml_ops_check_view(gpu, name, "beta", beta, cols * 4ull))))
         goto done;
     wgml_text_printf(&t,
-                     "@group(0) @binding(%d) var<storage, read> x: array<f32>;\n"
-                     "@group(0) @binding(%d) var<storage, read_write> y: array<f32>;\n"
-                     "fn row_load(row: u32, c: u32) -> f32 { return x[row * COLS + c]; }\n"
-                     "fn row_store(row: u32, c: u32, v: f32) { y[row * COLS + c] = v; }\n",
+                     "@group(0) @binding(%d) var<storage, read> x: array<V>;\n"
+                     "@group(0) @binding(%d) var<storage, read_write> y: array<V>;\n"
+                     "fn row_load(row: u32, j: u32) -> V { return x[row * CV + j]; }\n"
+                     "fn row_store(row: u32, j: u32, v: V) { y[row * CV + j] = v; }\n",
                      WGML_ROW_SLOT_FREE, WGML_ROW_SLOT_FREE + 1);
     if (t.failed) {
         st = wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");

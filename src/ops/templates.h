@@ -20,10 +20,13 @@ enum {
 
 const char *wgml_row_entry(wgml_row_kind kind);
 
-// Writes a row kernel's constants (ROWS, COLS, WG, PER, GROUPS_X, EPS) and the
-// gamma and beta declarations, and gives the dispatch grid.
+// Writes everything a row kernel's prelude shares (see rows.wgsl): the vector
+// type V, the shape and layout constants, the reductions (subgroups when the
+// device has a fixed subgroup size, else workgroup memory) and the gamma and
+// beta declarations. Gives the dispatch grid and the vector width (1 or 4)
+// that the hooks must use.
 wgml_status wgml_rows_prelude(wgml_gpu *gpu, wgml_text *t, uint32_t rows, uint32_t cols,
-                              float eps, uint32_t *gx, uint32_t *gy);
+                              float eps, uint32_t *gx, uint32_t *gy, uint32_t *vec);
 
 // The matmul template's family ("matmul" or "matmul_f16") and grid for M x N.
 const char *wgml_matmul_family(wgml_dtype dtype);
