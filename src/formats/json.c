@@ -59,7 +59,8 @@ struct wgml_json {
 
 // Chunks are chained; allocation bumps a pointer in the newest chunk. Big
 // requests get a chunk of their own so the growth policy never wastes more
-// than the current chunk's tail.
+// than the current chunk's tail. Strings take alignment 1: a document of many
+// short strings should cost little more than its text.
 typedef struct arena_chunk {
     struct arena_chunk *prev;
     size_t size, used;    // bytes of data[]
@@ -71,26 +72,26 @@ typedef struct arena {
     size_t next_size;     // bytes for the next ordinary chunk
 } arena;
 
-static void *arena_alloc(arena *a, size_t n)
+// `align` is a power of two no larger than _Alignof(max_align_t).
+static void *arena_alloc(arena *a, size_t n, size_t align)
 {
-    const size_t align = _Alignof(max_align_t);
-    if (n > SIZE_MAX - align) return NULL;
-    n = (n + align - 1) & ~(align - 1);
-    if (!a->head || a->head->size - a->head->used < n) {
+    arena_chunk *c = a->head;
+    size_t at = c ? (c->used + align - 1) & ~(align - 1) : 0;
+    if (!c || at > c->size || c->size - at < n) {
         size_t size = a->next_size ? a->next_size : 4096;
         if (size < n) size = n;
         if (size > SIZE_MAX - sizeof(arena_chunk)) return NULL;
-        arena_chunk *c = malloc(sizeof(arena_chunk) + size);
+        c = malloc(sizeof(arena_chunk) + size);
         if (!c) return NULL;
         c->prev = a->head;
         c->size = size;
         c->used = 0;
         a->head = c;
+        at = 0;
         if (a->next_size < ((size_t)1 << 20)) a->next_size = a->next_size ? a->next_size * 2 : 8192;
     }
-    void *p = a->head->data + a->head->used;
-    a->head->used += n;
-    return p;
+    c->used = at + n;
+    return c->data + at;
 }
 
 static void arena_free(arena *a)
@@ -291,7 +292,7 @@ static bool parse_string(parser *p, const char **out, size_t *out_len)
     while (end < p->len && p->s[end] != '"') end += p->s[end] == '\\' ? 2 : 1;
     if (end >= p->len) return BAD(p, open, "unterminated string");
     size_t raw = end - open - 1;
-    char *dst = arena_alloc(p->mem, raw + 1);
+    char *dst = arena_alloc(p->mem, raw + 1, 1);
     if (!dst) return NOMEM(p);
     size_t n = 0, i = open + 1;
     while (i < end) {
@@ -498,12 +499,13 @@ static bool close_container(parser *p, wgml_json *v)
         !check_duplicates(p, p->keys + f.first_key, count))
         return false;
     if (count) {
-        wgml_json *items = arena_alloc(p->mem, count * sizeof *items);   // count <= cap_values
+        // count <= cap_values, so the products cannot overflow.
+        wgml_json *items = arena_alloc(p->mem, count * sizeof *items, _Alignof(wgml_json));
         if (!items) return NOMEM(p);
         memcpy(items, p->values + f.first_value, count * sizeof *items);
         v->a.items = items;
         if (f.is_object) {
-            json_key *keys = arena_alloc(p->mem, count * sizeof *keys);
+            json_key *keys = arena_alloc(p->mem, count * sizeof *keys, _Alignof(json_key));
             if (!keys) return NOMEM(p);
             for (size_t i = 0; i < count; i++) keys[i] = p->keys[f.first_key + i].key;
             v->b.keys = keys;
