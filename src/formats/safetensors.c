@@ -29,10 +29,15 @@
  *   - "__metadata__" is an object of strings with no repeated key.
  *
  * Memory: before validation passes, the reader holds the header (copied only
- * for a read-at source), its JSON tree (a constant factor of the header's
- * bytes) and one small record per tensor. Nothing is sized by a number read
- * from the header. After validation only the records and one pool of names
- * and metadata strings remain. A mapped file that another process truncates
+ * for a read-at source), its JSON tree and one small record per tensor.
+ * Nothing is sized by a number read from the header. The tree costs a
+ * constant factor of the header's bytes: a few times for real headers, and
+ * at worst about 35 times for a hostile header of tiny values ("0,0,0,...":
+ * 32 bytes per value plus the parser's pending stack), so up to ~3.5 GB at
+ * the 100 MB header limit (a failed allocation is WGML_ERR_OUT_OF_MEMORY; a
+ * caller that needs a tighter bound can read the u64 length first and
+ * refuse). After validation only the records and one pool of names and
+ * metadata strings remain. A mapped file that another process truncates
  * later can still fault on access; that is the price of mapping.
  */
 #include "formats/safetensors.h"
