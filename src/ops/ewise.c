@@ -33,7 +33,7 @@ static const wgml_ew_def DEFS[WGML_EW_COUNT] = {
     [WGML_EW_SCALE] = {"scale", 1, "($0 * $f)", ref_scale, 1},
     [WGML_EW_GELU] = {"gelu", 1, "ew_gelu($0)", ref_gelu, 20},
     [WGML_EW_SILU] = {"silu", 1, "($0 / (1.0 + exp(-$0)))", ref_silu, 4},
-    [WGML_EW_DROPOUT] = {"dropout", 1, "ew_dropout($0, $i, $f, $s)", ref_dropout, 8},
+    [WGML_EW_DROPOUT] = {"dropout", 1, "ew_dropout($0, $i, $f, $s)", ref_dropout, 8},   // $s: hash of the seed
 };
 
 const wgml_ew_def *wgml_ew_def_of(wgml_ew_op op)
@@ -216,10 +216,20 @@ void wgml_ew_emit_helpers(wgml_text *t)
         "    h ^= h >> EU(16u);\n"
         "    return h;\n"
         "}\n"
-        "fn ew_dropout(v: E, i: EU, p: f32, seed: u32) -> E {\n"
-        "    let u = E(ew_hash(i ^ ew_hash(EU(seed))) >> EU(8u)) * (1.0 / 16777216.0);\n"
+        "fn ew_dropout(v: E, i: EU, p: f32, hashed_seed: u32) -> E {\n"
+        "    let u = E(ew_hash(i ^ EU(hashed_seed)) >> EU(8u)) * (1.0 / 16777216.0);\n"
         "    return select(E(0.0), v * (1.0 / (1.0 - p)), u >= E(p));\n"
         "}\n");
+}
+
+// Whether leaf k is the output's trailing dimensions (a bias over rows).
+static bool leaf_is_suffix(const wgml_ew_expr *e, int k)
+{
+    const wgml_ew_leaf *l = &e->leaves[k];
+    int lead = e->out_ndim - l->ndim;
+    bool suffix = lead >= 0;
+    for (int d = 0; suffix && d < l->ndim; d++) suffix = l->shape[d] == e->out_shape[lead + d];
+    return suffix;
 }
 
 // The WGSL index of leaf k's element for output element `idx` (an expression
@@ -238,9 +248,7 @@ static void emit_leaf_index(wgml_text *t, const wgml_ew_expr *e, int k, const ch
     }
     // Suffix broadcast (a bias over rows): the leaf is the output's trailing dims.
     int lead = e->out_ndim - l->ndim;
-    bool suffix = true;
-    for (int d = 0; d < l->ndim; d++) suffix &= l->shape[d] == e->out_shape[lead + d];
-    if (suffix) {
+    if (leaf_is_suffix(e, k)) {
         wgml_text_printf(t, "(%s %% %lluu)", idx, (unsigned long long)lc);
         return;
     }
@@ -273,16 +281,18 @@ static void emit_apply(wgml_text *t, const wgml_ew_node *n, int id, const char *
         char c = *++p;
         if (c >= '0' && c <= '2') wgml_text_printf(t, "t%d", n->args[c - '0']);
         else if (c == 'f') wgml_text_printf(t, "%.9g", (double)n->f);
-        else if (c == 's') wgml_text_printf(t, "%uu", n->seed);
+        else if (c == 's') wgml_text_printf(t, "%uu", hash32(n->seed));   // hashed once, here
         else if (c == 'i') wgml_text_printf(t, "%s", index_var);
     }
     wgml_text_printf(t, ";\n");
 }
 
-// Whether leaf k is read as vectors: it has every output element.
+// Leaf k is read as vectors when it has every output element, or when it is
+// a suffix broadcast (a bias over rows) whose length is a multiple of 4.
 static bool leaf_is_full(const wgml_ew_expr *e, int k, uint32_t vec)
 {
-    return vec == 4 && wgml_ew_leaf_count(e, k) == wgml_ew_out_count(e);
+    return vec == 4 && (wgml_ew_leaf_count(e, k) == wgml_ew_out_count(e) ||
+                        (leaf_is_suffix(e, k) && wgml_ew_leaf_count(e, k) % 4 == 0));
 }
 
 uint32_t wgml_ew_emit_leaf_decls(wgml_text *t, const wgml_ew_expr *e, const char *prefix,
@@ -308,7 +318,12 @@ void wgml_ew_emit_fn(wgml_text *t, const wgml_ew_expr *e, const char *name, cons
         } else if (node->kind == WGML_EW_CORE) {
             wgml_text_printf(t, "    let t%d = core;\n", n);
         } else if (leaf_is_full(e, node->leaf, vec)) {
-            wgml_text_printf(t, "    let t%d = %s%d[idx / 4u];\n", n, prefix, node->leaf);
+            uint64_t lc = wgml_ew_leaf_count(e, node->leaf);
+            if (lc == wgml_ew_out_count(e))
+                wgml_text_printf(t, "    let t%d = %s%d[idx / 4u];\n", n, prefix, node->leaf);
+            else
+                wgml_text_printf(t, "    let t%d = %s%d[(idx %% %lluu) / 4u];\n", n, prefix,
+                                 node->leaf, (unsigned long long)lc);
         } else if (vec == 1) {
             wgml_text_printf(t, "    let t%d = %s%d[", n, prefix, node->leaf);
             emit_leaf_index(t, e, node->leaf, "idx");

@@ -10,6 +10,7 @@
 
 static const char USAGE[] =
     "usage: wgml bench fusion [--json] [--quick] [--rows N] [--cols N] [--repeat N]\n"
+    "                         [--epilogue OPS]\n"
     "\n"
     "Runs y = dropout(gelu(layernorm(x) + bias)) over a rows x cols f32 activation\n"
     "(default 16384 x 1024 = 64 MiB) unfused (one kernel per op) and fused (one\n"
@@ -20,7 +21,10 @@ static const char USAGE[] =
     "  --json      one JSON object\n"
     "  --quick     256 x 1024 (for CPU devices)\n"
     "  --rows N, --cols N   the activation's shape\n"
-    "  --repeat N  timed runs per plan, median reported (default 20)\n";
+    "  --repeat N  timed runs per plan, median reported (default 20)\n"
+    "  --epilogue OPS  comma-separated ops after the layernorm, from add (the\n"
+    "              bias), gelu, silu, dropout (p = 0.1), scale (0.5); default\n"
+    "              add,gelu,dropout\n";
 
 typedef struct measured {
     double ns;             // median GPU (or host) time per run
@@ -38,7 +42,7 @@ static int cmp_double(const void *a, const void *b)
 
 // Builds the exercise (or the copy), compiles, fills inputs, times runs.
 static wgml_status measure(wgml_gpu *gpu, bool copy, bool fuse, int64_t rows, int64_t cols,
-                           int repeat, measured *m)
+                           int repeat, const char *epilogue, measured *m)
 {
     wgml_graph *g = wgml_graph_create();
     int64_t shape[2] = {rows, cols}, row[1] = {cols};
@@ -50,8 +54,21 @@ static wgml_status measure(wgml_gpu *gpu, bool copy, bool fuse, int64_t rows, in
         gam = wgml_graph_input(g, "gamma", 1, row);
         bet = wgml_graph_input(g, "beta", 1, row);
         bias = wgml_graph_input(g, "bias", 1, row);
-        y = wgml_graph_dropout(g, wgml_graph_gelu(g, wgml_graph_add(g,
-                wgml_graph_layernorm(g, x, gam, bet, 1e-5f), bias)), 0.1f, 1234);
+        y = wgml_graph_layernorm(g, x, gam, bet, 1e-5f);
+        for (const char *op = epilogue; *op; op += strcspn(op, ",") + (op[strcspn(op, ",")] == ',')) {
+            size_t n = strcspn(op, ",");
+            if (!strncmp(op, "add", n) && n == 3) y = wgml_graph_add(g, y, bias);
+            else if (!strncmp(op, "gelu", n) && n == 4) y = wgml_graph_gelu(g, y);
+            else if (!strncmp(op, "silu", n) && n == 4) y = wgml_graph_silu(g, y);
+            else if (!strncmp(op, "dropout", n) && n == 7) y = wgml_graph_dropout(g, y, 0.1f, 1234);
+            else if (!strncmp(op, "scale", n) && n == 5) y = wgml_graph_scale(g, y, 0.5f);
+            else y = -1;
+        }
+        if (y < 0) {
+            wgml_graph_free(g);
+            return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "unknown op in --epilogue '%s'",
+                                 epilogue);
+        }
     }
     wgml_status st = wgml_graph_output(g, y);
     wgml_graph_options opt = {.no_fusion = !fuse};
@@ -62,6 +79,7 @@ static wgml_status measure(wgml_gpu *gpu, bool copy, bool fuse, int64_t rows, in
     if (!st && !host) st = WGML_ERR_OUT_OF_MEMORY;
     for (size_t i = 0; !st && i < n; i++) host[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     if (!st) st = wgml_plan_write(p, x, host, n);
+    // The bias is an input even when the epilogue does not use it.
     int params[3] = {gam, bet, bias};
     for (int i = 0; i < 3 && !st; i++)
         if (params[i] >= 0) st = wgml_plan_write(p, params[i], host, (size_t)cols);
@@ -106,6 +124,7 @@ int wgml_cmd_bench_fusion(int argc, char **argv)
 {
     int json = 0;
     long rows = 16384, cols = 1024, repeat = 20;
+    const char *epilogue = "add,gelu,dropout";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
@@ -121,6 +140,8 @@ int wgml_cmd_bench_fusion(int argc, char **argv)
             if (!parse_int(argv[++i], 1, 1 << 24, &rows)) goto bad;
         } else if (!strcmp(a, "--cols") && i + 1 < argc) {
             if (!parse_int(argv[++i], 1, 1 << 16, &cols)) goto bad;
+        } else if (!strcmp(a, "--epilogue") && i + 1 < argc) {
+            epilogue = argv[++i];
         } else if (!strcmp(a, "--repeat") && i + 1 < argc) {
             if (!parse_int(argv[++i], 1, 256, &repeat)) goto bad;
         } else {
@@ -134,9 +155,9 @@ int wgml_cmd_bench_fusion(int argc, char **argv)
     wgml_gpu *gpu = cli_gpu_create(NULL);
     if (!gpu) return 1;
     measured copy = {0}, unfused = {0}, fused = {0};
-    wgml_status st = measure(gpu, true, true, rows, cols, (int)repeat, &copy);
-    if (!st) st = measure(gpu, false, false, rows, cols, (int)repeat, &unfused);
-    if (!st) st = measure(gpu, false, true, rows, cols, (int)repeat, &fused);
+    wgml_status st = measure(gpu, true, true, rows, cols, (int)repeat, "", &copy);
+    if (!st) st = measure(gpu, false, false, rows, cols, (int)repeat, epilogue, &unfused);
+    if (!st) st = measure(gpu, false, true, rows, cols, (int)repeat, epilogue, &fused);
     if (st) {
         fprintf(stderr, "wgml bench fusion: %s: %s\n", wgml_status_name(st), wgml_gpu_last_error(gpu));
         wgml_gpu_free(gpu);
