@@ -18,16 +18,23 @@ wgml_status wgml_rows_prelude(wgml_gpu *gpu, wgml_text *t, uint32_t rows, uint32
                              "row op: shape %u x %u is empty or too large", rows, cols);
     const wgml_device_info *d = wgml_gpu_info(gpu);
     uint32_t vw = cols % 4 == 0 ? 4 : 1, cv = cols / vw;
-    // One subgroup per row where the subgroup size is fixed and a row fits in
-    // 16 values per invocation: no barriers at all, many rows in flight.
-    // Otherwise one workgroup per row with a shared-memory tree.
+    // Where the subgroup size is fixed: a row per group of SPR subgroups, few
+    // enough values per invocation (at most 4) that registers stay free for
+    // fused epilogues, reduced by subgroup operations plus, for SPR > 1, one
+    // exchange through workgroup memory. Otherwise one workgroup per row with
+    // a shared-memory tree.
     uint32_t sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size
                       ? d->subgroup_min_size : 0;
-    bool use_sg = sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0 && (cv + sg - 1) / sg <= 16;
+    uint32_t spr = 1;
+    bool use_sg = sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0;
+    if (use_sg) {
+        while (cv > sg * spr * 4 && sg * spr < 256) spr *= 2;
+        use_sg = (cv + sg * spr - 1) / (sg * spr) <= 16;
+    }
     uint32_t wg, tpr;
     if (use_sg) {
         wg = 256 >= sg ? 256 : sg;
-        tpr = sg;
+        tpr = sg * spr;
     } else {
         wg = 32;
         while (wg < cv && wg < 256) wg *= 2;
@@ -54,9 +61,31 @@ wgml_status wgml_rows_prelude(wgml_gpu *gpu, wgml_text *t, uint32_t rows, uint32
     else
         wgml_text_printf(t, "fn hsum(v: V) -> f32 { return v; }\n"
                             "fn hmax(v: V) -> f32 { return v; }\n");
-    if (use_sg) {
+    if (use_sg && spr == 1) {
         wgml_text_printf(t, "fn row_sum(v: f32, li: u32) -> f32 { return subgroupAdd(v); }\n"
                             "fn row_max(v: f32, li: u32) -> f32 { return subgroupMax(v); }\n");
+        return WGML_OK;
+    }
+    if (use_sg) {
+        // Subgroups hold consecutive invocation indices (as on every
+        // implementation tested); the tests check the result on each device.
+        static const char *ops[2][3] = {{"row_sum", "subgroupAdd", "r + red[base + k]"},
+                                        {"row_max", "subgroupMax", "max(r, red[base + k])"}};
+        wgml_text_printf(t, "const SG: u32 = %uu;\nconst SPR: u32 = %uu;\n"
+                            "var<workgroup> red: array<f32, WG / SG>;\n", sg, spr);
+        for (int i = 0; i < 2; i++)
+            wgml_text_printf(t,
+                             "fn %s(v: f32, li: u32) -> f32 {\n"
+                             "    let s = %s(v);\n"
+                             "    if (li %% SG == 0u) { red[li / SG] = s; }\n"
+                             "    workgroupBarrier();\n"
+                             "    let base = (li / TPR) * SPR;\n"
+                             "    var r = red[base];\n"
+                             "    for (var k = 1u; k < SPR; k++) { r = %s; }\n"
+                             "    workgroupBarrier();\n"
+                             "    return r;\n"
+                             "}\n",
+                             ops[i][0], ops[i][1], ops[i][2]);
         return WGML_OK;
     }
     static const char *ops[2][2] = {{"row_sum", "red[li] + red[li + s]"},
