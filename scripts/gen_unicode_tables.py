@@ -52,7 +52,7 @@ def code_points():
 
 def read_compat(path=COMPAT):
     """Returns {property: {cp: value}} from the compatibility list."""
-    out = {"other": {}, "punct": {}, "mn": {}, "lower": {}, "nfd": {}}
+    out = {"other": {}, "punct": {}, "mn": {}, "lower": {}, "nfd": {}, "ccc": {}}
     if not os.path.exists(path):
         return out
     with open(path, encoding="utf-8") as f:
@@ -64,6 +64,8 @@ def read_compat(path=COMPAT):
             for cp in range(int(first, 16), int(last, 16) + 1):
                 if prop in ("other", "punct", "mn"):
                     out[prop][cp] = value == "1"
+                elif prop == "ccc":
+                    out[prop][cp] = int(value)
                 elif prop == "lower":
                     out[prop][cp] = "".join(chr(int(x, 16)) for x in value.split())
                 elif prop == "nfd":
@@ -115,7 +117,8 @@ class Model:
         return tuple(int(x, 16) for x in d.split())
 
     def ccc(self, cp):
-        return unicodedata.combining(chr(cp))
+        v = self.compat["ccc"].get(cp)
+        return v if v is not None else unicodedata.combining(chr(cp))
 
     def props(self, cp):
         return ((PROP_WHITESPACE if self.is_whitespace(cp) else 0)
