@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes tests/data/wordpiece_minilm.jsonl: test strings and the ids Hugging
-Face `tokenizers` gives them with all-MiniLM-L6-v2's tokenizer.json.
+Face `tokenizers` gives them with all-MiniLM-L6-v2's tokenizer.json; and
+tests/data/bert_normalizer.jsonl: the BERT normalizer's output alone.
 
     pip install tokenizers==0.23.3
     python3 scripts/gen_wordpiece_testdata.py [MODEL_DIR]
@@ -27,6 +28,35 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "data", "wordpiece_minilm.jsonl")
+# The BERT normalizer alone (clean_text, handle_chinese_chars, strip_accents,
+# lowercase all on), on strings dense in combining marks and rare code points:
+# most of them end up [UNK] as ids, which would hide a difference in the
+# normalized text. Lines: {"hex": input bytes, "norm": normalized UTF-8 (hex)}.
+OUT_NORM = os.path.join(ROOT, "tests", "data", "bert_normalizer.jsonl")
+
+
+def normalizer_cases(all_cases):
+    import unicodedata
+    rng = random.Random(4321)
+    marks = [c for c in range(0x300, 0x110000) if not 0xD800 <= c <= 0xDFFF and
+             (unicodedata.combining(chr(c)) or unicodedata.category(chr(c)) in ("Mn", "Mc", "Me"))]
+    out = [raw for _, raw in all_cases if len(raw) < 2000]
+    for _ in range(400):
+        chars = []
+        for _ in range(rng.randrange(1, 24)):
+            r = rng.random()
+            if r < 0.5:
+                cp = rng.choice(marks)
+            elif r < 0.7:
+                cp = rng.randrange(0x110000)
+            elif r < 0.85:
+                cp = rng.randrange(0x80, 0x3000)
+            else:
+                cp = rng.choice([0x20, 0x61, 0x41, 0xC9, 0x130, 0x3A3, 0xAC00, 0x4E2D, 0x1D165,
+                                 0x1D16D, 0x0, 0x9, 0xFFFD, 0x200D])
+            chars.append(chr(0xFFFD if 0xD800 <= cp <= 0xDFFF else cp))
+        out.append("".join(chars).encode("utf-8"))
+    return out
 
 
 def cases():
@@ -403,6 +433,16 @@ def main():
             over512 += len(row["ids"]) > 512
             f.write(json.dumps(row, separators=(",", ":")) + "\n")
     print(f"wrote {OUT}: {len(all_cases)} cases, {over512} longer than 512 tokens")
+
+    from tokenizers import normalizers
+    bert = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                      strip_accents=None, lowercase=True)
+    norm_cases = normalizer_cases(all_cases)
+    with open(OUT_NORM, "w", encoding="utf-8") as f:
+        for raw in norm_cases:
+            norm = bert.normalize_str(raw.decode("utf-8", "replace"))
+            f.write(json.dumps({"hex": raw.hex(), "norm": norm.encode("utf-8").hex()}) + "\n")
+    print(f"wrote {OUT_NORM}: {len(norm_cases)} cases")
 
 
 if __name__ == "__main__":

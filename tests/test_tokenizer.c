@@ -5,6 +5,8 @@
 //   test_tokenizer json     tokenizer.json variants and malformed files
 //   test_tokenizer utf8     the decoder against the definition of maximal subparts
 //   test_tokenizer linear   time grows linearly with the input
+//   test_tokenizer normalizer  the BERT normalizer alone equals tokenizers' output
+//                           (tests/data/bert_normalizer.jsonl)
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/unicode.h"
@@ -724,6 +726,66 @@ static int test_hf(void)
     return 0;
 }
 
+// ---------------------------------------------------------------- the normalizer alone
+
+// tests/data/bert_normalizer.jsonl: tokenizers' BertNormalizer output on
+// strings dense in combining marks, compared code point for code point (ids
+// alone would hide differences inside words that end up [UNK]).
+static int test_normalizer(void)
+{
+    wgml_tokenizer *tok = tiny(NULL);
+    TEST_CHECK(tok, "tiny vocabulary did not load");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/bert_normalizer.jsonl", WGML_TEST_DATA_DIR);
+    FILE *f = fopen(path, "rb");
+    TEST_CHECK(f, "cannot open %s", path);
+    size_t cap = 1 << 20, cases = 0;
+    char *line = malloc(cap), *text = malloc(cap), *want = malloc(cap);
+    TEST_CHECK(line && text && want, "out of memory");
+    char err[256];
+    while (fgets(line, (int)cap, f)) {
+        wgml_json_doc *doc = NULL;
+        TEST_CHECK(wgml_json_parse(line, strlen(line), NULL, &doc, err, sizeof err) == WGML_OK,
+                   "line %zu: %s", cases + 1, err);
+        size_t hl, nl;
+        const char *hex = wgml_json_string(wgml_json_get(wgml_json_root(doc), "hex"), &hl);
+        const char *norm = wgml_json_string(wgml_json_get(wgml_json_root(doc), "norm"), &nl);
+        TEST_CHECK(hex && norm && hex_decode(hex, hl, text) && hex_decode(norm, nl, want),
+                   "bad line %zu", cases + 1);
+        uint32_t *cps = NULL;
+        size_t n = 0;
+        TEST_CHECK(wgml_tokenizer_normalize(tok, text, hl / 2, &cps, &n) == WGML_OK, "normalize");
+        // Compare as UTF-8.
+        size_t pos = 0, i = 0;
+        bool same = true;
+        for (; same && pos < nl / 2 && i < n; i++)
+            same = wgml_utf8_decode((const uint8_t *)want, nl / 2, &pos) == cps[i];
+        same = same && pos == nl / 2 && i == n;
+        if (!same) {
+            fprintf(stderr, "normalizer line %zu differs at code point %zu\n  text: ", cases + 1,
+                    i ? i - 1 : 0);
+            print_escaped(text, hl / 2);
+            fprintf(stderr, "\n  want: ");
+            print_escaped(want, nl / 2);
+            fprintf(stderr, "\n  got: ");
+            for (size_t k = 0; k < n && k < 60; k++) fprintf(stderr, "U+%04X ", cps[k]);
+            fprintf(stderr, "\n");
+        }
+        free(cps);
+        wgml_json_free(doc);
+        TEST_CHECK(same, "normalizer differs from tokenizers");
+        cases++;
+    }
+    fclose(f);
+    free(line);
+    free(text);
+    free(want);
+    wgml_tokenizer_free(tok);
+    printf("normalizer: %zu strings normalize as tokenizers' BertNormalizer does\n", cases);
+    TEST_CHECK(cases >= 300, "only %zu strings", cases);
+    return 0;
+}
+
 // ---------------------------------------------------------------- main
 
 int main(int argc, char **argv)
@@ -733,7 +795,7 @@ int main(int argc, char **argv)
         int (*fn)(void);
     } tests[] = {
         {"hf", test_hf}, {"unit", test_unit}, {"json", test_json},
-        {"utf8", test_utf8}, {"linear", test_linear},
+        {"utf8", test_utf8}, {"linear", test_linear}, {"normalizer", test_normalizer},
     };
     int rc = 0;
     bool ran = false;
@@ -748,7 +810,7 @@ int main(int argc, char **argv)
         }
     }
     if (!ran) {
-        fprintf(stderr, "usage: %s [hf|unit|json|utf8|linear]\n", argv[0]);
+        fprintf(stderr, "usage: %s [hf|unit|json|utf8|linear|normalizer]\n", argv[0]);
         return 1;
     }
     return rc;

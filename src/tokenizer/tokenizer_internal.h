@@ -100,4 +100,10 @@ wgml_status wgml_tokenizer_run(const wgml_tokenizer *tok, const char *text, size
                                size_t limit, wgml_ids *out);
 wgml_status wgml_ids_push(wgml_ids *ids, int32_t id);
 
+// The normalizer alone (no added-token split): text's code points after
+// clean_text, handle_chinese_chars, strip_accents and lowercase, as the
+// tokenizer is configured. *out (n code points) is freed with free().
+wgml_status wgml_tokenizer_normalize(const wgml_tokenizer *tok, const char *text, size_t len,
+                                     uint32_t **out, size_t *n);
+
 #endif

@@ -510,6 +510,33 @@ wgml_status wgml_tokenizer_run(const wgml_tokenizer *tok, const char *text, size
     return st;
 }
 
+wgml_status wgml_tokenizer_normalize(const wgml_tokenizer *tok, const char *text, size_t len,
+                                     uint32_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    cpbuf cps = {0};
+    if (!cpbuf_reserve(&cps, len + 1)) return WGML_ERR_OUT_OF_MEMORY;
+    for (size_t pos = 0; pos < len;)
+        cps.v[cps.n++] = wgml_utf8_decode((const uint8_t *)text, len, &pos);
+    norm_scratch s = {0};
+    cpbuf *norm = &cps;
+    wgml_status st = WGML_OK;
+    if (tok->has_normalizer && !normalize(tok, cps.v, cps.n, &s, &norm)) st = WGML_ERR_OUT_OF_MEMORY;
+    if (!st) {
+        *out = malloc((norm->n ? norm->n : 1) * sizeof(uint32_t));
+        if (*out) {
+            memcpy(*out, norm->v, norm->n * sizeof(uint32_t));
+            *n = norm->n;
+        } else {
+            st = WGML_ERR_OUT_OF_MEMORY;
+        }
+    }
+    free(cps.v);
+    norm_scratch_free(&s);
+    return st;
+}
+
 // ---------------------------------------------------------------- building
 
 wgml_tokenizer *wgml_tokenizer_alloc(void)
