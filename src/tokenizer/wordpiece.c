@@ -526,7 +526,7 @@ wgml_status wgml_tokenizer_normalize(const wgml_tokenizer *tok, const char *text
     if (!st) {
         *out = malloc((norm->n ? norm->n : 1) * sizeof(uint32_t));
         if (*out) {
-            memcpy(*out, norm->v, norm->n * sizeof(uint32_t));
+            if (norm->n) memcpy(*out, norm->v, norm->n * sizeof(uint32_t));
             *n = norm->n;
         } else {
             st = WGML_ERR_OUT_OF_MEMORY;
@@ -613,7 +613,7 @@ wgml_status wgml_tokenizer_finish(wgml_tokenizer *tok)
         if (normalize(tok, a->cps, a->n_cps, &s, &norm))
             cps = malloc((norm->n ? norm->n : 1) * sizeof(uint32_t));
         if (cps) {
-            memcpy(cps, norm->v, norm->n * sizeof(uint32_t));
+            if (norm->n) memcpy(cps, norm->v, norm->n * sizeof(uint32_t));
             free(a->cps);
             a->cps = cps;
             a->n_cps = norm->n;
