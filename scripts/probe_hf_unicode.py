@@ -14,11 +14,11 @@ of its own Unicode version. Probed with tokenizers 0.23.3:
     from the `unicode_categories` crate, whose tables are Unicode 8.0: code
     points assigned later are neither, and a few whose category changed since
     (U+166D was Po, U+1734 was Mn, ...) keep the old one;
-  - NFD comes from `unicode-normalization-alignments`, whose data is older
-    still: it lacks U+11938's decomposition (Unicode 13), and marks added
-    after Unicode 8 have combining class 0 there (they do not take part in
-    canonical reordering; combining classes never change once assigned, so
-    the only possible difference is "unknown", i.e. 0);
+  - NFD comes from `unicode-normalization-alignments`, whose data is Unicode
+    9.0: it lacks U+11938's decomposition (Unicode 13), and marks added
+    since have combining class 0 there (they do not take part in canonical
+    reordering; combining classes never change once assigned, so the only
+    possible difference is "unknown", i.e. 0);
   - lowercase (Rust's char::to_lowercase) and whitespace (char::is_whitespace)
     come from Rust's standard library, Unicode 17 in the build probed, newer
     than Python 3.11's Unicode 14: letters added since lowercase there.
