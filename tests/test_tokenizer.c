@@ -151,7 +151,8 @@ static int test_unit(void)
     size_t len;
     const char *s = wgml_tokenizer_id_to_token(tok, 9, &len);
     TEST_CHECK(s && len == 6 && !memcmp(s, "##able", 6), "id 9");
-    TEST_CHECK(!wgml_tokenizer_id_to_token(tok, 34, &len) && !wgml_tokenizer_id_to_token(tok, -1, &len),
+    TEST_CHECK(!wgml_tokenizer_id_to_token(tok, 34, &len) && !wgml_tokenizer_id_to_token(tok, -1,
+                                                                                         &len),
                "ids out of range");
     wgml_tokenizer_special sp = wgml_tokenizer_special_ids(tok);
     TEST_CHECK(sp.pad == 0 && sp.unk == 1 && sp.cls == 2 && sp.sep == 3 && sp.mask == 4,
@@ -196,7 +197,8 @@ static int test_unit(void)
     int32_t *ids = (int32_t *)1;
     size_t n = 1;
     char err[256] = "";
-    TEST_CHECK(wgml_tokenizer_encode(tok, "", 0, false, none, &ids, &n, err, sizeof err) == WGML_OK &&
+    TEST_CHECK(wgml_tokenizer_encode(tok, "", 0, false, none, &ids, &n, err,
+                                     sizeof err) == WGML_OK &&
                n == 0, "empty text");
     wgml_tokenizer_ids_free(ids);
     TEST_CHECK(wgml_tokenizer_encode(tok, "hello", 5, true, 1, &ids, &n, err, sizeof err) ==
@@ -226,7 +228,8 @@ static int test_unit(void)
     TEST_CHECK(wgml_tokenizer_encode_batch(tok, texts, lens, 3, true, 0, 4, &b, err, sizeof err) ==
                    WGML_ERR_INVALID_ARGUMENT && b.ids == NULL, "a row longer than pad_to");
     TEST_CHECK(wgml_tokenizer_encode_batch(tok, texts, lens, 3, true, 4, 4, &b, err, sizeof err) ==
-                   WGML_OK && b.ids[7] == 3 && b.ids[5] == 10, "batch truncated to pad_to: %s", err);
+                   WGML_OK && b.ids[7] == 3 && b.ids[5] == 10,
+               "batch truncated to pad_to: %s", err);
     wgml_token_batch_free(&b);
     TEST_CHECK(wgml_tokenizer_encode_batch(tok, NULL, NULL, 0, true, 0, 0, &b, err, sizeof err) ==
                    WGML_OK && b.n_texts == 0, "empty batch: %s", err);
@@ -263,7 +266,8 @@ static int test_unit(void)
 
 static const char json_full[] =
     "{\"version\":\"1.0\","
-    "\"truncation\":{\"max_length\":6,\"strategy\":\"LongestFirst\",\"stride\":0,\"direction\":\"Right\"},"
+    "\"truncation\":{\"max_length\":6,\"strategy\":\"LongestFirst\",\"stride\":0,"
+    "\"direction\":\"Right\"},"
     "\"padding\":{\"strategy\":\"BatchLongest\",\"pad_id\":7,\"pad_token\":\"<pad>\"},"
     "\"added_tokens\":["
     "{\"id\":5,\"content\":\"<special>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
@@ -276,12 +280,14 @@ static const char json_full[] =
     "\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"},"
     "\"post_processor\":{\"type\":\"BertProcessing\",\"sep\":[\"</s>\",2],\"cls\":[\"<s>\",1]},"
     "\"decoder\":null,"
-    "\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"<unk>\",\"continuing_subword_prefix\":\"@@\","
+    "\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"<unk>\","
+    "\"continuing_subword_prefix\":\"@@\","
     "\"max_input_chars_per_word\":5,"
     "\"vocab\":{\"<unk>\":0,\"<s>\":1,\"</s>\":2,\"ab\":3,\"@@c\":4,\"hello\":8,\"world\":9}}}";
 
 static const char json_bare[] =
-    "{\"normalizer\":null,\"pre_tokenizer\":null,\"post_processor\":{\"type\":\"TemplateProcessing\","
+    "{\"normalizer\":null,\"pre_tokenizer\":null,"
+    "\"post_processor\":{\"type\":\"TemplateProcessing\","
     "\"single\":[{\"SpecialToken\":{\"id\":\"[CLS]\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\","
     "\"type_id\":0}},{\"SpecialToken\":{\"id\":\"[EOS]\",\"type_id\":0}}],"
     "\"special_tokens\":{\"[CLS]\":{\"id\":\"[CLS]\",\"ids\":[4],\"tokens\":[\"[CLS]\"]},"
@@ -312,7 +318,8 @@ static int test_json(void)
     wgml_tokenizer_special sp = wgml_tokenizer_special_ids(tok);
     TEST_CHECK(sp.pad == 7 && sp.unk == 0 && sp.cls == 1 && sp.sep == 2 && sp.mask == -1,
                "special ids %d %d %d %d %d", sp.pad, sp.unk, sp.cls, sp.sep, sp.mask);
-    TEST_CHECK(wgml_tokenizer_vocab_size(tok) == 10, "vocab size %zu", wgml_tokenizer_vocab_size(tok));
+    TEST_CHECK(wgml_tokenizer_vocab_size(tok) == 10, "vocab size %zu",
+               wgml_tokenizer_vocab_size(tok));
     size_t len;
     const char *s = wgml_tokenizer_id_to_token(tok, 6, &len);
     TEST_CHECK(s && len == 12 && !memcmp(s, "HeLLo W\xc3\xb6rld", 12), "added token text");
@@ -336,14 +343,16 @@ static int test_json(void)
         {"[]", WGML_ERR_BAD_FILE},
         {"{}", WGML_ERR_BAD_FILE},
         {"{\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[]}}", WGML_ERR_UNSUPPORTED},
-        {"{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{}}}", WGML_ERR_BAD_FILE},
+        {"{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{}}}",
+         WGML_ERR_BAD_FILE},
         {"{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"a\":0}}}",
          WGML_ERR_BAD_FILE},
         {"{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"[UNK]\":-1}}}",
          WGML_ERR_BAD_FILE},
         {"{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"[UNK]\":1e9}}}",
          WGML_ERR_BAD_FILE},
-        {"{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"[UNK]\":2000000000}}}",
+        {"{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\","
+         "\"vocab\":{\"[UNK]\":2000000000}}}",
          WGML_ERR_BAD_FILE},
         {"{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"[UNK]\":0}},"
          "\"normalizer\":{\"type\":\"NFKC\"}}", WGML_ERR_UNSUPPORTED},
@@ -352,7 +361,8 @@ static int test_json(void)
         {"{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"[UNK]\":0}},"
          "\"pre_tokenizer\":{\"type\":\"Whitespace\"}}", WGML_ERR_UNSUPPORTED},
         {"{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"[UNK]\":0}},"
-         "\"added_tokens\":[{\"id\":1,\"content\":\"<m>\",\"lstrip\":true}]}", WGML_ERR_UNSUPPORTED},
+         "\"added_tokens\":[{\"id\":1,\"content\":\"<m>\",\"lstrip\":true}]}",
+         WGML_ERR_UNSUPPORTED},
         {"{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"[UNK]\":0}},"
          "\"added_tokens\":[{\"id\":-3,\"content\":\"<m>\"}]}", WGML_ERR_BAD_FILE},
         {"{\"model\":{\"type\":\"WordPiece\",\"unk_token\":\"[UNK]\",\"vocab\":{\"[UNK]\":0}},"
@@ -375,7 +385,8 @@ static int test_json(void)
     // Every prefix of a good file is refused cleanly.
     for (size_t n = 0; n + 1 < sizeof(json_full); n++) {
         tok = NULL;
-        TEST_CHECK(wgml_tokenizer_load_json_buffer(json_full, n, &tok, err, sizeof err) != WGML_OK &&
+        TEST_CHECK(wgml_tokenizer_load_json_buffer(json_full, n, &tok, err,
+                                                   sizeof err) != WGML_OK &&
                        !tok, "prefix of %zu bytes accepted", n);
     }
     TEST_CHECK(wgml_tokenizer_load_json("/nonexistent/tokenizer.json", &tok, err, sizeof err) ==
@@ -562,15 +573,20 @@ static int test_linear(void)
         {"CJK", "\xe4\xb8\xad"},
         {"[MASK prefixes", "[MASK"},
         {"invalid bytes", "\xf0\x9f\x98"},
-        {"99 a", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "},
+        {"99 a", NULL},   // 99 'a' and a space: many words of WordPiece's longest length
     };
     const size_t mib = (size_t)1 << 20;
+    char words[101];
+    memset(words, 'a', 99);
+    words[99] = ' ';
+    words[100] = '\0';
     for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
         // Best of five, the two sizes interleaved so that a slow spell hits both.
         double t1 = 1e30, t2 = 1e30;
+        const char *unit = inputs[i].unit ? inputs[i].unit : words;
         for (int r = 0; r < 5; r++) {
-            double a = time_encode(tok, inputs[i].unit, mib);
-            double b = time_encode(tok, inputs[i].unit, 2 * mib);
+            double a = time_encode(tok, unit, mib);
+            double b = time_encode(tok, unit, 2 * mib);
             TEST_CHECK(a >= 0 && b >= 0, "%s: encode failed", inputs[i].name);
             t1 = a < t1 ? a : t1;
             t2 = b < t2 ? b : t2;
@@ -635,7 +651,8 @@ static int test_hf(void)
     TEST_CHECK(wgml_tokenizer_load_json(path, &toks[0], err, sizeof err) == WGML_OK, "%s", err);
     TEST_CHECK(wgml_tokenizer_load_dir(model, &toks[1], err, sizeof err) == WGML_OK, "%s", err);
     snprintf(path, sizeof path, "%s/vocab.txt", model);
-    TEST_CHECK(wgml_tokenizer_load_vocab(path, NULL, &toks[2], err, sizeof err) == WGML_OK, "%s", err);
+    TEST_CHECK(wgml_tokenizer_load_vocab(path, NULL, &toks[2], err, sizeof err) == WGML_OK, "%s",
+               err);
     // tokenizer.json truncates to 128; sentence-transformers to 256 (sentence_bert_config.json).
     TEST_CHECK(wgml_tokenizer_default_max_length(toks[0]) == 128, "tokenizer.json max_length %zu",
                wgml_tokenizer_default_max_length(toks[0]));

@@ -158,7 +158,8 @@ static wgml_status load_model(wgml_tokenizer *tok, const wgml_json *m, char *err
                                  : !wgml_json_get(m, "continuing_subword_prefix")) {
         size_t len = 0;
         const char *t = wgml_json_string(wgml_json_get(m, "type"), &len);
-        return fail(err, es, WGML_ERR_UNSUPPORTED, "tokenizer.json: model type '%.*s' (only WordPiece)",
+        return fail(err, es, WGML_ERR_UNSUPPORTED,
+                    "tokenizer.json: model type '%.*s' (only WordPiece)",
                     (int)(t ? len : 1), t ? t : "?");
     }
     const wgml_json *vocab = get_typed(m, "vocab", WGML_JSON_OBJECT);
@@ -177,7 +178,8 @@ static wgml_status load_model(wgml_tokenizer *tok, const wgml_json *m, char *err
     const char *prefix = wgml_json_string(wgml_json_get(m, "continuing_subword_prefix"), &len);
     if (prefix) {
         if (len >= sizeof(tok->prefix))
-            return fail(err, es, WGML_ERR_UNSUPPORTED, "tokenizer.json: subword prefix of %zu bytes",
+            return fail(err, es, WGML_ERR_UNSUPPORTED,
+                        "tokenizer.json: subword prefix of %zu bytes",
                         len);
         memcpy(tok->prefix, prefix, len);
         tok->prefix_len = len;
@@ -196,7 +198,8 @@ static wgml_status load_model(wgml_tokenizer *tok, const wgml_json *m, char *err
             tok->unk_id = (int32_t)id;
     }
     if (tok->unk_id < 0)
-        return fail(err, es, WGML_ERR_BAD_FILE, "tokenizer.json: unk_token '%.*s' not in the vocabulary",
+        return fail(err, es, WGML_ERR_BAD_FILE,
+                    "tokenizer.json: unk_token '%.*s' not in the vocabulary",
                     (int)len, unk);
     return WGML_OK;
 }
@@ -215,7 +218,8 @@ static wgml_status load_normalizer(wgml_tokenizer *tok, const wgml_json *n, char
     // strip_accents: null follows lowercase (normalizers/bert.rs).
     tok->strip_accents = tok->lowercase;
     ok = ok && get_bool(n, "strip_accents", &tok->strip_accents);
-    if (!ok) return fail(err, es, WGML_ERR_BAD_FILE, "tokenizer.json: normalizer field not a boolean");
+    if (!ok) return fail(err, es, WGML_ERR_BAD_FILE,
+                         "tokenizer.json: normalizer field not a boolean");
     return WGML_OK;
 }
 
@@ -229,7 +233,8 @@ static wgml_status load_post_processor(wgml_tokenizer *tok, const wgml_json *p, 
         size_t c, s;
         if (!cls || !sep || !get_size(wgml_json_at(cls, 1), WGML_TOKENIZER_MAX_ID - 1, &c) ||
             !get_size(wgml_json_at(sep, 1), WGML_TOKENIZER_MAX_ID - 1, &s))
-            return fail(err, es, WGML_ERR_BAD_FILE, "tokenizer.json: bad cls/sep in post_processor");
+            return fail(err, es, WGML_ERR_BAD_FILE,
+                        "tokenizer.json: bad cls/sep in post_processor");
         if (!ids_append(&tok->post_prefix, &tok->n_post_prefix, (int32_t)c) ||
             !ids_append(&tok->post_suffix, &tok->n_post_suffix, (int32_t)s))
             return WGML_ERR_OUT_OF_MEMORY;
@@ -240,7 +245,8 @@ static wgml_status load_post_processor(wgml_tokenizer *tok, const wgml_json *p, 
                     "tokenizer.json: post_processor (only TemplateProcessing, BertProcessing)");
     const wgml_json *single = get_typed(p, "single", WGML_JSON_ARRAY);
     const wgml_json *specials = get_typed(p, "special_tokens", WGML_JSON_OBJECT);
-    if (!single) return fail(err, es, WGML_ERR_BAD_FILE, "tokenizer.json: template without 'single'");
+    if (!single) return fail(err, es, WGML_ERR_BAD_FILE,
+                             "tokenizer.json: template without 'single'");
     size_t sequences = 0;
     for (size_t i = 0; i < wgml_json_count(single); i++) {
         const wgml_json *item = wgml_json_at(single, i);
@@ -251,7 +257,8 @@ static wgml_status load_post_processor(wgml_tokenizer *tok, const wgml_json *p, 
         }
         size_t len;
         const char *name = st ? wgml_json_string(wgml_json_get(st, "id"), &len) : NULL;
-        if (!name) return fail(err, es, WGML_ERR_BAD_FILE, "tokenizer.json: bad template item %zu", i);
+        if (!name) return fail(err, es, WGML_ERR_BAD_FILE,
+                               "tokenizer.json: bad template item %zu", i);
         // special_tokens maps the name to its ids (one or more).
         const wgml_json *ids = NULL;
         for (size_t k = 0; specials && k < wgml_json_count(specials); k++) {
@@ -261,7 +268,8 @@ static wgml_status load_post_processor(wgml_tokenizer *tok, const wgml_json *p, 
                 ids = get_typed(wgml_json_at(specials, k), "ids", WGML_JSON_ARRAY);
         }
         if (!ids)
-            return fail(err, es, WGML_ERR_BAD_FILE, "tokenizer.json: template token '%.*s' has no ids",
+            return fail(err, es, WGML_ERR_BAD_FILE,
+                        "tokenizer.json: template token '%.*s' has no ids",
                         (int)len, name);
         for (size_t k = 0; k < wgml_json_count(ids); k++) {
             size_t id;
@@ -298,7 +306,8 @@ static wgml_status load_added_tokens(wgml_tokenizer *tok, const wgml_json *a, ch
             return fail(err, es, WGML_ERR_UNSUPPORTED,
                         "tokenizer.json: added token '%.*s' uses single_word/lstrip/rstrip",
                         (int)len, content);
-        wgml_status st = wgml_tokenizer_add_token(tok, content, len, (int32_t)id, normalized, special);
+        wgml_status st = wgml_tokenizer_add_token(tok, content, len, (int32_t)id, normalized,
+                                                  special);
         if (st) return st;
     }
     return WGML_OK;
@@ -336,7 +345,8 @@ static wgml_status load_json_doc(wgml_tokenizer *tok, const wgml_json *root, cha
     const wgml_json *pad = wgml_json_get(root, "padding");
     if (pad && wgml_json_type_of(pad) != WGML_JSON_NULL) {
         size_t id;
-        if (get_size(wgml_json_get(pad, "pad_id"), WGML_TOKENIZER_MAX_ID - 1, &id)) tok->pad_id = (int32_t)id;
+        if (get_size(wgml_json_get(pad, "pad_id"), WGML_TOKENIZER_MAX_ID - 1,
+                     &id)) tok->pad_id = (int32_t)id;
     }
     return WGML_OK;
 }
@@ -390,7 +400,8 @@ wgml_status wgml_tokenizer_load_json_buffer(const char *data, size_t len, wgml_t
 wgml_status wgml_tokenizer_load_json(const char *path, wgml_tokenizer **out, char *err,
                                      size_t err_size)
 {
-    if (!path || !out) return fail(err, err_size, WGML_ERR_INVALID_ARGUMENT, "tokenizer: NULL argument");
+    if (!path || !out) return fail(err, err_size, WGML_ERR_INVALID_ARGUMENT,
+                                   "tokenizer: NULL argument");
     *out = NULL;
     char *data;
     size_t len;
@@ -438,8 +449,10 @@ static wgml_status load_vocab_lines(wgml_tokenizer *tok, const char *data, size_
         if (n && data[pos + n - 1] == '\r') n--;
         if (!utf8_valid(data + pos, n))
             return fail(err, es, WGML_ERR_BAD_FILE, "vocab.txt: line %zu is not UTF-8", line + 1);
-        if (line >= WGML_TOKENIZER_MAX_ID) return fail(err, es, WGML_ERR_BAD_FILE, "vocab.txt: too many lines");
-        wgml_status st = wgml_vocab_set(&tok->vocab, (int32_t)line, data + pos, trim_end(data + pos, n));
+        if (line >= WGML_TOKENIZER_MAX_ID) return fail(err, es, WGML_ERR_BAD_FILE,
+                                                       "vocab.txt: too many lines");
+        wgml_status st = wgml_vocab_set(&tok->vocab, (int32_t)line, data + pos,
+                                        trim_end(data + pos, n));
         if (st) return fail(err, es, st, "vocab.txt: %s", wgml_status_name(st));
         pos = end + 1;
     }
@@ -453,7 +466,8 @@ static int32_t vocab_scan(const wgml_vocab *v, const char *s)
     size_t len = strlen(s);
     int32_t found = -1;
     for (size_t id = 0; id < v->n; id++)
-        if (v->off[id] != UINT32_MAX && v->len[id] == len && memcmp(v->pool + v->off[id], s, len) == 0)
+        if (v->off[id] != UINT32_MAX && v->len[id] == len && memcmp(v->pool + v->off[id], s,
+                                                                    len) == 0)
             found = (int32_t)id;
     return found;
 }
@@ -478,7 +492,8 @@ static wgml_status setup_bert(wgml_tokenizer *tok, const wgml_wordpiece_options 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         int32_t id = vocab_scan(&tok->vocab, names[i]);
         wgml_status st = id < 0 ? WGML_OK
-                                : wgml_tokenizer_add_token(tok, names[i], strlen(names[i]), id, false, true);
+                                : wgml_tokenizer_add_token(tok, names[i], strlen(names[i]), id,
+                                                           false, true);
         if (st) return st;
     }
     int32_t cls = vocab_scan(&tok->vocab, "[CLS]"), sep = vocab_scan(&tok->vocab, "[SEP]");
@@ -513,7 +528,8 @@ wgml_status wgml_tokenizer_load_vocab_buffer(const char *data, size_t len,
 wgml_status wgml_tokenizer_load_vocab(const char *path, const wgml_wordpiece_options *opt,
                                       wgml_tokenizer **out, char *err, size_t err_size)
 {
-    if (!path || !out) return fail(err, err_size, WGML_ERR_INVALID_ARGUMENT, "tokenizer: NULL argument");
+    if (!path || !out) return fail(err, err_size, WGML_ERR_INVALID_ARGUMENT,
+                                   "tokenizer: NULL argument");
     *out = NULL;
     char *data;
     size_t len;
@@ -555,7 +571,8 @@ static wgml_status read_json_opt(const char *dir, const char *name, wgml_json_do
 wgml_status wgml_tokenizer_load_dir(const char *dir, wgml_tokenizer **out, char *err,
                                     size_t err_size)
 {
-    if (!dir || !out) return fail(err, err_size, WGML_ERR_INVALID_ARGUMENT, "tokenizer: NULL argument");
+    if (!dir || !out) return fail(err, err_size, WGML_ERR_INVALID_ARGUMENT,
+                                  "tokenizer: NULL argument");
     *out = NULL;
     wgml_json_doc *cfg = NULL, *sbert = NULL;
     wgml_status st = read_json_opt(dir, "tokenizer_config.json", &cfg, err, err_size);
@@ -583,7 +600,8 @@ wgml_status wgml_tokenizer_load_dir(const char *dir, wgml_tokenizer **out, char 
             st = path ? wgml_tokenizer_load_vocab(path, &o, out, err, err_size)
                       : WGML_ERR_OUT_OF_MEMORY;
             if (st == WGML_ERR_INVALID_ARGUMENT)
-                fail(err, err_size, WGML_ERR_BAD_FILE, "%s: neither tokenizer.json nor vocab.txt", dir);
+                fail(err, err_size, WGML_ERR_BAD_FILE, "%s: neither tokenizer.json nor vocab.txt",
+                     dir);
             if (st == WGML_ERR_INVALID_ARGUMENT) st = WGML_ERR_BAD_FILE;
         }
     }
@@ -591,7 +609,8 @@ wgml_status wgml_tokenizer_load_dir(const char *dir, wgml_tokenizer **out, char 
     if (!st) {
         // transformers writes a huge model_max_length (int(1e30)) for "none".
         size_t ml;
-        if (sbert && get_size(wgml_json_get(wgml_json_root(sbert), "max_seq_length"), SIZE_MAX - 1, &ml) && ml)
+        if (sbert && get_size(wgml_json_get(wgml_json_root(sbert), "max_seq_length"),
+                              SIZE_MAX - 1, &ml) && ml)
             (*out)->max_length = ml;
         else if (c && get_size(wgml_json_get(c, "model_max_length"), 1u << 30, &ml) && ml)
             (*out)->max_length = ml;
@@ -691,7 +710,8 @@ wgml_status wgml_tokenizer_encode(const wgml_tokenizer *tok, const char *text, s
     *ids = NULL;
     *n_ids = 0;
     wgml_ids out = {0};
-    wgml_status st = encode_ids(tok, text, len, add_special_tokens, max_length, &out, err, err_size);
+    wgml_status st = encode_ids(tok, text, len, add_special_tokens, max_length, &out, err,
+                                err_size);
     if (st) {
         free(out.v);
         return st;

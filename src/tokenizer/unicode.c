@@ -101,7 +101,8 @@ unsigned wgml_unicode_props_of(uint32_t cp)
 uint8_t wgml_unicode_ccc(uint32_t cp)
 {
     if (cp < 0x300) return 0;   // nothing below the combining diacritics block
-    const wgml_unicode_range *r = range_find(wgml_unicode_ccc_ranges, wgml_unicode_ccc_ranges_count, cp);
+    const wgml_unicode_range *r = range_find(wgml_unicode_ccc_ranges,
+                                             wgml_unicode_ccc_ranges_count, cp);
     return r ? (uint8_t)r->value : 0;
 }
 

@@ -522,7 +522,8 @@ wgml_status wgml_tokenizer_normalize(const wgml_tokenizer *tok, const char *text
     norm_scratch s = {0};
     cpbuf *norm = &cps;
     wgml_status st = WGML_OK;
-    if (tok->has_normalizer && !normalize(tok, cps.v, cps.n, &s, &norm)) st = WGML_ERR_OUT_OF_MEMORY;
+    if (tok->has_normalizer && !normalize(tok, cps.v, cps.n, &s,
+                                          &norm)) st = WGML_ERR_OUT_OF_MEMORY;
     if (!st) {
         *out = malloc((norm->n ? norm->n : 1) * sizeof(uint32_t));
         if (*out) {
@@ -558,7 +559,8 @@ static bool utf8_to_cps(const char *s, size_t len, uint32_t **out, size_t *n)
     *out = malloc((len ? len : 1) * sizeof(uint32_t));
     if (!*out) return false;
     *n = 0;
-    for (size_t pos = 0; pos < len;) (*out)[(*n)++] = wgml_utf8_decode((const uint8_t *)s, len, &pos);
+    for (size_t pos = 0; pos < len;) (*out)[(*n)++] = wgml_utf8_decode((const uint8_t *)s, len,
+                                                                       &pos);
     return true;
 }
 
