@@ -581,21 +581,29 @@ static int test_linear(void)
     words[99] = ' ';
     words[100] = '\0';
     for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
-        // Best of five, the two sizes interleaved so that a slow spell hits both.
-        double t1 = 1e30, t2 = 1e30;
+        // Best of five, the two sizes interleaved so that a slow spell hits
+        // both, after one untimed run that lets the allocator settle. On a
+        // shared machine a whole measurement can still be unlucky: it is
+        // repeated up to three times, which a quadratic step never passes.
         const char *unit = inputs[i].unit ? inputs[i].unit : words;
-        for (int r = 0; r < 5; r++) {
-            double a = time_encode(tok, unit, mib);
-            double b = time_encode(tok, unit, 2 * mib);
-            TEST_CHECK(a >= 0 && b >= 0, "%s: encode failed", inputs[i].name);
-            t1 = a < t1 ? a : t1;
-            t2 = b < t2 ? b : t2;
+        double t1 = 1e30, t2 = 1e30;
+        bool linear = false;
+        TEST_CHECK(time_encode(tok, unit, 2 * mib) >= 0, "%s: encode failed", inputs[i].name);
+        for (int attempt = 0; attempt < 3 && !linear; attempt++) {
+            t1 = t2 = 1e30;
+            for (int r = 0; r < 5; r++) {
+                double a = time_encode(tok, unit, mib);
+                double b = time_encode(tok, unit, 2 * mib);
+                TEST_CHECK(a >= 0 && b >= 0, "%s: encode failed", inputs[i].name);
+                t1 = a < t1 ? a : t1;
+                t2 = b < t2 ? b : t2;
+            }
+            printf("linear: %-16s 1 MiB %7.2f ms, 2 MiB %7.2f ms (x%.2f)\n", inputs[i].name,
+                   t1 * 1e3, t2 * 1e3, t2 / t1);
+            // 2 ms of slack: the timer and noise at small times.
+            linear = t2 <= 2.5 * t1 + 2e-3;
         }
-        printf("linear: %-16s 1 MiB %7.2f ms, 2 MiB %7.2f ms (x%.2f)\n", inputs[i].name, t1 * 1e3,
-               t2 * 1e3, t2 / t1);
-        // 2 ms of slack: the timer and a shared machine's noise at small times.
-        TEST_CHECK(t2 <= 2.5 * t1 + 2e-3, "%s: doubling the input took x%.2f", inputs[i].name,
-                   t2 / t1);
+        TEST_CHECK(linear, "%s: doubling the input took x%.2f", inputs[i].name, t2 / t1);
     }
     wgml_tokenizer_free(tok);
     return 0;

@@ -279,9 +279,11 @@ static bool normalize(const wgml_tokenizer *tok, const uint32_t *in, size_t n,
 {
     cpbuf *cur = &s->a, *next = &s->b;
     cur->n = 0;
-    if (n > SIZE_MAX / 3 || !cpbuf_reserve(cur, 3 * n)) return false;
+    // Room for the text as it is; CJK padding grows it as it goes.
+    if (!cpbuf_reserve(cur, n)) return false;
     for (size_t i = 0; i < n; i++) {
         uint32_t c = in[i];
+        if (!cpbuf_reserve(cur, 3)) return false;
         if (tok->clean_text) {
             bool tnr = c == '\t' || c == '\n' || c == '\r';
             unsigned p = wgml_unicode_props_of(c);
@@ -307,9 +309,11 @@ static bool normalize(const wgml_tokenizer *tok, const uint32_t *in, size_t n,
         // Rust's char::to_lowercase, one code point at a time: no final-sigma
         // rule (tokenizers' NormalizedString::lowercase maps chars alone).
         next->n = 0;
-        if (cur->n > SIZE_MAX / 3 || !cpbuf_reserve(next, 3 * cur->n)) return false;
-        for (size_t i = 0; i < cur->n; i++)
+        if (!cpbuf_reserve(next, cur->n)) return false;
+        for (size_t i = 0; i < cur->n; i++) {
+            if (!cpbuf_reserve(next, 3)) return false;
             next->n += wgml_unicode_lower(cur->v[i], next->v + next->n);
+        }
         cpbuf *t = cur;
         cur = next;
         next = t;
