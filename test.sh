@@ -3,8 +3,10 @@
 # the whole test suite (ctest) on each headless CPU Vulkan device:
 #   Dawn        on SwiftShader and on lavapipe (Mesa 25)
 #   wgpu-native on SwiftShader and on lavapipe (Mesa 25)
-# lavapipe exposes shader-f16, so the f16 kernels run there. Ends with one
-# summary line over all four runs; exits non-zero if any test failed.
+# and once more with AddressSanitizer, LeakSanitizer and UBSan (Dawn on
+# lavapipe), where any report fails the test. lavapipe exposes shader-f16, so
+# the f16 kernels run there. Ends with one summary line over all five runs;
+# exits non-zero if any test failed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 cd "$root"
@@ -13,23 +15,32 @@ source scripts/devices.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 
 passed=0; failed=0; skipped=0; status=0
+# run_suite NAME BUILD_DIR ICD [CTEST_ARGS...]: one ctest run, its counts
+# added to the totals.
+run_suite() {
+  echo "=== $1"
+  local log="$2/ctest-$(echo "$1" | tr ' /+' '___').log"
+  VK_ICD_FILENAMES="$3" ctest --test-dir "$2" -j "$jobs" --output-on-failure "${@:4}" 2>&1 | tee "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  # ctest: "95% tests passed, 1 tests failed out of 22" and the skipped list.
+  local total nfail nskip
+  total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
+  nfail=$(sed -n 's/.*passed, \([0-9]*\) tests failed out of.*/\1/p' "$log" | tail -1)
+  nskip=$(grep -c '(Skipped)' "$log" || true)
+  if [ -z "$total" ]; then status=1; return; fi
+  passed=$((passed + total - nfail - nskip)); failed=$((failed + nfail)); skipped=$((skipped + nskip))
+}
+
 for impl in dawn wgpu-native; do
   ./scripts/build.sh "$impl" >/dev/null || { echo "build against $impl failed" >&2; exit 1; }
-  for device in swiftshader lavapipe; do
-    icd=$SWIFTSHADER_ICD; [ "$device" = lavapipe ] && icd=$LAVAPIPE_ICD
-    echo "=== $impl on $device"
-    log="build/$impl/ctest-$device.log"
-    VK_ICD_FILENAMES="$icd" ctest --test-dir "build/$impl" -j "$jobs" --output-on-failure \
-      2>&1 | tee "$log"
-    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-    # ctest: "95% tests passed, 1 tests failed out of 22" and the skipped list.
-    total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
-    nfail=$(sed -n 's/.*passed, \([0-9]*\) tests failed out of.*/\1/p' "$log" | tail -1)
-    nskip=$(grep -c '(Skipped)' "$log" || true)
-    if [ -z "$total" ]; then status=1; continue; fi
-    passed=$((passed + total - nfail - nskip)); failed=$((failed + nfail)); skipped=$((skipped + nskip))
-  done
+  run_suite "$impl on swiftshader" "build/$impl" "$SWIFTSHADER_ICD"
+  run_suite "$impl on lavapipe" "build/$impl" "$LAVAPIPE_ICD"
 done
+./scripts/build.sh dawn --sanitize >/dev/null || { echo "sanitizer build failed" >&2; exit 1; }
+# Timing tests are left to the runs above: sanitizers distort time.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+run_suite "dawn on lavapipe under ASan+UBSan" "build/dawn-asan" "$LAVAPIPE_ICD" -E 'tokenizer.linear'
+unset ASAN_OPTIONS UBSAN_OPTIONS
 echo
 echo "summary: $passed passed, $failed failed, $skipped skipped"
 exit $status
