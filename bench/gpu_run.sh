@@ -29,7 +29,8 @@ for impl in dawn wgpu-native; do
   timeout 240 build/$impl/wgml bench --json > "$out/bench-$impl.jsonl" 2> "$out/bench-$impl.err"
   echo "=== wgml bench fusion ($impl)"
   build/$impl/wgml bench fusion | tee "$out/fusion-$impl.txt"
-  build/$impl/wgml bench fusion --json > "$out/fusion-$impl.json"
+  # Three more runs as JSON lines: the spread between runs of one machine.
+  for i in 1 2 3; do build/$impl/wgml bench fusion --json; done > "$out/fusion-$impl.jsonl"
   python3 bench/compare.py "$out/bench-$impl.jsonl" "$out/torch.jsonl" \
     --title "wgml bench ($impl) vs PyTorch" --meta "GPU=$(head -1 "$out/gpu.txt")" \
     --meta "commit=$commit" | tee "$out/compare-$impl.md"
