@@ -29,6 +29,7 @@ for impl in dawn wgpu-native; do
   timeout 240 build/$impl/wgml bench --json > "$out/bench-$impl.jsonl" 2> "$out/bench-$impl.err"
   echo "=== wgml bench fusion ($impl)"
   build/$impl/wgml bench fusion | tee "$out/fusion-$impl.txt"
+  [ $impl = dawn ] && build/$impl/wgml roofline --output "$out/roofline-$impl.svg" > "$out/roofline-$impl.txt"
   # Three more runs as JSON lines: the spread between runs of one machine.
   for i in 1 2 3; do build/$impl/wgml bench fusion --json; done > "$out/fusion-$impl.jsonl"
   python3 bench/compare.py "$out/bench-$impl.jsonl" "$out/torch.jsonl" \
@@ -36,4 +37,4 @@ for impl in dawn wgpu-native; do
     --meta "commit=$commit" | tee "$out/compare-$impl.md"
 done
 # The device tool returns at most 8 files: pack the raw outputs into one.
-(cd "$out" && tar czf raw.tar.gz --remove-files ./*.txt ./*.json ./*.jsonl ./*.err 2>/dev/null)
+(cd "$out" && tar czf raw.tar.gz --remove-files ./*.txt ./*.json ./*.jsonl ./*.err ./*.svg 2>/dev/null)

@@ -35,4 +35,14 @@ r = json.loads(sys.stdin.read())
 assert r["unfused"]["kernels"] == 4 and r["fused"]["kernels"] == 1, r
 assert r["fused"]["passes"] < r["unfused"]["passes"]
 ' || fail "bench fusion --json"
+tmp=$(mktemp -d)
+"$WGML" roofline --help | grep -q 'usage: wgml roofline' || fail "roofline --help"
+"$WGML" roofline --quick --op add --output "$tmp/r.svg" --json | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+assert r["copy_gb_per_s"] > 0 and r["fma_f32_gflop_per_s"] > 0, r
+assert r["points"] and all(0 < p["percent_of_bound"] for p in r["points"]), r
+' || fail "roofline --json"
+grep -q "<svg" "$tmp/r.svg" && grep -q "circle" "$tmp/r.svg" || fail "roofline chart"
+rm -rf "$tmp"
 echo "ok   cli"

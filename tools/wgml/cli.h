@@ -10,6 +10,24 @@ int wgml_cmd_info(int argc, char **argv);
 int wgml_cmd_bench(int argc, char **argv);
 int wgml_cmd_bench_fusion(int argc, char **argv);
 
+int wgml_cmd_roofline(int argc, char **argv);
+
+// One measured `wgml bench` row.
+typedef struct cli_bench_row {
+    const char *op, *shape;
+    double ns;          // median GPU (or host) time per call
+    double bytes, flops;
+    double bound_ns;    // max(bytes / B, flops / F) with measured peaks; 0 if unknown
+    int wall;           // timed with the host clock
+    int f16;            // f16 arithmetic (held to the f16 FMA peak)
+} cli_bench_row;
+
+struct wgml_peaks;
+// Runs the bench rows (quick: small sizes; filter: op name substring or NULL),
+// handing each to on_row. Returns non-zero if a row failed.
+int cli_bench_rows(wgml_gpu *gpu, int quick, const char *filter, const struct wgml_peaks *peaks,
+                   void (*on_row)(const cli_bench_row *, void *), void *user);
+
 // Creates the GPU, printing the reason and returning NULL on failure.
 wgml_gpu *cli_gpu_create(const wgml_gpu_options *opt);
 

@@ -6,6 +6,7 @@
 // is the median over `repeat` runs, divided by `iters`.
 #include "cli.h"
 #include "ops/ops.h"
+#include "ops/peaks.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,9 @@ static const bench_case CASES[] = {
 typedef struct bench_opts {
     int json, quick, iters, repeat;
     const char *filter;
+    const wgml_peaks *peaks;                        // for "% of bound"; NULL if unmeasured
+    void (*on_row)(const cli_bench_row *, void *);  // instead of printing
+    void *user;
 } bench_opts;
 
 static const char *case_name(const bench_case *c, char *buf, size_t cap)
@@ -222,21 +226,48 @@ static int bench_case_run(wgml_gpu *gpu, const bench_case *c, const bench_opts *
         return 1;
     }
     qsort(times, repeat, sizeof times[0], cmp_double);
-    double ns = times[repeat / 2];
     wgml_cost cost = case_cost(c);
-    double gbs = cost.bytes / ns, gflops = cost.flops / ns;
+    cli_bench_row row = {.op = name, .shape = shape, .ns = times[repeat / 2], .bytes = cost.bytes,
+                         .flops = cost.flops, .wall = wall,
+                         .f16 = c->kind == B_MATMUL && c->op == WGML_F16};
+    row.bound_ns = o->peaks ? wgml_peaks_bound_ns(o->peaks, row.bytes, row.flops, row.f16) : 0;
+    if (o->on_row) {
+        o->on_row(&row, o->user);
+        return 0;
+    }
+    double gbs = row.bytes / row.ns, gflops = row.flops / row.ns;
+    double pct = row.bound_ns > 0 ? 100.0 * row.bound_ns / row.ns : -1;
     if (o->json) {
         printf("{\"op\":\"%s\",\"shape\":\"%s\",\"time_us\":%.9g,\"timer\":\"%s\","
                "\"bytes\":%.0f,\"flops\":%.0f,\"gb_per_s\":%.9g,\"gflop_per_s\":%.9g,"
-               "\"iters\":%d,\"repeat\":%d}\n",
-               name, shape, ns / 1e3, wall ? "wall" : "gpu", cost.bytes, cost.flops, gbs,
-               gflops, o->iters, repeat);
+               "\"bound_us\":%.9g,\"percent_of_bound\":%.4g,\"iters\":%d,\"repeat\":%d}\n",
+               name, shape, row.ns / 1e3, wall ? "wall" : "gpu", row.bytes, row.flops, gbs,
+               gflops, row.bound_ns / 1e3, pct, o->iters, repeat);
     } else {
-        printf("%-10s %-16s %12.2f %-4s %12.1f %10.2f %12.1f %10.2f\n", name, shape, ns / 1e3,
-               wall ? "wall" : "gpu", cost.bytes / 1e6, gbs, cost.flops / 1e6, gflops);
+        char pbuf[16] = "-";
+        if (pct >= 0) snprintf(pbuf, sizeof pbuf, "%.0f%%", pct);
+        printf("%-10s %-16s %12.2f %-4s %12.1f %10.2f %12.1f %10.2f %8s\n", name, shape,
+               row.ns / 1e3, wall ? "wall" : "gpu", row.bytes / 1e6, gbs, row.flops / 1e6, gflops,
+               pbuf);
     }
     fflush(stdout);
     return 0;
+}
+
+int cli_bench_rows(wgml_gpu *gpu, int quick, const char *filter, const wgml_peaks *peaks,
+                   void (*on_row)(const cli_bench_row *, void *), void *user)
+{
+    bench_opts o = {.quick = quick, .iters = quick ? 3 : 20, .repeat = quick ? 2 : 5,
+                    .filter = filter, .peaks = peaks, .on_row = on_row, .user = user};
+    int failed = 0;
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        const bench_case *c = &CASES[i];
+        char nbuf[32];
+        if ((o.quick && !c->quick) || (o.filter && !strstr(case_name(c, nbuf, sizeof nbuf), o.filter)))
+            continue;
+        failed |= bench_case_run(gpu, c, &o);
+    }
+    return failed;
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -284,12 +315,18 @@ int wgml_cmd_bench(int argc, char **argv)
     wgml_gpu *gpu = cli_gpu_create(NULL);
     if (!gpu) return 1;
     const wgml_device_info *d = wgml_gpu_info(gpu);
+    // The ceilings each row is held to (bytes / B or flops / F, whichever is larger).
+    wgml_peaks peaks;
+    if (wgml_peaks_measure(gpu, o.quick, &peaks) == WGML_OK) o.peaks = &peaks;
     if (!o.json) {
         printf("# %s on %s (%s, %s); timer: %s\n", d->implementation,
                d->description[0] ? d->description : d->device, d->backend, d->adapter_type,
                d->timestamp_query ? "GPU timestamps" : "host clock (no timestamp queries)");
-        printf("%-10s %-16s %12s %-4s %12s %10s %12s %10s\n", "op", "shape", "time_us", "", "MB",
-               "GB/s", "MFLOP", "GFLOP/s");
+        if (o.peaks)
+            printf("# bounds: copy %.1f GB/s, f32 FMA %.1f GFLOP/s, f16 FMA %.1f GFLOP/s (measured)\n",
+                   peaks.copy_gb_per_s, peaks.fma_f32_gflop_per_s, peaks.fma_f16_gflop_per_s);
+        printf("%-10s %-16s %12s %-4s %12s %10s %12s %10s %8s\n", "op", "shape", "time_us", "",
+               "MB", "GB/s", "MFLOP", "GFLOP/s", "bound%");
     }
     int failed = 0, ran = 0;
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
