@@ -53,6 +53,16 @@ void        wgml_ctx_free(wgml_ctx *ctx);
 // The message of the last failed call on this context ("" when none).
 const char *wgml_ctx_last_error(const wgml_ctx *ctx);
 
+// One shape of subgroup (cooperative) matrix the device multiplies: an
+// M x K by K x N product of `component` elements accumulated in `result`.
+typedef struct wgml_subgroup_matrix_config {
+    const char *component;   // "f16", "f32", "i8", "u8", "i32", "u32"
+    const char *result;
+    uint32_t M, N, K;
+} wgml_subgroup_matrix_config;
+
+enum { WGML_MAX_SUBGROUP_MATRIX_CONFIGS = 16 };
+
 // What the adapter is and can do. Strings are owned by the context.
 typedef struct wgml_device_info {
     const char *implementation;    // "dawn", "wgpu-native" or "browser"
@@ -69,6 +79,8 @@ typedef struct wgml_device_info {
     bool timestamp_query;
     bool packed_dot4;              // WGSL packed_4x8_integer_dot_product
     bool subgroup_matrix;          // cooperative matrices (Dawn experimental)
+    uint32_t n_subgroup_matrix_configs;
+    wgml_subgroup_matrix_config subgroup_matrix_configs[WGML_MAX_SUBGROUP_MATRIX_CONFIGS];
     uint32_t subgroup_min_size, subgroup_max_size;  // 0 when unknown
 
     uint64_t max_buffer_size;                  // bytes

@@ -253,6 +253,34 @@ static const char *adapter_type_name(WGPUAdapterType t)
     }
 }
 
+#if defined(WGML_DAWN)
+static const char *component_name(WGPUSubgroupMatrixComponentType t)
+{
+    switch (t) {
+    case WGPUSubgroupMatrixComponentType_F32: return "f32";
+    case WGPUSubgroupMatrixComponentType_F16: return "f16";
+    case WGPUSubgroupMatrixComponentType_U32: return "u32";
+    case WGPUSubgroupMatrixComponentType_I32: return "i32";
+    case WGPUSubgroupMatrixComponentType_U8: return "u8";
+    case WGPUSubgroupMatrixComponentType_I8: return "i8";
+    default: return "?";
+    }
+}
+
+static void record_subgroup_matrix_configs(wgml_gpu *g,
+                                           const WGPUAdapterPropertiesSubgroupMatrixConfigs *c)
+{
+    wgml_device_info *d = &g->info;
+    d->n_subgroup_matrix_configs = 0;
+    for (size_t i = 0; i < c->configCount && i < WGML_MAX_SUBGROUP_MATRIX_CONFIGS; i++) {
+        const WGPUSubgroupMatrixConfig *s = &c->configs[i];
+        d->subgroup_matrix_configs[d->n_subgroup_matrix_configs++] = (wgml_subgroup_matrix_config){
+            component_name(s->componentType), component_name(s->resultComponentType),
+            s->M, s->N, s->K};
+    }
+}
+#endif
+
 static void fill_info(wgml_gpu *g, const WGPUAdapterInfo *ai, const WGPULimits *lim)
 {
     wgml_device_info *d = &g->info;
@@ -408,7 +436,20 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
     g->adapter = ar.adapter;
 
     WGPUAdapterInfo ainfo = {0};
+#if defined(WGML_DAWN)
+    WGPUAdapterPropertiesSubgroupMatrixConfigs sgm_configs = {
+        .chain = {.sType = WGPUSType_AdapterPropertiesSubgroupMatrixConfigs}};
+    bool list_sgm = wgpuAdapterHasFeature(g->adapter,
+                                          WGPUFeatureName_ChromiumExperimentalSubgroupMatrix);
+    if (list_sgm) ainfo.nextInChain = &sgm_configs.chain;
+#endif
     wgpuAdapterGetInfo(g->adapter, &ainfo);
+#if defined(WGML_DAWN)
+    if (list_sgm) {
+        record_subgroup_matrix_configs(g, &sgm_configs);
+        wgpuAdapterPropertiesSubgroupMatrixConfigsFreeMembers(sgm_configs);
+    }
+#endif
     WGPULimits alim = {0};
     if (wgpuAdapterGetLimits(g->adapter, &alim) != WGPUStatus_Success) {
         st = wgml_gpu_fail(g, WGML_ERR_GPU, "could not read the adapter's limits");
