@@ -120,7 +120,8 @@ static int test_timestamps(wgml_gpu *gpu)
 // template families need their op's prelude). A family no op covers fails.
 static int test_kernels_compile(wgml_gpu *gpu)
 {
-    static const char *covered[] = {"rows", "matmul", "matmul_f16"};
+    // matmul_sgm runs only where the device has subgroup matrices (f16 matmul).
+    static const char *covered[] = {"rows", "matmul", "matmul_f16", "matmul_sgm"};
     for (size_t i = 0; i < wgml_kernel_source_count; i++) {
         bool known = false;
         for (size_t j = 0; j < sizeof covered / sizeof covered[0]; j++)

@@ -4,6 +4,7 @@
 #include "ops/templates.h"
 
 #include <stdio.h>
+#include <string.h>
 
 enum { MATMUL_BM = 64, MATMUL_BN = 64 };   // tile of C per workgroup (matmul.wgsl)
 
@@ -21,6 +22,28 @@ void wgml_matmul_grid(uint32_t M, uint32_t N, uint32_t *gx, uint32_t *gy)
 static const char PLAIN_STORE[] =
     "@group(0) @binding(3) var<storage, read_write> c: array<T>;\n"
     "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = T(v); }\n";
+
+// The subgroup-matrix kernel (matmul_sgm.wgsl) works in subgroups of 32.
+static const char SGM_STORE[] =
+    "enable subgroups;\n"
+    "const SG: u32 = 32u;\n"
+    "@group(0) @binding(3) var<storage, read_write> c: array<T>;\n"
+    "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = T(v); }\n";
+
+bool wgml_matmul_can_use_subgroup_matrix(wgml_gpu *gpu)
+{
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    if (!d->subgroup_matrix || !d->shader_f16 || d->subgroup_min_size != 32 ||
+        d->subgroup_max_size != 32 || d->max_compute_workgroup_storage_size < 24576)
+        return false;
+    for (uint32_t i = 0; i < d->n_subgroup_matrix_configs; i++) {
+        const wgml_subgroup_matrix_config *c = &d->subgroup_matrix_configs[i];
+        if (!strcmp(c->component, "f16") && !strcmp(c->result, "f32") && c->M == 16 &&
+            c->N == 16 && c->K == 16)
+            return true;
+    }
+    return false;
+}
 
 wgml_status wgml_op_matmul(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_view b,
                            wgml_view c, uint32_t M, uint32_t N, uint32_t K)
@@ -40,7 +63,9 @@ wgml_status wgml_op_matmul(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_vi
         return st;
     uint32_t gx, gy;
     wgml_matmul_grid(M, N, &gx, &gy);
-    wgml_gpu_kernel k = {.family = wgml_matmul_family(dtype), .prelude = PLAIN_STORE};
+    bool sgm = dtype == WGML_F16 && wgml_matmul_can_use_subgroup_matrix(gpu);
+    wgml_gpu_kernel k = {.family = sgm ? "matmul_sgm" : wgml_matmul_family(dtype),
+                         .prelude = sgm ? SGM_STORE : PLAIN_STORE};
     wgml_gpu_pipeline *p;
     if ((st = wgml_gpu_pipeline_get(gpu, &k, &p))) return st;
     struct { uint32_t M, N, K, pad; } params = {M, N, K, 0};

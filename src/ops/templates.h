@@ -31,5 +31,7 @@ wgml_status wgml_rows_prelude(wgml_gpu *gpu, wgml_text *t, uint32_t rows, uint32
 // The matmul template's family ("matmul" or "matmul_f16") and grid for M x N.
 const char *wgml_matmul_family(wgml_dtype dtype);
 void wgml_matmul_grid(uint32_t M, uint32_t N, uint32_t *gx, uint32_t *gy);
+// Whether f16 matmuls can use matmul_sgm.wgsl (subgroup matrices) here.
+bool wgml_matmul_can_use_subgroup_matrix(wgml_gpu *gpu);
 
 #endif
