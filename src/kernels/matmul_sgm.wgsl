@@ -8,15 +8,16 @@ alias T = f16;
 // A template like matmul.wgsl: the prelude declares const SG, C and
 // `fn mm_store(r: u32, col: u32, v: f32)`.
 //
-// A workgroup of 4 subgroups computes a 64 x 64 tile of C; each subgroup owns
-// a 32 x 32 quarter as 2 x 2 result matrices. Tiles of A and B (32 deep) are
-// staged in workgroup memory, zero past the matrix edges, so any M, N, K
-// works; the result goes through workgroup memory to the store hook.
+// A workgroup is one subgroup: the matrix operations need offsets uniform
+// across the workgroup, so each subgroup gets its own. It computes a 32 x 64
+// tile of C as 2 x 4 result matrices. Tiles of A and B (32 deep) are staged in
+// workgroup memory, zero past the matrix edges, so any M, N, K works; the
+// result goes through workgroup memory to the store hook.
 
-const BM: u32 = 64u;
+const BM: u32 = 32u;
 const BN: u32 = 64u;
 const BK: u32 = 32u;
-const WG: u32 = 128u;
+const WG: u32 = SG;
 
 struct Params {
     M: u32,
@@ -37,13 +38,7 @@ var<workgroup> Cs: array<f32, BM * BN>;   // [m][n], stride BN
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
-    let sg = li / SG;
-    let sm = (sg / 2u) * 32u;   // this subgroup's rows and columns within the tile
-    let sn = (sg % 2u) * 32u;
-    var acc00 = subgroup_matrix_result<f32, 16, 16>();
-    var acc01 = subgroup_matrix_result<f32, 16, 16>();
-    var acc10 = subgroup_matrix_result<f32, 16, 16>();
-    var acc11 = subgroup_matrix_result<f32, 16, 16>();
+    var acc: array<subgroup_matrix_result<f32, 16, 16>, 8>;   // [2 rows][4 cols] of 16 x 16
     for (var k0 = 0u; k0 < p.K; k0 += BK) {
         for (var e = li; e < BM * BK; e += WG) {
             let r = row0 + e / BK;
@@ -61,21 +56,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk += 16u) {
-            let l0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&As, sm * BK + kk, false, BK);
-            let l1 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&As, (sm + 16u) * BK + kk, false, BK);
-            let r0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, kk * BN + sn, false, BN);
-            let r1 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, kk * BN + sn + 16u, false, BN);
-            acc00 = subgroupMatrixMultiplyAccumulate(l0, r0, acc00);
-            acc01 = subgroupMatrixMultiplyAccumulate(l0, r1, acc01);
-            acc10 = subgroupMatrixMultiplyAccumulate(l1, r0, acc10);
-            acc11 = subgroupMatrixMultiplyAccumulate(l1, r1, acc11);
+            for (var i = 0u; i < 2u; i++) {
+                let l = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&As, i * 16u * BK + kk, false, BK);
+                for (var j = 0u; j < 4u; j++) {
+                    let r = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, kk * BN + j * 16u, false, BN);
+                    acc[i * 4u + j] = subgroupMatrixMultiplyAccumulate(l, r, acc[i * 4u + j]);
+                }
+            }
         }
         workgroupBarrier();
     }
-    subgroupMatrixStore(&Cs, sm * BN + sn, acc00, false, BN);
-    subgroupMatrixStore(&Cs, sm * BN + sn + 16u, acc01, false, BN);
-    subgroupMatrixStore(&Cs, (sm + 16u) * BN + sn, acc10, false, BN);
-    subgroupMatrixStore(&Cs, (sm + 16u) * BN + sn + 16u, acc11, false, BN);
+    for (var i = 0u; i < 2u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            subgroupMatrixStore(&Cs, i * 16u * BN + j * 16u, acc[i * 4u + j], false, BN);
+        }
+    }
     workgroupBarrier();
     for (var e = li; e < BM * BN; e += WG) {
         let r = row0 + e / BN;
