@@ -34,11 +34,20 @@ var<workgroup> As: array<f16, BM * BK>;   // [m][k], stride BK
 var<workgroup> Bs: array<f16, BK * BN>;   // [k][n], stride BN
 var<workgroup> Cs: array<f32, BM * BN>;   // [m][n], stride BN
 
+// Matrix values live in named variables, not arrays: indexing an array of
+// them dynamically spilled to memory (12x slower on the H200).
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
-    var acc: array<subgroup_matrix_result<f32, 16, 16>, 8>;   // [2 rows][4 cols] of 16 x 16
+    var acc00 = subgroup_matrix_result<f32, 16, 16>();
+    var acc01 = subgroup_matrix_result<f32, 16, 16>();
+    var acc02 = subgroup_matrix_result<f32, 16, 16>();
+    var acc03 = subgroup_matrix_result<f32, 16, 16>();
+    var acc10 = subgroup_matrix_result<f32, 16, 16>();
+    var acc11 = subgroup_matrix_result<f32, 16, 16>();
+    var acc12 = subgroup_matrix_result<f32, 16, 16>();
+    var acc13 = subgroup_matrix_result<f32, 16, 16>();
     for (var k0 = 0u; k0 < p.K; k0 += BK) {
         for (var e = li; e < BM * BK; e += WG) {
             let r = row0 + e / BK;
@@ -55,22 +64,44 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             Bs[e] = v;
         }
         workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk += 16u) {
-            for (var i = 0u; i < 2u; i++) {
-                let l = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&As, i * 16u * BK + kk, false, BK);
-                for (var j = 0u; j < 4u; j++) {
-                    let r = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, kk * BN + j * 16u, false, BN);
-                    acc[i * 4u + j] = subgroupMatrixMultiplyAccumulate(l, r, acc[i * 4u + j]);
-                }
-            }
-        }
+        let l0_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&As, 0u, false, BK);
+        let l1_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&As, 16u * BK + 0u, false, BK);
+        let r0_0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, 0u * BN + 0u, false, BN);
+        let r1_0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, 0u * BN + 16u, false, BN);
+        let r2_0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, 0u * BN + 32u, false, BN);
+        let r3_0 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, 0u * BN + 48u, false, BN);
+        acc00 = subgroupMatrixMultiplyAccumulate(l0_0, r0_0, acc00);
+        acc01 = subgroupMatrixMultiplyAccumulate(l0_0, r1_0, acc01);
+        acc02 = subgroupMatrixMultiplyAccumulate(l0_0, r2_0, acc02);
+        acc03 = subgroupMatrixMultiplyAccumulate(l0_0, r3_0, acc03);
+        acc10 = subgroupMatrixMultiplyAccumulate(l1_0, r0_0, acc10);
+        acc11 = subgroupMatrixMultiplyAccumulate(l1_0, r1_0, acc11);
+        acc12 = subgroupMatrixMultiplyAccumulate(l1_0, r2_0, acc12);
+        acc13 = subgroupMatrixMultiplyAccumulate(l1_0, r3_0, acc13);
+        let l0_16 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&As, 16u, false, BK);
+        let l1_16 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&As, 16u * BK + 16u, false, BK);
+        let r0_16 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, 16u * BN + 0u, false, BN);
+        let r1_16 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, 16u * BN + 16u, false, BN);
+        let r2_16 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, 16u * BN + 32u, false, BN);
+        let r3_16 = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&Bs, 16u * BN + 48u, false, BN);
+        acc00 = subgroupMatrixMultiplyAccumulate(l0_16, r0_16, acc00);
+        acc01 = subgroupMatrixMultiplyAccumulate(l0_16, r1_16, acc01);
+        acc02 = subgroupMatrixMultiplyAccumulate(l0_16, r2_16, acc02);
+        acc03 = subgroupMatrixMultiplyAccumulate(l0_16, r3_16, acc03);
+        acc10 = subgroupMatrixMultiplyAccumulate(l1_16, r0_16, acc10);
+        acc11 = subgroupMatrixMultiplyAccumulate(l1_16, r1_16, acc11);
+        acc12 = subgroupMatrixMultiplyAccumulate(l1_16, r2_16, acc12);
+        acc13 = subgroupMatrixMultiplyAccumulate(l1_16, r3_16, acc13);
         workgroupBarrier();
     }
-    for (var i = 0u; i < 2u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            subgroupMatrixStore(&Cs, i * 16u * BN + j * 16u, acc[i * 4u + j], false, BN);
-        }
-    }
+    subgroupMatrixStore(&Cs, 0u * BN + 0u, acc00, false, BN);
+    subgroupMatrixStore(&Cs, 0u * BN + 16u, acc01, false, BN);
+    subgroupMatrixStore(&Cs, 0u * BN + 32u, acc02, false, BN);
+    subgroupMatrixStore(&Cs, 0u * BN + 48u, acc03, false, BN);
+    subgroupMatrixStore(&Cs, 16u * BN + 0u, acc10, false, BN);
+    subgroupMatrixStore(&Cs, 16u * BN + 16u, acc11, false, BN);
+    subgroupMatrixStore(&Cs, 16u * BN + 32u, acc12, false, BN);
+    subgroupMatrixStore(&Cs, 16u * BN + 48u, acc13, false, BN);
     workgroupBarrier();
     for (var e = li; e < BM * BN; e += WG) {
         let r = row0 + e / BN;
