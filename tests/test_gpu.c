@@ -2,12 +2,12 @@
 // the uniform arena past one chunk, timestamps, every kernel compiling, and
 // the capabilities it reports.
 #include "kernels/kernels.h"
-
-#include <stdbool.h>
 #include "ops/reference.h"
+#include "ops/templates.h"
 #include "test_util.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,6 +144,8 @@ static int test_kernels_compile(wgml_gpu *gpu)
     TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F32, v, v, o, 8, 8, 8));
     int skipped = 0;
     if (wgml_gpu_info(gpu)->shader_f16) TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F16, v, v, o, 8, 8, 8));
+    if (wgml_matmul_can_use_subgroup_matrix(gpu))
+        TEST_OK(gpu, wgml_op_matmul_variant(gpu, WGML_MATMUL_SUBGROUP_MATRIX, WGML_F16, v, v, o, 8, 8, 8));
     else skipped = 1, printf("skip matmul_f16: needs shader-f16\n");
     TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
     wgml_gpu_buf_release(gpu, bi);

@@ -12,6 +12,7 @@
  */
 #include "core/half.h"
 #include "ops/reference.h"
+#include "ops/templates.h"
 #include "test_util.h"
 
 #include <stdlib.h>
@@ -115,10 +116,14 @@ static const mnk MATMUL_SHAPES[] = {
     {256, 256, 256}, {257, 255, 64}, {4097, 7, 9}, {9, 4097, 8},  {3, 5, 4097},
 };
 
-static int test_matmul(wgml_gpu *gpu, wgml_dtype dt)
+static int test_matmul(wgml_gpu *gpu, wgml_dtype dt, wgml_matmul_variant variant)
 {
     if (dt == WGML_F16 && !wgml_gpu_info(gpu)->shader_f16) {
         printf("skip matmul_f16: the device has no shader-f16\n");
+        return TEST_SKIP;
+    }
+    if (variant == WGML_MATMUL_SUBGROUP_MATRIX && !wgml_matmul_can_use_subgroup_matrix(gpu)) {
+        printf("skip matmul_sgm: the device has no suitable subgroup matrices\n");
         return TEST_SKIP;
     }
     size_t es = wgml_dtype_size(dt);
@@ -150,8 +155,8 @@ static int test_matmul(wgml_gpu *gpu, wgml_dtype dt)
         TEST_CHECK(ba && bb, "upload: %s", wgml_gpu_last_error(gpu));
         test_guarded out;
         TEST_OK(gpu, test_guarded_create(gpu, es * M * N, &out));
-        TEST_OK(gpu, wgml_op_matmul(gpu, dt, (wgml_view){ba, 0}, (wgml_view){bb, 0}, out.view,
-                                    M, N, K));
+        TEST_OK(gpu, wgml_op_matmul_variant(gpu, variant, dt, (wgml_view){ba, 0},
+                                            (wgml_view){bb, 0}, out.view, M, N, K));
         char what[64];
         snprintf(what, sizeof what, "matmul %s %ux%ux%u", dt == WGML_F16 ? "f16" : "f32", M, N, K);
         if (dt == WGML_F16) {
@@ -230,7 +235,7 @@ static int test_rows(wgml_gpu *gpu, row_op op)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_f16|softmax|layernorm|rmsnorm\n");
+        fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_f16|matmul_sgm|softmax|layernorm|rmsnorm\n");
         return 2;
     }
     const char *which = argv[1];
@@ -238,8 +243,9 @@ int main(int argc, char **argv)
     int rc;
     if (!strcmp(which, "unary")) rc = test_unary(gpu);
     else if (!strcmp(which, "binary")) rc = test_binary(gpu);
-    else if (!strcmp(which, "matmul")) rc = test_matmul(gpu, WGML_F32);
-    else if (!strcmp(which, "matmul_f16")) rc = test_matmul(gpu, WGML_F16);
+    else if (!strcmp(which, "matmul")) rc = test_matmul(gpu, WGML_F32, WGML_MATMUL_AUTO);
+    else if (!strcmp(which, "matmul_f16")) rc = test_matmul(gpu, WGML_F16, WGML_MATMUL_AUTO);
+    else if (!strcmp(which, "matmul_sgm")) rc = test_matmul(gpu, WGML_F16, WGML_MATMUL_SUBGROUP_MATRIX);
     else if (!strcmp(which, "softmax")) rc = test_rows(gpu, ROW_SOFTMAX);
     else if (!strcmp(which, "layernorm")) rc = test_rows(gpu, ROW_LAYERNORM);
     else if (!strcmp(which, "rmsnorm")) rc = test_rows(gpu, ROW_RMSNORM);

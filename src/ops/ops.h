@@ -50,6 +50,16 @@ wgml_cost wgml_op_binary_cost(uint64_t n, uint64_t b_n);
 // C = A B; dtype F16 needs the shader-f16 feature (accumulates in f32).
 wgml_status wgml_op_matmul(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_view b,
                            wgml_view c, uint32_t M, uint32_t N, uint32_t K);
+
+typedef enum wgml_matmul_variant {
+    WGML_MATMUL_AUTO = 0,             // the fastest measured for the device (now: tiled)
+    WGML_MATMUL_TILED,                // register-tiled, matmul.wgsl
+    WGML_MATMUL_SUBGROUP_MATRIX,      // cooperative matrices, matmul_sgm.wgsl (f16 only)
+} wgml_matmul_variant;
+
+wgml_status wgml_op_matmul_variant(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype dtype,
+                                   wgml_view a, wgml_view b, wgml_view c, uint32_t M,
+                                   uint32_t N, uint32_t K);
 wgml_cost wgml_op_matmul_cost(wgml_dtype dtype, uint32_t M, uint32_t N, uint32_t K);
 
 // Row softmax of a rows x cols f32 matrix.
