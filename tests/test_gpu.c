@@ -96,17 +96,22 @@ static int test_timestamps(wgml_gpu *gpu)
     wgml_gpu_buf *a, *b;
     TEST_OK(gpu, wgml_gpu_buf_create(gpu, 4 * N, "ts.a", &a));
     TEST_OK(gpu, wgml_gpu_buf_create(gpu, 4 * N, "ts.b", &b));
-    double t1, t8;
-    // Warm-up: first use of the pipeline and buffers is not what we measure.
+    // Minimums over several runs: a busy CPU device inflates single runs.
+    double t1 = -1, t8 = -1;
     TEST_OK(gpu, wgml_op_unary(gpu, WGML_UNARY_GELU, (wgml_view){a, 0}, (wgml_view){b, 0}, N, 1));
-    TEST_OK(gpu, wgml_gpu_wait(gpu));
-    TEST_OK(gpu, wgml_gpu_begin(gpu, true));
-    TEST_OK(gpu, wgml_op_unary(gpu, WGML_UNARY_GELU, (wgml_view){a, 0}, (wgml_view){b, 0}, N, 1));
-    TEST_OK(gpu, wgml_gpu_submit(gpu, &t1));
-    TEST_OK(gpu, wgml_gpu_begin(gpu, true));
-    for (int i = 0; i < 8; i++)
-        TEST_OK(gpu, wgml_op_unary(gpu, WGML_UNARY_GELU, (wgml_view){a, 0}, (wgml_view){b, 0}, N, 1));
-    TEST_OK(gpu, wgml_gpu_submit(gpu, &t8));
+    TEST_OK(gpu, wgml_gpu_wait(gpu));   // warm-up: first use is not what we measure
+    for (int r = 0; r < 5; r++) {
+        for (int k = 1; k <= 8; k += 7) {
+            double t;
+            TEST_OK(gpu, wgml_gpu_begin(gpu, true));
+            for (int i = 0; i < k; i++)
+                TEST_OK(gpu, wgml_op_unary(gpu, WGML_UNARY_GELU, (wgml_view){a, 0},
+                                           (wgml_view){b, 0}, N, 1));
+            TEST_OK(gpu, wgml_gpu_submit(gpu, &t));
+            double *m = k == 1 ? &t1 : &t8;
+            if (t > 0 && (*m < 0 || t < *m)) *m = t;
+        }
+    }
     TEST_CHECK(t1 > 0 && t8 > 0, "timestamps gave %.0f and %.0f ns", t1, t8);
     // Eight times the work must take clearly longer than once.
     TEST_CHECK(t8 > 2 * t1, "8 dispatches took %.0f ns, one took %.0f ns", t8, t1);

@@ -92,6 +92,10 @@ typedef struct wgml_gpu_kernel {
 // including line:column, in the last error.
 wgml_status wgml_gpu_pipeline_get(wgml_gpu *gpu, const wgml_gpu_kernel *k,
                                   wgml_gpu_pipeline **out);
+// Many pipelines at once: where the implementation allows (Dawn) they compile
+// concurrently, asynchronously, and this waits for all of them.
+wgml_status wgml_gpu_pipelines_get(wgml_gpu *gpu, const wgml_gpu_kernel *ks, size_t n,
+                                   wgml_gpu_pipeline **out);
 
 // ---------------------------------------------------------------- recording
 

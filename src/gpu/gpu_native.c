@@ -843,79 +843,16 @@ static void on_compilation_info(WGPUCompilationInfoRequestStatus status,
 }
 #endif
 
-wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
-                                  wgml_gpu_pipeline **out)
+static wgml_gpu_pipeline *cache_find(wgml_gpu *g, const char *key, uint64_t h)
 {
-    *out = NULL;
-    wgml_status st = check_alive(g);
-    if (st) return st;
-    char key[512];
-    pipeline_key(k, key, sizeof key);
-    uint64_t h = fnv1a(1469598103934665603ull, key, strlen(key));
     for (wgml_gpu_pipeline *p = g->pipelines; p; p = p->next)
-        if (p->hash == h && strcmp(p->key, key) == 0) {
-            *out = p;
-            return WGML_OK;
-        }
+        if (p->hash == h && strcmp(p->key, key) == 0) return p;
+    return NULL;
+}
 
-    if (k->n_constants > 32)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "too many override constants");
-    const char *source = k->source;
-    if (!source) {
-        const wgml_kernel_source *ks = k->family ? wgml_kernel_find(k->family) : NULL;
-        if (!ks)
-            return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "no kernel family '%s'",
-                                 k->family ? k->family : "(null)");
-        source = ks->text;
-    }
-    char *composed = compose_source(k->prelude, source);
-    if (!composed) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
-    source = composed;
-    const char *label = k->family ? k->family : "wgml.inline";
-    const char *entry = k->entry ? k->entry : "main";
-
-    WGPUConstantEntry consts[32];
-    for (size_t i = 0; i < k->n_constants; i++)
-        consts[i] = (WGPUConstantEntry){.key = sv(k->constants[i].name),
-                                        .value = k->constants[i].value};
-
-    WGPUShaderSourceWGSL wgsl = {.chain = {.sType = WGPUSType_ShaderSourceWGSL},
-                                 .code = sv(source)};
-    WGPUShaderModuleDescriptor md = {.nextInChain = &wgsl.chain, .label = sv(label)};
-    scopes_push(g);
-    WGPUShaderModule module = wgpuDeviceCreateShaderModule(g->device, &md);
-    free(composed);
-    compile_result cr = {0};
-#if defined(WGML_DAWN)
-    WGPUCompilationInfoCallbackInfo ccb = {.mode = CALLBACK_MODE,
-                                           .callback = on_compilation_info, .userdata1 = &cr};
-    if ((st = wait_future(g, wgpuShaderModuleGetCompilationInfo(module, ccb), &cr.done,
-                          "shader compilation info"))) {
-        wgpuShaderModuleRelease(module);
-        return st;
-    }
-#endif
-    WGPUComputePipelineDescriptor pd = {
-        .label = sv(label),
-        .compute = {.module = module, .entryPoint = sv(entry),
-                    .constantCount = k->n_constants, .constants = consts}};
-    WGPUComputePipeline pipe = wgpuDeviceCreateComputePipeline(g->device, &pd);
-    wgpuShaderModuleRelease(module);
-    char what[256];
-    snprintf(what, sizeof what, "compiling kernel '%s' (entry %s)", label, entry);
-    st = scopes_pop(g, what);
-    if (st || cr.has_error) {
-        if (pipe) wgpuComputePipelineRelease(pipe);
-        if (cr.has_error) {
-            // Keep the compiler's own lines (line:column: error: ...) first.
-            char scope_msg[sizeof g->err];
-            snprintf(scope_msg, sizeof scope_msg, "%s", st ? g->err : "");
-            wgml_gpu_fail(g, WGML_ERR_GPU, "%s:\n%s%s%s", what, cr.messages,
-                          scope_msg[0] ? "\n" : "", scope_msg);
-        }
-        return st ? st : WGML_ERR_GPU;
-    }
-
+static wgml_status cache_add(wgml_gpu *g, const char *key, uint64_t h, WGPUComputePipeline pipe,
+                             wgml_gpu_pipeline **out)
+{
     wgml_gpu_pipeline *p = calloc(1, sizeof *p);
     if (!p) {
         wgpuComputePipelineRelease(pipe);
@@ -929,6 +866,190 @@ wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
     g->pipelines = p;
     *out = p;
     return WGML_OK;
+}
+
+// A kernel's shader module, compiled and checked, and what its pipeline needs.
+typedef struct module_build {
+    WGPUShaderModule module;
+    WGPUConstantEntry consts[32];
+    const char *label, *entry;
+    char what[256];       // "compiling kernel ... (entry ...)" for messages
+    char key[512];
+    uint64_t hash;
+} module_build;
+
+static void module_build_key(const wgml_gpu_kernel *k, module_build *mb)
+{
+    pipeline_key(k, mb->key, sizeof mb->key);
+    mb->hash = fnv1a(1469598103934665603ull, mb->key, strlen(mb->key));
+}
+
+// Compiles k's WGSL into mb->module. A compilation error becomes WGML_ERR_GPU
+// with the compiler's line:column messages first.
+static wgml_status module_build_run(wgml_gpu *g, const wgml_gpu_kernel *k, module_build *mb)
+{
+    if (k->n_constants > 32)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "too many override constants");
+    const char *source = k->source;
+    if (!source) {
+        const wgml_kernel_source *ks = k->family ? wgml_kernel_find(k->family) : NULL;
+        if (!ks)
+            return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "no kernel family '%s'",
+                                 k->family ? k->family : "(null)");
+        source = ks->text;
+    }
+    char *composed = compose_source(k->prelude, source);
+    if (!composed) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    mb->label = k->family ? k->family : "wgml.inline";
+    mb->entry = k->entry ? k->entry : "main";
+    snprintf(mb->what, sizeof mb->what, "compiling kernel '%s' (entry %s)", mb->label, mb->entry);
+    for (size_t i = 0; i < k->n_constants; i++)
+        mb->consts[i] = (WGPUConstantEntry){.key = sv(k->constants[i].name),
+                                            .value = k->constants[i].value};
+    WGPUShaderSourceWGSL wgsl = {.chain = {.sType = WGPUSType_ShaderSourceWGSL},
+                                 .code = sv(composed)};
+    WGPUShaderModuleDescriptor md = {.nextInChain = &wgsl.chain, .label = sv(mb->label)};
+    scopes_push(g);
+    mb->module = wgpuDeviceCreateShaderModule(g->device, &md);
+    free(composed);
+    compile_result cr = {0};
+    wgml_status st = WGML_OK;
+#if defined(WGML_DAWN)
+    WGPUCompilationInfoCallbackInfo ccb = {.mode = CALLBACK_MODE,
+                                           .callback = on_compilation_info, .userdata1 = &cr};
+    st = wait_future(g, wgpuShaderModuleGetCompilationInfo(mb->module, ccb), &cr.done,
+                     "shader compilation info");
+#endif
+    wgml_status popped = scopes_pop(g, mb->what);
+    if (!st) st = popped;
+    if (st || cr.has_error) {
+        if (cr.has_error) {
+            // Keep the compiler's own lines (line:column: error: ...) first.
+            char scope_msg[sizeof g->err];
+            snprintf(scope_msg, sizeof scope_msg, "%s", st ? g->err : "");
+            wgml_gpu_fail(g, WGML_ERR_GPU, "%s:\n%s%s%s", mb->what, cr.messages,
+                          scope_msg[0] ? "\n" : "", scope_msg);
+        }
+        wgpuShaderModuleRelease(mb->module);
+        mb->module = NULL;
+        return st ? st : WGML_ERR_GPU;
+    }
+    return WGML_OK;
+}
+
+static WGPUComputePipelineDescriptor module_build_desc(const module_build *mb, size_t n_constants)
+{
+    return (WGPUComputePipelineDescriptor){
+        .label = sv(mb->label),
+        .compute = {.module = mb->module, .entryPoint = sv(mb->entry),
+                    .constantCount = n_constants, .constants = mb->consts}};
+}
+
+wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
+                                  wgml_gpu_pipeline **out)
+{
+    *out = NULL;
+    wgml_status st = check_alive(g);
+    if (st) return st;
+    module_build mb;
+    module_build_key(k, &mb);
+    if ((*out = cache_find(g, mb.key, mb.hash))) return WGML_OK;
+    if ((st = module_build_run(g, k, &mb))) return st;
+    WGPUComputePipelineDescriptor pd = module_build_desc(&mb, k->n_constants);
+    scopes_push(g);
+    WGPUComputePipeline pipe = wgpuDeviceCreateComputePipeline(g->device, &pd);
+    wgpuShaderModuleRelease(mb.module);
+    if ((st = scopes_pop(g, mb.what))) {
+        if (pipe) wgpuComputePipelineRelease(pipe);
+        return st;
+    }
+    return cache_add(g, mb.key, mb.hash, pipe, out);
+}
+
+#if defined(WGML_DAWN)
+typedef struct async_pipeline {
+    bool done;
+    WGPUCreatePipelineAsyncStatus status;
+    WGPUComputePipeline pipeline;
+    char message[1024];
+} async_pipeline;
+
+static void on_pipeline(WGPUCreatePipelineAsyncStatus status, WGPUComputePipeline pipeline,
+                        WGPUStringView message, void *u1, void *u2)
+{
+    (void)u2;
+    async_pipeline *r = u1;
+    r->status = status;
+    r->pipeline = pipeline;
+    sv_copy(r->message, sizeof r->message, message);
+    r->done = true;
+}
+#endif
+
+wgml_status wgml_gpu_pipelines_get(wgml_gpu *g, const wgml_gpu_kernel *ks, size_t n,
+                                   wgml_gpu_pipeline **out)
+{
+#if defined(WGML_DAWN)
+    // Every shader module first (their errors carry the compiler's lines),
+    // then all pipelines compile concurrently and we wait for them together.
+    wgml_status st = check_alive(g);
+    if (st) return st;
+    module_build *mb = calloc(n ? n : 1, sizeof *mb);
+    async_pipeline *ap = calloc(n ? n : 1, sizeof *ap);
+    WGPUFutureWaitInfo *wait = calloc(n ? n : 1, sizeof *wait);
+    size_t n_wait = 0;
+    if (!mb || !ap || !wait) st = wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (size_t i = 0; i < n && !st; i++) {
+        out[i] = NULL;
+        module_build_key(&ks[i], &mb[i]);
+        if ((out[i] = cache_find(g, mb[i].key, mb[i].hash))) continue;
+        if ((st = module_build_run(g, &ks[i], &mb[i]))) break;
+        WGPUComputePipelineDescriptor pd = module_build_desc(&mb[i], ks[i].n_constants);
+        WGPUCreateComputePipelineAsyncCallbackInfo cb = {
+            .mode = CALLBACK_MODE, .callback = on_pipeline, .userdata1 = &ap[i]};
+        wait[n_wait++] = (WGPUFutureWaitInfo){
+            .future = wgpuDeviceCreateComputePipelineAsync(g->device, &pd, cb)};
+    }
+    // Wait for every started compilation, also after an error, so that no
+    // callback outlives its result slot.
+    for (size_t left = n_wait; left > 0;) {
+        WGPUWaitStatus ws = wgpuInstanceWaitAny(g->instance, n_wait, wait, UINT64_MAX);
+        if (ws != WGPUWaitStatus_Success) {
+            if (!st) st = wgml_gpu_fail(g, WGML_ERR_GPU, "waiting for pipelines failed (%d)", (int)ws);
+            break;
+        }
+        left = 0;
+        for (size_t i = 0; i < n_wait; i++) left += !wait[i].completed;
+    }
+    for (size_t i = 0; i < n && mb; i++) {
+        if (mb[i].module) wgpuShaderModuleRelease(mb[i].module);
+        if (!ap[i].done) continue;
+        if (st || ap[i].status != WGPUCreatePipelineAsyncStatus_Success) {
+            if (!st) st = wgml_gpu_fail(g, WGML_ERR_GPU, "%s: %s", mb[i].what, ap[i].message);
+            if (ap[i].pipeline) wgpuComputePipelineRelease(ap[i].pipeline);
+            continue;
+        }
+        // The same kernel twice in one batch: keep the first, drop the copy.
+        wgml_gpu_pipeline *have = cache_find(g, mb[i].key, mb[i].hash);
+        if (have) {
+            wgpuComputePipelineRelease(ap[i].pipeline);
+            out[i] = have;
+        } else {
+            st = cache_add(g, mb[i].key, mb[i].hash, ap[i].pipeline, &out[i]);
+        }
+    }
+    free(mb);
+    free(ap);
+    free(wait);
+    return st;
+#else
+    // wgpu-native: one at a time.
+    for (size_t i = 0; i < n; i++) {
+        wgml_status st = wgml_gpu_pipeline_get(g, &ks[i], &out[i]);
+        if (st) return st;
+    }
+    return WGML_OK;
+#endif
 }
 
 // ================================================================ recording

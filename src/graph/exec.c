@@ -43,18 +43,19 @@ typedef struct generated {
     wgml_group_bindings bindings;
 } generated;
 
+static wgml_gpu_kernel generated_kernel(const generated *gen)
+{
+    return (wgml_gpu_kernel){.family = gen->family ? gen->family : "fused", .entry = gen->entry,
+                             .source = gen->family ? NULL : gen->text.s,
+                             .prelude = gen->family ? gen->text.s : NULL};
+}
+
 static wgml_status build_step(wgml_plan *p, const wgml_graph *g, const wgml_group *k,
-                              const generated *gen, int64_t seq, wgml_plan_step *step)
+                              const generated *gen, wgml_gpu_pipeline *pipe, int64_t seq,
+                              wgml_plan_step *step)
 {
     const wgml_group_bindings *b = &gen->bindings;
-    if (gen->text.failed)
-        return wgml_gpu_fail(p->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
-    wgml_gpu_pipeline *pipe = NULL;
-    wgml_gpu_kernel kd = {.family = gen->family ? gen->family : "fused", .entry = gen->entry,
-                          .source = gen->family ? NULL : gen->text.s,
-                          .prelude = gen->family ? gen->text.s : NULL};
-    wgml_status st = wgml_gpu_pipeline_get(p->gpu, &kd, &pipe);
-    if (st) return st;
+    wgml_status st;
 
     wgml_gpu_binding binds[16];
     double bytes = 0;
@@ -167,10 +168,22 @@ wgml_status wgml_graph_compile(const wgml_graph *g, wgml_gpu *gpu, const wgml_gr
     if (st) goto done;
     for (int t = 0; t < g->n; t++)
         if (p->tensors[t].slot.buffer >= 0) p->tensors[t].buf = p->shared[p->tensors[t].slot.buffer];
-    for (int k = 0; k < n_groups; k++) {
-        if ((st = build_step(p, g, &groups[k], &gen[k], seq, &p->steps[k]))) goto done;
-        p->n_steps++;
+    // Every pipeline at once: compiled concurrently where the implementation allows.
+    wgml_gpu_kernel *kernels = calloc((size_t)n_groups + 1, sizeof *kernels);
+    wgml_gpu_pipeline **pipes = calloc((size_t)n_groups + 1, sizeof *pipes);
+    if (!kernels || !pipes) st = wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int k = 0; k < n_groups && !st; k++) {
+        if (gen[k].text.failed) st = wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        kernels[k] = generated_kernel(&gen[k]);
     }
+    if (!st) st = wgml_gpu_pipelines_get(gpu, kernels, (size_t)n_groups, pipes);
+    for (int k = 0; k < n_groups && !st; k++) {
+        st = build_step(p, g, &groups[k], &gen[k], pipes[k], seq, &p->steps[k]);
+        if (!st) p->n_steps++;
+    }
+    free(kernels);
+    free(pipes);
+    if (st) goto done;
 done:
     free(group_of);
     free(groups);
