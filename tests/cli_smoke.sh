@@ -44,5 +44,9 @@ assert r["copy_gb_per_s"] > 0 and r["fma_f32_gflop_per_s"] > 0, r
 assert r["points"] and all(0 < p["percent_of_bound"] for p in r["points"]), r
 ' || fail "roofline --json"
 grep -q "<svg" "$tmp/r.svg" && grep -q "circle" "$tmp/r.svg" || fail "roofline chart"
+"$WGML" tune --help | grep -q 'usage: wgml tune' || fail "tune --help"
+WGML_CACHE_DIR="$tmp/cache" "$WGML" tune --quick --op rows | grep -q '^rows' || fail "tune rows"
+ls "$tmp"/cache/tune-*.tsv >/dev/null 2>&1 || fail "tune wrote no cache file"
+WGML_CACHE_DIR="$tmp/cache" "$WGML" bench --quick --op layernorm | grep -q 'vpl' || fail "bench variant column"
 rm -rf "$tmp"
 echo "ok   cli"

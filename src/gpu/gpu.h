@@ -45,6 +45,11 @@ wgml_status wgml_gpu_fail(wgml_gpu *gpu, wgml_status status, const char *fmt, ..
     ;
 void wgml_gpu_clear_error(wgml_gpu *gpu);
 
+// State a layer above keeps per device (the autotuning table): the GPU
+// object holds it and calls free_fn when it goes.
+void *wgml_gpu_attachment(const wgml_gpu *gpu);
+void wgml_gpu_attach(wgml_gpu *gpu, void *data, void (*free_fn)(void *));
+
 // ---------------------------------------------------------------- buffers
 
 // A storage buffer of at least `size` bytes (usable as copy source and

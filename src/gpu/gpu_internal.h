@@ -57,6 +57,8 @@ struct wgml_gpu {
     uint64_t staging_size;
 
     wgml_gpu_pipeline *pipelines;   // cache
+    void *attachment;               // see wgml_gpu_attach
+    void (*attachment_free)(void *);
 
     // The run being recorded.
     bool recording, timed;

@@ -69,6 +69,15 @@ void wgml_gpu_clear_error(wgml_gpu *g) { g->err[0] = 0; }
 const char *wgml_gpu_last_error(const wgml_gpu *g) { return g->err; }
 const wgml_device_info *wgml_gpu_info(const wgml_gpu *g) { return &g->info; }
 
+void *wgml_gpu_attachment(const wgml_gpu *g) { return g->attachment; }
+
+void wgml_gpu_attach(wgml_gpu *g, void *data, void (*free_fn)(void *))
+{
+    if (g->attachment && g->attachment_free) g->attachment_free(g->attachment);
+    g->attachment = data;
+    g->attachment_free = free_fn;
+}
+
 // The one way to wait. `done` is set by the callback that `f` belongs to.
 static wgml_status wait_future(wgml_gpu *g, WGPUFuture f, const volatile bool *done,
                                const char *what)
@@ -1362,6 +1371,7 @@ void wgml_gpu_free(wgml_gpu *g)
 {
     if (!g) return;
     g->destroying = true;
+    if (g->attachment && g->attachment_free) g->attachment_free(g->attachment);
     if (g->pass) wgpuComputePassEncoderRelease(g->pass);
     if (g->encoder) wgpuCommandEncoderRelease(g->encoder);
     for (size_t i = 0; i < g->n_groups; i++) wgpuBindGroupRelease(g->groups[i]);

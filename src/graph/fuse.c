@@ -211,7 +211,7 @@ wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t se
         int nd = wgml_graph_resolved_shape(g, k->core_node, seq, shape);
         uint32_t cols = (uint32_t)shape[nd - 1], vec;
         uint32_t rows = (uint32_t)(wgml_graph_count(g, k->core_node, seq) / cols);
-        if ((st = wgml_rows_prelude(gpu, t, rows, cols, core->f, &grid[0], &grid[1], &vec)))
+        if ((st = wgml_rows_prelude(gpu, t, rows, cols, core->f, 0, &grid[0], &grid[1], &vec)))
             return st;
         wgml_ew_emit_types(t, vec);
         wgml_ew_emit_helpers(t);

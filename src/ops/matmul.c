@@ -2,8 +2,10 @@
 // elements, f32 accumulation; this file supplies the plain store hook.
 #include "ops/ops_internal.h"
 #include "ops/templates.h"
+#include "tune/tune.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { MATMUL_BM = 64, MATMUL_BN = 64 };   // tile of C per workgroup (matmul.wgsl)
@@ -71,8 +73,9 @@ wgml_status wgml_op_matmul_variant(wgml_gpu *gpu, wgml_matmul_variant variant, w
     uint32_t gx, gy;
     wgml_matmul_grid(M, N, &gx, &gy);
     // The subgroup-matrix kernel is correct but, on the H200 through Dawn, 12x
-    // slower than the tiled one (1.6 vs 19 TFLOP/s at 4096^3), so it runs only
-    // when asked for until it is faster.
+    // slower than the tiled one (1.6 vs 19 TFLOP/s at 4096^3), so AUTO picks
+    // it only where `wgml tune` measured it faster.
+    if (variant == WGML_MATMUL_AUTO) variant = wgml_matmul_chosen(gpu, dtype, M, N, K);
     bool sgm = variant == WGML_MATMUL_SUBGROUP_MATRIX;
     if (sgm && (dtype != WGML_F16 || !wgml_matmul_can_use_subgroup_matrix(gpu)))
         return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
@@ -93,4 +96,68 @@ wgml_cost wgml_op_matmul_cost(wgml_dtype dtype, uint32_t M, uint32_t N, uint32_t
     double es = (double)wgml_dtype_size(dtype);
     return (wgml_cost){.bytes = es * ((double)M * K + (double)K * N + (double)M * N),
                        .flops = 2.0 * M * N * K};
+}
+
+// Matmuls tune by the power-of-two class of their largest dimension.
+static void matmul_shape_class(uint32_t M, uint32_t N, uint32_t K, char *out, size_t cap)
+{
+    uint32_t m = M > N ? M : N, c = 1;
+    if (K > m) m = K;
+    while (c < m && c < (1u << 30)) c <<= 1;
+    snprintf(out, cap, "mnk<=%u", c);
+}
+
+wgml_matmul_variant wgml_matmul_chosen(wgml_gpu *gpu, wgml_dtype dtype, uint32_t M, uint32_t N,
+                                       uint32_t K)
+{
+    if (dtype != WGML_F16 || !wgml_matmul_can_use_subgroup_matrix(gpu)) return WGML_MATMUL_TILED;
+    char cls[32];
+    matmul_shape_class(M, N, K, cls, sizeof cls);
+    int v = wgml_tune_lookup(gpu, "matmul", cls, "f16");
+    return v == WGML_MATMUL_SUBGROUP_MATRIX ? WGML_MATMUL_SUBGROUP_MATRIX : WGML_MATMUL_TILED;
+}
+
+typedef struct matmul_tune_args {
+    wgml_view a, b, c;
+    uint32_t M, N, K;
+    wgml_dtype dtype;
+} matmul_tune_args;
+
+static wgml_status matmul_tune_run(wgml_gpu *gpu, int variant, void *user)
+{
+    const matmul_tune_args *t = user;
+    return wgml_op_matmul_variant(gpu, (wgml_matmul_variant)variant, t->dtype, t->a, t->b, t->c,
+                                  t->M, t->N, t->K);
+}
+
+wgml_status wgml_matmul_tune(wgml_gpu *gpu, wgml_dtype dtype, uint32_t M, uint32_t N, uint32_t K,
+                             wgml_matmul_variant *best, double *best_ns)
+{
+    *best = WGML_MATMUL_TILED;
+    *best_ns = -1;
+    size_t es = wgml_dtype_size(dtype);
+    wgml_gpu_buf *a = NULL, *b = NULL, *c = NULL;
+    wgml_status st = wgml_gpu_buf_create(gpu, es * M * K + 4, "tune.a", &a);
+    if (!st) st = wgml_gpu_buf_create(gpu, es * K * N + 4, "tune.b", &b);
+    if (!st) st = wgml_gpu_buf_create(gpu, es * M * N + 4, "tune.c", &c);
+    // Non-zero inputs: zeros can run faster than real data.
+    uint64_t words = (es * ((uint64_t)M * K > (uint64_t)K * N ? (uint64_t)M * K : (uint64_t)K * N) + 3) / 4;
+    uint32_t *host = st ? NULL : malloc(words * 4);
+    if (!st && !host) st = WGML_ERR_OUT_OF_MEMORY;
+    for (uint64_t i = 0; host && i < words; i++) host[i] = 0x3c003c00u | (uint32_t)(i % 251);
+    if (!st) st = wgml_gpu_buf_write(gpu, a, 0, host, (es * M * K + 3) & ~3ull);
+    if (!st) st = wgml_gpu_buf_write(gpu, b, 0, host, (es * K * N + 3) & ~3ull);
+    free(host);
+    matmul_tune_args args = {{a, 0}, {b, 0}, {c, 0}, M, N, K, dtype};
+    static const int candidates[] = {WGML_MATMUL_TILED, WGML_MATMUL_SUBGROUP_MATRIX};
+    char cls[32];
+    matmul_shape_class(M, N, K, cls, sizeof cls);
+    int v = WGML_MATMUL_TILED;
+    if (!st) st = wgml_tune_pick(gpu, "matmul", cls, dtype == WGML_F16 ? "f16" : "f32",
+                                 candidates, 2, matmul_tune_run, &args, &v, best_ns);
+    *best = (wgml_matmul_variant)v;
+    wgml_gpu_buf_release(gpu, a);
+    wgml_gpu_buf_release(gpu, b);
+    wgml_gpu_buf_release(gpu, c);
+    return st;
 }

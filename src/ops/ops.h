@@ -60,6 +60,12 @@ typedef enum wgml_matmul_variant {
 wgml_status wgml_op_matmul_variant(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype dtype,
                                    wgml_view a, wgml_view b, wgml_view c, uint32_t M,
                                    uint32_t N, uint32_t K);
+// The variant AUTO takes for this shape (tuned, else the tiled kernel).
+wgml_matmul_variant wgml_matmul_chosen(wgml_gpu *gpu, wgml_dtype dtype, uint32_t M, uint32_t N,
+                                       uint32_t K);
+// Times the variants that run here on an M x N x K product and stores the fastest.
+wgml_status wgml_matmul_tune(wgml_gpu *gpu, wgml_dtype dtype, uint32_t M, uint32_t N, uint32_t K,
+                             wgml_matmul_variant *best, double *best_ns);
 wgml_cost wgml_op_matmul_cost(wgml_dtype dtype, uint32_t M, uint32_t N, uint32_t K);
 
 // Row softmax of a rows x cols f32 matrix.

@@ -1,14 +1,76 @@
 // Row-wise reductions: softmax, layernorm, rmsnorm, over the rows.wgsl template.
 #include "ops/ops_internal.h"
 #include "ops/templates.h"
+#include "tune/tune.h"
+
+#include <stdlib.h>
 
 #include <stdio.h>
 
-// Values of a row each invocation keeps in registers (subgroup rows). On the
-// H200 the fused layernorm+bias+GELU+dropout over 16384 x 1024 took 56.0,
-// 47.3, 49.2 and 74.4 us at 1, 2, 4 and 8 (register pressure at 8, too
-// little work per invocation at 1); plain layernorm 35.8 us at 2.
+// Values of a row each invocation keeps in registers (subgroup rows), unless
+// `wgml tune` measured otherwise for the row length. On the H200 the fused
+// layernorm+bias+GELU+dropout over 16384 x 1024 took 56.0, 47.3, 49.2 and
+// 74.4 us at 1, 2, 4 and 8 (register pressure at 8, too little work per
+// invocation at 1); plain layernorm 35.8 us at 2.
 enum { ROW_VALUES_PER_LANE = 2 };
+
+static wgml_status dispatch_rows(wgml_gpu *gpu, wgml_row_kind kind, wgml_view x, wgml_view gamma,
+                                 wgml_view beta, wgml_view y, uint32_t rows, uint32_t cols,
+                                 float eps, uint32_t values_per_lane);
+
+// What a tuning run dispatches: a layernorm, which stands for the family (the
+// three row ops share the template).
+struct row_tune_args {
+    wgml_view x, g, y;
+    uint32_t rows, cols;
+};
+static wgml_status row_tune_run(wgml_gpu *gpu, int variant, void *user);
+
+// Row lengths tune by power-of-two class.
+static void row_shape_class(uint32_t cols, char *out, size_t cap)
+{
+    uint32_t c = 1;
+    while (c < cols && c < (1u << 30)) c <<= 1;
+    snprintf(out, cap, "cols<=%u", c);
+}
+
+uint32_t wgml_rows_values_per_lane(wgml_gpu *gpu, uint32_t cols)
+{
+    char cls[32];
+    row_shape_class(cols, cls, sizeof cls);
+    int v = wgml_tune_lookup(gpu, "rows", cls, "f32");
+    return v >= 1 && v <= 16 ? (uint32_t)v : ROW_VALUES_PER_LANE;
+}
+
+wgml_status wgml_rows_tune(wgml_gpu *gpu, uint32_t rows, uint32_t cols, uint32_t *best,
+                           double *best_ns)
+{
+    wgml_gpu_buf *x = NULL, *y = NULL, *gb = NULL;
+    wgml_status st = wgml_gpu_buf_create(gpu, 4ull * rows * cols, "tune.x", &x);
+    if (!st) st = wgml_gpu_buf_create(gpu, 4ull * rows * cols, "tune.y", &y);
+    if (!st) st = wgml_gpu_buf_create(gpu, 8ull * cols, "tune.gamma_beta", &gb);
+    struct row_tune_args args = {{x, 0}, {gb, 0}, {y, 0}, rows, cols};
+    static const int candidates[] = {1, 2, 4, 8};
+    char cls[32];
+    row_shape_class(cols, cls, sizeof cls);
+    int b = -1;
+    if (!st) {
+        // Zero-filled inputs would be unrealistically fast: give them values.
+        float *host = malloc(4ull * rows * cols);
+        if (!host) st = WGML_ERR_OUT_OF_MEMORY;
+        for (uint64_t i = 0; host && i < (uint64_t)rows * cols; i++) host[i] = (float)(i % 97) * 0.01f;
+        if (!st) st = wgml_gpu_buf_write(gpu, x, 0, host, 4ull * rows * cols);
+        if (!st) st = wgml_gpu_buf_write(gpu, gb, 0, host, 8ull * cols);
+        free(host);
+    }
+    if (!st) st = wgml_tune_pick(gpu, "rows", cls, "f32", candidates, 4, row_tune_run, &args, &b,
+                                 best_ns);
+    *best = b > 0 ? (uint32_t)b : ROW_VALUES_PER_LANE;
+    wgml_gpu_buf_release(gpu, x);
+    wgml_gpu_buf_release(gpu, y);
+    wgml_gpu_buf_release(gpu, gb);
+    return st;
+}
 
 const char *wgml_row_entry(wgml_row_kind kind)
 {
@@ -17,8 +79,10 @@ const char *wgml_row_entry(wgml_row_kind kind)
 }
 
 wgml_status wgml_rows_prelude(wgml_gpu *gpu, wgml_text *t, uint32_t rows, uint32_t cols,
-                              float eps, uint32_t *gx, uint32_t *gy, uint32_t *vec)
+                              float eps, uint32_t values_per_lane, uint32_t *gx, uint32_t *gy,
+                              uint32_t *vec)
 {
+    if (!values_per_lane) values_per_lane = wgml_rows_values_per_lane(gpu, cols);
     if (rows == 0 || cols == 0 || (uint64_t)rows * cols > UINT32_MAX)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "row op: shape %u x %u is empty or too large", rows, cols);
@@ -34,7 +98,7 @@ wgml_status wgml_rows_prelude(wgml_gpu *gpu, wgml_text *t, uint32_t rows, uint32
     uint32_t spr = 1;
     bool use_sg = sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0;
     if (use_sg) {
-        while (cv > sg * spr * ROW_VALUES_PER_LANE && sg * spr < 256) spr *= 2;
+        while (cv > sg * spr * values_per_lane && sg * spr < 256) spr *= 2;
         use_sg = (cv + sg * spr - 1) / (sg * spr) <= 16;
     }
     uint32_t wg, tpr;
@@ -117,14 +181,15 @@ wgml_status wgml_rows_prelude(wgml_gpu *gpu, wgml_text *t, uint32_t rows, uint32
 // A row op with plain hooks: x at slot FREE, y at FREE + 1.
 static wgml_status dispatch_rows(wgml_gpu *gpu, wgml_row_kind kind, wgml_view x, wgml_view gamma,
                                  wgml_view beta, wgml_view y, uint32_t rows, uint32_t cols,
-                                 float eps)
+                                 float eps, uint32_t values_per_lane)
 {
     const char *name = wgml_row_entry(kind);
     uint64_t bytes = (uint64_t)rows * cols * 4;
     wgml_status st;
     uint32_t gx, gy, vec;
     wgml_text t = {0};
-    if ((st = wgml_rows_prelude(gpu, &t, rows, cols, eps, &gx, &gy, &vec))) goto done;
+    if ((st = wgml_rows_prelude(gpu, &t, rows, cols, eps, values_per_lane, &gx, &gy, &vec)))
+        goto done;
     if ((st = wgml_ops_check_view(gpu, name, "x", x, bytes)) ||
         (st = wgml_ops_check_view(gpu, name, "y", y, bytes)) ||
         (kind != WGML_ROW_SOFTMAX && (st = wgml_ops_check_view(gpu, name, "gamma", gamma, cols * 4ull))) ||
@@ -157,11 +222,18 @@ done:
     return st;
 }
 
+static wgml_status row_tune_run(wgml_gpu *gpu, int variant, void *user)
+{
+    const struct row_tune_args *a = user;
+    return dispatch_rows(gpu, WGML_ROW_LAYERNORM, a->x, a->g, a->g, a->y, a->rows, a->cols, 1e-5f,
+                         (uint32_t)variant);
+}
+
 wgml_status wgml_op_softmax(wgml_gpu *gpu, wgml_view x, wgml_view y, uint32_t rows,
                             uint32_t cols)
 {
     return dispatch_rows(gpu, WGML_ROW_SOFTMAX, x, (wgml_view){0}, (wgml_view){0}, y, rows,
-                         cols, 0);
+                         cols, 0, 0);
 }
 
 wgml_cost wgml_op_softmax_cost(uint32_t rows, uint32_t cols)
@@ -173,7 +245,7 @@ wgml_cost wgml_op_softmax_cost(uint32_t rows, uint32_t cols)
 wgml_status wgml_op_layernorm(wgml_gpu *gpu, wgml_view x, wgml_view gamma, wgml_view beta,
                               wgml_view y, uint32_t rows, uint32_t cols, float eps)
 {
-    return dispatch_rows(gpu, WGML_ROW_LAYERNORM, x, gamma, beta, y, rows, cols, eps);
+    return dispatch_rows(gpu, WGML_ROW_LAYERNORM, x, gamma, beta, y, rows, cols, eps, 0);
 }
 
 wgml_cost wgml_op_layernorm_cost(uint32_t rows, uint32_t cols)
@@ -185,7 +257,7 @@ wgml_cost wgml_op_layernorm_cost(uint32_t rows, uint32_t cols)
 wgml_status wgml_op_rmsnorm(wgml_gpu *gpu, wgml_view x, wgml_view gamma, wgml_view y,
                             uint32_t rows, uint32_t cols, float eps)
 {
-    return dispatch_rows(gpu, WGML_ROW_RMSNORM, x, gamma, (wgml_view){0}, y, rows, cols, eps);
+    return dispatch_rows(gpu, WGML_ROW_RMSNORM, x, gamma, (wgml_view){0}, y, rows, cols, eps, 0);
 }
 
 wgml_cost wgml_op_rmsnorm_cost(uint32_t rows, uint32_t cols)

@@ -25,8 +25,16 @@ const char *wgml_row_entry(wgml_row_kind kind);
 // device has a fixed subgroup size, else workgroup memory) and the gamma and
 // beta declarations. Gives the dispatch grid and the vector width (1 or 4)
 // that the hooks must use.
+// values_per_lane 0 takes the tuned (or default) value for the row length.
 wgml_status wgml_rows_prelude(wgml_gpu *gpu, wgml_text *t, uint32_t rows, uint32_t cols,
-                              float eps, uint32_t *gx, uint32_t *gy, uint32_t *vec);
+                              float eps, uint32_t values_per_lane, uint32_t *gx, uint32_t *gy,
+                              uint32_t *vec);
+
+// The values per invocation row kernels use for this row length (tuned or default).
+uint32_t wgml_rows_values_per_lane(wgml_gpu *gpu, uint32_t cols);
+// Times the candidates on a rows x cols layernorm and stores the fastest.
+wgml_status wgml_rows_tune(wgml_gpu *gpu, uint32_t rows, uint32_t cols, uint32_t *best,
+                           double *best_ns);
 
 // The matmul template's family ("matmul" or "matmul_f16") and grid for M x N.
 const char *wgml_matmul_family(wgml_dtype dtype);

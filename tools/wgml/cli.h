@@ -11,6 +11,7 @@ int wgml_cmd_bench(int argc, char **argv);
 int wgml_cmd_bench_fusion(int argc, char **argv);
 
 int wgml_cmd_roofline(int argc, char **argv);
+int wgml_cmd_tune(int argc, char **argv);
 
 // One measured `wgml bench` row.
 typedef struct cli_bench_row {
@@ -20,6 +21,7 @@ typedef struct cli_bench_row {
     double bound_ns;    // max(bytes / B, flops / F) with measured peaks; 0 if unknown
     int wall;           // timed with the host clock
     int f16;            // f16 arithmetic (held to the f16 FMA peak)
+    const char *variant;   // the kernel variant the op chose ("-" if it has one)
 } cli_bench_row;
 
 struct wgml_peaks;

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "ops/ops.h"
 #include "ops/peaks.h"
+#include "ops/templates.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,19 @@ static void case_shape(const bench_case *c, char *buf, size_t cap)
     if (c->kind == B_UNARY || c->kind == B_BINARY) snprintf(buf, cap, "%u", c->d0);
     else if (c->kind == B_MATMUL) snprintf(buf, cap, "%ux%ux%u", c->d0, c->d1, c->d2);
     else snprintf(buf, cap, "%ux%u", c->d0, c->d1);
+}
+
+// The variant the op picks for this case (tuned or heuristic), for display.
+static const char *case_variant(wgml_gpu *gpu, const bench_case *c, char *buf, size_t cap)
+{
+    if (c->kind == B_SOFTMAX || c->kind == B_LAYERNORM || c->kind == B_RMSNORM) {
+        snprintf(buf, cap, "vpl%u", wgml_rows_values_per_lane(gpu, c->d1));
+        return buf;
+    }
+    if (c->kind == B_MATMUL)
+        return wgml_matmul_chosen(gpu, c->op, c->d0, c->d1, c->d2) == WGML_MATMUL_SUBGROUP_MATRIX
+                   ? "sgm" : "tiled";
+    return "-";
 }
 
 static wgml_cost case_cost(const bench_case *c)
@@ -227,9 +241,11 @@ static int bench_case_run(wgml_gpu *gpu, const bench_case *c, const bench_opts *
     }
     qsort(times, repeat, sizeof times[0], cmp_double);
     wgml_cost cost = case_cost(c);
+    char vbuf[16];
     cli_bench_row row = {.op = name, .shape = shape, .ns = times[repeat / 2], .bytes = cost.bytes,
                          .flops = cost.flops, .wall = wall,
-                         .f16 = c->kind == B_MATMUL && c->op == WGML_F16};
+                         .f16 = c->kind == B_MATMUL && c->op == WGML_F16,
+                         .variant = case_variant(gpu, c, vbuf, sizeof vbuf)};
     row.bound_ns = o->peaks ? wgml_peaks_bound_ns(o->peaks, row.bytes, row.flops, row.f16) : 0;
     if (o->on_row) {
         o->on_row(&row, o->user);
@@ -240,15 +256,16 @@ static int bench_case_run(wgml_gpu *gpu, const bench_case *c, const bench_opts *
     if (o->json) {
         printf("{\"op\":\"%s\",\"shape\":\"%s\",\"time_us\":%.9g,\"timer\":\"%s\","
                "\"bytes\":%.0f,\"flops\":%.0f,\"gb_per_s\":%.9g,\"gflop_per_s\":%.9g,"
-               "\"bound_us\":%.9g,\"percent_of_bound\":%.4g,\"iters\":%d,\"repeat\":%d}\n",
+               "\"bound_us\":%.9g,\"percent_of_bound\":%.4g,\"variant\":\"%s\","
+               "\"iters\":%d,\"repeat\":%d}\n",
                name, shape, row.ns / 1e3, wall ? "wall" : "gpu", row.bytes, row.flops, gbs,
-               gflops, row.bound_ns / 1e3, pct, o->iters, repeat);
+               gflops, row.bound_ns / 1e3, pct, row.variant, o->iters, repeat);
     } else {
         char pbuf[16] = "-";
         if (pct >= 0) snprintf(pbuf, sizeof pbuf, "%.0f%%", pct);
-        printf("%-10s %-16s %12.2f %-4s %12.1f %10.2f %12.1f %10.2f %8s\n", name, shape,
+        printf("%-10s %-16s %12.2f %-4s %12.1f %10.2f %12.1f %10.2f %8s  %s\n", name, shape,
                row.ns / 1e3, wall ? "wall" : "gpu", row.bytes / 1e6, gbs, row.flops / 1e6, gflops,
-               pbuf);
+               pbuf, row.variant);
     }
     fflush(stdout);
     return 0;
@@ -325,8 +342,8 @@ int wgml_cmd_bench(int argc, char **argv)
         if (o.peaks)
             printf("# bounds: copy %.1f GB/s, f32 FMA %.1f GFLOP/s, f16 FMA %.1f GFLOP/s (measured)\n",
                    peaks.copy_gb_per_s, peaks.fma_f32_gflop_per_s, peaks.fma_f16_gflop_per_s);
-        printf("%-10s %-16s %12s %-4s %12s %10s %12s %10s %8s\n", "op", "shape", "time_us", "",
-               "MB", "GB/s", "MFLOP", "GFLOP/s", "bound%");
+        printf("%-10s %-16s %12s %-4s %12s %10s %12s %10s %8s  %s\n", "op", "shape", "time_us",
+               "", "MB", "GB/s", "MFLOP", "GFLOP/s", "bound%", "variant");
     }
     int failed = 0, ran = 0;
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {

@@ -14,6 +14,7 @@ static const char USAGE[] =
     "  bench    time each op at a few sizes: GPU time, GB/s, GFLOP/s\n"
     "           (bench fusion: fused vs unfused kernels against the k*S/B bound)\n"
     "  roofline measure the device's ceilings and chart every kernel under them\n"
+    "  tune     measure each op's variants here and keep the fastest\n"
     "\n"
     "Run 'wgml <command> --help' for a command's options.\n";
 
@@ -26,6 +27,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "info")) return wgml_cmd_info(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return wgml_cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "roofline")) return wgml_cmd_roofline(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "tune")) return wgml_cmd_tune(argc - 1, argv + 1);
     fprintf(stderr, "wgml: unknown command '%s'\n\n%s", argv[1], USAGE);
     return 2;
 }
