@@ -3,7 +3,8 @@ enable chromium_experimental_subgroup_matrix;
 alias T = f16;
 // C = A B with subgroup (cooperative) matrices: f16 A (M x K) and B (K x N),
 // row-major, f32 accumulation, where the device offers the f16 x f16 -> f32
-// 16 x 16 x 16 configuration and subgroups of SG = 32.
+// 16 x 16 x 16 configuration and subgroups of SG = 32. K and N must be
+// multiples of 8: A and B are read 16 bytes (8 halves) at a time.
 //
 // A template like matmul.wgsl: the prelude declares const SG, C and
 // `fn mm_store(r: u32, col: u32, v: f32)`.
@@ -27,8 +28,17 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<T>;
-@group(0) @binding(2) var<storage, read> b: array<T>;
+@group(0) @binding(1) var<storage, read> a: array<vec4<u32>>;   // 8 halves each
+@group(0) @binding(2) var<storage, read> b: array<vec4<u32>>;
+
+// The 8 halves packed in v, in memory order.
+fn unpack8(v: vec4<u32>) -> array<f16, 8> {
+    let h0 = bitcast<vec2<f16>>(v.x);
+    let h1 = bitcast<vec2<f16>>(v.y);
+    let h2 = bitcast<vec2<f16>>(v.z);
+    let h3 = bitcast<vec2<f16>>(v.w);
+    return array<f16, 8>(h0.x, h0.y, h1.x, h1.y, h2.x, h2.y, h3.x, h3.y);
+}
 
 var<workgroup> As: array<f16, BM * BK>;   // [m][k], stride BK
 var<workgroup> Bs: array<f16, BK * BN>;   // [k][n], stride BN
@@ -49,19 +59,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var acc12 = subgroup_matrix_result<f32, 16, 16>();
     var acc13 = subgroup_matrix_result<f32, 16, 16>();
     for (var k0 = 0u; k0 < p.K; k0 += BK) {
-        for (var e = li; e < BM * BK; e += WG) {
-            let r = row0 + e / BK;
-            let k = k0 + e % BK;
-            var v = f16(0.0);
-            if (r < p.M && k < p.K) { v = a[r * p.K + k]; }
-            As[e] = v;
+        // 16-byte chunks: K and N are multiples of 8, so none straddles an edge.
+        for (var e = li; e < BM * BK / 8u; e += WG) {
+            let r = row0 + e / (BK / 8u);
+            let k = k0 + (e % (BK / 8u)) * 8u;
+            var v = vec4<u32>(0u);
+            if (r < p.M && k < p.K) { v = a[(r * p.K + k) / 8u]; }
+            let h = unpack8(v);
+            for (var i = 0u; i < 8u; i++) { As[e * 8u + i] = h[i]; }
         }
-        for (var e = li; e < BK * BN; e += WG) {
-            let k = k0 + e / BN;
-            let n = col0 + e % BN;
-            var v = f16(0.0);
-            if (k < p.K && n < p.N) { v = b[k * p.N + n]; }
-            Bs[e] = v;
+        for (var e = li; e < BK * BN / 8u; e += WG) {
+            let k = k0 + e / (BN / 8u);
+            let n = col0 + (e % (BN / 8u)) * 8u;
+            var v = vec4<u32>(0u);
+            if (k < p.K && n < p.N) { v = b[(k * p.N + n) / 8u]; }
+            let h = unpack8(v);
+            for (var i = 0u; i < 8u; i++) { Bs[e * 8u + i] = h[i]; }
         }
         workgroupBarrier();
         let l0_0 = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&As, 0u, false, BK);

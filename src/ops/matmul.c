@@ -77,10 +77,12 @@ wgml_status wgml_op_matmul_variant(wgml_gpu *gpu, wgml_matmul_variant variant, w
     // it only where `wgml tune` measured it faster.
     if (variant == WGML_MATMUL_AUTO) variant = wgml_matmul_chosen(gpu, dtype, M, N, K);
     bool sgm = variant == WGML_MATMUL_SUBGROUP_MATRIX;
-    if (sgm && (dtype != WGML_F16 || !wgml_matmul_can_use_subgroup_matrix(gpu)))
+    if (sgm && (dtype != WGML_F16 || !wgml_matmul_can_use_subgroup_matrix(gpu) || K % 8 ||
+                N % 8 || a.offset % 16 || b.offset % 16))
         return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
-                             "matmul: the subgroup-matrix kernel needs f16 and a device with "
-                             "16x16x16 f16 subgroup matrices and subgroups of 32");
+                             "matmul: the subgroup-matrix kernel needs f16, K and N multiples of "
+                             "8, and a device with 16x16x16 f16 subgroup matrices and subgroups "
+                             "of 32");
     if (sgm) gy = (M + 31) / 32;   // matmul_sgm.wgsl: 32 x 64 tiles
     wgml_gpu_kernel k = {.family = sgm ? "matmul_sgm" : wgml_matmul_family(dtype),
                          .prelude = sgm ? SGM_STORE : PLAIN_STORE};
@@ -110,7 +112,8 @@ static void matmul_shape_class(uint32_t M, uint32_t N, uint32_t K, char *out, si
 wgml_matmul_variant wgml_matmul_chosen(wgml_gpu *gpu, wgml_dtype dtype, uint32_t M, uint32_t N,
                                        uint32_t K)
 {
-    if (dtype != WGML_F16 || !wgml_matmul_can_use_subgroup_matrix(gpu)) return WGML_MATMUL_TILED;
+    if (dtype != WGML_F16 || !wgml_matmul_can_use_subgroup_matrix(gpu) || K % 8 || N % 8)
+        return WGML_MATMUL_TILED;
     char cls[32];
     matmul_shape_class(M, N, K, cls, sizeof cls);
     int v = wgml_tune_lookup(gpu, "matmul", cls, "f16");
