@@ -36,7 +36,7 @@ bool wgml_matmul_can_use_subgroup_matrix(wgml_gpu *gpu)
 {
     const wgml_device_info *d = wgml_gpu_info(gpu);
     if (!d->subgroup_matrix || !d->shader_f16 || d->subgroup_min_size != 32 ||
-        d->subgroup_max_size != 32 || d->max_compute_workgroup_storage_size < 16384)
+        d->subgroup_max_size != 32 || d->max_compute_workgroup_storage_size < 24576)
         return false;
     for (uint32_t i = 0; i < d->n_subgroup_matrix_configs; i++) {
         const wgml_subgroup_matrix_config *c = &d->subgroup_matrix_configs[i];
@@ -83,7 +83,7 @@ wgml_status wgml_op_matmul_variant(wgml_gpu *gpu, wgml_matmul_variant variant, w
                              "matmul: the subgroup-matrix kernel needs f16, K and N multiples of "
                              "8, and a device with 16x16x16 f16 subgroup matrices and subgroups "
                              "of 32");
-    if (sgm) gy = (M + 31) / 32;   // matmul_sgm.wgsl: 32 x 64 tiles
+
     wgml_gpu_kernel k = {.family = sgm ? "matmul_sgm" : wgml_matmul_family(dtype),
                          .prelude = sgm ? SGM_STORE : PLAIN_STORE};
     wgml_gpu_pipeline *p;
