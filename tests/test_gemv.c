@@ -1,13 +1,13 @@
 /*
  * GEMV (src/ops/gemv.h) and the weight quantisers (src/formats/quant.h).
  *
- *   test_gemv FORMAT MATH [N K]   every shape N in {1, 7, 8, 9, 17, 255, 256, 257,
+ *   test_gemv FORMAT MATH [N K [M]]   every shape N in {1, 7, 8, 9, 17, 255, 256, 257,
  *                              4097} x K in {32, 64, 96, 4096, 4128} (plus K
  *                              not a multiple of 4 or 8 for f32 and f16), each
  *                              reduction the device has (subgroup, shared),
  *                              against the C reference; exit 77 when the device
  *                              lacks what MATH needs
- *   test_gemv batch            M = 1..8 vectors per call
+ *   test_gemv batch            M = 1..4 vectors per call
  *   test_gemv errors           bad arguments come back as statuses
  *   test_gemv quant_gguf FILE  the C quantisers against bytes the `gguf`
  *                              package wrote (scripts/gen_quant_testdata.py)
@@ -91,39 +91,89 @@ static void matrix_free(wgml_gpu *gpu, matrix *mx)
     memset(mx, 0, sizeof *mx);
 }
 
-// Runs one GEMV and compares y with ref. Returns 0 when within tol.
-static int run_case(wgml_gpu *gpu, const wgml_gemv_args *base, wgml_gpu_buf *bx,
-                    const float *ref, double tol, const float *ref_alt, double *nmse_out)
+// Outputs of several runs in one buffer: [guard][y 0][guard][y 1]...[guard],
+// each y's binding running to the end of the buffer, so a write past a
+// payload lands in the next guard. One readback checks them all (CPU devices
+// pay dearly for each submit and map).
+enum { GUARD = 1024, MAX_RUNS = 8 };
+static const uint32_t SENTINEL = 0x7fbadbadu;   // a NaN no kernel writes
+
+typedef struct outs {
+    wgml_gpu_buf *buf;
+    uint64_t head, payload, stride, total;   // bytes
+    int n;
+} outs;
+
+static int outs_create(wgml_gpu *gpu, uint64_t payload, int n, outs *o)
 {
-    wgml_gemv_args a = *base;
-    uint32_t M = a.M ? a.M : 1;
-    size_t ny = (size_t)M * a.N;
-    wgml_gemv_variant v;
-    TEST_OK(gpu, wgml_gemv_resolve(gpu, &a, &v));
-    test_guarded out;
-    TEST_OK(gpu, test_guarded_create(gpu, 4 * ny, &out));
-    a.x = (wgml_view){bx, 0};
-    a.y = out.view;
-    TEST_OK(gpu, wgml_op_gemv_ex(gpu, &a));
+    uint64_t align = wgml_gpu_info(gpu)->min_storage_buffer_offset_alignment;
+    o->head = (GUARD + align - 1) / align * align;
+    o->payload = payload;
+    o->stride = (payload + GUARD + align - 1) / align * align;
+    o->total = o->head + o->stride * n;
+    o->n = n;
+    uint32_t *fill = malloc(o->total);
+    TEST_CHECK(fill, "out of memory");
+    for (uint64_t i = 0; i < o->total / 4; i++) fill[i] = SENTINEL;
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, o->total, "test.gemv.y", &o->buf));
+    TEST_OK(gpu, wgml_gpu_buf_write(gpu, o->buf, 0, fill, o->total));
+    free(fill);
+    return 0;
+}
+
+static uint64_t outs_at(const outs *o, int i) { return o->head + (uint64_t)i * o->stride; }
+
+// Records one GEMV per variant, submits once, compares each y with ref.
+static int run_variants(wgml_gpu *gpu, const wgml_gemv_args *base, const wgml_gemv_variant *vs,
+                        int nv, wgml_gpu_buf *bx, const float *ref, double tol,
+                        const float *ref_alt, double *nmse_alt)
+{
+    uint32_t M = base->M ? base->M : 1;
+    size_t ny = (size_t)M * base->N;
+    outs o;
+    if (outs_create(gpu, 4 * ny, nv, &o)) return 1;
+    wgml_gemv_variant resolved[MAX_RUNS];
+    for (int i = 0; i < nv; i++) {
+        wgml_gemv_args a = *base;
+        a.variant = vs[i];
+        a.x = (wgml_view){bx, 0};
+        a.y = (wgml_view){o.buf, outs_at(&o, i)};
+        TEST_OK(gpu, wgml_gemv_resolve(gpu, &a, &resolved[i]));
+        TEST_OK(gpu, wgml_op_gemv_ex(gpu, &a));
+    }
     TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
-    float *y = malloc(out.payload);
-    TEST_CHECK(y, "out of memory");
-    int bad = test_guarded_read(gpu, &out, y);
-    test_guarded_free(gpu, &out);
-    double e = test_nmse(y, ref, ny);
-    double e_alt = ref_alt ? test_nmse(y, ref_alt, ny) : 0;
-    free(y);
-    char what[160];
-    snprintf(what, sizeof what, "%s %s/%s tpr=%u N=%u K=%u M=%u", wgml_quant_name(a.format),
-             wgml_gemv_math_name(v.math), wgml_gemv_reduce_name(v.reduce), v.threads_per_row,
-             a.N, a.K, M);
-    TEST_CHECK(!bad, "%s: guard overwritten", what);
-    TEST_CHECK(e <= tol, "%s: nmse %.3g > %.3g", what, e, tol);
-    if (ref_alt)
-        printf("ok   %-52s nmse %.2e (vs unquantised x %.2e)\n", what, e, e_alt);
-    else
-        printf("ok   %-52s nmse %.2e\n", what, e);
-    if (nmse_out) *nmse_out = e_alt;
+    uint8_t *all = malloc(o.total);
+    TEST_CHECK(all, "out of memory");
+    TEST_OK(gpu, wgml_gpu_buf_read(gpu, o.buf, 0, all, o.total));
+    for (int i = 0; i < nv; i++) {
+        const wgml_gemv_variant *v = &resolved[i];
+        char what[160];
+        snprintf(what, sizeof what, "%s %s/%s tpr=%u N=%u K=%u M=%u",
+                 wgml_quant_name(base->format), wgml_gemv_math_name(v->math),
+                 wgml_gemv_reduce_name(v->reduce), v->threads_per_row, base->N, base->K, M);
+        uint64_t at = outs_at(&o, i);
+        float *y = malloc(4 * ny);
+        TEST_CHECK(y, "out of memory");
+        memcpy(y, all + at, 4 * ny);
+        double e = test_nmse(y, ref, ny);
+        double e_alt = ref_alt ? test_nmse(y, ref_alt, ny) : 0;
+        free(y);
+        TEST_CHECK(e <= tol, "%s: nmse %.3g > %.3g", what, e, tol);
+        if (ref_alt)
+            printf("ok   %-52s nmse %.2e (vs unquantised x %.2e)\n", what, e, e_alt);
+        else
+            printf("ok   %-52s nmse %.2e\n", what, e);
+        if (nmse_alt) *nmse_alt = e_alt;
+    }
+    // Every word outside the payloads keeps its sentinel.
+    for (uint64_t b = 0; b + 4 <= o.total; b += 4) {
+        bool inside = b >= o.head && (b - o.head) % o.stride < o.payload;
+        TEST_CHECK(inside || !memcmp(all + b, &SENTINEL, 4),
+                   "%s N=%u K=%u: a guard was overwritten at byte %llu",
+                   wgml_quant_name(base->format), base->N, base->K, (unsigned long long)b);
+    }
+    free(all);
+    wgml_gpu_buf_release(gpu, o.buf);
     return 0;
 }
 
@@ -167,34 +217,34 @@ static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
     const wgml_device_info *d = wgml_gpu_info(gpu);
     bool sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size;
     wgml_gemv_reduce reduces[] = {WGML_GEMV_REDUCE_SUBGROUP, WGML_GEMV_REDUCE_SHARED};
+    wgml_gemv_args a = {.format = q, .w = {mx.w, 0}, .N = N, .K = K, .M = M};
+    wgml_gemv_variant vs[MAX_RUNS];
+    int nv = 0;
     for (int r = sg ? 0 : 1; r < 2; r++) {
         // The largest shapes with the automatic reduction only (CPU devices
         // are slow); every other shape with each.
         if (r == 1 && sg && (uint64_t)N * K > (1u << 22)) continue;
-        uint32_t tprs[3] = {0, 0, 0};
-        size_t ntpr = 1;
-        if (N <= 17) {   // also one row per workgroup, and the narrowest rows
-            wgml_gemv_args a = {.format = q, .N = N, .K = K, .M = M,
-                                .variant = {.reduce = reduces[r], .math = math}};
-            wgml_gemv_variant v;
-            TEST_OK(gpu, wgml_gemv_resolve(gpu, &a, &v));
-            uint32_t more[2] = {256, reduces[r] == WGML_GEMV_REDUCE_SUBGROUP ? d->subgroup_min_size : 1};
-            for (int j = 0; j < 2; j++)
-                if (more[j] != v.threads_per_row) tprs[ntpr++] = more[j];
-        }
-        for (size_t i = 0; i < ntpr; i++) {
-            wgml_gemv_args a = {.format = q, .w = {mx.w, 0}, .N = N, .K = K, .M = M,
-                                .variant = {.reduce = reduces[r], .math = math,
-                                            .threads_per_row = tprs[i]}};
-            double e_alt = 0;
-            if (run_case(gpu, &a, bx, ref, tol, math_is_int(math) ? alt : NULL, &e_alt)) return 1;
-            // The quantisation of x must show: the modelled reference is closer.
-            if (math_is_int(math) && K >= 64)
-                TEST_CHECK(e_alt > 1e-7, "%s: the result does not look like quantised x "
-                           "(nmse vs unquantised x %.3g)", wgml_quant_name(q), e_alt);
-            (*cases)++;
-        }
+        wgml_gemv_variant v = {.reduce = reduces[r], .math = math}, auto_v;
+        vs[nv++] = v;
+        if (N > 17) continue;
+        // Small N: also one row per workgroup, and the narrowest rows.
+        a.variant = v;
+        TEST_OK(gpu, wgml_gemv_resolve(gpu, &a, &auto_v));
+        uint32_t more[2] = {256, reduces[r] == WGML_GEMV_REDUCE_SUBGROUP ? d->subgroup_min_size : 1};
+        for (int j = 0; j < 2; j++)
+            if (more[j] != auto_v.threads_per_row) {
+                v.threads_per_row = more[j];
+                vs[nv++] = v;
+            }
     }
+    double e_alt = 0;
+    if (run_variants(gpu, &a, vs, nv, bx, ref, tol, math_is_int(math) ? alt : NULL, &e_alt))
+        return 1;
+    *cases += nv;
+    // The quantisation of x must show: the modelled reference is closer.
+    if (math_is_int(math) && K >= 64)
+        TEST_CHECK(e_alt > 1e-7, "%s: the result does not look like quantised x "
+                   "(nmse vs unquantised x %.3g)", wgml_quant_name(q), e_alt);
     wgml_gpu_buf_release(gpu, bx);
     free(x); free(xm); free(ref); free(alt);
     matrix_free(gpu, &mx);
@@ -202,7 +252,7 @@ static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
 }
 
 static int test_format(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t only_n,
-                       uint32_t only_k)
+                       uint32_t only_k, uint32_t only_m)
 {
     const wgml_device_info *d = wgml_gpu_info(gpu);
     if (math == WGML_GEMV_MATH_F16 && !d->shader_f16) {
@@ -215,7 +265,7 @@ static int test_format(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_
     }
     int cases = 0;
     if (only_n) {   // one shape, for debugging
-        if (test_shape(gpu, q, math, only_n, only_k, 1, &cases)) return 1;
+        if (test_shape(gpu, q, math, only_n, only_k, only_m ? only_m : 1, &cases)) return 1;
         printf("%d cases passed\n", cases);
         return 0;
     }
@@ -294,7 +344,7 @@ static int test_errors(wgml_gpu *gpu)
     if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "i8 with K = 30")) return 1;
     a = base;
     a.M = WGML_GEMV_MAX_M + 1;
-    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "M = 9")) return 1;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "M past the maximum")) return 1;
     a = base;
     a.N = 4096;
     a.K = 4096;
@@ -485,6 +535,7 @@ int main(int argc, char **argv)
                         "quant_roundtrip | pack\n");
         return 2;
     }
+    setvbuf(stdout, NULL, _IOLBF, 0);   // progress shows where a slow device is
     const char *which = argv[1];
     if (!strcmp(which, "quant_gguf")) return argc == 3 ? test_quant_gguf(argv[2]) : 2;
     if (!strcmp(which, "quant_roundtrip")) return test_quant_roundtrip();
@@ -506,8 +557,9 @@ int main(int argc, char **argv)
     wgml_gpu *gpu = test_gpu_create();
     int rc;
     if (q >= 0)
-        rc = test_format(gpu, q, math, argc == 5 ? (uint32_t)atoi(argv[3]) : 0,
-                         argc == 5 ? (uint32_t)atoi(argv[4]) : 0);
+        rc = test_format(gpu, q, math, argc >= 5 ? (uint32_t)atoi(argv[3]) : 0,
+                         argc >= 5 ? (uint32_t)atoi(argv[4]) : 0,
+                         argc >= 6 ? (uint32_t)atoi(argv[5]) : 0);
     else if (!strcmp(which, "batch")) rc = test_batch(gpu);
     else rc = test_errors(gpu);
     wgml_gpu_free(gpu);

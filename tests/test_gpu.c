@@ -4,6 +4,7 @@
 #include "kernels/kernels.h"
 
 #include <stdbool.h>
+#include "ops/gemv.h"
 #include "ops/reference.h"
 #include "test_util.h"
 
@@ -120,7 +121,7 @@ static int test_timestamps(wgml_gpu *gpu)
 // template families need their op's prelude). A family no op covers fails.
 static int test_kernels_compile(wgml_gpu *gpu)
 {
-    static const char *covered[] = {"rows", "matmul", "matmul_f16"};
+    static const char *covered[] = {"rows", "matmul", "matmul_f16", "gemv"};
     for (size_t i = 0; i < wgml_kernel_source_count; i++) {
         bool known = false;
         for (size_t j = 0; j < sizeof covered / sizeof covered[0]; j++)
@@ -141,6 +142,8 @@ static int test_kernels_compile(wgml_gpu *gpu)
     TEST_OK(gpu, wgml_op_layernorm(gpu, v, v, v, o, 4, 16, 1e-5f));
     TEST_OK(gpu, wgml_op_rmsnorm(gpu, v, v, o, 4, 16, 1e-5f));
     TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F32, v, v, o, 8, 8, 8));
+    for (int q = 0; q < WGML_QUANT_COUNT; q++)   // the float and, where the device has it, dot4 kernels
+        TEST_OK(gpu, wgml_op_gemv(gpu, q, v, v, o, 8, 64));
     int skipped = 0;
     if (wgml_gpu_info(gpu)->shader_f16) TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F16, v, v, o, 8, 8, 8));
     else skipped = 1, printf("skip matmul_f16: needs shader-f16\n");

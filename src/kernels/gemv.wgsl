@@ -1,16 +1,12 @@
 // GEMV: y = W x for M vectors, W in one of the formats of src/ops/gemv.h
 // (which describes the GPU layout and the variants), f32 sums.
 //
-// A template: the prelude (src/ops/gemv.c) provides
-//   const N, K, M: u32       W is N x K; x is M x K and y is M x N, row-major
-//   const KB: u32            blocks of 32 per row, ceil(K / 32)
-//   const UNITS: u32         units per row; a unit is what one invocation reads
-//                            in one step (4, 8 or 16 elements, or a block of 32)
+// The shape comes in the uniform p (Params), so that one pipeline serves
+// every matrix of a model; the prelude (src/ops/gemv.c) provides
+//   const M: u32             vectors: x is M x K and y is M x N, row-major
 //   const MV: u32            ceil(M / 4)
 //   const WG, TPR, RPW: u32  workgroup size, invocations per row, rows per
 //                            workgroup (WG / TPR)
-//   const GROUPS_X: u32      workgroups per row of the dispatch grid
-//   const SC_BASE: u32       u32 index of the scales in the weight buffer
 //   const CB: u32            blocks of quantised x per chunk (integer kernel)
 //   the binding x and fn x_load(m: u32, v: u32) -> vec4<f32>: elements
 //     4v .. 4v + 3 of vector m, zero past K
@@ -28,12 +24,25 @@
 // invocations read adjacent 16-byte words), four loads in flight before the
 // arithmetic; each weight byte is read once; x comes from cache.
 
+struct Params {
+    n: u32,          // N: rows of W
+    k: u32,          // K: columns of W, elements of x
+    kb: u32,         // blocks of 32 per row, ceil(K / 32)
+    units: u32,      // units per row; a unit is what one invocation reads in
+                     // one step (4, 8 or 16 elements, or a block of 32)
+    sc_base: u32,    // u32 index of the scales in the weight buffer
+    groups_x: u32,   // workgroups per row of the dispatch grid
+    row_v: u32,      // a row's length in 16-byte words (wide fetches)
+    row_s: u32,      // a row's length in u32 words (narrow fetches; elements for f32 and f16 by element)
+}
+
 struct Raw {
     a: vec4<u32>,
     b: vec4<u32>,   // Q8_0 and I8 blocks: bytes 16..31
     s: u32,         // block formats: f16 d in the low half (Q4_1: f16 m high)
 }
 
+@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> wv: array<vec4<u32>>;   // the weights as 16-byte words
 @group(0) @binding(2) var<storage, read> ws: array<u32>;         // the same buffer as 4-byte words
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
@@ -50,22 +59,22 @@ fn half_at(i: u32, h: u32) -> u32 { return (ws[i] >> (16u * h)) & 0xffffu; }
 
 // ---------------------------------------------------------------- fetch
 
-fn fetch_f32_4(row: u32, u: u32) -> Raw { return Raw(wv[row * (K / 4u) + u], no_words(), 0u); }
+fn fetch_f32_4(row: u32, u: u32) -> Raw { return Raw(wv[row * p.row_v + u], no_words(), 0u); }
 
 // Rows not a multiple of 4 long: element by element, zero past K.
 fn fetch_f32_1(row: u32, u: u32) -> Raw {
     var a = vec4<u32>(0u);
     for (var e = 0u; e < 4u; e++) {
         let k = 4u * u + e;
-        if (k < K) { a[e] = ws[row * K + k]; }
+        if (k < p.k) { a[e] = ws[row * p.row_s + k]; }
     }
     return Raw(a, no_words(), 0u);
 }
 
-fn fetch_f16_8(row: u32, u: u32) -> Raw { return Raw(wv[row * (K / 8u) + u], no_words(), 0u); }
+fn fetch_f16_8(row: u32, u: u32) -> Raw { return Raw(wv[row * p.row_v + u], no_words(), 0u); }
 
 fn fetch_f16_4(row: u32, u: u32) -> Raw {
-    let i = row * (K / 2u) + 2u * u;
+    let i = row * p.row_s + 2u * u;
     return Raw(vec4<u32>(ws[i], ws[i + 1u], 0u, 0u), no_words(), 0u);
 }
 
@@ -74,47 +83,47 @@ fn fetch_f16_1(row: u32, u: u32) -> Raw {
     var a = vec4<u32>(0u);
     for (var e = 0u; e < 4u; e++) {
         let k = 4u * u + e;
-        if (k < K) { let h = row * K + k; a[e] = half_at(h / 2u, h % 2u); }
+        if (k < p.k) { let h = row * p.row_s + k; a[e] = half_at(h / 2u, h % 2u); }
     }
     return Raw(a, no_words(), 0u);
 }
 
-fn fetch_i8_16(row: u32, u: u32) -> Raw { return Raw(wv[row * (K / 16u) + u], no_words(), 0u); }
+fn fetch_i8_16(row: u32, u: u32) -> Raw { return Raw(wv[row * p.row_v + u], no_words(), 0u); }
 
 fn fetch_i8_4(row: u32, u: u32) -> Raw {
-    return Raw(vec4<u32>(ws[row * (K / 4u) + u], 0u, 0u, 0u), no_words(), 0u);
+    return Raw(vec4<u32>(ws[row * p.row_s + u], 0u, 0u, 0u), no_words(), 0u);
 }
 
 // A block of 32 of an I8 row (integer kernel): two 16-byte words when rows
 // are a multiple of 32, else word by word, zero past K.
 fn fetch_i8_32(row: u32, b: u32) -> Raw {
-    if (K % 32u == 0u) {
-        let i = row * (K / 16u) + 2u * b;
+    if (p.k % 32u == 0u) {
+        let i = row * p.row_v + 2u * b;
         return Raw(wv[i], wv[i + 1u], 0u);
     }
     var a = vec4<u32>(0u);
     var c = vec4<u32>(0u);
-    let base = row * (K / 4u);
+    let base = row * p.row_s;
     for (var e = 0u; e < 4u; e++) {
-        if (32u * b + 4u * e < K) { a[e] = ws[base + 8u * b + e]; }
-        if (32u * b + 16u + 4u * e < K) { c[e] = ws[base + 8u * b + 4u + e]; }
+        if (32u * b + 4u * e < p.k) { a[e] = ws[base + 8u * b + e]; }
+        if (32u * b + 16u + 4u * e < p.k) { c[e] = ws[base + 8u * b + 4u + e]; }
     }
     return Raw(a, c, 0u);
 }
 
 fn fetch_q8_0(row: u32, b: u32) -> Raw {
-    let g = row * KB + b;
-    return Raw(wv[2u * g], wv[2u * g + 1u], half_at(SC_BASE + g / 2u, g % 2u));
+    let g = row * p.kb + b;
+    return Raw(wv[2u * g], wv[2u * g + 1u], half_at(p.sc_base + g / 2u, g % 2u));
 }
 
 fn fetch_q4_0(row: u32, b: u32) -> Raw {
-    let g = row * KB + b;
-    return Raw(wv[g], no_words(), half_at(SC_BASE + g / 2u, g % 2u));
+    let g = row * p.kb + b;
+    return Raw(wv[g], no_words(), half_at(p.sc_base + g / 2u, g % 2u));
 }
 
 fn fetch_q4_1(row: u32, b: u32) -> Raw {
-    let g = row * KB + b;
-    return Raw(wv[g], no_words(), ws[SC_BASE + g]);
+    let g = row * p.kb + b;
+    return Raw(wv[g], no_words(), ws[p.sc_base + g]);
 }
 
 // ---------------------------------------------------------------- float products
@@ -328,10 +337,10 @@ fn finish(row: u32, t: u32, li: u32, sums: array<f32, M>) {
             if (4u * g + i < M) { v[i] = acc[4u * g + i]; }
         }
         var s = row_reduce(v, li);
-        if (row < N && t == 0u) {
+        if (row < p.n && t == 0u) {
             let sc = row_scale(row);
             for (var i = 0u; i < 4u; i++) {
-                if (4u * g + i < M) { y[(4u * g + i) * N + row] = s[i] * sc; }
+                if (4u * g + i < M) { y[(4u * g + i) * p.n + row] = s[i] * sc; }
             }
         }
     }
@@ -339,12 +348,13 @@ fn finish(row: u32, t: u32, li: u32, sums: array<f32, M>) {
 
 @compute @workgroup_size(WG)
 fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let row = (wid.y * GROUPS_X + wid.x) * RPW + li / TPR;
+    let row = (wid.y * p.groups_x + wid.x) * RPW + li / TPR;
     let t = li % TPR;
+    let units = p.units;
     var acc: array<f32, M>;
-    if (row < N) {
+    if (row < p.n) {
         var u = t;
-        for (; u + 3u * TPR < UNITS; u += 4u * TPR) {
+        for (; u + 3u * TPR < units; u += 4u * TPR) {
             let r0 = unit_fetch(row, u);
             let r1 = unit_fetch(row, u + TPR);
             let r2 = unit_fetch(row, u + 2u * TPR);
@@ -354,7 +364,7 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             acc = acc_add(acc, unit_dot(r2, u + 2u * TPR));
             acc = acc_add(acc, unit_dot(r3, u + 3u * TPR));
         }
-        for (; u < UNITS; u += TPR) { acc = acc_add(acc, unit_dot(unit_fetch(row, u), u)); }
+        for (; u < units; u += TPR) { acc = acc_add(acc, unit_dot(unit_fetch(row, u), u)); }
     }
     finish(row, t, li, acc);
 }
@@ -364,18 +374,19 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 // stream their blocks against it.
 @compute @workgroup_size(WG)
 fn gemv_int(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let row = (wid.y * GROUPS_X + wid.x) * RPW + li / TPR;
+    let row = (wid.y * p.groups_x + wid.x) * RPW + li / TPR;
     let t = li % TPR;
+    let kb = p.kb;
     var acc: array<f32, M>;
-    for (var c0 = 0u; c0 < KB; c0 += CB) {
+    for (var c0 = 0u; c0 < kb; c0 += CB) {
         workgroupBarrier();   // the previous chunk is used up
         for (var e = li; e < M * CB; e += WG) {
             let cb = e % CB;
-            if (c0 + cb < KB) { quantize_block(e / CB, c0 + cb, e); }
+            if (c0 + cb < kb) { quantize_block(e / CB, c0 + cb, e); }
         }
         workgroupBarrier();
-        if (row < N) {
-            let nb = min(CB, KB - c0);
+        if (row < p.n) {
+            let nb = min(CB, kb - c0);
             var b = t;
             for (; b + TPR < nb; b += 2u * TPR) {
                 let r0 = unit_fetch(row, c0 + b);

@@ -280,44 +280,34 @@ static void emit_reduce(wgml_text *t, wgml_gemv_reduce reduce, uint32_t sg, uint
                         "}\n");
 }
 
+// The per-pipeline constants; the shape goes in the uniform (gemv_params).
 static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_variant *v,
-                         uint32_t sg, uint32_t M, uint32_t gx)
+                         uint32_t sg, uint32_t M)
 {
     wgml_quant q = a->format;
-    uint32_t N = a->N, K = a->K, kb = (K + 31) / 32, tpr = v->threads_per_row;
+    uint32_t K = a->K, tpr = v->threads_per_row;
     bool integer = v->math == WGML_GEMV_MATH_DOT4 || v->math == WGML_GEMV_MATH_DOT4_EMULATED;
-    uint64_t sc_base = q == WGML_QUANT_I8 ? (uint64_t)N * K / 4
-                     : q == WGML_QUANT_Q8_0 || q == WGML_QUANT_Q4_0 || q == WGML_QUANT_Q4_1
-                         ? block_quant_bytes(q, N, K) / 4 : 0;
-    uint32_t cb = 1;
-    if (integer) {
-        cb = GEMV_CHUNK_SLOTS / M;
-        if (cb > kb) cb = kb;
-    }
     if (v->reduce == WGML_GEMV_REDUCE_SUBGROUP) wgml_text_printf(t, "enable subgroups;\n");
     wgml_text_printf(t,
-                     "const N: u32 = %uu;\nconst K: u32 = %uu;\nconst M: u32 = %uu;\n"
-                     "const KB: u32 = %uu;\nconst UNITS: u32 = %uu;\nconst MV: u32 = %uu;\n"
-                     "const WG: u32 = %uu;\nconst TPR: u32 = %uu;\nconst RPW: u32 = %uu;\n"
-                     "const GROUPS_X: u32 = %uu;\nconst SC_BASE: u32 = %uu;\n"
-                     "const CB: u32 = %uu;\n",
-                     N, K, M, kb, units_per_row(q, v->math, K, NULL), (M + 3) / 4,
-                     (unsigned)GEMV_WG, tpr, (unsigned)GEMV_WG / tpr, gx, (uint32_t)sc_base, cb);
+                     "const M: u32 = %uu;\nconst MV: u32 = %uu;\nconst WG: u32 = %uu;\n"
+                     "const TPR: u32 = %uu;\nconst RPW: u32 = %uu;\nconst CB: u32 = %uu;\n",
+                     M, (M + 3) / 4, (unsigned)GEMV_WG, tpr, (unsigned)GEMV_WG / tpr,
+                     integer ? GEMV_CHUNK_SLOTS / M : 1);
     if (K % 4 == 0) {
         // Blocks past K exist only for I8 rows that are not a multiple of 32.
         wgml_text_printf(t,
                          "@group(0) @binding(%d) var<storage, read> x: array<vec4<f32>>;\n"
                          "fn x_load(m: u32, v: u32) -> vec4<f32> {\n%s"
-                         "    return x[m * (K / 4u) + v];\n"
+                         "    return x[m * (p.k >> 2u) + v];\n"
                          "}\n",
-                         SLOT_X, K % 32 ? "    if (4u * v >= K) { return vec4<f32>(0.0); }\n" : "");
+                         SLOT_X, K % 32 ? "    if (4u * v >= p.k) { return vec4<f32>(0.0); }\n" : "");
     } else {
         wgml_text_printf(t,
                          "@group(0) @binding(%d) var<storage, read> x: array<f32>;\n"
                          "fn x_load(m: u32, v: u32) -> vec4<f32> {\n"
                          "    var o = vec4<f32>(0.0);\n"
                          "    for (var e = 0u; e < 4u; e++) {\n"
-                         "        if (4u * v + e < K) { o[e] = x[m * K + 4u * v + e]; }\n"
+                         "        if (4u * v + e < p.k) { o[e] = x[m * p.k + 4u * v + e]; }\n"
                          "    }\n"
                          "    return o;\n"
                          "}\n",
@@ -334,8 +324,34 @@ static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_
                      idot_fn(q));
     wgml_text_printf(t, "%s", v->math == WGML_GEMV_MATH_DOT4 ? IDOT4_NATIVE : IDOT4_EMULATED);
     wgml_text_printf(t, "fn row_scale(row: u32) -> f32 { return %s; }\n",
-                     q == WGML_QUANT_I8 ? "bitcast<f32>(ws[SC_BASE + row])" : "1.0");
+                     q == WGML_QUANT_I8 ? "bitcast<f32>(ws[p.sc_base + row])" : "1.0");
     emit_reduce(t, v->reduce, sg, tpr);
+}
+
+// The uniform of gemv.wgsl (struct Params).
+typedef struct gemv_params {
+    uint32_t n, k, kb, units, sc_base, groups_x, row_v, row_s;
+} gemv_params;
+
+static gemv_params params_of(const wgml_gemv_args *a, const wgml_gemv_variant *v, uint32_t gx)
+{
+    wgml_quant q = a->format;
+    uint64_t N = a->N, K = a->K;
+    uint64_t row_bytes = q == WGML_QUANT_F32 ? 4 * K : q == WGML_QUANT_F16 ? 2 * K : K;
+    const char *fetch = fetch_fn(q, v->math, a->K);
+    bool by_element = !strcmp(fetch, "fetch_f32_1") || !strcmp(fetch, "fetch_f16_1");
+    gemv_params p = {
+        .n = a->N,
+        .k = a->K,
+        .kb = (a->K + 31) / 32,
+        .units = units_per_row(q, v->math, a->K, NULL),
+        .sc_base = (uint32_t)(q == WGML_QUANT_I8 ? N * K / 4
+                              : is_int_format(q) ? block_quant_bytes(q, N, K) / 4 : 0),
+        .groups_x = gx,
+        .row_v = (uint32_t)(row_bytes / 16),
+        .row_s = (uint32_t)(by_element ? K : row_bytes / 4),
+    };
+    return p;
 }
 
 // ---------------------------------------------------------------- op
@@ -365,7 +381,7 @@ wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
     if ((st = wgml_ops_grid(gpu, (N + rpw - 1) / rpw, &gx, &gy))) return st;
 
     wgml_text t = {0};
-    emit_prelude(&t, a, &v, fixed_subgroup(wgml_gpu_info(gpu)), M, gx);
+    emit_prelude(&t, a, &v, fixed_subgroup(wgml_gpu_info(gpu)), M);
     if (t.failed) {
         wgml_text_free(&t);
         return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -391,7 +407,8 @@ wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
     if (narrow) b[nb++] = (wgml_gpu_binding){a->w.buf, a->w.offset, 0, SLOT_WS};
     b[nb++] = (wgml_gpu_binding){a->x.buf, a->x.offset, 0, SLOT_X};
     b[nb++] = (wgml_gpu_binding){a->y.buf, a->y.offset, 0, SLOT_Y};
-    return wgml_gpu_dispatch(gpu, p, NULL, 0, b, nb, gx, gy, 1);
+    gemv_params params = params_of(a, &v, gx);
+    return wgml_gpu_dispatch(gpu, p, &params, sizeof params, b, nb, gx, gy, 1);
 }
 
 wgml_status wgml_op_gemv(wgml_gpu *gpu, wgml_quant format, wgml_view w, wgml_view x,

@@ -5,7 +5,7 @@
  * Dimension legend
  *   N, K   W is N rows by K columns, row-major (a Linear layer's weight
  *          [out, in], as GGUF and PyTorch store it)
- *   M      vectors per call (1..8): x is M x K, y is M x N, row-major, i.e. M
+ *   M      vectors per call (1..WGML_GEMV_MAX_M = 4): x is M x K, y is M x N, row-major, i.e. M
  *          tokens through one Linear layer; y[m, n] = sum_k W[n, k] x[m, k]
  *
  * The weight view holds the GPU layout, which wgml_gemv_pack writes from the
@@ -47,7 +47,9 @@
 #include "formats/quant.h"
 #include "ops/ops.h"
 
-enum { WGML_GEMV_MAX_M = 8 };
+// At M = 5..8 lavapipe's compiler took 10 to 60 s per pipeline (arrays of M
+// sums indexed in loops); up to 4 it takes well under one.
+enum { WGML_GEMV_MAX_M = 4 };
 
 typedef enum wgml_gemv_reduce {
     WGML_GEMV_REDUCE_AUTO = 0,
