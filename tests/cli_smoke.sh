@@ -20,6 +20,7 @@ set -e
 "$WGML" info --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["backend"]=="vulkan"; assert "shader_f16" in d["features"]' \
   || fail "wgml info --json"
 "$WGML" bench --quick --op softmax | grep -q '^softmax' || fail "bench text"
+"$WGML" bench --quick --op gemv | grep -q '^gemv_f16_float' || fail "bench gemv"
 "$WGML" bench --quick --json --op add | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin if l.strip()]

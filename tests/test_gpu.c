@@ -2,6 +2,7 @@
 // the uniform arena past one chunk, timestamps, every kernel compiling, and
 // the capabilities it reports.
 #include "kernels/kernels.h"
+#include "ops/gemv.h"
 #include "ops/reference.h"
 #include "ops/templates.h"
 #include "test_util.h"
@@ -126,7 +127,7 @@ static int test_timestamps(wgml_gpu *gpu)
 static int test_kernels_compile(wgml_gpu *gpu)
 {
     // matmul_sgm runs only where the device has subgroup matrices (f16 matmul).
-    static const char *covered[] = {"rows", "matmul", "matmul_f16", "matmul_sgm"};
+    static const char *covered[] = {"rows", "matmul", "matmul_f16", "matmul_sgm", "gemv"};
     for (size_t i = 0; i < wgml_kernel_source_count; i++) {
         bool known = false;
         for (size_t j = 0; j < sizeof covered / sizeof covered[0]; j++)
@@ -147,11 +148,17 @@ static int test_kernels_compile(wgml_gpu *gpu)
     TEST_OK(gpu, wgml_op_layernorm(gpu, v, v, v, o, 4, 16, 1e-5f));
     TEST_OK(gpu, wgml_op_rmsnorm(gpu, v, v, o, 4, 16, 1e-5f));
     TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F32, v, v, o, 8, 8, 8));
+    for (int q = 0; q < WGML_QUANT_COUNT; q++)   // the float and, where the device has it, dot4 kernels
+        TEST_OK(gpu, wgml_op_gemv(gpu, q, v, v, o, 8, 64));
     int skipped = 0;
-    if (wgml_gpu_info(gpu)->shader_f16) TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F16, v, v, o, 8, 8, 8));
+    if (wgml_gpu_info(gpu)->shader_f16) {
+        TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F16, v, v, o, 8, 8, 8));
+    } else {
+        skipped = 1;
+        printf("skip matmul_f16: needs shader-f16\n");
+    }
     if (wgml_matmul_can_use_subgroup_matrix(gpu))
         TEST_OK(gpu, wgml_op_matmul_variant(gpu, WGML_MATMUL_SUBGROUP_MATRIX, WGML_F16, v, v, o, 8, 8, 8));
-    else skipped = 1, printf("skip matmul_f16: needs shader-f16\n");
     TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
     wgml_gpu_buf_release(gpu, bi);
     wgml_gpu_buf_release(gpu, bo);

@@ -5,6 +5,7 @@
 // the host clock spans submit to completion (marked "wall"). The reported time
 // is the median over `repeat` runs, divided by `iters`.
 #include "cli.h"
+#include "ops/gemv.h"
 #include "ops/ops.h"
 #include "ops/peaks.h"
 #include "ops/templates.h"
@@ -18,8 +19,10 @@ static const char USAGE[] =
     "       wgml bench fusion [options]   (see wgml bench fusion --help)\n"
     "\n"
     "Times each op (unary scale/gelu/silu, binary add/mul, softmax, layernorm,\n"
-    "rmsnorm, matmul f32 and f16) at a few sizes and prints, per row: the op, its\n"
-    "shape, GPU time per call, bytes moved and GB/s, FLOPs and GFLOP/s.\n"
+    "rmsnorm, matmul f32 and f16, gemv in f16, q8_0, q4_0 and i8) at a few sizes\n"
+    "and prints, per row: the op, its shape, GPU time per call, bytes moved and\n"
+    "GB/s, FLOPs and GFLOP/s. GEMV rows are named gemv_FORMAT_MATH (MATH: float,\n"
+    "dot4); their bytes are the weights as stored (GGUF's block sizes), x and y.\n"
     "\n"
     "  --json      one JSON object per row (JSON lines)\n"
     "  --quick     small sizes only (seconds on a CPU device)\n"
@@ -27,12 +30,12 @@ static const char USAGE[] =
     "  --iters N   dispatches per timed run (default 20; 3 with --quick)\n"
     "  --repeat N  timed runs per row, median reported (default 5; 2 with --quick)\n";
 
-typedef enum bench_kind { B_UNARY, B_BINARY, B_SOFTMAX, B_LAYERNORM, B_RMSNORM, B_MATMUL } bench_kind;
+typedef enum bench_kind { B_UNARY, B_BINARY, B_SOFTMAX, B_LAYERNORM, B_RMSNORM, B_MATMUL, B_GEMV } bench_kind;
 
 typedef struct bench_case {
     bench_kind kind;
-    int op;            // unary/binary op, or dtype for matmul
-    uint32_t d0, d1, d2;   // n | rows, cols | M, N, K
+    int op;            // unary/binary op, dtype for matmul, weight format for gemv
+    uint32_t d0, d1, d2;   // n | rows, cols | M, N, K | gemv: N, K, math
     int quick;         // part of --quick
 } bench_case;
 
@@ -58,6 +61,21 @@ static const bench_case CASES[] = {
     {B_MATMUL, WGML_F16, 128, 128, 128, 1},
     {B_MATMUL, WGML_F16, 1024, 1024, 1024, 0},
     {B_MATMUL, WGML_F16, 4096, 4096, 4096, 0},
+    // Decode-step GEMV: a 4096 x 4096 projection and a 14336 x 4096 FFN matrix.
+    {B_GEMV, WGML_QUANT_F16, 256, 256, WGML_GEMV_MATH_FLOAT, 1},
+    {B_GEMV, WGML_QUANT_Q4_0, 256, 256, WGML_GEMV_MATH_DOT4, 1},
+    {B_GEMV, WGML_QUANT_F16, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0},
+    {B_GEMV, WGML_QUANT_F16, 14336, 4096, WGML_GEMV_MATH_FLOAT, 0},
+    {B_GEMV, WGML_QUANT_Q8_0, 4096, 4096, WGML_GEMV_MATH_DOT4, 0},
+    {B_GEMV, WGML_QUANT_Q8_0, 14336, 4096, WGML_GEMV_MATH_DOT4, 0},
+    {B_GEMV, WGML_QUANT_Q8_0, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0},
+    {B_GEMV, WGML_QUANT_Q4_0, 4096, 4096, WGML_GEMV_MATH_DOT4, 0},
+    {B_GEMV, WGML_QUANT_Q4_0, 14336, 4096, WGML_GEMV_MATH_DOT4, 0},
+    {B_GEMV, WGML_QUANT_Q4_0, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0},
+    {B_GEMV, WGML_QUANT_I8, 4096, 4096, WGML_GEMV_MATH_DOT4, 0},
+    {B_GEMV, WGML_QUANT_I8, 14336, 4096, WGML_GEMV_MATH_DOT4, 0},
+    {B_GEMV, WGML_QUANT_I8, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0},
+    {B_GEMV, WGML_QUANT_I8, 14336, 4096, WGML_GEMV_MATH_FLOAT, 0},
 };
 
 typedef struct bench_opts {
@@ -79,6 +97,9 @@ static const char *case_name(const bench_case *c, char *buf, size_t cap)
     case B_MATMUL:
         snprintf(buf, cap, "matmul_%s", c->op == WGML_F16 ? "f16" : "f32");
         return buf;
+    case B_GEMV:
+        snprintf(buf, cap, "gemv_%s_%s", wgml_quant_name(c->op), wgml_gemv_math_name(c->d2));
+        return buf;
     }
     return "?";
 }
@@ -87,6 +108,7 @@ static void case_shape(const bench_case *c, char *buf, size_t cap)
 {
     if (c->kind == B_UNARY || c->kind == B_BINARY) snprintf(buf, cap, "%u", c->d0);
     else if (c->kind == B_MATMUL) snprintf(buf, cap, "%ux%ux%u", c->d0, c->d1, c->d2);
+    else if (c->kind == B_GEMV) snprintf(buf, cap, "%ux%u", c->d0, c->d1);
     else snprintf(buf, cap, "%ux%u", c->d0, c->d1);
 }
 
@@ -112,6 +134,7 @@ static wgml_cost case_cost(const bench_case *c)
     case B_LAYERNORM: return wgml_op_layernorm_cost(c->d0, c->d1);
     case B_RMSNORM: return wgml_op_rmsnorm_cost(c->d0, c->d1);
     case B_MATMUL: return wgml_op_matmul_cost(c->op, c->d0, c->d1, c->d2);
+    case B_GEMV: return wgml_op_gemv_cost(c->op, c->d0, c->d1, 1);
     }
     return (wgml_cost){0};
 }
@@ -154,6 +177,11 @@ static wgml_status alloc_case(wgml_gpu *gpu, const bench_case *c, bench_bufs *b)
         in_bytes[1] = es * c->d2 * c->d1;
         out_bytes = es * c->d0 * c->d1;
         break;
+    case B_GEMV:   // random bits: f16 weights and scales in [1, 2), any int8
+        in_bytes[0] = wgml_gemv_packed_bytes(c->op, c->d0, c->d1);
+        in_bytes[1] = 4ull * c->d1;
+        out_bytes = 4ull * c->d0;
+        break;
     default:
         in_bytes[0] = 4ull * c->d0 * c->d1;
         in_bytes[1] = in_bytes[2] = 4ull * c->d1;
@@ -180,6 +208,11 @@ static wgml_status record(wgml_gpu *gpu, const bench_case *c, const bench_bufs *
     case B_LAYERNORM: return wgml_op_layernorm(gpu, i0, i1, i2, o, c->d0, c->d1, 1e-5f);
     case B_RMSNORM: return wgml_op_rmsnorm(gpu, i0, i1, o, c->d0, c->d1, 1e-5f);
     case B_MATMUL: return wgml_op_matmul(gpu, c->op, i0, i1, o, c->d0, c->d1, c->d2);
+    case B_GEMV: {
+        wgml_gemv_args a = {.format = c->op, .w = i0, .x = i1, .y = o, .N = c->d0, .K = c->d1,
+                            .M = 1, .variant = {.math = c->d2}};
+        return wgml_op_gemv_ex(gpu, &a);
+    }
     }
     return WGML_ERR_INVALID_ARGUMENT;
 }
@@ -221,7 +254,13 @@ static int bench_case_run(wgml_gpu *gpu, const bench_case *c, const bench_opts *
     const char *name = case_name(c, nbuf, sizeof nbuf);
     case_shape(c, shape, sizeof shape);
     if (c->kind == B_MATMUL && c->op == WGML_F16 && !wgml_gpu_info(gpu)->shader_f16) {
-        if (!o->json) printf("%-10s %-16s skipped: no shader-f16 on this device\n", name, shape);
+        if (!o->json) printf("%-18s %-16s skipped: no shader-f16 on this device\n", name, shape);
+        return 0;
+    }
+    if (c->kind == B_GEMV && c->d2 == WGML_GEMV_MATH_DOT4 && !wgml_gpu_info(gpu)->packed_dot4) {
+        if (!o->json)
+            printf("%-18s %-16s skipped: no packed 4x8 integer dot product on this device\n",
+                   name, shape);
         return 0;
     }
     bench_bufs b;
@@ -263,7 +302,7 @@ static int bench_case_run(wgml_gpu *gpu, const bench_case *c, const bench_opts *
     } else {
         char pbuf[16] = "-";
         if (pct >= 0) snprintf(pbuf, sizeof pbuf, "%.0f%%", pct);
-        printf("%-10s %-16s %12.2f %-4s %12.1f %10.2f %12.1f %10.2f %8s  %s\n", name, shape,
+        printf("%-18s %-16s %12.2f %-4s %12.1f %10.2f %12.1f %10.2f %8s  %s\n", name, shape,
                row.ns / 1e3, wall ? "wall" : "gpu", row.bytes / 1e6, gbs, row.flops / 1e6, gflops,
                pbuf, row.variant);
     }
@@ -342,7 +381,7 @@ int wgml_cmd_bench(int argc, char **argv)
         if (o.peaks)
             printf("# bounds: copy %.1f GB/s, f32 FMA %.1f GFLOP/s, f16 FMA %.1f GFLOP/s (measured)\n",
                    peaks.copy_gb_per_s, peaks.fma_f32_gflop_per_s, peaks.fma_f16_gflop_per_s);
-        printf("%-10s %-16s %12s %-4s %12s %10s %12s %10s %8s  %s\n", "op", "shape", "time_us",
+        printf("%-18s %-16s %12s %-4s %12s %10s %12s %10s %8s  %s\n", "op", "shape", "time_us",
                "", "MB", "GB/s", "MFLOP", "GFLOP/s", "bound%", "variant");
     }
     int failed = 0, ran = 0;

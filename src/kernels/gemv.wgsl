@@ -1,0 +1,401 @@
+// GEMV: y = W x for M vectors, W in one of the formats of src/ops/gemv.h
+// (which describes the GPU layout and the variants), f32 sums.
+//
+// The shape comes in the uniform p (Params), so that one pipeline serves
+// every matrix of a model; the prelude (src/ops/gemv.c) provides
+//   const M: u32             vectors: x is M x K and y is M x N, row-major
+//   const MV: u32            ceil(M / 4)
+//   const WG, TPR, RPW: u32  workgroup size, invocations per row, rows per
+//                            workgroup (WG / TPR)
+//   const CB: u32            blocks of quantised x per chunk (integer kernel)
+//   the binding x and fn x_load(m: u32, v: u32) -> vec4<f32>: elements
+//     4v .. 4v + 3 of vector m, zero past K
+//   fn unit_fetch(row: u32, u: u32) -> Raw: the weight words of a unit
+//   fn unit_dot(r: Raw, u: u32) -> array<f32, M>: its products with x (float)
+//   fn unit_idot(r: Raw, cb: u32) -> array<f32, M>: the same on quantised x,
+//     block cb of the chunk in workgroup memory (integer kernel)
+//   fn idot4(a: u32, b: u32) -> i32: the dot product of four packed int8
+//   fn row_reduce(v: vec4<f32>, li: u32) -> vec4<f32>: the sum over the TPR
+//     invocations of a row, called in uniform control flow
+//   fn row_scale(row: u32) -> f32: a per-row factor (I8's scale, else 1)
+// The format functions below are all compiled; the prelude picks one of each.
+//
+// Each invocation streams its row's units t, t + TPR, ... (adjacent
+// invocations read adjacent 16-byte words), four loads in flight before the
+// arithmetic; each weight byte is read once; x comes from cache.
+
+struct Params {
+    n: u32,          // N: rows of W
+    k: u32,          // K: columns of W, elements of x
+    kb: u32,         // blocks of 32 per row, ceil(K / 32)
+    units: u32,      // units per row; a unit is what one invocation reads in
+                     // one step (4, 8 or 16 elements, or a block of 32)
+    sc_base: u32,    // u32 index of the scales in the weight buffer
+    groups_x: u32,   // workgroups per row of the dispatch grid
+    row_v: u32,      // a row's length in 16-byte words (wide fetches)
+    row_s: u32,      // a row's length in u32 words (narrow fetches; elements for f32 and f16 by element)
+}
+
+struct Raw {
+    a: vec4<u32>,
+    b: vec4<u32>,   // Q8_0 and I8 blocks: bytes 16..31
+    s: u32,         // block formats: f16 d in the low half (Q4_1: f16 m high)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> wv: array<vec4<u32>>;   // the weights as 16-byte words
+@group(0) @binding(2) var<storage, read> ws: array<u32>;         // the same buffer as 4-byte words
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+// Quantised x for the integer kernel, one chunk of CB blocks per vector.
+var<workgroup> xq: array<vec4<u32>, 2u * M * CB>;   // 32 int8 per block
+var<workgroup> xd: array<f32, M * CB>;              // 1 / id: the block's step
+var<workgroup> xs: array<i32, M * CB>;              // sum of the block's q
+
+fn no_words() -> vec4<u32> { return vec4<u32>(0u); }
+
+// f16 number h (0 or 1) of the u32 at index i of ws, as the low half of a u32.
+fn half_at(i: u32, h: u32) -> u32 { return (ws[i] >> (16u * h)) & 0xffffu; }
+
+// ---------------------------------------------------------------- fetch
+
+fn fetch_f32_4(row: u32, u: u32) -> Raw { return Raw(wv[row * p.row_v + u], no_words(), 0u); }
+
+// Rows not a multiple of 4 long: element by element, zero past K.
+fn fetch_f32_1(row: u32, u: u32) -> Raw {
+    var a = vec4<u32>(0u);
+    for (var e = 0u; e < 4u; e++) {
+        let k = 4u * u + e;
+        if (k < p.k) { a[e] = ws[row * p.row_s + k]; }
+    }
+    return Raw(a, no_words(), 0u);
+}
+
+fn fetch_f16_8(row: u32, u: u32) -> Raw { return Raw(wv[row * p.row_v + u], no_words(), 0u); }
+
+fn fetch_f16_4(row: u32, u: u32) -> Raw {
+    let i = row * p.row_s + 2u * u;
+    return Raw(vec4<u32>(ws[i], ws[i + 1u], 0u, 0u), no_words(), 0u);
+}
+
+// Odd or not-a-multiple-of-4 rows: halves one at a time, each in a low half.
+fn fetch_f16_1(row: u32, u: u32) -> Raw {
+    var a = vec4<u32>(0u);
+    for (var e = 0u; e < 4u; e++) {
+        let k = 4u * u + e;
+        if (k < p.k) { let h = row * p.row_s + k; a[e] = half_at(h / 2u, h % 2u); }
+    }
+    return Raw(a, no_words(), 0u);
+}
+
+fn fetch_i8_16(row: u32, u: u32) -> Raw { return Raw(wv[row * p.row_v + u], no_words(), 0u); }
+
+fn fetch_i8_4(row: u32, u: u32) -> Raw {
+    return Raw(vec4<u32>(ws[row * p.row_s + u], 0u, 0u, 0u), no_words(), 0u);
+}
+
+// A block of 32 of an I8 row (integer kernel): two 16-byte words when rows
+// are a multiple of 32, else word by word, zero past K.
+fn fetch_i8_32(row: u32, b: u32) -> Raw {
+    if (p.k % 32u == 0u) {
+        let i = row * p.row_v + 2u * b;
+        return Raw(wv[i], wv[i + 1u], 0u);
+    }
+    var a = vec4<u32>(0u);
+    var c = vec4<u32>(0u);
+    let base = row * p.row_s;
+    for (var e = 0u; e < 4u; e++) {
+        if (32u * b + 4u * e < p.k) { a[e] = ws[base + 8u * b + e]; }
+        if (32u * b + 16u + 4u * e < p.k) { c[e] = ws[base + 8u * b + 4u + e]; }
+    }
+    return Raw(a, c, 0u);
+}
+
+fn fetch_q8_0(row: u32, b: u32) -> Raw {
+    let g = row * p.kb + b;
+    return Raw(wv[2u * g], wv[2u * g + 1u], half_at(p.sc_base + g / 2u, g % 2u));
+}
+
+fn fetch_q4_0(row: u32, b: u32) -> Raw {
+    let g = row * p.kb + b;
+    return Raw(wv[g], no_words(), half_at(p.sc_base + g / 2u, g % 2u));
+}
+
+fn fetch_q4_1(row: u32, b: u32) -> Raw {
+    let g = row * p.kb + b;
+    return Raw(wv[g], no_words(), ws[p.sc_base + g]);
+}
+
+// ---------------------------------------------------------------- float products
+
+// Four int8 of a word, sign-extended.
+fn i8x4(w: u32) -> vec4<f32> {
+    return vec4<f32>((vec4<i32>(bitcast<i32>(w)) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
+}
+
+// The low and the high nibbles of the four bytes of a word.
+fn nib_lo(w: u32) -> vec4<f32> {
+    return vec4<f32>((vec4<u32>(w) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u));
+}
+fn nib_hi(w: u32) -> vec4<f32> {
+    return vec4<f32>((vec4<u32>(w) >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(15u));
+}
+
+fn dot_f32(r: Raw, u: u32) -> array<f32, M> {
+    var o: array<f32, M>;
+    let w = bitcast<vec4<f32>>(r.a);
+    for (var m = 0u; m < M; m++) { o[m] = dot(w, x_load(m, u)); }
+    return o;
+}
+
+fn dot_f16_8(r: Raw, u: u32) -> array<f32, M> {
+    var o: array<f32, M>;
+    let w0 = vec4<f32>(unpack2x16float(r.a.x), unpack2x16float(r.a.y));
+    let w1 = vec4<f32>(unpack2x16float(r.a.z), unpack2x16float(r.a.w));
+    for (var m = 0u; m < M; m++) { o[m] = dot(w0, x_load(m, 2u * u)) + dot(w1, x_load(m, 2u * u + 1u)); }
+    return o;
+}
+
+fn dot_f16_4(r: Raw, u: u32) -> array<f32, M> {
+    var o: array<f32, M>;
+    let w = vec4<f32>(unpack2x16float(r.a.x), unpack2x16float(r.a.y));
+    for (var m = 0u; m < M; m++) { o[m] = dot(w, x_load(m, u)); }
+    return o;
+}
+
+fn dot_f16_1(r: Raw, u: u32) -> array<f32, M> {
+    var o: array<f32, M>;
+    let w = vec4<f32>(unpack2x16float(r.a.x).x, unpack2x16float(r.a.y).x,
+                      unpack2x16float(r.a.z).x, unpack2x16float(r.a.w).x);
+    for (var m = 0u; m < M; m++) { o[m] = dot(w, x_load(m, u)); }
+    return o;
+}
+
+fn dot_i8_16(r: Raw, u: u32) -> array<f32, M> {
+    var o: array<f32, M>;
+    let w0 = i8x4(r.a.x);
+    let w1 = i8x4(r.a.y);
+    let w2 = i8x4(r.a.z);
+    let w3 = i8x4(r.a.w);
+    for (var m = 0u; m < M; m++) {
+        o[m] = dot(w0, x_load(m, 4u * u)) + dot(w1, x_load(m, 4u * u + 1u)) +
+               dot(w2, x_load(m, 4u * u + 2u)) + dot(w3, x_load(m, 4u * u + 3u));
+    }
+    return o;
+}
+
+fn dot_i8_4(r: Raw, u: u32) -> array<f32, M> {
+    var o: array<f32, M>;
+    let w = i8x4(r.a.x);
+    for (var m = 0u; m < M; m++) { o[m] = dot(w, x_load(m, u)); }
+    return o;
+}
+
+// The sums over a block of 32 of w * x for the 8 weight vectors wq.
+fn block_dot(wq: array<vec4<f32>, 8>, m: u32, b: u32) -> f32 {
+    var s = 0.0;
+    for (var j = 0u; j < 8u; j++) { s += dot(wq[j], x_load(m, 8u * b + j)); }
+    return s;
+}
+
+fn dot_q8_0(r: Raw, b: u32) -> array<f32, M> {
+    var o: array<f32, M>;
+    let d = unpack2x16float(r.s).x;
+    let wq = array<vec4<f32>, 8>(i8x4(r.a.x), i8x4(r.a.y), i8x4(r.a.z), i8x4(r.a.w),
+                                 i8x4(r.b.x), i8x4(r.b.y), i8x4(r.b.z), i8x4(r.b.w));
+    for (var m = 0u; m < M; m++) { o[m] = d * block_dot(wq, m, b); }
+    return o;
+}
+
+fn dot_q4_0(r: Raw, b: u32) -> array<f32, M> {
+    var o: array<f32, M>;
+    let d = unpack2x16float(r.s).x;
+    let c = vec4<f32>(8.0);
+    let wq = array<vec4<f32>, 8>(nib_lo(r.a.x) - c, nib_lo(r.a.y) - c, nib_lo(r.a.z) - c,
+                                 nib_lo(r.a.w) - c, nib_hi(r.a.x) - c, nib_hi(r.a.y) - c,
+                                 nib_hi(r.a.z) - c, nib_hi(r.a.w) - c);
+    for (var m = 0u; m < M; m++) { o[m] = d * block_dot(wq, m, b); }
+    return o;
+}
+
+// sum (d q + m) x = d sum q x + m sum x.
+fn dot_q4_1(r: Raw, b: u32) -> array<f32, M> {
+    var o: array<f32, M>;
+    let dm = unpack2x16float(r.s);
+    let wq = array<vec4<f32>, 8>(nib_lo(r.a.x), nib_lo(r.a.y), nib_lo(r.a.z), nib_lo(r.a.w),
+                                 nib_hi(r.a.x), nib_hi(r.a.y), nib_hi(r.a.z), nib_hi(r.a.w));
+    for (var m = 0u; m < M; m++) {
+        var sx = 0.0;
+        for (var j = 0u; j < 8u; j++) { sx += dot(x_load(m, 8u * b + j), vec4<f32>(1.0)); }
+        o[m] = dm.x * block_dot(wq, m, b) + dm.y * sx;
+    }
+    return o;
+}
+
+// ---------------------------------------------------------------- integer products
+
+// Quantises block gb of vector m into slot `slot` of the chunk; the rule is
+// wgml_ref_gemv_quantize_x's (src/ops/gemv.h), operation for operation.
+fn quantize_block(m: u32, gb: u32, slot: u32) {
+    var v: array<vec4<f32>, 8>;
+    var amax = 0.0;
+    for (var j = 0u; j < 8u; j++) {
+        v[j] = x_load(m, 8u * gb + j);
+        let a = abs(v[j]);
+        amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
+    }
+    var id = 0.0;
+    if (amax >= 8.673617379884035e-19) {   // 2^-60
+        let fe = frexp(amax);
+        // The division only guesses j (within one of the answer); the
+        // comparisons decide it.
+        var j = min(clamp(u32(127.0 / (4.0 * fe.fract)), 31u, 63u) + 2u, 63u);
+        for (var i = 0u; i < 4u; i++) {
+            if (amax * ldexp(f32(j), 2 - fe.exp) <= 127.0) { break; }
+            j -= 1u;
+        }
+        id = ldexp(f32(j), 2 - fe.exp);
+    }
+    var sum = 0;
+    for (var j = 0u; j < 8u; j++) {
+        let q = vec4<i32>(round(v[j] * id));
+        sum += q.x + q.y + q.z + q.w;
+        let b = bitcast<vec4<u32>>(q) & vec4<u32>(0xffu);
+        xq[2u * slot + j / 4u][j % 4u] = b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
+    }
+    xd[slot] = select(0.0, 1.0 / id, id > 0.0);
+    xs[slot] = sum;
+}
+
+// Sum of the products of the 32 int8 in words (a, b) with x's block in slot.
+fn idot_block(a: vec4<u32>, b: vec4<u32>, slot: u32) -> i32 {
+    let x0 = xq[2u * slot];
+    let x1 = xq[2u * slot + 1u];
+    return idot4(a.x, x0.x) + idot4(a.y, x0.y) + idot4(a.z, x0.z) + idot4(a.w, x0.w) +
+           idot4(b.x, x1.x) + idot4(b.y, x1.y) + idot4(b.z, x1.z) + idot4(b.w, x1.w);
+}
+
+fn idot_i8(r: Raw, cb: u32) -> array<f32, M> {
+    var o: array<f32, M>;
+    for (var m = 0u; m < M; m++) {
+        let slot = m * CB + cb;
+        o[m] = xd[slot] * f32(idot_block(r.a, r.b, slot));
+    }
+    return o;
+}
+
+fn idot_q8_0(r: Raw, cb: u32) -> array<f32, M> {
+    var o: array<f32, M>;
+    let d = unpack2x16float(r.s).x;
+    for (var m = 0u; m < M; m++) {
+        let slot = m * CB + cb;
+        o[m] = d * xd[slot] * f32(idot_block(r.a, r.b, slot));
+    }
+    return o;
+}
+
+// Nibbles are 0..15, valid as packed int8: sum (q - 8) x = sum q x - 8 sum x.
+fn idot_q4_0(r: Raw, cb: u32) -> array<f32, M> {
+    var o: array<f32, M>;
+    let d = unpack2x16float(r.s).x;
+    let lo = r.a & vec4<u32>(0x0f0f0f0fu);
+    let hi = (r.a >> vec4<u32>(4u)) & vec4<u32>(0x0f0f0f0fu);
+    for (var m = 0u; m < M; m++) {
+        let slot = m * CB + cb;
+        o[m] = d * xd[slot] * f32(idot_block(lo, hi, slot) - 8 * xs[slot]);
+    }
+    return o;
+}
+
+fn idot_q4_1(r: Raw, cb: u32) -> array<f32, M> {
+    var o: array<f32, M>;
+    let dm = unpack2x16float(r.s);
+    let lo = r.a & vec4<u32>(0x0f0f0f0fu);
+    let hi = (r.a >> vec4<u32>(4u)) & vec4<u32>(0x0f0f0f0fu);
+    for (var m = 0u; m < M; m++) {
+        let slot = m * CB + cb;
+        o[m] = xd[slot] * (dm.x * f32(idot_block(lo, hi, slot)) + dm.y * f32(xs[slot]));
+    }
+    return o;
+}
+
+// ---------------------------------------------------------------- kernels
+
+fn acc_add(a: array<f32, M>, b: array<f32, M>) -> array<f32, M> {
+    var o = a;
+    var c = b;
+    for (var m = 0u; m < M; m++) { o[m] += c[m]; }
+    return o;
+}
+
+// Reduces each row's sums over its invocations and stores them.
+fn finish(row: u32, t: u32, li: u32, sums: array<f32, M>) {
+    var acc = sums;
+    for (var g = 0u; g < MV; g++) {
+        var v = vec4<f32>(0.0);
+        for (var i = 0u; i < 4u; i++) {
+            if (4u * g + i < M) { v[i] = acc[4u * g + i]; }
+        }
+        var s = row_reduce(v, li);
+        if (row < p.n && t == 0u) {
+            let sc = row_scale(row);
+            for (var i = 0u; i < 4u; i++) {
+                if (4u * g + i < M) { y[(4u * g + i) * p.n + row] = s[i] * sc; }
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let row = (wid.y * p.groups_x + wid.x) * RPW + li / TPR;
+    let t = li % TPR;
+    let units = p.units;
+    var acc: array<f32, M>;
+    if (row < p.n) {
+        var u = t;
+        for (; u + 3u * TPR < units; u += 4u * TPR) {
+            let r0 = unit_fetch(row, u);
+            let r1 = unit_fetch(row, u + TPR);
+            let r2 = unit_fetch(row, u + 2u * TPR);
+            let r3 = unit_fetch(row, u + 3u * TPR);
+            acc = acc_add(acc, unit_dot(r0, u));
+            acc = acc_add(acc, unit_dot(r1, u + TPR));
+            acc = acc_add(acc, unit_dot(r2, u + 2u * TPR));
+            acc = acc_add(acc, unit_dot(r3, u + 3u * TPR));
+        }
+        for (; u < units; u += TPR) { acc = acc_add(acc, unit_dot(unit_fetch(row, u), u)); }
+    }
+    finish(row, t, li, acc);
+}
+
+// The integer kernel: per chunk of CB blocks, the workgroup quantises x into
+// workgroup memory (one block per invocation), then each row's invocations
+// stream their blocks against it.
+@compute @workgroup_size(WG)
+fn gemv_int(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let row = (wid.y * p.groups_x + wid.x) * RPW + li / TPR;
+    let t = li % TPR;
+    let kb = p.kb;
+    var acc: array<f32, M>;
+    for (var c0 = 0u; c0 < kb; c0 += CB) {
+        workgroupBarrier();   // the previous chunk is used up
+        for (var e = li; e < M * CB; e += WG) {
+            let cb = e % CB;
+            if (c0 + cb < kb) { quantize_block(e / CB, c0 + cb, e); }
+        }
+        workgroupBarrier();
+        if (row < p.n) {
+            let nb = min(CB, kb - c0);
+            var b = t;
+            for (; b + TPR < nb; b += 2u * TPR) {
+                let r0 = unit_fetch(row, c0 + b);
+                let r1 = unit_fetch(row, c0 + b + TPR);
+                acc = acc_add(acc, unit_idot(r0, b));
+                acc = acc_add(acc, unit_idot(r1, b + TPR));
+            }
+            if (b < nb) { acc = acc_add(acc, unit_idot(unit_fetch(row, c0 + b), b)); }
+        }
+    }
+    finish(row, t, li, acc);
+}

@@ -1,0 +1,419 @@
+// GEMV (gemv.h): variant choice, the GPU layout of the block formats, and
+// the prelude that specialises the gemv.wgsl template.
+#include "ops/gemv.h"
+#include "ops/ops_internal.h"
+#include "ops/ewise.h"
+
+#include <string.h>
+
+enum {
+    GEMV_WG = 256,         // invocations per workgroup
+    GEMV_CHUNK_SLOTS = 256,   // blocks of quantised x (all vectors) per chunk: 10 KiB of workgroup memory
+    SLOT_WV = 1, SLOT_WS = 2, SLOT_X = 3, SLOT_Y = 4,
+};
+
+const char *wgml_gemv_math_name(wgml_gemv_math m)
+{
+    static const char *names[] = {"auto", "float", "f16", "dot4", "dot4_emulated"};
+    return (unsigned)m <= WGML_GEMV_MATH_DOT4_EMULATED ? names[m] : "?";
+}
+
+const char *wgml_gemv_reduce_name(wgml_gemv_reduce r)
+{
+    static const char *names[] = {"auto", "subgroup", "shared"};
+    return (unsigned)r <= WGML_GEMV_REDUCE_SHARED ? names[r] : "?";
+}
+
+static bool is_int_format(wgml_quant q)
+{
+    return q == WGML_QUANT_I8 || q == WGML_QUANT_Q8_0 || q == WGML_QUANT_Q4_0 ||
+           q == WGML_QUANT_Q4_1;
+}
+
+// Bytes of the quants of the block formats (the scales follow them).
+static uint64_t block_quant_bytes(wgml_quant q, uint64_t N, uint64_t K)
+{
+    return N * (K / WGML_QUANT_BLOCK) * (q == WGML_QUANT_Q8_0 ? 32 : 16);
+}
+
+// ---------------------------------------------------------------- layout
+
+uint64_t wgml_gemv_packed_bytes(wgml_quant q, uint64_t N, uint64_t K)
+{
+    uint64_t host = wgml_quant_bytes(q, N, K);
+    if (!host) return 0;
+    // Same bytes as the host layout, in another order; then whole u32 words.
+    return (host + 3) & ~3ull;
+}
+
+wgml_status wgml_gemv_pack(wgml_quant q, const void *src, void *dst, uint64_t N, uint64_t K)
+{
+    uint64_t host = wgml_quant_bytes(q, N, K), packed = wgml_gemv_packed_bytes(q, N, K);
+    if (!host) return WGML_ERR_INVALID_ARGUMENT;
+    const uint8_t *in = src;
+    uint8_t *out = dst;
+    if (!is_int_format(q) || q == WGML_QUANT_I8) {
+        memcpy(out, in, host);
+        memset(out + host, 0, packed - host);
+        return WGML_OK;
+    }
+    uint64_t nb = N * K / WGML_QUANT_BLOCK;
+    uint64_t qb = q == WGML_QUANT_Q8_0 ? 32 : 16;              // quant bytes per block
+    uint64_t hb = q == WGML_QUANT_Q8_0 ? 34 : q == WGML_QUANT_Q4_0 ? 18 : 20;   // GGUF block
+    uint64_t sb = hb - qb;                                     // scale bytes per block
+    uint8_t *scales = out + block_quant_bytes(q, N, K);
+    for (uint64_t i = 0; i < nb; i++) {
+        memcpy(out + i * qb, in + i * hb + sb, qb);
+        memcpy(scales + i * sb, in + i * hb, sb);
+    }
+    memset(scales + nb * sb, 0, packed - (uint64_t)(scales + nb * sb - out));
+    return WGML_OK;
+}
+
+wgml_cost wgml_op_gemv_cost(wgml_quant q, uint32_t N, uint32_t K, uint32_t M)
+{
+    if (M == 0) M = 1;
+    return (wgml_cost){.bytes = (double)wgml_quant_bytes(q, N, K) + 4.0 * M * K + 4.0 * M * N,
+                       .flops = 2.0 * M * N * K};
+}
+
+// ---------------------------------------------------------------- variants
+
+// The subgroup size when it is fixed and suits the reduction, else 0.
+static uint32_t fixed_subgroup(const wgml_device_info *d)
+{
+    uint32_t sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size
+                      ? d->subgroup_min_size : 0;
+    return sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0 ? sg : 0;
+}
+
+// Units (what one invocation reads per step) per row, and elements per unit.
+static uint32_t units_per_row(wgml_quant q, wgml_gemv_math math, uint32_t K, uint32_t *elems)
+{
+    uint32_t e;
+    if (math == WGML_GEMV_MATH_DOT4 || math == WGML_GEMV_MATH_DOT4_EMULATED ||
+        q == WGML_QUANT_Q8_0 || q == WGML_QUANT_Q4_0 || q == WGML_QUANT_Q4_1)
+        e = 32;
+    else if (q == WGML_QUANT_F16)
+        e = K % 8 == 0 ? 8 : 4;
+    else if (q == WGML_QUANT_I8)
+        e = K % 16 == 0 ? 16 : 4;
+    else
+        e = 4;
+    if (elems) *elems = e;
+    return (K + e - 1) / e;
+}
+
+wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_variant *out)
+{
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    wgml_gemv_variant v = a->variant;
+    wgml_quant q = a->format;
+    if ((unsigned)q >= WGML_QUANT_COUNT)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "gemv: unknown weight format %d", q);
+
+    switch (v.math) {
+    case WGML_GEMV_MATH_AUTO:
+        v.math = is_int_format(q) && d->packed_dot4 ? WGML_GEMV_MATH_DOT4 : WGML_GEMV_MATH_FLOAT;
+        break;
+    case WGML_GEMV_MATH_FLOAT: break;
+    case WGML_GEMV_MATH_F16:
+        if (q != WGML_QUANT_F16 || a->K % 8)
+            return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                                 "gemv: f16 arithmetic needs f16 weights and K a multiple of 8");
+        if (!d->shader_f16)
+            return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
+                                 "gemv: f16 arithmetic needs shader-f16, which this device lacks");
+        break;
+    case WGML_GEMV_MATH_DOT4:
+    case WGML_GEMV_MATH_DOT4_EMULATED:
+        if (!is_int_format(q))
+            return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                                 "gemv: integer dot products need i8, q8_0, q4_0 or q4_1 weights");
+        if (v.math == WGML_GEMV_MATH_DOT4 && !d->packed_dot4)
+            return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
+                                 "gemv: this device lacks the packed 4x8 integer dot product");
+        break;
+    default:
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "gemv: unknown math variant %d",
+                             v.math);
+    }
+
+    uint32_t sg = fixed_subgroup(d);
+    if (v.reduce == WGML_GEMV_REDUCE_AUTO)
+        v.reduce = sg ? WGML_GEMV_REDUCE_SUBGROUP : WGML_GEMV_REDUCE_SHARED;
+    else if (v.reduce == WGML_GEMV_REDUCE_SUBGROUP && !sg)
+        return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
+                             "gemv: subgroup reduction needs subgroups of one fixed size");
+    else if (v.reduce != WGML_GEMV_REDUCE_SUBGROUP && v.reduce != WGML_GEMV_REDUCE_SHARED)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "gemv: unknown reduction %d",
+                             v.reduce);
+
+    uint32_t tpr = v.threads_per_row;
+    if (tpr == 0) {
+        // About 2^18 invocations in all, enough to cover a large GPU's memory
+        // latency; at least 32 per row (16 for the integer kernel, whose
+        // workgroups quantise x once for all their rows); no more than a row
+        // has units. Not yet tuned by measurement: wgml_gemv_variant
+        // overrides it.
+        bool integer = v.math == WGML_GEMV_MATH_DOT4 || v.math == WGML_GEMV_MATH_DOT4_EMULATED;
+        uint64_t want = (1u << 18) / (a->N ? a->N : 1);
+        tpr = integer ? 16 : 32;
+        while (tpr < GEMV_WG && tpr * 2 <= want) tpr *= 2;
+        uint32_t units = units_per_row(q, v.math, a->K, NULL);
+        while (tpr > 1 && tpr / 2 >= units) tpr /= 2;
+        if (v.reduce == WGML_GEMV_REDUCE_SUBGROUP && tpr < sg) tpr = sg;
+    }
+    if (tpr > GEMV_WG || (tpr & (tpr - 1)))
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "gemv: threads_per_row %u is not a power of two up to %d", tpr,
+                             GEMV_WG);
+    if (v.reduce == WGML_GEMV_REDUCE_SUBGROUP && tpr < sg)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "gemv: subgroup reduction needs threads_per_row >= the subgroup "
+                             "size %u", sg);
+    v.threads_per_row = tpr;
+    *out = v;
+    return WGML_OK;
+}
+
+// ---------------------------------------------------------------- prelude
+
+static const char *fetch_fn(wgml_quant q, wgml_gemv_math math, uint32_t K)
+{
+    bool integer = math == WGML_GEMV_MATH_DOT4 || math == WGML_GEMV_MATH_DOT4_EMULATED;
+    switch (q) {
+    case WGML_QUANT_F32: return K % 4 ? "fetch_f32_1" : "fetch_f32_4";
+    case WGML_QUANT_F16: return K % 8 == 0 ? "fetch_f16_8" : K % 4 == 0 ? "fetch_f16_4" : "fetch_f16_1";
+    case WGML_QUANT_I8: return integer ? "fetch_i8_32" : K % 16 ? "fetch_i8_4" : "fetch_i8_16";
+    case WGML_QUANT_Q8_0: return "fetch_q8_0";
+    case WGML_QUANT_Q4_0: return "fetch_q4_0";
+    default: return "fetch_q4_1";
+    }
+}
+
+static const char *dot_fn(wgml_quant q, uint32_t K)
+{
+    switch (q) {
+    case WGML_QUANT_F32: return "dot_f32";
+    case WGML_QUANT_F16: return K % 8 == 0 ? "dot_f16_8" : K % 4 == 0 ? "dot_f16_4" : "dot_f16_1";
+    case WGML_QUANT_I8: return K % 16 ? "dot_i8_4" : "dot_i8_16";
+    case WGML_QUANT_Q8_0: return "dot_q8_0";
+    case WGML_QUANT_Q4_0: return "dot_q4_0";
+    default: return "dot_q4_1";
+    }
+}
+
+static const char *idot_fn(wgml_quant q)
+{
+    switch (q) {
+    case WGML_QUANT_Q8_0: return "idot_q8_0";
+    case WGML_QUANT_Q4_0: return "idot_q4_0";
+    case WGML_QUANT_Q4_1: return "idot_q4_1";
+    default: return "idot_i8";
+    }
+}
+
+// f16 weights times x rounded to f16, eight products summed in f16 arithmetic.
+static const char F16_DOT[] =
+    "enable f16;\n"
+    "fn unit_dot(r: Raw, u: u32) -> array<f32, M> {\n"
+    "    var o: array<f32, M>;\n"
+    "    let w0 = vec4<f16>(bitcast<vec2<f16>>(r.a.x), bitcast<vec2<f16>>(r.a.y));\n"
+    "    let w1 = vec4<f16>(bitcast<vec2<f16>>(r.a.z), bitcast<vec2<f16>>(r.a.w));\n"
+    "    for (var m = 0u; m < M; m++) {\n"
+    "        o[m] = f32(dot(w0, vec4<f16>(x_load(m, 2u * u))) +\n"
+    "                   dot(w1, vec4<f16>(x_load(m, 2u * u + 1u))));\n"
+    "    }\n"
+    "    return o;\n"
+    "}\n";
+
+static const char IDOT4_NATIVE[] =
+    "fn idot4(a: u32, b: u32) -> i32 { return dot4I8Packed(a, b); }\n";
+
+// The same sum from sign-extended bytes, for devices without the feature.
+static const char IDOT4_EMULATED[] =
+    "fn idot4(a: u32, b: u32) -> i32 {\n"
+    "    let s = vec4<u32>(24u, 16u, 8u, 0u);\n"
+    "    return dot((vec4<i32>(bitcast<i32>(a)) << s) >> vec4<u32>(24u),\n"
+    "               (vec4<i32>(bitcast<i32>(b)) << s) >> vec4<u32>(24u));\n"
+    "}\n";
+
+static void emit_reduce(wgml_text *t, wgml_gemv_reduce reduce, uint32_t sg, uint32_t tpr)
+{
+    if (reduce == WGML_GEMV_REDUCE_SUBGROUP && tpr == sg) {
+        wgml_text_printf(t, "fn row_reduce(v: vec4<f32>, li: u32) -> vec4<f32> "
+                            "{ return subgroupAdd(v); }\n");
+        return;
+    }
+    if (reduce == WGML_GEMV_REDUCE_SUBGROUP) {
+        // Subgroups hold consecutive invocation indices (as on every
+        // implementation tested; the tests check each device).
+        wgml_text_printf(t,
+                         "const SG: u32 = %uu;\n"
+                         "var<workgroup> red: array<vec4<f32>, WG / SG>;\n"
+                         "fn row_reduce(v: vec4<f32>, li: u32) -> vec4<f32> {\n"
+                         "    let s = subgroupAdd(v);\n"
+                         "    if (li %% SG == 0u) { red[li / SG] = s; }\n"
+                         "    workgroupBarrier();\n"
+                         "    let base = (li / TPR) * (TPR / SG);\n"
+                         "    var r = red[base];\n"
+                         "    for (var k = 1u; k < TPR / SG; k++) { r += red[base + k]; }\n"
+                         "    workgroupBarrier();\n"
+                         "    return r;\n"
+                         "}\n",
+                         sg);
+        return;
+    }
+    wgml_text_printf(t, "var<workgroup> red: array<vec4<f32>, WG>;\n"
+                        "fn row_reduce(v: vec4<f32>, li: u32) -> vec4<f32> {\n"
+                        "    let t = li %% TPR;\n"
+                        "    red[li] = v;\n"
+                        "    workgroupBarrier();\n"
+                        "    for (var s = TPR / 2u; s > 0u; s = s / 2u) {\n"
+                        "        if (t < s) { red[li] += red[li + s]; }\n"
+                        "        workgroupBarrier();\n"
+                        "    }\n"
+                        "    let r = red[li - t];\n"
+                        "    workgroupBarrier();\n"
+                        "    return r;\n"
+                        "}\n");
+}
+
+// The per-pipeline constants; the shape goes in the uniform (gemv_params).
+static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_variant *v,
+                         uint32_t sg, uint32_t M)
+{
+    wgml_quant q = a->format;
+    uint32_t K = a->K, tpr = v->threads_per_row;
+    bool integer = v->math == WGML_GEMV_MATH_DOT4 || v->math == WGML_GEMV_MATH_DOT4_EMULATED;
+    if (v->reduce == WGML_GEMV_REDUCE_SUBGROUP) wgml_text_printf(t, "enable subgroups;\n");
+    wgml_text_printf(t,
+                     "const M: u32 = %uu;\nconst MV: u32 = %uu;\nconst WG: u32 = %uu;\n"
+                     "const TPR: u32 = %uu;\nconst RPW: u32 = %uu;\nconst CB: u32 = %uu;\n",
+                     M, (M + 3) / 4, (unsigned)GEMV_WG, tpr, (unsigned)GEMV_WG / tpr,
+                     integer ? GEMV_CHUNK_SLOTS / M : 1);
+    if (K % 4 == 0) {
+        // Blocks past K exist only for I8 rows that are not a multiple of 32.
+        wgml_text_printf(t,
+                         "@group(0) @binding(%d) var<storage, read> x: array<vec4<f32>>;\n"
+                         "fn x_load(m: u32, v: u32) -> vec4<f32> {\n%s"
+                         "    return x[m * (p.k >> 2u) + v];\n"
+                         "}\n",
+                         SLOT_X, K % 32 ? "    if (4u * v >= p.k) { return vec4<f32>(0.0); }\n" : "");
+    } else {
+        wgml_text_printf(t,
+                         "@group(0) @binding(%d) var<storage, read> x: array<f32>;\n"
+                         "fn x_load(m: u32, v: u32) -> vec4<f32> {\n"
+                         "    var o = vec4<f32>(0.0);\n"
+                         "    for (var e = 0u; e < 4u; e++) {\n"
+                         "        if (4u * v + e < p.k) { o[e] = x[m * p.k + 4u * v + e]; }\n"
+                         "    }\n"
+                         "    return o;\n"
+                         "}\n",
+                         SLOT_X);
+    }
+    wgml_text_printf(t, "fn unit_fetch(row: u32, u: u32) -> Raw { return %s(row, u); }\n",
+                     fetch_fn(q, v->math, K));
+    if (v->math == WGML_GEMV_MATH_F16)
+        wgml_text_printf(t, "%s", F16_DOT);
+    else   // the integer kernel does not call it, but the module must be whole
+        wgml_text_printf(t, "fn unit_dot(r: Raw, u: u32) -> array<f32, M> { return %s(r, u); }\n",
+                         integer ? "dot_f32" : dot_fn(q, K));
+    wgml_text_printf(t, "fn unit_idot(r: Raw, cb: u32) -> array<f32, M> { return %s(r, cb); }\n",
+                     idot_fn(q));
+    wgml_text_printf(t, "%s", v->math == WGML_GEMV_MATH_DOT4 ? IDOT4_NATIVE : IDOT4_EMULATED);
+    wgml_text_printf(t, "fn row_scale(row: u32) -> f32 { return %s; }\n",
+                     q == WGML_QUANT_I8 ? "bitcast<f32>(ws[p.sc_base + row])" : "1.0");
+    emit_reduce(t, v->reduce, sg, tpr);
+}
+
+// The uniform of gemv.wgsl (struct Params).
+typedef struct gemv_params {
+    uint32_t n, k, kb, units, sc_base, groups_x, row_v, row_s;
+} gemv_params;
+
+static gemv_params params_of(const wgml_gemv_args *a, const wgml_gemv_variant *v, uint32_t gx)
+{
+    wgml_quant q = a->format;
+    uint64_t N = a->N, K = a->K;
+    uint64_t row_bytes = q == WGML_QUANT_F32 ? 4 * K : q == WGML_QUANT_F16 ? 2 * K : K;
+    const char *fetch = fetch_fn(q, v->math, a->K);
+    bool by_element = !strcmp(fetch, "fetch_f32_1") || !strcmp(fetch, "fetch_f16_1");
+    gemv_params p = {
+        .n = a->N,
+        .k = a->K,
+        .kb = (a->K + 31) / 32,
+        .units = units_per_row(q, v->math, a->K, NULL),
+        .sc_base = (uint32_t)(q == WGML_QUANT_I8 ? N * K / 4
+                              : is_int_format(q) ? block_quant_bytes(q, N, K) / 4 : 0),
+        .groups_x = gx,
+        .row_v = (uint32_t)(row_bytes / 16),
+        .row_s = (uint32_t)(by_element ? K : row_bytes / 4),
+    };
+    return p;
+}
+
+// ---------------------------------------------------------------- op
+
+wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
+{
+    uint32_t N = a->N, K = a->K, M = a->M ? a->M : 1;
+    if ((unsigned)a->format >= WGML_QUANT_COUNT)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "gemv: unknown weight format %d",
+                             a->format);
+    if (N == 0 || K == 0 || M > WGML_GEMV_MAX_M || (uint64_t)N * K > UINT32_MAX)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "gemv: shape %u x %u (M %u) is empty or too large", N, K, M);
+    if (!wgml_quant_k_valid(a->format, K))
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "gemv: K = %u does not suit %s weights (block formats need a "
+                             "multiple of 32, i8 of 4)", K, wgml_quant_name(a->format));
+    wgml_gemv_variant v;
+    wgml_status st;
+    if ((st = wgml_gemv_resolve(gpu, a, &v))) return st;
+    uint64_t wbytes = wgml_gemv_packed_bytes(a->format, N, K);
+    if ((st = wgml_ops_check_view(gpu, "gemv", "w", a->w, wbytes)) ||
+        (st = wgml_ops_check_view(gpu, "gemv", "x", a->x, 4ull * M * K)) ||
+        (st = wgml_ops_check_view(gpu, "gemv", "y", a->y, 4ull * M * N)))
+        return st;
+    uint32_t rpw = GEMV_WG / v.threads_per_row, gx, gy;
+    if ((st = wgml_ops_grid(gpu, (N + rpw - 1) / rpw, &gx, &gy))) return st;
+
+    wgml_text t = {0};
+    emit_prelude(&t, a, &v, fixed_subgroup(wgml_gpu_info(gpu)), M);
+    if (t.failed) {
+        wgml_text_free(&t);
+        return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    bool integer = v.math == WGML_GEMV_MATH_DOT4 || v.math == WGML_GEMV_MATH_DOT4_EMULATED;
+    wgml_gpu_kernel k = {.family = "gemv", .entry = integer ? "gemv_int" : "gemv", .prelude = t.s};
+    wgml_gpu_pipeline *p;
+    st = wgml_gpu_pipeline_get(gpu, &k, &p);
+    wgml_text_free(&t);
+    if (st) return st;
+    // A binding the kernel does not use is not in its layout and must not be
+    // bound: the 16-byte view serves the wide fetches, the 4-byte view the
+    // narrow ones, the scales and I8's row scales.
+    const char *fetch = fetch_fn(a->format, v.math, K);
+    bool wide = !strcmp(fetch, "fetch_f32_4") || !strcmp(fetch, "fetch_f16_8") ||
+                !strcmp(fetch, "fetch_i8_16") || !strcmp(fetch, "fetch_i8_32") ||
+                !strncmp(fetch, "fetch_q", 7);
+    bool narrow = (strcmp(fetch, "fetch_f32_4") && strcmp(fetch, "fetch_f16_8") &&
+                   strcmp(fetch, "fetch_i8_16")) || a->format == WGML_QUANT_I8;
+    wgml_gpu_binding b[4];
+    size_t nb = 0;
+    if (wide) b[nb++] = (wgml_gpu_binding){a->w.buf, a->w.offset, 0, SLOT_WV};
+    if (narrow) b[nb++] = (wgml_gpu_binding){a->w.buf, a->w.offset, 0, SLOT_WS};
+    b[nb++] = (wgml_gpu_binding){a->x.buf, a->x.offset, 0, SLOT_X};
+    b[nb++] = (wgml_gpu_binding){a->y.buf, a->y.offset, 0, SLOT_Y};
+    gemv_params params = params_of(a, &v, gx);
+    return wgml_gpu_dispatch(gpu, p, &params, sizeof params, b, nb, gx, gy, 1);
+}
+
+wgml_status wgml_op_gemv(wgml_gpu *gpu, wgml_quant format, wgml_view w, wgml_view x,
+                         wgml_view y, uint32_t N, uint32_t K)
+{
+    wgml_gemv_args a = {.format = format, .w = w, .x = x, .y = y, .N = N, .K = K, .M = 1};
+    return wgml_op_gemv_ex(gpu, &a);
+}

@@ -1,0 +1,567 @@
+/*
+ * GEMV (src/ops/gemv.h) and the weight quantisers (src/formats/quant.h).
+ *
+ *   test_gemv FORMAT MATH [N K [M]]   every shape N in {1, 7, 8, 9, 17, 255, 256, 257,
+ *                              4097} x K in {32, 64, 96, 4096, 4128} (plus K
+ *                              not a multiple of 4 or 8 for f32 and f16), each
+ *                              reduction the device has (subgroup, shared),
+ *                              against the C reference; exit 77 when the device
+ *                              lacks what MATH needs
+ *   test_gemv batch            M = 1..4 vectors per call
+ *   test_gemv errors           bad arguments come back as statuses
+ *   test_gemv quant_gguf FILE  the C quantisers against bytes the `gguf`
+ *                              package wrote (scripts/gen_quant_testdata.py)
+ *   test_gemv quant_roundtrip  quantise / dequantise error bounds, idempotence
+ *   test_gemv pack             the GPU layout of the block formats
+ *
+ * What the reference models, and the thresholds (NMSE, normalised mean
+ * squared error, against wgml_ref_gemv, which accumulates in double):
+ *   float math     the weights the format stands for (wgml_quant_dequantize
+ *                  of the same bytes: f16-rounded values for f16, d * q for
+ *                  the others) times the f32 x. Only f32 rounding of the sums
+ *                  differs: 1e-6 for every format.
+ *   f16 math       the same f16 weights times x rounded to f16; the kernel
+ *                  also rounds each product and each sum of eight to f16
+ *                  (unit roundoff 2^-11): 1e-5.
+ *   dot4, dot4_emulated   the same dequantised weights times x quantised as
+ *                  wgml_ref_gemv_quantize_x does it, which the kernel matches
+ *                  bit for bit (integer sums are exact): 1e-6. Against
+ *                  unquantised x the error is ~1e-5, which the test also
+ *                  prints, so a kernel that skipped or misplaced the
+ *                  quantisation would fail.
+ */
+#include "core/half.h"
+#include "ops/gemv.h"
+#include "test_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const uint32_t NS[] = {1, 7, 8, 9, 17, 255, 256, 257, 4097};
+static const uint32_t KS[] = {32, 64, 96, 4096, 4128};
+// f32 and f16 rows also take K that are not multiples of 4 or 8.
+static const uint32_t KS_ODD[] = {1, 7, 9, 17, 255, 258, 4097};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+// Host-only calls have no GPU to ask for a message.
+#define HOST_OK(expr) TEST_CHECK((expr) == WGML_OK, "%s failed", #expr)
+
+typedef struct matrix {
+    uint32_t N, K;
+    void *host;       // quant.h host layout
+    float *deq;       // N x K: what the bytes stand for
+    wgml_gpu_buf *w;  // GPU layout
+} matrix;
+
+// Random weights in the format, their dequantised values, and the GPU copy.
+// Rows get different magnitudes, so per-row and per-block scales differ.
+static int matrix_make(wgml_gpu *gpu, wgml_quant q, uint32_t N, uint32_t K, uint64_t seed,
+                       matrix *mx)
+{
+    memset(mx, 0, sizeof *mx);
+    mx->N = N;
+    mx->K = K;
+    size_t n = (size_t)N * K;
+    float *w = malloc(4 * n);
+    mx->deq = malloc(4 * n);
+    mx->host = malloc(wgml_quant_bytes(q, N, K));
+    void *packed = malloc(wgml_gemv_packed_bytes(q, N, K));
+    TEST_CHECK(w && mx->deq && mx->host && packed, "out of memory");
+    test_fill_uniform(w, n, -1.f, 1.f, seed);
+    for (uint32_t r = 0; r < N; r++) {
+        float s = 0.25f + (float)(r % 7);
+        for (uint32_t k = 0; k < K; k++) w[(size_t)r * K + k] *= s;
+    }
+    TEST_CHECK(wgml_quant_quantize(q, w, mx->host, N, K) == WGML_OK, "quantize");
+    TEST_CHECK(wgml_quant_dequantize(q, mx->host, mx->deq, N, K) == WGML_OK, "dequantize");
+    TEST_CHECK(wgml_gemv_pack(q, mx->host, packed, N, K) == WGML_OK, "pack");
+    mx->w = test_upload(gpu, packed, wgml_gemv_packed_bytes(q, N, K));
+    TEST_CHECK(mx->w, "upload: %s", wgml_gpu_last_error(gpu));
+    free(w);
+    free(packed);
+    return 0;
+}
+
+static void matrix_free(wgml_gpu *gpu, matrix *mx)
+{
+    wgml_gpu_buf_release(gpu, mx->w);
+    free(mx->host);
+    free(mx->deq);
+    memset(mx, 0, sizeof *mx);
+}
+
+// Outputs of several runs in one buffer: [guard][y 0][guard][y 1]...[guard],
+// each y's binding running to the end of the buffer, so a write past a
+// payload lands in the next guard. One readback checks them all (CPU devices
+// pay dearly for each submit and map).
+enum { GUARD = 1024, MAX_RUNS = 8 };
+static const uint32_t SENTINEL = 0x7fbadbadu;   // a NaN no kernel writes
+
+typedef struct outs {
+    wgml_gpu_buf *buf;
+    uint64_t head, payload, stride, total;   // bytes
+    int n;
+} outs;
+
+static int outs_create(wgml_gpu *gpu, uint64_t payload, int n, outs *o)
+{
+    uint64_t align = wgml_gpu_info(gpu)->min_storage_buffer_offset_alignment;
+    o->head = (GUARD + align - 1) / align * align;
+    o->payload = payload;
+    o->stride = (payload + GUARD + align - 1) / align * align;
+    o->total = o->head + o->stride * n;
+    o->n = n;
+    uint32_t *fill = malloc(o->total);
+    TEST_CHECK(fill, "out of memory");
+    for (uint64_t i = 0; i < o->total / 4; i++) fill[i] = SENTINEL;
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, o->total, "test.gemv.y", &o->buf));
+    TEST_OK(gpu, wgml_gpu_buf_write(gpu, o->buf, 0, fill, o->total));
+    free(fill);
+    return 0;
+}
+
+static uint64_t outs_at(const outs *o, int i) { return o->head + (uint64_t)i * o->stride; }
+
+// Records one GEMV per variant, submits once, compares each y with ref.
+static int run_variants(wgml_gpu *gpu, const wgml_gemv_args *base, const wgml_gemv_variant *vs,
+                        int nv, wgml_gpu_buf *bx, const float *ref, double tol,
+                        const float *ref_alt, double *nmse_alt)
+{
+    uint32_t M = base->M ? base->M : 1;
+    size_t ny = (size_t)M * base->N;
+    outs o;
+    if (outs_create(gpu, 4 * ny, nv, &o)) return 1;
+    wgml_gemv_variant resolved[MAX_RUNS];
+    for (int i = 0; i < nv; i++) {
+        wgml_gemv_args a = *base;
+        a.variant = vs[i];
+        a.x = (wgml_view){bx, 0};
+        a.y = (wgml_view){o.buf, outs_at(&o, i)};
+        TEST_OK(gpu, wgml_gemv_resolve(gpu, &a, &resolved[i]));
+        TEST_OK(gpu, wgml_op_gemv_ex(gpu, &a));
+    }
+    TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
+    uint8_t *all = malloc(o.total);
+    TEST_CHECK(all, "out of memory");
+    TEST_OK(gpu, wgml_gpu_buf_read(gpu, o.buf, 0, all, o.total));
+    for (int i = 0; i < nv; i++) {
+        const wgml_gemv_variant *v = &resolved[i];
+        char what[160];
+        snprintf(what, sizeof what, "%s %s/%s tpr=%u N=%u K=%u M=%u",
+                 wgml_quant_name(base->format), wgml_gemv_math_name(v->math),
+                 wgml_gemv_reduce_name(v->reduce), v->threads_per_row, base->N, base->K, M);
+        uint64_t at = outs_at(&o, i);
+        float *y = malloc(4 * ny);
+        TEST_CHECK(y, "out of memory");
+        memcpy(y, all + at, 4 * ny);
+        double e = test_nmse(y, ref, ny);
+        double e_alt = ref_alt ? test_nmse(y, ref_alt, ny) : 0;
+        free(y);
+        TEST_CHECK(e <= tol, "%s: nmse %.3g > %.3g", what, e, tol);
+        if (ref_alt)
+            printf("ok   %-52s nmse %.2e (vs unquantised x %.2e)\n", what, e, e_alt);
+        else
+            printf("ok   %-52s nmse %.2e\n", what, e);
+        if (nmse_alt) *nmse_alt = e_alt;
+    }
+    // Every word outside the payloads keeps its sentinel.
+    for (uint64_t b = 0; b + 4 <= o.total; b += 4) {
+        bool inside = b >= o.head && (b - o.head) % o.stride < o.payload;
+        TEST_CHECK(inside || !memcmp(all + b, &SENTINEL, 4),
+                   "%s N=%u K=%u: a guard was overwritten at byte %llu",
+                   wgml_quant_name(base->format), base->N, base->K, (unsigned long long)b);
+    }
+    free(all);
+    wgml_gpu_buf_release(gpu, o.buf);
+    return 0;
+}
+
+// x as the kernel's arithmetic sees it: rounded to f16, quantised, or as is.
+static void model_x(wgml_gemv_math math, const float *x, float *xm, uint32_t M, uint32_t K)
+{
+    for (uint32_t m = 0; m < M; m++) {
+        const float *xv = x + (size_t)m * K;
+        float *o = xm + (size_t)m * K;
+        if (math == WGML_GEMV_MATH_DOT4 || math == WGML_GEMV_MATH_DOT4_EMULATED)
+            wgml_ref_gemv_quantize_x(xv, o, K);
+        else if (math == WGML_GEMV_MATH_F16)
+            for (uint32_t k = 0; k < K; k++) o[k] = wgml_f16_to_f32(wgml_f32_to_f16(xv[k]));
+        else
+            memcpy(o, xv, 4ull * K);
+    }
+}
+
+static bool math_is_int(wgml_gemv_math m)
+{
+    return m == WGML_GEMV_MATH_DOT4 || m == WGML_GEMV_MATH_DOT4_EMULATED;
+}
+
+// One shape, every reduction (and a few threads-per-row choices on small N).
+static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t N, uint32_t K,
+                      uint32_t M, int *cases)
+{
+    matrix mx;
+    if (matrix_make(gpu, q, N, K, (uint64_t)N * 7919 + K * 31 + q, &mx)) return 1;
+    size_t nx = (size_t)M * K, ny = (size_t)M * N;
+    float *x = malloc(4 * nx), *xm = malloc(4 * nx), *ref = malloc(4 * ny), *alt = malloc(4 * ny);
+    TEST_CHECK(x && xm && ref && alt, "out of memory");
+    test_fill_uniform(x, nx, -1.f, 1.f, (uint64_t)K * 13 + N + M);
+    model_x(math, x, xm, M, K);
+    wgml_ref_gemv(mx.deq, xm, ref, N, K, M);
+    wgml_ref_gemv(mx.deq, x, alt, N, K, M);
+    wgml_gpu_buf *bx = test_upload(gpu, x, 4 * nx);
+    TEST_CHECK(bx, "upload: %s", wgml_gpu_last_error(gpu));
+
+    double tol = math == WGML_GEMV_MATH_F16 ? 1e-5 : 1e-6;
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    bool sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size;
+    wgml_gemv_reduce reduces[] = {WGML_GEMV_REDUCE_SUBGROUP, WGML_GEMV_REDUCE_SHARED};
+    wgml_gemv_args a = {.format = q, .w = {mx.w, 0}, .N = N, .K = K, .M = M};
+    wgml_gemv_variant vs[MAX_RUNS];
+    int nv = 0;
+    for (int r = sg ? 0 : 1; r < 2; r++) {
+        // The largest shapes with the automatic reduction only (CPU devices
+        // are slow); every other shape with each.
+        if (r == 1 && sg && (uint64_t)N * K > (1u << 22)) continue;
+        wgml_gemv_variant v = {.reduce = reduces[r], .math = math}, auto_v;
+        vs[nv++] = v;
+        if (N > 17) continue;
+        // Small N: also one row per workgroup, and the narrowest rows.
+        a.variant = v;
+        TEST_OK(gpu, wgml_gemv_resolve(gpu, &a, &auto_v));
+        uint32_t more[2] = {256, reduces[r] == WGML_GEMV_REDUCE_SUBGROUP ? d->subgroup_min_size : 1};
+        for (int j = 0; j < 2; j++)
+            if (more[j] != auto_v.threads_per_row) {
+                v.threads_per_row = more[j];
+                vs[nv++] = v;
+            }
+    }
+    double e_alt = 0;
+    if (run_variants(gpu, &a, vs, nv, bx, ref, tol, math_is_int(math) ? alt : NULL, &e_alt))
+        return 1;
+    *cases += nv;
+    // The quantisation of x must show: the modelled reference is closer.
+    if (math_is_int(math) && K >= 64)
+        TEST_CHECK(e_alt > 1e-7, "%s: the result does not look like quantised x "
+                   "(nmse vs unquantised x %.3g)", wgml_quant_name(q), e_alt);
+    wgml_gpu_buf_release(gpu, bx);
+    free(x); free(xm); free(ref); free(alt);
+    matrix_free(gpu, &mx);
+    return 0;
+}
+
+static int test_format(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t only_n,
+                       uint32_t only_k, uint32_t only_m)
+{
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    if (math == WGML_GEMV_MATH_F16 && !d->shader_f16) {
+        printf("skip: the device has no shader-f16\n");
+        return TEST_SKIP;
+    }
+    if (math == WGML_GEMV_MATH_DOT4 && !d->packed_dot4) {
+        printf("skip: the device has no packed 4x8 integer dot product\n");
+        return TEST_SKIP;
+    }
+    int cases = 0;
+    if (only_n) {   // one shape, for debugging
+        if (test_shape(gpu, q, math, only_n, only_k, only_m ? only_m : 1, &cases)) return 1;
+        printf("%d cases passed\n", cases);
+        return 0;
+    }
+    for (size_t i = 0; i < COUNT(NS); i++) {
+        for (size_t j = 0; j < COUNT(KS); j++)
+            if (test_shape(gpu, q, math, NS[i], KS[j], 1, &cases)) return 1;
+        if (q == WGML_QUANT_F32 || (q == WGML_QUANT_F16 && math == WGML_GEMV_MATH_FLOAT))
+            for (size_t j = 0; j < COUNT(KS_ODD); j++)
+                if (test_shape(gpu, q, math, NS[i], KS_ODD[j], 1, &cases)) return 1;
+        // K a multiple of 4 but not of 8 or 16 (f16 and i8 narrow units), and
+        // i8 rows not a multiple of 32 (partial blocks of quantised x).
+        if (q == WGML_QUANT_F16 && math == WGML_GEMV_MATH_FLOAT)
+            if (test_shape(gpu, q, math, NS[i], 36, 1, &cases)) return 1;
+        if (q == WGML_QUANT_I8)
+            for (uint32_t k = 4; k <= 100; k += 48)   // 4, 52, 100
+                if (test_shape(gpu, q, math, NS[i], k, 1, &cases)) return 1;
+    }
+    printf("%d cases passed\n", cases);
+    return 0;
+}
+
+// ---------------------------------------------------------------- batch
+
+static int test_batch(wgml_gpu *gpu)
+{
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    int cases = 0;
+    for (uint32_t M = 1; M <= WGML_GEMV_MAX_M; M++) {
+        static const uint32_t shapes[][2] = {{7, 96}, {257, 4128}};
+        for (size_t s = 0; s < COUNT(shapes); s++) {
+            if (test_shape(gpu, WGML_QUANT_F32, WGML_GEMV_MATH_FLOAT, shapes[s][0], shapes[s][1] + 1, M, &cases) ||
+                test_shape(gpu, WGML_QUANT_F16, WGML_GEMV_MATH_FLOAT, shapes[s][0], shapes[s][1], M, &cases) ||
+                test_shape(gpu, WGML_QUANT_Q4_1, WGML_GEMV_MATH_FLOAT, shapes[s][0], shapes[s][1], M, &cases) ||
+                test_shape(gpu, WGML_QUANT_I8, WGML_GEMV_MATH_DOT4_EMULATED, shapes[s][0], shapes[s][1] - 28, M, &cases) ||
+                test_shape(gpu, WGML_QUANT_Q4_0, WGML_GEMV_MATH_DOT4_EMULATED, shapes[s][0], shapes[s][1], M, &cases))
+                return 1;
+            if (d->packed_dot4 &&
+                test_shape(gpu, WGML_QUANT_Q8_0, WGML_GEMV_MATH_DOT4, shapes[s][0], shapes[s][1], M, &cases))
+                return 1;
+            if (d->shader_f16 &&
+                test_shape(gpu, WGML_QUANT_F16, WGML_GEMV_MATH_F16, shapes[s][0], shapes[s][1], M, &cases))
+                return 1;
+        }
+    }
+    printf("%d cases passed\n", cases);
+    return 0;
+}
+
+// ---------------------------------------------------------------- errors
+
+static int expect_status(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_status want, const char *what)
+{
+    wgml_status st = wgml_op_gemv_ex(gpu, a);
+    TEST_CHECK(st == want, "%s: got %s (%s), want %s", what, wgml_status_name(st),
+               wgml_gpu_last_error(gpu), wgml_status_name(want));
+    printf("ok   %-40s %s\n", what, wgml_gpu_last_error(gpu));
+    wgml_gpu_clear_error(gpu);
+    return 0;
+}
+
+static int test_errors(wgml_gpu *gpu)
+{
+    wgml_gpu_buf *b;
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, 1 << 16, "test.gemv", &b));
+    wgml_view v = {b, 0};
+    wgml_gemv_args base = {.format = WGML_QUANT_Q4_0, .w = v, .x = v, .y = v, .N = 8, .K = 64};
+    wgml_gemv_args a = base;
+    a.N = 0;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "N = 0")) return 1;
+    a = base;
+    a.K = 48;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "q4_0 with K = 48")) return 1;
+    a = base;
+    a.format = WGML_QUANT_I8;
+    a.K = 30;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "i8 with K = 30")) return 1;
+    a = base;
+    a.M = WGML_GEMV_MAX_M + 1;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "M past the maximum")) return 1;
+    a = base;
+    a.N = 4096;
+    a.K = 4096;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "weights larger than the view")) return 1;
+    a = base;
+    a.format = WGML_QUANT_F32;
+    a.variant.math = WGML_GEMV_MATH_DOT4_EMULATED;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "integer math on f32")) return 1;
+    a = base;
+    a.variant.math = WGML_GEMV_MATH_F16;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "f16 math on q4_0")) return 1;
+    a = base;
+    a.variant.threads_per_row = 48;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "threads_per_row 48")) return 1;
+    a = base;
+    a.format = (wgml_quant)99;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "unknown format")) return 1;
+    wgml_gpu_buf_release(gpu, b);
+    return 0;
+}
+
+// ---------------------------------------------------------------- quantisers
+
+static size_t hex_decode(const char *s, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+    while (s[0] && s[1] && n < cap) {
+        unsigned v;
+        if (sscanf(s, "%2x", &v) != 1) break;
+        out[n++] = (uint8_t)v;
+        s += 2;
+    }
+    return n;
+}
+
+// Reads the f32 words of a "NAME HEX HEX ..." line.
+static size_t read_words(char *line, float *out, size_t cap)
+{
+    size_t n = 0;
+    char *save = NULL;
+    strtok_r(line, " \n", &save);
+    for (char *tok = strtok_r(NULL, " \n", &save); tok && n < cap; tok = strtok_r(NULL, " \n", &save)) {
+        uint32_t u = (uint32_t)strtoul(tok, NULL, 16);
+        memcpy(&out[n++], &u, 4);
+    }
+    return n;
+}
+
+static int test_quant_gguf(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    TEST_CHECK(f, "cannot open %s", path);
+    enum { CAP = 1 << 16 };
+    static char line[CAP * 10];
+    static float x[CAP], deq[CAP], want_deq[CAP];
+    static uint8_t want[CAP * 2], got[CAP * 2];
+    char name[64] = "";
+    size_t K = 0;
+    int checked = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        if (!strncmp(line, "case ", 5)) {
+            TEST_CHECK(sscanf(line + 5, "%63s %zu", name, &K) == 2 && K <= CAP, "bad case line");
+            continue;
+        }
+        if (!strncmp(line, "f32 ", 4)) {
+            TEST_CHECK(read_words(line, x, CAP) == K, "%s: bad f32 line", name);
+            continue;
+        }
+        char fmt[16];
+        TEST_CHECK(sscanf(line, "%15s", fmt) == 1, "bad line");
+        bool is_deq = strstr(fmt, ".deq") != NULL;
+        if (is_deq) *strstr(fmt, ".deq") = 0;
+        int q = wgml_quant_by_name(fmt);
+        TEST_CHECK(q >= 0, "unknown format '%s'", fmt);
+        uint64_t bytes = wgml_quant_bytes(q, 1, K);
+        if (!is_deq) {
+            size_t n = hex_decode(line + strlen(fmt) + 1, want, sizeof want);
+            TEST_CHECK(n == bytes, "%s %s: %zu bytes, want %llu", name, fmt, n,
+                       (unsigned long long)bytes);
+            TEST_CHECK(wgml_quant_quantize(q, x, got, 1, K) == WGML_OK, "quantize");
+            for (size_t i = 0; i < n; i++)
+                TEST_CHECK(got[i] == want[i], "%s %s: byte %zu is %02x, gguf wrote %02x", name,
+                           fmt, i, got[i], want[i]);
+        } else {
+            TEST_CHECK(read_words(line, want_deq, CAP) == K, "%s: bad deq line", name);
+            TEST_CHECK(wgml_quant_dequantize(q, want, deq, 1, K) == WGML_OK, "dequantize");
+            TEST_CHECK(!memcmp(deq, want_deq, 4 * K), "%s %s: dequantised values differ from "
+                       "gguf's", name, fmt);
+        }
+        printf("ok   %-12s %-8s%s K=%zu\n", name, fmt, is_deq ? " dequantise" : " quantise", K);
+        checked++;
+    }
+    fclose(f);
+    TEST_CHECK(checked >= 30, "only %d records in %s", checked, path);
+    printf("%d records match gguf\n", checked);
+    return 0;
+}
+
+static int test_quant_roundtrip(void)
+{
+    const uint32_t N = 33, K = 256;
+    size_t n = (size_t)N * K;
+    float *w = malloc(4 * n), *d1 = malloc(4 * n), *d2 = malloc(4 * n);
+    uint8_t *q1 = malloc(2 * n + 4 * N), *q2 = malloc(2 * n + 4 * N);
+    TEST_CHECK(w && d1 && d2 && q1 && q2, "out of memory");
+    test_fill_uniform(w, n, -1.f, 1.f, 99);
+    for (size_t i = 0; i < n; i++) w[i] *= (float)(1 + i % 5) * (i % 97 == 0 ? 40.f : 1.f);
+    // Largest error per element relative to the block's (row's) range, NMSE bound.
+    static const struct { wgml_quant q; double step, nmse; } F[] = {
+        {WGML_QUANT_F16, 0, 1e-6},   {WGML_QUANT_I8, 1.0 / 127, 1e-2},   // one scale per row: outliers cost
+        {WGML_QUANT_Q8_0, 1.0 / 127, 1e-3}, {WGML_QUANT_Q4_0, 2.0 / 8, 1e-1},   // d = max / -8: the other sign clips at 7 d
+        {WGML_QUANT_Q4_1, 1.0 / 15, 1e-1},
+    };
+    for (size_t f = 0; f < COUNT(F); f++) {
+        wgml_quant q = F[f].q;
+        uint64_t bytes = wgml_quant_bytes(q, N, K);
+        HOST_OK(wgml_quant_quantize(q, w, q1, N, K));
+        HOST_OK(wgml_quant_dequantize(q, q1, d1, N, K));
+        double e = test_nmse(d1, w, n);
+        TEST_CHECK(e <= F[f].nmse, "%s: round-trip nmse %.3g > %.3g", wgml_quant_name(q), e, F[f].nmse);
+        // Every element within half a step (plus f16 rounding of the scale).
+        uint32_t group = q == WGML_QUANT_I8 ? K : q == WGML_QUANT_F16 ? 1 : WGML_QUANT_BLOCK;
+        for (size_t g = 0; g < n && F[f].step > 0; g += group) {
+            float lo = w[g], hi = w[g], amax = 0;
+            for (size_t i = g; i < g + group; i++) {
+                lo = fminf(lo, w[i]);
+                hi = fmaxf(hi, w[i]);
+                amax = fmaxf(amax, fabsf(w[i]));
+            }
+            double range = q == WGML_QUANT_Q4_1 ? hi - lo : amax;
+            for (size_t i = g; i < g + group; i++)
+                TEST_CHECK(fabs(d1[i] - w[i]) <= range * (F[f].step * 0.5 + 2e-3) + 1e-30,
+                           "%s: element %zu: %g became %g", wgml_quant_name(q), i, w[i], d1[i]);
+        }
+        // Quantising the dequantised values again gives the same quants.
+        if (q != WGML_QUANT_Q4_1) {
+            HOST_OK(wgml_quant_quantize(q, d1, q2, N, K));
+            uint64_t cmp = q == WGML_QUANT_I8 ? n : bytes;   // i8: the quants, not the scales
+            TEST_CHECK(!memcmp(q1, q2, cmp), "%s: quantising again changed the bytes",
+                       wgml_quant_name(q));
+            HOST_OK(wgml_quant_dequantize(q, q2, d2, N, K));
+            TEST_CHECK(test_nmse(d2, d1, n) < 1e-12, "%s: second round trip moved", wgml_quant_name(q));
+        }
+        printf("ok   %-5s round trip nmse %.2e, %llu bytes for %zu values\n", wgml_quant_name(q),
+               e, (unsigned long long)bytes, n);
+    }
+    // Bad K is refused.
+    TEST_CHECK(wgml_quant_quantize(WGML_QUANT_Q8_0, w, q1, 1, 48) == WGML_ERR_INVALID_ARGUMENT,
+               "q8_0 accepted K = 48");
+    TEST_CHECK(wgml_quant_bytes(WGML_QUANT_I8, 3, 6) == 0, "i8 accepted K = 6");
+    TEST_CHECK(wgml_quant_bytes(WGML_QUANT_Q4_1, 2, 64) == 80, "q4_1 size");
+    free(w); free(d1); free(d2); free(q1); free(q2);
+    return 0;
+}
+
+// The GPU layout: quants of every block in order, then the scales.
+static int test_pack(void)
+{
+    const uint32_t N = 3, K = 96;
+    float w[3 * 96];
+    test_fill_uniform(w, COUNT(w), -2.f, 2.f, 5);
+    static const wgml_quant qs[] = {WGML_QUANT_Q8_0, WGML_QUANT_Q4_0, WGML_QUANT_Q4_1};
+    for (size_t i = 0; i < COUNT(qs); i++) {
+        wgml_quant q = qs[i];
+        uint8_t host[512], packed[512];
+        uint64_t hb = wgml_quant_bytes(q, N, K), pb = wgml_gemv_packed_bytes(q, N, K);
+        TEST_CHECK(pb == ((hb + 3) & ~3ull) && pb <= sizeof packed, "%s: packed size", wgml_quant_name(q));
+        HOST_OK(wgml_quant_quantize(q, w, host, N, K));
+        HOST_OK(wgml_gemv_pack(q, host, packed, N, K));
+        size_t block = hb / (N * K / 32), scale = q == WGML_QUANT_Q4_1 ? 4 : 2, quant = block - scale;
+        size_t nb = N * K / 32;
+        for (size_t b = 0; b < nb; b++) {
+            TEST_CHECK(!memcmp(packed + b * quant, host + b * block + scale, quant),
+                       "%s: quants of block %zu", wgml_quant_name(q), b);
+            TEST_CHECK(!memcmp(packed + nb * quant + b * scale, host + b * block, scale),
+                       "%s: scale of block %zu", wgml_quant_name(q), b);
+        }
+        printf("ok   pack %s: %llu bytes\n", wgml_quant_name(q), (unsigned long long)pb);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_gemv FORMAT MATH | batch | errors | quant_gguf FILE | "
+                        "quant_roundtrip | pack\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);   // progress shows where a slow device is
+    const char *which = argv[1];
+    if (!strcmp(which, "quant_gguf")) return argc == 3 ? test_quant_gguf(argv[2]) : 2;
+    if (!strcmp(which, "quant_roundtrip")) return test_quant_roundtrip();
+    if (!strcmp(which, "pack")) return test_pack();
+    int q = wgml_quant_by_name(which);
+    wgml_gemv_math math = WGML_GEMV_MATH_AUTO;
+    if (q >= 0) {
+        const char *m = argc >= 3 ? argv[2] : "";
+        for (int i = WGML_GEMV_MATH_FLOAT; i <= WGML_GEMV_MATH_DOT4_EMULATED; i++)
+            if (!strcmp(m, wgml_gemv_math_name(i))) math = i;
+        if (math == WGML_GEMV_MATH_AUTO) {
+            fprintf(stderr, "test_gemv %s: name the math (float, f16, dot4, dot4_emulated)\n", which);
+            return 2;
+        }
+    } else if (strcmp(which, "batch") && strcmp(which, "errors")) {
+        fprintf(stderr, "unknown test '%s'\n", which);
+        return 2;
+    }
+    wgml_gpu *gpu = test_gpu_create();
+    int rc;
+    if (q >= 0)
+        rc = test_format(gpu, q, math, argc >= 5 ? (uint32_t)atoi(argv[3]) : 0,
+                         argc >= 5 ? (uint32_t)atoi(argv[4]) : 0,
+                         argc >= 6 ? (uint32_t)atoi(argv[5]) : 0);
+    else if (!strcmp(which, "batch")) rc = test_batch(gpu);
+    else rc = test_errors(gpu);
+    wgml_gpu_free(gpu);
+    return rc;
+}
