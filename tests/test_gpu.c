@@ -120,7 +120,7 @@ static int test_timestamps(wgml_gpu *gpu)
 // template families need their op's prelude). A family no op covers fails.
 static int test_kernels_compile(wgml_gpu *gpu)
 {
-    static const char *covered[] = {"rows", "matmul", "matmul_f16"};
+    static const char *covered[] = {"rows", "matmul", "matmul_f16", "gather", "attention", "pool"};
     for (size_t i = 0; i < wgml_kernel_source_count; i++) {
         bool known = false;
         for (size_t j = 0; j < sizeof covered / sizeof covered[0]; j++)
@@ -141,6 +141,10 @@ static int test_kernels_compile(wgml_gpu *gpu)
     TEST_OK(gpu, wgml_op_layernorm(gpu, v, v, v, o, 4, 16, 1e-5f));
     TEST_OK(gpu, wgml_op_rmsnorm(gpu, v, v, o, 4, 16, 1e-5f));
     TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F32, v, v, o, 8, 8, 8));
+    TEST_OK(gpu, wgml_op_matmul_nt(gpu, WGML_F32, v, v, o, 8, 8, 8));
+    TEST_OK(gpu, wgml_op_gather(gpu, v, v, o, 8, 8, 8));
+    TEST_OK(gpu, wgml_op_attention(gpu, v, v, o, 2, 8, 2, 8, 0.25f));
+    TEST_OK(gpu, wgml_op_pool(gpu, WGML_POOL_MEAN, true, v, v, o, 2, 8, 8));
     int skipped = 0;
     if (wgml_gpu_info(gpu)->shader_f16) TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F16, v, v, o, 8, 8, 8));
     else skipped = 1, printf("skip matmul_f16: needs shader-f16\n");

@@ -1,6 +1,8 @@
 alias T = f32; // wgml:variant-f16
 // C = A B for row-major A (M x K), B (K x N), C (M x N), element type T,
 // accumulating in f32. The build also embeds this file as matmul_f16.
+// With the override B_T, B is stored transposed (N x K) and C = A B^T: the
+// x W^T of a PyTorch Linear layer, whose weights are (out, in).
 //
 // A template: the prelude (src/ops/matmul.c, or the graph executor with a
 // fused epilogue) declares C and `fn mm_store(r: u32, col: u32, v: f32)`.
@@ -18,6 +20,8 @@ const TN: u32 = 4u;
 const WX: u32 = BN / TN;   // 16
 const WY: u32 = BM / TM;   // 16
 const THREADS: u32 = WX * WY;
+
+override B_T: bool = false;
 
 struct Params {
     M: u32,
@@ -51,11 +55,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             As[e] = v;
         }
         for (var e = t; e < BK * BN; e += THREADS) {
-            let k = k0 + e / BN;
-            let col = col0 + e % BN;
+            // Neighbouring invocations read neighbouring addresses in either layout.
+            var kk = e / BN;
+            var cc = e % BN;
+            if (B_T) { kk = e % BK; cc = e / BK; }
+            let k = k0 + kk;
+            let col = col0 + cc;
             var v = 0.0;
-            if (k < p.K && col < p.N) { v = f32(b[k * p.N + col]); }
-            Bs[e] = v;
+            if (k < p.K && col < p.N) {
+                if (B_T) { v = f32(b[col * p.K + k]); } else { v = f32(b[k * p.N + col]); }
+            }
+            Bs[kk * BN + cc] = v;
         }
         workgroupBarrier();
         for (var k = 0u; k < BK; k++) {

@@ -1,5 +1,6 @@
 // Matrix multiply: the register-tiled matmul.wgsl template, f32 or f16
-// elements, f32 accumulation; this file supplies the plain store hook.
+// elements, f32 accumulation, B plain (K x N) or transposed (N x K); this
+// file supplies the plain store hook.
 #include "ops/ops_internal.h"
 #include "ops/templates.h"
 
@@ -22,30 +23,51 @@ static const char PLAIN_STORE[] =
     "@group(0) @binding(3) var<storage, read_write> c: array<T>;\n"
     "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = T(v); }\n";
 
-wgml_status wgml_op_matmul(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_view b,
-                           wgml_view c, uint32_t M, uint32_t N, uint32_t K)
+const wgml_gpu_constant *wgml_matmul_constants(bool b_transposed, size_t *n)
 {
+    static const wgml_gpu_constant TRANSPOSED[] = {{"B_T", 1}};
+    *n = b_transposed ? 1 : 0;
+    return b_transposed ? TRANSPOSED : NULL;
+}
+
+static wgml_status matmul(wgml_gpu *gpu, wgml_dtype dtype, bool b_t, wgml_view a, wgml_view b,
+                          wgml_view c, uint32_t M, uint32_t N, uint32_t K)
+{
+    const char *name = b_t ? "matmul_nt" : "matmul";
     wgml_status st;
     if (M == 0 || N == 0 || K == 0 || (uint64_t)M * K > UINT32_MAX ||
         (uint64_t)K * N > UINT32_MAX || (uint64_t)M * N > UINT32_MAX)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
-                             "matmul: shape %u x %u x %u is empty or too large", M, N, K);
+                             "%s: shape %u x %u x %u is empty or too large", name, M, N, K);
     if (dtype == WGML_F16 && !wgml_gpu_info(gpu)->shader_f16)
         return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
-                             "matmul: f16 needs the shader-f16 feature, which this device lacks");
+                             "%s: f16 needs the shader-f16 feature, which this device lacks", name);
     uint64_t es = wgml_dtype_size(dtype);
-    if ((st = wgml_ops_check_view(gpu, "matmul", "a", a, es * M * K)) ||
-        (st = wgml_ops_check_view(gpu, "matmul", "b", b, es * K * N)) ||
-        (st = wgml_ops_check_view(gpu, "matmul", "c", c, es * M * N)))
+    if ((st = wgml_ops_check_view(gpu, name, "a", a, es * M * K)) ||
+        (st = wgml_ops_check_view(gpu, name, "b", b, es * K * N)) ||
+        (st = wgml_ops_check_view(gpu, name, "c", c, es * M * N)))
         return st;
     uint32_t gx, gy;
     wgml_matmul_grid(M, N, &gx, &gy);
     wgml_gpu_kernel k = {.family = wgml_matmul_family(dtype), .prelude = PLAIN_STORE};
+    k.constants = wgml_matmul_constants(b_t, &k.n_constants);
     wgml_gpu_pipeline *p;
     if ((st = wgml_gpu_pipeline_get(gpu, &k, &p))) return st;
     struct { uint32_t M, N, K, pad; } params = {M, N, K, 0};
     wgml_gpu_binding bind[] = {WGML_OPS_BINDING(a), WGML_OPS_BINDING(b), WGML_OPS_BINDING(c)};
     return wgml_gpu_dispatch(gpu, p, &params, sizeof params, bind, 3, gx, gy, 1);
+}
+
+wgml_status wgml_op_matmul(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_view b,
+                           wgml_view c, uint32_t M, uint32_t N, uint32_t K)
+{
+    return matmul(gpu, dtype, false, a, b, c, M, N, K);
+}
+
+wgml_status wgml_op_matmul_nt(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_view b,
+                              wgml_view c, uint32_t M, uint32_t N, uint32_t K)
+{
+    return matmul(gpu, dtype, true, a, b, c, M, N, K);
 }
 
 wgml_cost wgml_op_matmul_cost(wgml_dtype dtype, uint32_t M, uint32_t N, uint32_t K)
