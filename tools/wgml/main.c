@@ -13,6 +13,9 @@ static const char USAGE[] =
     "  info     show the GPU adapter: vendor, device, backend, features, limits\n"
     "  bench    time each op at a few sizes: GPU time, GB/s, GFLOP/s\n"
     "           (bench fusion: fused vs unfused kernels against the k*S/B bound)\n"
+    "  embed    sentence embeddings of texts (BERT family, e.g. all-MiniLM-L6-v2):\n"
+    "           JSON lines, TSV or .npy; --query ranks texts by similarity\n"
+    "  similarity  cosine similarity of a text with others\n"
     "\n"
     "Run 'wgml <command> --help' for a command's options.\n";
 
@@ -24,6 +27,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "info")) return wgml_cmd_info(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return wgml_cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "embed") || !strcmp(argv[1], "similarity"))
+        return wgml_cmd_embed(argc - 1, argv + 1);
     fprintf(stderr, "wgml: unknown command '%s'\n\n%s", argv[1], USAGE);
     return 2;
 }
