@@ -8,7 +8,7 @@
  *
  *   reference   every text's cosine with the reference >= 0.9999 (f32)
  *   padding     a text's embedding alone (batch 1, its own length) equals
- *               the one it gets in a padded batch of 32
+ *               the one it gets in a padded batch (API and encoder level)
  *   plans       kernel count and planned vs naive memory of the encoder
  *               plan at (1, 128) and (32, 128), printed
  *   errors      a missing directory, a bad precision, NULL texts
@@ -143,27 +143,54 @@ static int test_reference(wgml_ctx *ctx, const testdata *td)
     return bad;
 }
 
+// Padding must not change a text's embedding. Through the API: texts alone
+// (batch 1) and together (one bucket, padded rows up to batch 8). Through
+// the encoder: four sequences of 3, 9, 20 and 40 tokens padded to 64 in one
+// batch of 4 (plus an all-padding row), against each alone at its exact length.
 static int test_padding(wgml_ctx *ctx, const testdata *td)
 {
     wgml_embedder *e;
     CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, NULL, &e));
     uint32_t D = td->dim;
-    float *batched = malloc(td->n * D * sizeof(float)), *alone = malloc(D * sizeof(float));
-    TEST_CHECK(batched && alone, "out of memory");
-    CTX_OK(ctx, wgml_embed(e, (const char *const *)td->texts, NULL, td->n, batched));
+    enum { N = 6 };
+    static const size_t pick[N] = {2, 4, 5, 8, 12, 13};   // 4 to 14 tokens: one bucket of 16
+    const char *texts[N];
+    for (int i = 0; i < N; i++) texts[i] = td->texts[pick[i]];
+    float batched[N * 384], alone[384];
+    TEST_CHECK(D <= 384, "dim %u", D);
+    CTX_OK(ctx, wgml_embed(e, texts, NULL, N, batched));
     double worst = 0;
-    // Every 4th text alone: each length bucket appears, at a bounded cost on CPU devices.
-    for (size_t i = 0; i < td->n; i += 4) {
-        CTX_OK(ctx, wgml_embed(e, (const char *const *)&td->texts[i], NULL, 1, alone));
-        for (uint32_t k = 0; k < D; k++) {
-            double d = fabs((double)alone[k] - batched[i * D + k]);
-            if (d > worst) worst = d;
-        }
+    for (int i = 0; i < N; i++) {
+        CTX_OK(ctx, wgml_embed(e, &texts[i], NULL, 1, alone));
+        for (uint32_t k = 0; k < D; k++) worst = fmax(worst, fabs((double)alone[k] - batched[i * D + k]));
     }
-    TEST_CHECK(worst <= 1e-6, "batch 1 and batch 32 differ by %.3g", worst);
-    printf("ok   batch 1 vs padded batch of 32: max |difference| %.3g\n", worst);
-    free(batched);
-    free(alone);
+    TEST_CHECK(worst <= 1e-6, "API: batch 1 and batch %d differ by %.3g", N, worst);
+    printf("ok   %d texts alone vs in one padded batch: max |difference| %.3g\n", N, worst);
+
+    wgml_bert *m = wgml_embedder_bert(e);
+    enum { B = 5, L = 64 };
+    static const uint32_t lens[B] = {3, 9, 20, 40, 0};
+    int32_t ids[B * L] = {0}, mask[B * L] = {0};
+    for (int b = 0; b < B; b++)
+        for (uint32_t l = 0; l < lens[b]; l++) {
+            ids[b * L + l] = l == 0 ? 101 : l + 1 == lens[b] ? 102 : 1000 + (b * 37 + l * 11) % 20000;
+            mask[b * L + l] = 1;
+        }
+    float *pb = malloc(B * D * sizeof(float)), *pa = malloc(D * sizeof(float));
+    TEST_CHECK(pb && pa, "out of memory");
+    CTX_OK(ctx, wgml_bert_embed_ids(m, ids, mask, B, L, pb));
+    worst = 0;
+    for (int b = 0; b < B - 1; b++) {
+        CTX_OK(ctx, wgml_bert_embed_ids(m, ids + b * L, mask + b * L, 1, lens[b], pa));
+        for (uint32_t k = 0; k < D; k++) worst = fmax(worst, fabs((double)pa[k] - pb[b * D + k]));
+    }
+    for (uint32_t k = 0; k < D; k++)
+        TEST_CHECK(pb[(B - 1) * D + k] == 0.0f, "an all-padding row is not zero: %g", pb[(B - 1) * D + k]);
+    TEST_CHECK(worst <= 1e-6, "encoder: exact lengths and padding to %d differ by %.3g", L, worst);
+    printf("ok   lengths 3/9/20/40 alone vs padded to %d in a batch of %d: max |difference| %.3g\n",
+           L, B, worst);
+    free(pb);
+    free(pa);
     wgml_embedder_free(e);
     return 0;
 }
