@@ -99,9 +99,10 @@ wgml_status wgml_ctx_device_info(wgml_ctx *ctx, wgml_device_info *out);
 typedef struct wgml_embedder wgml_embedder;
 
 typedef enum wgml_precision {
-    WGML_PRECISION_AUTO = 0,   // today: f32
+    WGML_PRECISION_AUTO = 0,   // F16 where the device has shader-f16, else F32
     WGML_PRECISION_F32,
-    WGML_PRECISION_F16,        // not implemented yet: WGML_ERR_UNSUPPORTED
+    WGML_PRECISION_F16,        // f16 weights of the Linear layers, f32 activations and
+                               // sums; WGML_ERR_UNSUPPORTED without shader-f16
 } wgml_precision;
 
 typedef struct wgml_embedder_params {

@@ -7,6 +7,7 @@
  * string.
  *
  *   reference   every text's cosine with the reference >= 0.9999 (f32)
+ *   reference_f16  the same >= 0.999 with f16 weights (skipped without shader-f16)
  *   padding     a text's embedding alone (batch 1, its own length) equals
  *               the one it gets in a padded batch (API and encoder level)
  *   plans       kernel count and planned vs naive memory of the encoder
@@ -116,10 +117,19 @@ static wgml_ctx *ctx_create(void)
                    wgml_status_name(st_), wgml_ctx_last_error(ctx));        \
     } while (0)
 
-static int test_reference(wgml_ctx *ctx, const testdata *td)
+static int test_reference(wgml_ctx *ctx, const testdata *td, wgml_precision precision)
 {
+    wgml_device_info info;
+    CTX_OK(ctx, wgml_ctx_device_info(ctx, &info));
+    bool f16 = precision == WGML_PRECISION_F16;
+    if (f16 && !info.shader_f16) {
+        printf("skip reference_f16: the device has no shader-f16\n");
+        return TEST_SKIP;
+    }
+    double min_cos = f16 ? 0.999 : 0.9999;
     wgml_embedder *e;
-    CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, NULL, &e));
+    wgml_embedder_params p = {.precision = precision};
+    CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, &p, &e));
     TEST_CHECK(wgml_embedder_dim(e) == td->dim, "dim %u, reference %u", wgml_embedder_dim(e),
                td->dim);
     float *got = malloc(td->n * td->dim * sizeof *got);
@@ -131,13 +141,15 @@ static int test_reference(wgml_ctx *ctx, const testdata *td)
     for (size_t i = 0; i < td->n; i++) {
         double c = cosine(got + i * td->dim, td->expected + i * td->dim, td->dim);
         if (c < worst) worst = c, worst_i = i;
-        if (!(c >= 0.9999)) {
-            fprintf(stderr, "FAIL text %zu \"%.40s\": cosine %.7f < 0.9999\n", i, td->texts[i], c);
+        if (!(c >= min_cos)) {
+            fprintf(stderr, "FAIL text %zu \"%.40s\": cosine %.7f < %g\n", i, td->texts[i], c,
+                    min_cos);
             bad = 1;
         }
     }
-    printf("%s  %zu texts against sentence-transformers: min cosine %.9f (text %zu \"%.30s\")\n",
-           bad ? "FAIL" : "ok  ", td->n, worst, worst_i, td->texts[worst_i]);
+    printf("%s  %zu texts (%s) against sentence-transformers: min cosine %.9f (text %zu "
+           "\"%.30s\")\n", bad ? "FAIL" : "ok  ", td->n, f16 ? "f16 weights" : "f32", worst,
+           worst_i, td->texts[worst_i]);
     free(got);
     wgml_embedder_free(e);
     return bad;
@@ -199,7 +211,7 @@ static int test_plans(void)
 {
     wgml_gpu *gpu = test_gpu_create();
     wgml_bert *m;
-    TEST_OK(gpu, wgml_bert_load(gpu, WGML_TEST_MODEL_DIR, &m));
+    TEST_OK(gpu, wgml_bert_load(gpu, WGML_TEST_MODEL_DIR, false, &m));
     static const uint32_t shapes[][2] = {{1, 128}, {32, 128}};
     for (int i = 0; i < 2; i++) {
         wgml_bert_plan_stats s;
@@ -244,7 +256,7 @@ static int test_errors(wgml_ctx *ctx)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: test_bert reference|padding|plans|errors\n");
+        fprintf(stderr, "usage: test_bert reference|reference_f16|padding|plans|errors\n");
         return 2;
     }
     FILE *f = fopen(WGML_TEST_MODEL_DIR "/model.safetensors", "rb");
@@ -259,7 +271,8 @@ int main(int argc, char **argv)
     if (load_testdata(&td)) return 1;
     wgml_ctx *ctx = ctx_create();
     int rc;
-    if (!strcmp(t, "reference")) rc = test_reference(ctx, &td);
+    if (!strcmp(t, "reference")) rc = test_reference(ctx, &td, WGML_PRECISION_F32);
+    else if (!strcmp(t, "reference_f16")) rc = test_reference(ctx, &td, WGML_PRECISION_F16);
     else if (!strcmp(t, "padding")) rc = test_padding(ctx, &td);
     else if (!strcmp(t, "errors")) rc = test_errors(ctx);
     else {

@@ -5,6 +5,7 @@
  * memory planner never lets two live tensors share a buffer; one submit per
  * run; symbolic sequence lengths; errors.
  */
+#include "core/half.h"
 #include "graph/graph.h"
 #include "test_util.h"
 
@@ -15,8 +16,8 @@
 // ---------------------------------------------------------------- harness
 
 typedef struct inputs {
-    float *data[64];   // by tensor id (u32 inputs hold their bits)
-    bool u32[64];
+    float *data[64];   // by tensor id (u32 and f16 inputs hold their bits)
+    bool u32[64], f16[64];
     wgml_graph_external ext[8];   // inputs bound in place (their data is in ext's buffers)
     int n_ext;
 } inputs;
@@ -60,6 +61,8 @@ static int run_and_check(wgml_gpu *gpu, const wgml_graph *g, const inputs *in, b
         if (!in->data[t] || ext) continue;
         if (in->u32[t])
             TEST_OK(gpu, wgml_plan_write_u32(p, t, (const uint32_t *)in->data[t], count_of(g, t, seq)));
+        else if (in->f16[t])
+            TEST_OK(gpu, wgml_plan_write_f16(p, t, (const uint16_t *)in->data[t], count_of(g, t, seq)));
         else
             TEST_OK(gpu, wgml_plan_write(p, t, in->data[t], count_of(g, t, seq)));
     }
@@ -91,6 +94,22 @@ static int run_and_check(wgml_gpu *gpu, const wgml_graph *g, const inputs *in, b
     }
     wgml_plan_free(p);
     return 0;
+}
+
+// An f16 input (weights), random in [-0.5, 0.5).
+static int add_input_f16(wgml_graph *g, inputs *in, int ndim, const int64_t *shape, uint64_t seed)
+{
+    int t = wgml_graph_input_f16(g, "w16", ndim, shape);
+    if (t < 0 || t >= 64) return -1;
+    uint64_t n = count_of(g, t, 0);
+    float *f = malloc(n * 4);
+    uint16_t *h = malloc(n * 2);
+    test_fill_uniform(f, n, -0.5f, 0.5f, seed * 7919 + (uint64_t)t);
+    for (uint64_t i = 0; i < n; i++) h[i] = wgml_f32_to_f16(f[i]);
+    free(f);
+    in->data[t] = (float *)h;
+    in->f16[t] = true;
+    return t;
 }
 
 static void free_inputs(wgml_gpu *gpu, inputs *in)
@@ -371,9 +390,15 @@ static int test_errors(wgml_gpu *gpu)
 // output projection + residual + layernorm, GELU feed-forward, mean pooling
 // with L2 normalisation. Padding differs per sequence; fused and unfused
 // plans against the reference at two sequence lengths.
-static int test_encoder(wgml_gpu *gpu)
+// With w16, the four matmul weights are f16 inputs (shader-f16 only).
+static int test_encoder(wgml_gpu *gpu, bool w16)
 {
     enum { B = 3, V = 50, D = 32, HEADS = 4, I = 64, MAXPOS = 40 };
+    if (w16 && !wgml_gpu_info(gpu)->shader_f16) {
+        printf("skip encoder_w16: the device has no shader-f16\n");
+        return TEST_SKIP;
+    }
+#define WEIGHT(shape, seed) (w16 ? add_input_f16(g, &in, 2, shape, seed) : add_input(g, &in, 2, shape, seed, seq))
     for (int64_t seq = 7; seq <= 33; seq += 26) {
         for (int fuse = 0; fuse < 2; fuse++) {
             wgml_graph *g = wgml_graph_create();
@@ -414,17 +439,17 @@ static int test_encoder(wgml_gpu *gpu)
             int x = wgml_graph_layernorm(
                 g, wgml_graph_add(g, wgml_graph_add(g, wgml_graph_gather(g, word, ids), pos), type),
                 g0, b0, 1e-12f);
-            int wqkv = add_input(g, &in, 2, sqkv, 5, seq), bqkv = add_input(g, &in, 1, sb3, 6, seq);
+            int wqkv = WEIGHT(sqkv, 5), bqkv = add_input(g, &in, 1, sb3, 6, seq);
             int qkv = wgml_graph_add(g, wgml_graph_matmul_nt(g, x, wqkv), bqkv);
             int att = wgml_graph_attention(g, qkv, mask, HEADS, 1.0f / sqrtf(D / HEADS));
-            int wo = add_input(g, &in, 2, sdd, 7, seq), bo = add_input(g, &in, 1, sd, 8, seq);
+            int wo = WEIGHT(sdd, 7), bo = add_input(g, &in, 1, sd, 8, seq);
             int g1 = add_input(g, &in, 1, sd, 9, seq), b1 = add_input(g, &in, 1, sd, 10, seq);
             int h = wgml_graph_layernorm(
                 g, wgml_graph_add(g, wgml_graph_add(g, wgml_graph_matmul_nt(g, att, wo), bo), x),
                 g1, b1, 1e-12f);
-            int wi = add_input(g, &in, 2, swi, 11, seq), bi = add_input(g, &in, 1, sbi, 12, seq);
+            int wi = WEIGHT(swi, 11), bi = add_input(g, &in, 1, sbi, 12, seq);
             int f = wgml_graph_gelu(g, wgml_graph_add(g, wgml_graph_matmul_nt(g, h, wi), bi));
-            int wo2 = add_input(g, &in, 2, swo, 13, seq), bo2 = add_input(g, &in, 1, sd, 14, seq);
+            int wo2 = WEIGHT(swo, 13), bo2 = add_input(g, &in, 1, sd, 14, seq);
             int g2 = add_input(g, &in, 1, sd, 15, seq), b2 = add_input(g, &in, 1, sd, 16, seq);
             int o = wgml_graph_layernorm(
                 g, wgml_graph_add(g, wgml_graph_add(g, wgml_graph_matmul_nt(g, f, wo2), bo2), h),
@@ -435,7 +460,8 @@ static int test_encoder(wgml_gpu *gpu)
             TEST_OK(gpu, wgml_graph_output(g, e));
             TEST_OK(gpu, wgml_graph_output(g, cls));
             char what[64];
-            snprintf(what, sizeof what, "encoder layer b=%d seq=%lld", B, (long long)seq);
+            snprintf(what, sizeof what, "encoder layer%s b=%d seq=%lld", w16 ? " w16" : "", B,
+                     (long long)seq);
             int k;
             if (run_and_check(gpu, g, &in, fuse, seq, 1e-6, what, &k)) return 1;
             // Fused: gather, embeddings layernorm, qkv, attention, 2 x (matmul,
@@ -447,6 +473,8 @@ static int test_encoder(wgml_gpu *gpu)
             wgml_graph_free(g);
         }
     }
+#undef WEIGHT
+    if (w16) return 0;
     // Errors: ids must be u32, f32 ops refuse them, attention rows must split into heads.
     wgml_graph *g = wgml_graph_create();
     int64_t s2[2] = {2, 4}, s3[3] = {2, 4, 12}, tab[2] = {5, 3};
@@ -471,7 +499,7 @@ static int test_encoder(wgml_gpu *gpu)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: test_graph chains|epilogues|planner|seq|errors|encoder\n");
+        fprintf(stderr, "usage: test_graph chains|epilogues|planner|seq|errors|encoder|encoder_w16\n");
         return 2;
     }
     wgml_gpu *gpu = test_gpu_create();
@@ -482,7 +510,8 @@ int main(int argc, char **argv)
     else if (!strcmp(t, "planner")) rc = test_planner(gpu);
     else if (!strcmp(t, "seq")) rc = test_seq(gpu);
     else if (!strcmp(t, "errors")) rc = test_errors(gpu);
-    else if (!strcmp(t, "encoder")) rc = test_encoder(gpu);
+    else if (!strcmp(t, "encoder")) rc = test_encoder(gpu, false);
+    else if (!strcmp(t, "encoder_w16")) rc = test_encoder(gpu, true);
     else {
         fprintf(stderr, "unknown test '%s'\n", t);
         rc = 2;

@@ -11,6 +11,7 @@
  *                                    (unit roundoff 2^-11, so NMSE ~1e-7)
  *   gather                           0      (a copy)
  *   attention, pooling               1e-6
+ *   matmul_nt_w16 (f16 B, f32 A, C)  5e-4   against the f16-rounded B
  * matmul_nt (B transposed) runs the matmul shapes; gather includes ids past
  * the table (zero rows); attention includes masked keys and a sequence whose
  * keys are all masked; pooling, padding rows and an all-padding sequence.
@@ -121,10 +122,12 @@ static const mnk MATMUL_SHAPES[] = {
     {256, 256, 256}, {257, 255, 64}, {4097, 7, 9}, {9, 4097, 8},  {3, 5, 4097},
 };
 
-static int test_matmul(wgml_gpu *gpu, wgml_dtype dt, bool nt)
+// w16: f16 B (weights) under f32 A and C (matmul_nt_w16).
+static int test_matmul(wgml_gpu *gpu, wgml_dtype dt, bool nt, bool w16)
 {
-    if (dt == WGML_F16 && !wgml_gpu_info(gpu)->shader_f16) {
-        printf("skip matmul%s_f16: the device has no shader-f16\n", nt ? "_nt" : "");
+    if ((dt == WGML_F16 || w16) && !wgml_gpu_info(gpu)->shader_f16) {
+        printf("skip matmul%s_%s: the device has no shader-f16\n", nt ? "_nt" : "",
+               w16 ? "w16" : "f16");
         return TEST_SKIP;
     }
     size_t es = wgml_dtype_size(dt);
@@ -151,18 +154,29 @@ static int test_matmul(wgml_gpu *gpu, wgml_dtype dt, bool nt)
             ha = a16;
             hb = b16;
         }
-        if (nt) wgml_ref_matmul_nt(a, b, ref, M, N, K);   // the same b, read as N x K
+        if (w16) {   // only B in f16; the reference sees its rounded values
+            b16 = malloc(2ull * K * N);
+            TEST_CHECK(b16, "out of memory");
+            for (size_t i = 0; i < (size_t)K * N; i++) {
+                b16[i] = wgml_f32_to_f16(b[i]);
+                b[i] = wgml_f16_to_f32(b16[i]);
+            }
+            hb = b16;
+        }
+        if (nt) wgml_ref_matmul_nt(a, b, ref, M, N, K);
         else wgml_ref_matmul(a, b, ref, M, N, K);
-        wgml_gpu_buf *ba = test_upload(gpu, ha, es * M * K), *bb = test_upload(gpu, hb, es * K * N);
+        wgml_gpu_buf *ba = test_upload(gpu, ha, es * M * K),
+                     *bb = test_upload(gpu, hb, (w16 ? 2 : es) * K * N);
         TEST_CHECK(ba && bb, "upload: %s", wgml_gpu_last_error(gpu));
         test_guarded out;
         TEST_OK(gpu, test_guarded_create(gpu, es * M * N, &out));
         wgml_view va = {ba, 0}, vb = {bb, 0};
-        if (nt) TEST_OK(gpu, wgml_op_matmul_nt(gpu, dt, va, vb, out.view, M, N, K));
+        if (w16) TEST_OK(gpu, wgml_op_matmul_nt_w16(gpu, va, vb, out.view, M, N, K));
+        else if (nt) TEST_OK(gpu, wgml_op_matmul_nt(gpu, dt, va, vb, out.view, M, N, K));
         else TEST_OK(gpu, wgml_op_matmul(gpu, dt, va, vb, out.view, M, N, K));
         char what[64];
         snprintf(what, sizeof what, "matmul%s %s %ux%ux%u", nt ? "_nt" : "",
-                 dt == WGML_F16 ? "f16" : "f32", M, N, K);
+                 w16 ? "w16" : dt == WGML_F16 ? "f16" : "f32", M, N, K);
         if (dt == WGML_F16) {
             TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
             uint16_t *y16 = malloc(out.payload);
@@ -347,7 +361,7 @@ static int test_pool(wgml_gpu *gpu)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_f16|matmul_nt|matmul_nt_f16|"
+        fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_f16|matmul_nt|matmul_nt_f16|matmul_nt_w16|"
                         "softmax|layernorm|rmsnorm|gather|attention|pool\n");
         return 2;
     }
@@ -356,10 +370,11 @@ int main(int argc, char **argv)
     int rc;
     if (!strcmp(which, "unary")) rc = test_unary(gpu);
     else if (!strcmp(which, "binary")) rc = test_binary(gpu);
-    else if (!strcmp(which, "matmul")) rc = test_matmul(gpu, WGML_F32, false);
-    else if (!strcmp(which, "matmul_f16")) rc = test_matmul(gpu, WGML_F16, false);
-    else if (!strcmp(which, "matmul_nt")) rc = test_matmul(gpu, WGML_F32, true);
-    else if (!strcmp(which, "matmul_nt_f16")) rc = test_matmul(gpu, WGML_F16, true);
+    else if (!strcmp(which, "matmul")) rc = test_matmul(gpu, WGML_F32, false, false);
+    else if (!strcmp(which, "matmul_f16")) rc = test_matmul(gpu, WGML_F16, false, false);
+    else if (!strcmp(which, "matmul_nt")) rc = test_matmul(gpu, WGML_F32, true, false);
+    else if (!strcmp(which, "matmul_nt_f16")) rc = test_matmul(gpu, WGML_F16, true, false);
+    else if (!strcmp(which, "matmul_nt_w16")) rc = test_matmul(gpu, WGML_F32, true, true);
     else if (!strcmp(which, "gather")) rc = test_gather(gpu);
     else if (!strcmp(which, "attention")) rc = test_attention(gpu);
     else if (!strcmp(which, "pool")) rc = test_pool(gpu);

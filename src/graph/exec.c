@@ -153,7 +153,7 @@ wgml_status wgml_graph_compile(const wgml_graph *g, wgml_gpu *gpu, const wgml_gr
             st = wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED, "graph: tensor %d is too large", t);
             goto done;
         }
-        pt->bytes = count * 4;
+        pt->bytes = count * (g->nodes[t].f16 ? 2 : 4);
         pt->materialized = g->nodes[t].kind == WGML_NODE_INPUT || group_of[t] >= 0;
         pt->own_buffer = g->nodes[t].kind == WGML_NODE_INPUT || g->nodes[t].output;
     }
@@ -206,7 +206,8 @@ done:
 
 // ================================================================ running
 
-static wgml_status check_tensor(wgml_plan *p, int t, size_t n, bool input, bool u32)
+// type: 0 f32, 1 u32, 2 f16.
+static wgml_status check_tensor(wgml_plan *p, int t, size_t n, bool input, int type)
 {
     if (t < 0 || t >= p->n_tensors)
         return wgml_gpu_fail(p->gpu, WGML_ERR_INVALID_ARGUMENT, "plan: no tensor %d", t);
@@ -217,28 +218,45 @@ static wgml_status check_tensor(wgml_plan *p, int t, size_t n, bool input, bool 
     if (input && p->tensors[t].external)
         return wgml_gpu_fail(p->gpu, WGML_ERR_INVALID_ARGUMENT,
                              "plan: input %d lives in the caller's buffer", t);
-    if (nd->u32 != u32)
-        return wgml_gpu_fail(p->gpu, WGML_ERR_INVALID_ARGUMENT, "plan: tensor %d holds %s", t,
-                             nd->u32 ? "u32 values" : "f32 values");
-    if ((uint64_t)n * 4 != p->tensors[t].bytes)
+    int have = nd->u32 ? 1 : nd->f16 ? 2 : 0;
+    static const char *names[] = {"f32", "u32", "f16"};
+    if (have != type)
+        return wgml_gpu_fail(p->gpu, WGML_ERR_INVALID_ARGUMENT, "plan: tensor %d holds %s values",
+                             t, names[have]);
+    uint64_t es = type == 2 ? 2 : 4;
+    if ((uint64_t)n * es != p->tensors[t].bytes)
         return wgml_gpu_fail(p->gpu, WGML_ERR_INVALID_ARGUMENT,
                              "plan: tensor %d has %llu elements, not %zu", t,
-                             (unsigned long long)(p->tensors[t].bytes / 4), n);
+                             (unsigned long long)(p->tensors[t].bytes / es), n);
     return WGML_OK;
 }
 
 wgml_status wgml_plan_write(wgml_plan *p, int t, const float *data, size_t n)
 {
-    wgml_status st = check_tensor(p, t, n, true, false);
+    wgml_status st = check_tensor(p, t, n, true, 0);
     if (st) return st;
     return wgml_gpu_buf_write(p->gpu, p->tensors[t].buf, 0, data, (uint64_t)n * 4);
 }
 
 wgml_status wgml_plan_write_u32(wgml_plan *p, int t, const uint32_t *data, size_t n)
 {
-    wgml_status st = check_tensor(p, t, n, true, true);
+    wgml_status st = check_tensor(p, t, n, true, 1);
     if (st) return st;
     return wgml_gpu_buf_write(p->gpu, p->tensors[t].buf, 0, data, (uint64_t)n * 4);
+}
+
+wgml_status wgml_plan_write_f16(wgml_plan *p, int t, const uint16_t *data, size_t n)
+{
+    wgml_status st = check_tensor(p, t, n, true, 2);
+    if (st) return st;
+    // Buffer writes go in multiples of 4 bytes: an odd count takes a padded copy.
+    if (n % 2 == 0) return wgml_gpu_buf_write(p->gpu, p->tensors[t].buf, 0, data, (uint64_t)n * 2);
+    uint16_t *tmp = calloc(n + 1, sizeof *tmp);
+    if (!tmp) return wgml_gpu_fail(p->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    memcpy(tmp, data, n * sizeof *tmp);
+    st = wgml_gpu_buf_write(p->gpu, p->tensors[t].buf, 0, tmp, (uint64_t)(n + 1) * 2);
+    free(tmp);
+    return st;
 }
 
 wgml_status wgml_plan_run(wgml_plan *p, double *gpu_ns)
@@ -256,7 +274,7 @@ wgml_status wgml_plan_run(wgml_plan *p, double *gpu_ns)
 
 wgml_status wgml_plan_read(wgml_plan *p, int t, float *dst, size_t n)
 {
-    wgml_status st = check_tensor(p, t, n, false, false);
+    wgml_status st = check_tensor(p, t, n, false, 0);
     if (st) return st;
     return wgml_gpu_buf_read(p->gpu, p->tensors[t].buf, 0, dst, (uint64_t)n * 4);
 }

@@ -283,6 +283,14 @@ wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t se
     }
     wgml_ew_emit_types(t, 1);
     wgml_ew_emit_helpers(t);
+    // B's element type: f16 weights under f32 activations, or T.
+    if (g->nodes[core->args[1]].f16 && !wgml_gpu_info(gpu)->shader_f16)
+        return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED, "kernel %s: f16 weights need the "
+                             "shader-f16 feature, which this device lacks", k->name);
+    if (g->nodes[core->args[1]].f16)
+        wgml_text_printf(t, "enable f16;\nalias TB = f16;\n");
+    else
+        wgml_text_printf(t, "alias TB = T;\n");
     // Matmul: A and B at slots 1 and 2 (the template's), C and the epilogue after.
     // A's leading dimensions are rows: M = its element count / K.
     int64_t sb[2];

@@ -1,5 +1,6 @@
 // Graph building, shape inference and the CPU reference evaluator.
 #include "graph/graph_internal.h"
+#include "core/half.h"
 #include "ops/reference.h"
 
 #include <stdarg.h>
@@ -67,8 +68,19 @@ int wgml_graph_input_u32(wgml_graph *g, const char *name, int ndim, const int64_
     return t;
 }
 
-// f32 operands only: u32 tensors (ids) are read by gather alone.
-static bool valid_f32(const wgml_graph *g, int t) { return valid(g, t) && !g->nodes[t].u32; }
+int wgml_graph_input_f16(wgml_graph *g, const char *name, int ndim, const int64_t *shape)
+{
+    int t = wgml_graph_input(g, name, ndim, shape);
+    if (t >= 0) g->nodes[t].f16 = true;
+    return t;
+}
+
+// f32 operands only: u32 tensors (ids) are read by gather alone, f16 ones
+// (weights) by matmul alone.
+static bool valid_f32(const wgml_graph *g, int t)
+{
+    return valid(g, t) && !g->nodes[t].u32 && !g->nodes[t].f16;
+}
 
 // Numpy broadcasting of a and b into out; symbolic dims match only themselves.
 static bool broadcast(const wgml_node *a, const wgml_node *b, wgml_node *out)
@@ -149,7 +161,8 @@ int wgml_graph_softmax(wgml_graph *g, int x) { return row_op(g, WGML_ROW_SOFTMAX
 static int matmul(wgml_graph *g, int a, int b, bool b_t)
 {
     const char *name = b_t ? "matmul_nt" : "matmul";
-    if (!valid_f32(g, a) || !valid_f32(g, b)) return fail(g, "%s: bad operand", name);
+    if (!valid_f32(g, a) || !valid(g, b) || g->nodes[b].u32)
+        return fail(g, "%s: bad operand", name);
     const wgml_node *an = &g->nodes[a], *bn = &g->nodes[b];
     int64_t K = an->shape[an->ndim - 1];
     int64_t bk = bn->shape[b_t ? 1 : 0], N = bn->shape[b_t ? 0 : 1];
@@ -272,6 +285,17 @@ wgml_status wgml_graph_reference(const wgml_graph *g, const wgml_graph_options *
                 st = WGML_ERR_INVALID_ARGUMENT;
             }
             val[t] = (float *)inputs[t];   // read only
+            if (n->f16 && inputs[t]) {
+                float *v = malloc(count * sizeof *v);
+                if (!v) {
+                    snprintf(err, err_size, "out of host memory");
+                    st = WGML_ERR_OUT_OF_MEMORY;
+                    break;
+                }
+                const uint16_t *h = (const uint16_t *)inputs[t];
+                for (uint64_t i = 0; i < count; i++) v[i] = wgml_f16_to_f32(h[i]);
+                val[t] = v;
+            }
             continue;
         }
         val[t] = malloc(count * sizeof(float));
@@ -326,7 +350,7 @@ wgml_status wgml_graph_reference(const wgml_graph *g, const wgml_graph_options *
         if (n->output && outputs[t]) memcpy(outputs[t], val[t], count * sizeof(float));
     }
     for (int t = 0; t < g->n; t++)
-        if (g->nodes[t].kind != WGML_NODE_INPUT) free(val[t]);
+        if (g->nodes[t].kind != WGML_NODE_INPUT || g->nodes[t].f16) free(val[t]);
     free(val);
     return st;
 }

@@ -1,5 +1,5 @@
 /*
- * Graphs of ops on f32 tensors (and u32 token ids) with static shapes: build
+ * Graphs of ops on f32 tensors (and u32 token ids, f16 weights) with static shapes: build
  * once, compile once
  * (fusion, memory planning, every pipeline and bind group created up front),
  * run many times with one submit per run.
@@ -44,6 +44,9 @@ const char *wgml_graph_error(const wgml_graph *g);   // "" when none
 int wgml_graph_input(wgml_graph *g, const char *name, int ndim, const int64_t *shape);
 // An input of u32 values (token ids); only gather reads it.
 int wgml_graph_input_u32(wgml_graph *g, const char *name, int ndim, const int64_t *shape);
+// An input of f16 values (weights); only matmul reads it, as its b operand
+// (the device needs shader-f16).
+int wgml_graph_input_f16(wgml_graph *g, const char *name, int ndim, const int64_t *shape);
 // Elementwise, numpy broadcasting between a and b (b = -1 for unary ops).
 int wgml_graph_ew(wgml_graph *g, wgml_ew_op op, int a, int b, float f, uint32_t seed);
 int wgml_graph_add(wgml_graph *g, int a, int b);
@@ -57,6 +60,7 @@ int wgml_graph_rmsnorm(wgml_graph *g, int x, int gamma, float eps);
 int wgml_graph_softmax(wgml_graph *g, int x);
 int wgml_graph_matmul(wgml_graph *g, int a, int b);
 // a (..., K) times b^T for b (N x K): x W^T with PyTorch's (out, in) weights.
+// In both, b may be an f16 input.
 int wgml_graph_matmul_nt(wgml_graph *g, int a, int b);
 // table (V x D) rows picked by u32 ids (any shape S): the result is (S..., D);
 // ids >= V give zero rows.
@@ -101,6 +105,7 @@ const char *wgml_plan_error(const wgml_plan *p);
 // Uploads an input (n elements, the input's size).
 wgml_status wgml_plan_write(wgml_plan *p, int t, const float *data, size_t n);
 wgml_status wgml_plan_write_u32(wgml_plan *p, int t, const uint32_t *data, size_t n);
+wgml_status wgml_plan_write_f16(wgml_plan *p, int t, const uint16_t *data, size_t n);
 // Records every kernel in one pass and submits once. With gpu_ns, the run is
 // timed (GPU timestamps where available; -1 otherwise).
 wgml_status wgml_plan_run(wgml_plan *p, double *gpu_ns);
@@ -138,7 +143,7 @@ wgml_plan_slot wgml_plan_tensor_slot(const wgml_plan *p, int t);
 
 // Evaluates the graph on the CPU with the ops' references, node by node.
 // inputs[t] holds the data of input tensor t (NULL for other tensors; u32
-// inputs are passed as their bits, cast to const float *);
+// and f16 inputs are passed as their bits, cast to const float *);
 // outputs[t] receives every output tensor t. Needs opt for seq_len.
 wgml_status wgml_graph_reference(const wgml_graph *g, const wgml_graph_options *opt,
                                  const float *const *inputs, float *const *outputs,

@@ -30,6 +30,7 @@ typedef struct wgml_node {
     wgml_pool_mode pool;  // POOL
     bool normalize;       // POOL: L2 normalisation after pooling
     bool u32;             // INPUT: u32 values (token ids)
+    bool f16;             // INPUT: f16 values (weights)
     bool output;
     char name[64];        // INPUT
 } wgml_node;

@@ -5,7 +5,8 @@ alias T = f32; // wgml:variant-f16
 // x W^T of a PyTorch Linear layer, whose weights are (out, in).
 //
 // A template: the prelude (src/ops/matmul.c, or the graph executor with a
-// fused epilogue) declares C and `fn mm_store(r: u32, col: u32, v: f32)`.
+// fused epilogue) declares C, `fn mm_store(r: u32, col: u32, v: f32)` and
+// B's element type TB: T, or f16 for f16 weights under f32 activations.
 //
 // Register tiling: a workgroup of (BN/TN) x (BM/TM) invocations computes a
 // BM x BN tile of C; each invocation owns a 4 x 4 block held in four vec4
@@ -34,7 +35,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<T>;
-@group(0) @binding(2) var<storage, read> b: array<T>;
+@group(0) @binding(2) var<storage, read> b: array<TB>;
 
 var<workgroup> As: array<f32, BK * BM>;            // [k][m]
 var<workgroup> Bs: array<vec4<f32>, BK * BN / 4>;   // [k][n / 4]

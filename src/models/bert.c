@@ -2,6 +2,7 @@
 // plans. See bert.h for the files read and the dimension legend.
 #include "models/bert.h"
 
+#include "core/half.h"
 #include "formats/json.h"
 #include "formats/safetensors.h"
 #include "graph/graph.h"
@@ -228,6 +229,7 @@ typedef struct loader {
     wgml_gpu *gpu;
     wgml_safetensors *st;
     const char *prefix;   // "" or "bert."
+    bool f16;             // Linear weights to f16
     float *tmp;           // host staging
     size_t tmp_cap;       // floats
 } loader;
@@ -272,11 +274,34 @@ static wgml_status upload(loader *ld, size_t n, const char *label, wgml_gpu_buf 
     return st;
 }
 
-// A tensor straight to the GPU.
+// Uploads the first n floats of ld->tmp as f16 (a Linear weight); values
+// outside f16's range are refused rather than turned into infinities.
+static wgml_status upload_f16(loader *ld, size_t n, const char *label, wgml_gpu_buf **out)
+{
+    size_t padded = (n + 1) & ~(size_t)1;   // buffer writes go by 4 bytes
+    uint16_t *h = calloc(padded, sizeof *h);
+    if (!h) return wgml_gpu_fail(ld->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    wgml_status st = WGML_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        if (fabsf(ld->tmp[i]) > 65504.0f)
+            st = wgml_gpu_fail(ld->gpu, WGML_ERR_UNSUPPORTED, "model.safetensors: \"%s\" holds "
+                               "%g, outside f16's range: load it in f32", label, ld->tmp[i]);
+        h[i] = wgml_f32_to_f16(ld->tmp[i]);
+    }
+    if (!st) st = wgml_gpu_buf_create(ld->gpu, 2ull * padded, label, out);
+    if (!st) st = wgml_gpu_buf_write(ld->gpu, *out, 0, h, 2ull * padded);
+    free(h);
+    return st;
+}
+
+// A tensor straight to the GPU; Linear weights (2-D, in layers) in f16 when asked.
 static wgml_status load(loader *ld, const char *name, uint64_t d0, uint64_t d1, wgml_gpu_buf **out)
 {
     wgml_status st = read_tensor(ld, name, d0, d1, 0);
-    return st ? st : upload(ld, (size_t)(d0 * (d1 ? d1 : 1)), name, out);
+    size_t n = (size_t)(d0 * (d1 ? d1 : 1));
+    if (st) return st;
+    return ld->f16 && d1 && !strncmp(name, "encoder.", 8) ? upload_f16(ld, n, name, out)
+                                                           : upload(ld, n, name, out);
 }
 
 static wgml_status load_layer(loader *ld, const wgml_bert_config *c, uint32_t i, bert_layer *L)
@@ -290,7 +315,9 @@ static wgml_status load_layer(loader *ld, const wgml_bert_config *c, uint32_t i,
         snprintf(n[0], sizeof n[0], "encoder.layer.%u.attention.self.%s.weight", i, qkv[k]);
         st = read_tensor(ld, n[0], D, D, (size_t)(k * D * D));
     }
-    if (!st) st = upload(ld, (size_t)(3 * D * D), "bert.qkv.weight", &L->qkv_w);
+    if (!st)
+        st = ld->f16 ? upload_f16(ld, (size_t)(3 * D * D), "bert.qkv.weight", &L->qkv_w)
+                     : upload(ld, (size_t)(3 * D * D), "bert.qkv.weight", &L->qkv_w);
     for (int k = 0; k < 3 && !st; k++) {
         snprintf(n[0], sizeof n[0], "encoder.layer.%u.attention.self.%s.bias", i, qkv[k]);
         st = read_tensor(ld, n[0], D, 0, (size_t)(k * D));
@@ -321,7 +348,7 @@ static wgml_status load_weights(wgml_bert *m, const char *dir)
     char *path = path_join(dir, "model.safetensors");
     if (!path) return wgml_gpu_fail(m->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
     char err[512];
-    loader ld = {.gpu = m->gpu, .prefix = ""};
+    loader ld = {.gpu = m->gpu, .prefix = "", .f16 = c->f16_weights};
     wgml_status st = wgml_safetensors_open_file(path, &ld.st, err, sizeof err);
     if (st) {
         wgml_gpu_fail(m->gpu, st, "%s: %s", path, err);
@@ -349,15 +376,19 @@ done:
 
 // ================================================================ loading
 
-wgml_status wgml_bert_load(wgml_gpu *gpu, const char *dir, wgml_bert **out)
+wgml_status wgml_bert_load(wgml_gpu *gpu, const char *dir, bool f16_weights, wgml_bert **out)
 {
     *out = NULL;
     if (!dir) return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "bert: no model directory");
+    if (f16_weights && !wgml_gpu_info(gpu)->shader_f16)
+        return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED, "bert: f16 weights need the shader-f16 "
+                             "feature, which this device lacks");
     wgml_bert *m = calloc(1, sizeof *m);
     if (!m) return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
     m->gpu = gpu;
     wgml_status st = read_config(gpu, dir, &m->cfg);
     if (!st) st = read_pooling(gpu, dir, &m->cfg);
+    m->cfg.f16_weights = f16_weights;
     if (!st && !(m->layers = calloc(m->cfg.num_layers, sizeof *m->layers)))
         st = wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
     if (!st) st = load_weights(m, dir);
@@ -402,12 +433,14 @@ typedef struct graph_build {
     int n_ext;
 } graph_build;
 
-// A weight input bound to buf in place.
+// A weight input bound to buf in place (f16 for layers' Linear weights when
+// the model holds them so).
 static int weight(graph_build *b, const char *name, int ndim, int64_t d0, int64_t d1,
-                  wgml_gpu_buf *buf)
+                  wgml_gpu_buf *buf, bool f16)
 {
     int64_t shape[2] = {d0, d1};
-    int t = wgml_graph_input(b->g, name, ndim, shape);
+    int t = f16 ? wgml_graph_input_f16(b->g, name, ndim, shape)
+                : wgml_graph_input(b->g, name, ndim, shape);
     if (t >= 0) b->ext[b->n_ext++] = (wgml_graph_external){t, {buf, 0}};
     return t;
 }
@@ -417,35 +450,46 @@ static int build_encoder(const wgml_bert *m, graph_build *b, uint32_t batch, ber
 {
     const wgml_bert_config *c = &m->cfg;
     wgml_graph *g = b->g;
+    bool w16 = c->f16_weights;
     int64_t D = c->hidden_size, I = c->intermediate_size, S = WGML_DIM_SEQ;
     int64_t bl[2] = {batch, S};
     bp->ids = wgml_graph_input_u32(g, "ids", 2, bl);
     bp->mask = wgml_graph_input(g, "mask", 2, bl);
     bp->weights = wgml_graph_input(g, "weights", 2, bl);
     // The first L rows of the position table are positions 0..L-1.
-    int word = weight(b, "word", 2, c->vocab_size, D, m->word);
-    int pos = weight(b, "pos", 2, S, D, m->pos);
-    int type0 = weight(b, "type0", 1, D, 0, m->type0);
+    int word = weight(b, "word", 2, c->vocab_size, D, m->word, false);
+    int pos = weight(b, "pos", 2, S, D, m->pos, false);
+    int type0 = weight(b, "type0", 1, D, 0, m->type0, false);
     int x = wgml_graph_add(g, wgml_graph_add(g, wgml_graph_gather(g, word, bp->ids), pos), type0);
-    x = wgml_graph_layernorm(g, x, weight(b, "emb.ln.g", 1, D, 0, m->emb_ln_g),
-                             weight(b, "emb.ln.b", 1, D, 0, m->emb_ln_b), c->layer_norm_eps);
+    int eg = weight(b, "emb.ln.g", 1, D, 0, m->emb_ln_g, false);
+    int eb = weight(b, "emb.ln.b", 1, D, 0, m->emb_ln_b, false);
+    x = wgml_graph_layernorm(g, x, eg, eb, c->layer_norm_eps);
     float scale = 1.0f / sqrtf((float)(c->hidden_size / c->num_heads));
     for (uint32_t i = 0; i < c->num_layers; i++) {
         const bert_layer *L = &m->layers[i];
-        int qkv = wgml_graph_add(g, wgml_graph_matmul_nt(g, x, weight(b, "qkv.w", 2, 3 * D, D, L->qkv_w)),
-                                 weight(b, "qkv.b", 1, 3 * D, 0, L->qkv_b));
+        // Linear weights (f16 when the model holds them so), then biases and norms.
+        int wqkv = weight(b, "qkv.w", 2, 3 * D, D, L->qkv_w, w16);
+        int wao = weight(b, "ao.w", 2, D, D, L->attn_out_w, w16);
+        int wfi = weight(b, "fi.w", 2, I, D, L->ffn_in_w, w16);
+        int wfo = weight(b, "fo.w", 2, D, I, L->ffn_out_w, w16);
+        int bqkv = weight(b, "qkv.b", 1, 3 * D, 0, L->qkv_b, false);
+        int bao = weight(b, "ao.b", 1, D, 0, L->attn_out_b, false);
+        int bfi = weight(b, "fi.b", 1, I, 0, L->ffn_in_b, false);
+        int bfo = weight(b, "fo.b", 1, D, 0, L->ffn_out_b, false);
+        int g1 = weight(b, "ln1.g", 1, D, 0, L->ln1_g, false);
+        int b1 = weight(b, "ln1.b", 1, D, 0, L->ln1_b, false);
+        int g2 = weight(b, "ln2.g", 1, D, 0, L->ln2_g, false);
+        int b2 = weight(b, "ln2.b", 1, D, 0, L->ln2_b, false);
+        // Attention: packed QKV (bias fused into the matmul), then the output
+        // projection; its bias and the residual fuse into the layernorm's prologue.
+        int qkv = wgml_graph_add(g, wgml_graph_matmul_nt(g, x, wqkv), bqkv);
         int att = wgml_graph_attention(g, qkv, bp->mask, (int)c->num_heads, scale);
-        int h = wgml_graph_add(g, wgml_graph_matmul_nt(g, att, weight(b, "ao.w", 2, D, D, L->attn_out_w)),
-                               weight(b, "ao.b", 1, D, 0, L->attn_out_b));
-        h = wgml_graph_layernorm(g, wgml_graph_add(g, h, x), weight(b, "ln1.g", 1, D, 0, L->ln1_g),
-                                 weight(b, "ln1.b", 1, D, 0, L->ln1_b), c->layer_norm_eps);
-        int f = wgml_graph_add(g, wgml_graph_matmul_nt(g, h, weight(b, "fi.w", 2, I, D, L->ffn_in_w)),
-                               weight(b, "fi.b", 1, I, 0, L->ffn_in_b));
-        f = wgml_graph_gelu(g, f);
-        f = wgml_graph_add(g, wgml_graph_matmul_nt(g, f, weight(b, "fo.w", 2, D, I, L->ffn_out_w)),
-                           weight(b, "fo.b", 1, D, 0, L->ffn_out_b));
-        x = wgml_graph_layernorm(g, wgml_graph_add(g, f, h), weight(b, "ln2.g", 1, D, 0, L->ln2_g),
-                                 weight(b, "ln2.b", 1, D, 0, L->ln2_b), c->layer_norm_eps);
+        int h = wgml_graph_add(g, wgml_graph_matmul_nt(g, att, wao), bao);
+        h = wgml_graph_layernorm(g, wgml_graph_add(g, h, x), g1, b1, c->layer_norm_eps);
+        // Feed-forward: bias + GELU fused into the first matmul.
+        int f = wgml_graph_gelu(g, wgml_graph_add(g, wgml_graph_matmul_nt(g, h, wfi), bfi));
+        f = wgml_graph_add(g, wgml_graph_matmul_nt(g, f, wfo), bfo);
+        x = wgml_graph_layernorm(g, wgml_graph_add(g, f, h), g2, b2, c->layer_norm_eps);
     }
     return wgml_graph_pool(g, x, bp->weights, c->pooling, c->normalize);
 }

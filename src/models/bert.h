@@ -56,15 +56,18 @@ typedef struct wgml_bert_config {
     float layer_norm_eps;
     wgml_pool_mode pooling;
     bool normalize;              // L2 normalisation after pooling
+    bool f16_weights;            // Linear weights held in f16 (as loaded)
 } wgml_bert_config;
 
 typedef struct wgml_bert wgml_bert;
 
 // Loads config, pooling modules and weights from a model directory and
-// uploads the weights. Failures are recorded on gpu (wgml_gpu_last_error):
-// WGML_ERR_BAD_FILE for a file that breaks a rule, UNSUPPORTED for a model
-// this encoder does not implement.
-wgml_status wgml_bert_load(wgml_gpu *gpu, const char *dir, wgml_bert **out);
+// uploads the weights. With f16_weights (shader-f16 only) the Linear layers'
+// weights are held in f16: half the memory and weight traffic; activations,
+// sums, embeddings and norms stay f32. Failures are recorded on gpu
+// (wgml_gpu_last_error): WGML_ERR_BAD_FILE for a file that breaks a rule,
+// UNSUPPORTED for a model this encoder does not implement.
+wgml_status wgml_bert_load(wgml_gpu *gpu, const char *dir, bool f16_weights, wgml_bert **out);
 void wgml_bert_free(wgml_bert *m);
 const wgml_bert_config *wgml_bert_config_of(const wgml_bert *m);
 

@@ -24,11 +24,15 @@ wgml_status wgml_embedder_load(wgml_ctx *ctx, const char *dir, const wgml_embedd
     if (!out || !dir) return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "embedder: NULL argument");
     *out = NULL;
     wgml_embedder_params p = params ? *params : (wgml_embedder_params){0};
-    if (p.precision == WGML_PRECISION_F16)
-        return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED, "embedder: f16 is not implemented yet");
-    if (p.precision != WGML_PRECISION_AUTO && p.precision != WGML_PRECISION_F32)
+    bool has_f16 = wgml_gpu_info(gpu)->shader_f16;
+    if (p.precision == WGML_PRECISION_F16 && !has_f16)
+        return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED, "embedder: f16 needs the shader-f16 "
+                             "feature, which this device lacks");
+    if (p.precision != WGML_PRECISION_AUTO && p.precision != WGML_PRECISION_F32 &&
+        p.precision != WGML_PRECISION_F16)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "embedder: unknown precision %d",
                              (int)p.precision);
+    bool f16 = p.precision == WGML_PRECISION_F16 || (p.precision == WGML_PRECISION_AUTO && has_f16);
     wgml_embedder *e = calloc(1, sizeof *e);
     if (!e) return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
     e->ctx = ctx;
@@ -39,7 +43,7 @@ wgml_status wgml_embedder_load(wgml_ctx *ctx, const char *dir, const wgml_embedd
         wgml_gpu_fail(gpu, st, "%s: tokenizer: %s", dir, err);
         goto fail;
     }
-    if ((st = wgml_bert_load(gpu, dir, &e->bert))) goto fail;
+    if ((st = wgml_bert_load(gpu, dir, f16, &e->bert))) goto fail;
     const wgml_bert_config *c = wgml_bert_config_of(e->bert);
     size_t def = wgml_tokenizer_default_max_length(e->tok);
     e->max_tokens = p.max_tokens ? p.max_tokens : def < c->max_position ? def : c->max_position;

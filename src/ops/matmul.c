@@ -20,6 +20,13 @@ void wgml_matmul_grid(uint32_t M, uint32_t N, uint32_t *gx, uint32_t *gy)
 }
 
 static const char PLAIN_STORE[] =
+    "alias TB = T;\n"
+    "@group(0) @binding(3) var<storage, read_write> c: array<T>;\n"
+    "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = T(v); }\n";
+// f16 weights (B) under f32 activations.
+static const char PLAIN_STORE_W16[] =
+    "enable f16;\n"
+    "alias TB = f16;\n"
     "@group(0) @binding(3) var<storage, read_write> c: array<T>;\n"
     "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = T(v); }\n";
 
@@ -30,26 +37,28 @@ const wgml_gpu_constant *wgml_matmul_constants(bool b_transposed, size_t *n)
     return b_transposed ? TRANSPOSED : NULL;
 }
 
-static wgml_status matmul(wgml_gpu *gpu, wgml_dtype dtype, bool b_t, wgml_view a, wgml_view b,
-                          wgml_view c, uint32_t M, uint32_t N, uint32_t K)
+// dtype: of A, B and C; with w16, B is f16 and A and C are f32.
+static wgml_status matmul(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_t, wgml_view a,
+                          wgml_view b, wgml_view c, uint32_t M, uint32_t N, uint32_t K)
 {
-    const char *name = b_t ? "matmul_nt" : "matmul";
+    const char *name = w16 ? "matmul_nt_w16" : b_t ? "matmul_nt" : "matmul";
     wgml_status st;
     if (M == 0 || N == 0 || K == 0 || (uint64_t)M * K > UINT32_MAX ||
         (uint64_t)K * N > UINT32_MAX || (uint64_t)M * N > UINT32_MAX)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "%s: shape %u x %u x %u is empty or too large", name, M, N, K);
-    if (dtype == WGML_F16 && !wgml_gpu_info(gpu)->shader_f16)
+    if ((dtype == WGML_F16 || w16) && !wgml_gpu_info(gpu)->shader_f16)
         return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
                              "%s: f16 needs the shader-f16 feature, which this device lacks", name);
-    uint64_t es = wgml_dtype_size(dtype);
+    uint64_t es = wgml_dtype_size(dtype), bs = w16 ? 2 : es;
     if ((st = wgml_ops_check_view(gpu, name, "a", a, es * M * K)) ||
-        (st = wgml_ops_check_view(gpu, name, "b", b, es * K * N)) ||
+        (st = wgml_ops_check_view(gpu, name, "b", b, bs * K * N)) ||
         (st = wgml_ops_check_view(gpu, name, "c", c, es * M * N)))
         return st;
     uint32_t gx, gy;
     wgml_matmul_grid(M, N, &gx, &gy);
-    wgml_gpu_kernel k = {.family = wgml_matmul_family(dtype), .prelude = PLAIN_STORE};
+    wgml_gpu_kernel k = {.family = wgml_matmul_family(dtype),
+                         .prelude = w16 ? PLAIN_STORE_W16 : PLAIN_STORE};
     k.constants = wgml_matmul_constants(b_t, &k.n_constants);
     wgml_gpu_pipeline *p;
     if ((st = wgml_gpu_pipeline_get(gpu, &k, &p))) return st;
@@ -61,13 +70,19 @@ static wgml_status matmul(wgml_gpu *gpu, wgml_dtype dtype, bool b_t, wgml_view a
 wgml_status wgml_op_matmul(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_view b,
                            wgml_view c, uint32_t M, uint32_t N, uint32_t K)
 {
-    return matmul(gpu, dtype, false, a, b, c, M, N, K);
+    return matmul(gpu, dtype, false, false, a, b, c, M, N, K);
 }
 
 wgml_status wgml_op_matmul_nt(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_view b,
                               wgml_view c, uint32_t M, uint32_t N, uint32_t K)
 {
-    return matmul(gpu, dtype, true, a, b, c, M, N, K);
+    return matmul(gpu, dtype, false, true, a, b, c, M, N, K);
+}
+
+wgml_status wgml_op_matmul_nt_w16(wgml_gpu *gpu, wgml_view a, wgml_view b, wgml_view c,
+                                  uint32_t M, uint32_t N, uint32_t K)
+{
+    return matmul(gpu, WGML_F32, true, true, a, b, c, M, N, K);
 }
 
 wgml_cost wgml_op_matmul_cost(wgml_dtype dtype, uint32_t M, uint32_t N, uint32_t K)

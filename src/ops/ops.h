@@ -59,6 +59,10 @@ wgml_cost wgml_op_matmul_cost(wgml_dtype dtype, uint32_t M, uint32_t N, uint32_t
 // cost is matmul's.
 wgml_status wgml_op_matmul_nt(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_view b,
                               wgml_view c, uint32_t M, uint32_t N, uint32_t K);
+// C = A B^T with f16 weights: A (M x K) and C f32, B (N x K) f16 (shader-f16;
+// products and sums in f32).
+wgml_status wgml_op_matmul_nt_w16(wgml_gpu *gpu, wgml_view a, wgml_view b, wgml_view c,
+                                  uint32_t M, uint32_t N, uint32_t K);
 
 // Row softmax of a rows x cols f32 matrix.
 wgml_status wgml_op_softmax(wgml_gpu *gpu, wgml_view x, wgml_view y, uint32_t rows,
