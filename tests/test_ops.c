@@ -115,11 +115,12 @@ static int test_binary(wgml_gpu *gpu)
 
 typedef struct mnk { uint32_t M, N, K; } mnk;
 
-// Tiles are 64 x 64 with K steps of 16: sizes straddle each of those.
+// Tiles are 64 (or 16) x 64 with K steps of 16: sizes straddle each of those.
 static const mnk MATMUL_SHAPES[] = {
     {1, 1, 1},     {7, 8, 9},      {8, 9, 7},     {17, 17, 17},   {1, 257, 255},
     {255, 1, 257}, {64, 64, 16},   {65, 63, 17},  {63, 65, 15},   {129, 127, 33},
     {256, 256, 256}, {257, 255, 64}, {4097, 7, 9}, {9, 4097, 8},  {3, 5, 4097},
+    {1025, 520, 33},   // enough 64-row tiles to keep them (src/ops/matmul.c tile_rows)
 };
 
 // w16: f16 B (weights) under f32 A and C (matmul_nt_w16).

@@ -312,7 +312,7 @@ wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t se
     uint32_t mnk[4] = {M, N, K, 0};
     memcpy(c->params, mnk, sizeof mnk);
     c->params_size = sizeof mnk;
-    c->constants = wgml_matmul_constants(core->b_t, &c->n_constants);
+    c->constants = wgml_matmul_constants(core->b_t, M, N, &c->n_constants);
     c->family = wgml_matmul_family(WGML_F32);
     c->entry = "main";
     return WGML_OK;

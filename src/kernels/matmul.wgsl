@@ -12,18 +12,20 @@ alias T = f32; // wgml:variant-f16
 // BM x BN tile of C; each invocation owns a 4 x 4 block held in four vec4
 // registers (named, not an indexed array: CPU Vulkan drivers keep indexed
 // private arrays in memory, which made this kernel ~20x slower there).
-// Tiles of A (stored k-major) and B (BK deep) are staged in workgroup memory. Loads past the matrix
-// edges read zero, so any M, N, K works.
+// Tiles of A (stored k-major) and B (BK deep) are staged in workgroup
+// memory. Loads past the matrix edges read zero, so any M, N, K works.
+// The override WY picks the tile height: 16 (64 rows) or 4 (16 rows, for
+// few rows: more workgroups, less padding computed; src/ops/matmul.c).
 
-const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
-const TM: u32 = 4u;
 const TN: u32 = 4u;
 const WX: u32 = BN / TN;   // 16
-const WY: u32 = BM / TM;   // 16
-const THREADS: u32 = WX * WY;
+const BM_MAX: u32 = 64u;
 
+override WY: u32 = 16u;
+override BM: u32 = WY * 4u;
+override THREADS: u32 = WX * WY;
 override B_T: bool = false;
 
 struct Params {
@@ -37,7 +39,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: array<T>;
 @group(0) @binding(2) var<storage, read> b: array<TB>;
 
-var<workgroup> As: array<f32, BK * BM>;            // [k][m]
+var<workgroup> As: array<f32, BK * BM_MAX>;        // [k][m], BM of BM_MAX used
 var<workgroup> Bs: array<vec4<f32>, BK * BN / 4>;   // [k][n / 4]
 
 // Element loads, zero past the edges. No vector is indexed by a variable

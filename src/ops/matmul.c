@@ -6,7 +6,16 @@
 
 #include <stdio.h>
 
-enum { MATMUL_BM = 64, MATMUL_BN = 64 };   // tile of C per workgroup (matmul.wgsl)
+enum { MATMUL_BN = 64 };   // columns of C per workgroup (matmul.wgsl)
+
+// Rows of C per workgroup: 64, or 16 when 64-row tiles would leave too few
+// workgroups to fill a GPU (or compute mostly padding, as for one short
+// sentence). 128 workgroups is about one per SM on today's large GPUs.
+static uint32_t tile_rows(uint32_t M, uint32_t N)
+{
+    uint64_t tiles64 = (uint64_t)((M + 63) / 64) * ((N + MATMUL_BN - 1) / MATMUL_BN);
+    return tiles64 < 128 ? 16 : 64;
+}
 
 const char *wgml_matmul_family(wgml_dtype dtype)
 {
@@ -15,8 +24,20 @@ const char *wgml_matmul_family(wgml_dtype dtype)
 
 void wgml_matmul_grid(uint32_t M, uint32_t N, uint32_t *gx, uint32_t *gy)
 {
+    uint32_t bm = tile_rows(M, N);
     *gx = (N + MATMUL_BN - 1) / MATMUL_BN;
-    *gy = (M + MATMUL_BM - 1) / MATMUL_BM;
+    *gy = (M + bm - 1) / bm;
+}
+
+const wgml_gpu_constant *wgml_matmul_constants(bool b_transposed, uint32_t M, uint32_t N, size_t *n)
+{
+    // WY: invocation rows (4 rows of C each).
+    static const wgml_gpu_constant C[2][2][2] = {
+        {{{"WY", 16}, {"B_T", 0}}, {{"WY", 16}, {"B_T", 1}}},
+        {{{"WY", 4}, {"B_T", 0}}, {{"WY", 4}, {"B_T", 1}}},
+    };
+    *n = 2;
+    return C[tile_rows(M, N) == 16][b_transposed];
 }
 
 static const char PLAIN_STORE[] =
@@ -29,13 +50,6 @@ static const char PLAIN_STORE_W16[] =
     "alias TB = f16;\n"
     "@group(0) @binding(3) var<storage, read_write> c: array<T>;\n"
     "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = T(v); }\n";
-
-const wgml_gpu_constant *wgml_matmul_constants(bool b_transposed, size_t *n)
-{
-    static const wgml_gpu_constant TRANSPOSED[] = {{"B_T", 1}};
-    *n = b_transposed ? 1 : 0;
-    return b_transposed ? TRANSPOSED : NULL;
-}
 
 // dtype: of A, B and C; with w16, B is f16 and A and C are f32.
 static wgml_status matmul(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_t, wgml_view a,
@@ -59,7 +73,7 @@ static wgml_status matmul(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_t, w
     wgml_matmul_grid(M, N, &gx, &gy);
     wgml_gpu_kernel k = {.family = wgml_matmul_family(dtype),
                          .prelude = w16 ? PLAIN_STORE_W16 : PLAIN_STORE};
-    k.constants = wgml_matmul_constants(b_t, &k.n_constants);
+    k.constants = wgml_matmul_constants(b_t, M, N, &k.n_constants);
     wgml_gpu_pipeline *p;
     if ((st = wgml_gpu_pipeline_get(gpu, &k, &p))) return st;
     struct { uint32_t M, N, K, pad; } params = {M, N, K, 0};

@@ -28,11 +28,12 @@ const char *wgml_row_entry(wgml_row_kind kind);
 wgml_status wgml_rows_prelude(wgml_gpu *gpu, wgml_text *t, uint32_t rows, uint32_t cols,
                               float eps, uint32_t *gx, uint32_t *gy, uint32_t *vec);
 
-// The matmul template's family ("matmul" or "matmul_f16") and grid for M x N.
+// The matmul template's family ("matmul" or "matmul_f16"), and its grid and
+// override constants (tile height, B's layout; static storage, *n of them)
+// for an M x N result.
 const char *wgml_matmul_family(wgml_dtype dtype);
 void wgml_matmul_grid(uint32_t M, uint32_t N, uint32_t *gx, uint32_t *gy);
-// The override constants that select B's layout (static storage; *n of them).
-const wgml_gpu_constant *wgml_matmul_constants(bool b_transposed, size_t *n);
+const wgml_gpu_constant *wgml_matmul_constants(bool b_transposed, uint32_t M, uint32_t N, size_t *n);
 
 // The encoder kernels (gather.wgsl, attention.wgsl, pool.wgsl) as the ops
 // and the graph executor dispatch them: checks, uniform parameters and grid.
