@@ -147,9 +147,9 @@ static int test_reference(wgml_ctx *ctx, const testdata *td, wgml_precision prec
             bad = 1;
         }
     }
-    printf("%s  %zu texts (%s) against sentence-transformers: min cosine %.9f (text %zu "
-           "\"%.30s\")\n", bad ? "FAIL" : "ok  ", td->n, f16 ? "f16 weights" : "f32", worst,
-           worst_i, td->texts[worst_i]);
+    printf("%s  %zu texts (%s) against sentence-transformers: min cosine %.9f (1 - cos = %.2g; "
+           "text %zu \"%.30s\")\n", bad ? "FAIL" : "ok  ", td->n, f16 ? "f16 weights" : "f32",
+           worst, 1 - worst, worst_i, td->texts[worst_i]);
     free(got);
     wgml_embedder_free(e);
     return bad;

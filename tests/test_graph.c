@@ -398,7 +398,8 @@ static int test_encoder(wgml_gpu *gpu, bool w16)
         printf("skip encoder_w16: the device has no shader-f16\n");
         return TEST_SKIP;
     }
-#define WEIGHT(shape, seed) (w16 ? add_input_f16(g, &in, 2, shape, seed) : add_input(g, &in, 2, shape, seed, seq))
+#define WEIGHT(shape, seed) \
+    (w16 ? add_input_f16(g, &in, 2, shape, seed) : add_input(g, &in, 2, shape, seed, seq))
     for (int64_t seq = 7; seq <= 33; seq += 26) {
         for (int fuse = 0; fuse < 2; fuse++) {
             wgml_graph *g = wgml_graph_create();

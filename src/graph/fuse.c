@@ -80,9 +80,9 @@ static void name_group(const wgml_graph *g, wgml_group *k)
                            : c->kind == WGML_NODE_ROW       ? wgml_row_entry(c->row)
                            : c->kind == WGML_NODE_GATHER    ? "gather"
                            : c->kind == WGML_NODE_ATTENTION ? "attention"
-                           : c->normalize                   ? (c->pool == WGML_POOL_CLS ? "pool_cls+l2" : "pool_mean+l2")
                                                             : wgml_pool_name(c->pool);
-        n += snprintf(k->name, sizeof k->name, "%s", core);
+        n += snprintf(k->name, sizeof k->name, "%s%s", core,
+                      c->kind == WGML_NODE_POOL && c->normalize ? "+l2" : "");
     }
     const wgml_ew_expr *exprs[2] = {&k->pro, &k->epi};
     for (int x = 0; x < 2; x++)

@@ -241,7 +241,9 @@ static wgml_status read_tensor(loader *ld, const char *name, uint64_t d0, uint64
     char full[256];
     snprintf(full, sizeof full, "%s%s", ld->prefix, name);
     const wgml_safetensors_tensor *t = wgml_safetensors_tensor_find(ld->st, full);
-    if (!t) return wgml_gpu_fail(ld->gpu, WGML_ERR_BAD_FILE, "model.safetensors: no tensor \"%s\"", full);
+    if (!t)
+        return wgml_gpu_fail(ld->gpu, WGML_ERR_BAD_FILE, "model.safetensors: no tensor \"%s\"",
+                             full);
     bool ok = d1 ? t->n_dims == 2 && t->shape[0] == d0 && t->shape[1] == d1
                  : t->n_dims == 1 && t->shape[0] == d0;
     if (!ok)
@@ -362,7 +364,8 @@ static wgml_status load_weights(wgml_bert *m, const char *dir)
     uint64_t D = c->hidden_size;
     if ((st = load(&ld, "embeddings.word_embeddings.weight", c->vocab_size, D, &m->word)) ||
         (st = load(&ld, "embeddings.position_embeddings.weight", c->max_position, D, &m->pos)) ||
-        (st = read_tensor(&ld, "embeddings.token_type_embeddings.weight", c->type_vocab_size, D, 0)) ||
+        (st = read_tensor(&ld, "embeddings.token_type_embeddings.weight", c->type_vocab_size, D,
+                          0)) ||
         (st = upload(&ld, (size_t)D, "bert.token_type0", &m->type0)) ||
         (st = load(&ld, "embeddings.LayerNorm.weight", D, 0, &m->emb_ln_g)) ||
         (st = load(&ld, "embeddings.LayerNorm.bias", D, 0, &m->emb_ln_b)))

@@ -29,7 +29,8 @@ void wgml_matmul_grid(uint32_t M, uint32_t N, uint32_t *gx, uint32_t *gy)
     *gy = (M + bm - 1) / bm;
 }
 
-const wgml_gpu_constant *wgml_matmul_constants(bool b_transposed, uint32_t M, uint32_t N, size_t *n)
+const wgml_gpu_constant *wgml_matmul_constants(bool b_transposed, uint32_t M, uint32_t N,
+                                               size_t *n)
 {
     // WY: invocation rows (4 rows of C each).
     static const wgml_gpu_constant C[2][2][2] = {

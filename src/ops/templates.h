@@ -33,7 +33,8 @@ wgml_status wgml_rows_prelude(wgml_gpu *gpu, wgml_text *t, uint32_t rows, uint32
 // for an M x N result.
 const char *wgml_matmul_family(wgml_dtype dtype);
 void wgml_matmul_grid(uint32_t M, uint32_t N, uint32_t *gx, uint32_t *gy);
-const wgml_gpu_constant *wgml_matmul_constants(bool b_transposed, uint32_t M, uint32_t N, size_t *n);
+const wgml_gpu_constant *wgml_matmul_constants(bool b_transposed, uint32_t M, uint32_t N,
+                                               size_t *n);
 
 // The encoder kernels (gather.wgsl, attention.wgsl, pool.wgsl) as the ops
 // and the graph executor dispatch them: checks, uniform parameters and grid.

@@ -245,10 +245,10 @@ int wgml_cmd_embed(int argc, char **argv)
             else if (!strcmp(a, "--file")) file = argv[++i];
             else if (!strcmp(a, "--output")) output = argv[++i];
             else if (!strcmp(a, "--query")) query = argv[++i];
-            else if (!strcmp(a, "--batch")) { if (parse_count(a, argv[++i], &batch)) goto done; }
-            else if (!strcmp(a, "--max-tokens")) { if (parse_count(a, argv[++i], &max_tokens)) goto done; }
-            else if (!strcmp(a, "--top")) { if (parse_count(a, argv[++i], &top)) goto done; }
-            else if (!strcmp(a, "--format")) {
+            else if (!strcmp(a, "--batch") || !strcmp(a, "--max-tokens") || !strcmp(a, "--top")) {
+                long *dst = a[2] == 'b' ? &batch : a[2] == 'm' ? &max_tokens : &top;
+                if (parse_count(a, argv[++i], dst)) goto done;
+            } else if (!strcmp(a, "--format")) {
                 const char *f = argv[++i];
                 if (!strcmp(f, "jsonl")) format = FMT_JSONL;
                 else if (!strcmp(f, "tsv")) format = FMT_TSV;
@@ -284,7 +284,8 @@ int wgml_cmd_embed(int argc, char **argv)
             rc = 1;
             goto done;
         }
-        if (!file && isatty(0)) fprintf(stderr, "%s: reading texts from standard input, one per line\n", cmd);
+        if (!file && isatty(0))
+            fprintf(stderr, "%s: reading texts from standard input, one per line\n", cmd);
         int bad = read_lines(f, file ? file : "standard input", &in);
         if (f != stdin) fclose(f);
         if (bad) {
