@@ -107,7 +107,7 @@ typedef enum wgml_precision {
 
 typedef struct wgml_embedder_params {
     wgml_precision precision;
-    uint32_t max_batch;    // texts per GPU run; 0 means 32
+    uint32_t max_batch;    // texts per GPU run, at most 4096; 0 means 32
     uint32_t max_tokens;   // truncation, special tokens included; 0 means the
                            // model's (sentence_bert_config.json max_seq_length,
                            // else its position count)

@@ -236,6 +236,9 @@ static int test_errors(wgml_ctx *ctx)
     wgml_embedder_params p = {.precision = (wgml_precision)42};
     TEST_CHECK(wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, &p, &e) == WGML_ERR_INVALID_ARGUMENT,
                "an unknown precision was accepted");
+    p = (wgml_embedder_params){.max_batch = 5000};
+    TEST_CHECK(wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, &p, &e) == WGML_ERR_INVALID_ARGUMENT,
+               "max_batch past 4096 was accepted");
     p = (wgml_embedder_params){.max_tokens = 100000};
     TEST_CHECK(wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, &p, &e) == WGML_ERR_INVALID_ARGUMENT,
                "max_tokens past the model's positions was accepted");

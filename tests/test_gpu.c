@@ -146,8 +146,12 @@ static int test_kernels_compile(wgml_gpu *gpu)
     TEST_OK(gpu, wgml_op_attention(gpu, v, v, o, 2, 8, 2, 8, 0.25f));
     TEST_OK(gpu, wgml_op_pool(gpu, WGML_POOL_MEAN, true, v, v, o, 2, 8, 8));
     int skipped = 0;
-    if (wgml_gpu_info(gpu)->shader_f16) TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F16, v, v, o, 8, 8, 8));
-    else skipped = 1, printf("skip matmul_f16: needs shader-f16\n");
+    if (wgml_gpu_info(gpu)->shader_f16) {
+        TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F16, v, v, o, 8, 8, 8));
+        TEST_OK(gpu, wgml_op_matmul_nt_w16(gpu, v, v, o, 8, 8, 8));
+    } else {
+        skipped = 1, printf("skip matmul_f16, matmul_nt_w16: need shader-f16\n");
+    }
     TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
     wgml_gpu_buf_release(gpu, bi);
     wgml_gpu_buf_release(gpu, bo);

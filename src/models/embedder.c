@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+// Texts per run at most: a batch's activations must fit the device's
+// binding limits long before this.
+enum { MAX_BATCH = 4096 };
+
 struct wgml_embedder {
     wgml_ctx *ctx;
     wgml_bert *bert;
@@ -32,6 +36,9 @@ wgml_status wgml_embedder_load(wgml_ctx *ctx, const char *dir, const wgml_embedd
         p.precision != WGML_PRECISION_F16)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "embedder: unknown precision %d",
                              (int)p.precision);
+    if (p.max_batch > MAX_BATCH)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "embedder: max_batch %u is above %d",
+                             p.max_batch, MAX_BATCH);
     bool f16 = p.precision == WGML_PRECISION_F16 || (p.precision == WGML_PRECISION_AUTO && has_f16);
     wgml_embedder *e = calloc(1, sizeof *e);
     if (!e) return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
