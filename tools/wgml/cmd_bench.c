@@ -16,8 +16,9 @@ static const char USAGE[] =
     "       wgml bench fusion [options]   (see wgml bench fusion --help)\n"
     "\n"
     "Times each op (unary scale/gelu/silu, binary add/mul, softmax, layernorm,\n"
-    "rmsnorm, matmul f32 and f16) at a few sizes and prints, per row: the op, its\n"
-    "shape, GPU time per call, bytes moved and GB/s, FLOPs and GFLOP/s.\n"
+    "rmsnorm, matmul f32 and f16, matmul_nt f32 and with f16 weights, attention\n"
+    "with heads of 32) at a few sizes and prints, per row: the op, its shape, GPU\n"
+    "time per call, bytes moved and GB/s, FLOPs and GFLOP/s.\n"
     "\n"
     "  --json      one JSON object per row (JSON lines)\n"
     "  --quick     small sizes only (seconds on a CPU device)\n"
@@ -25,12 +26,18 @@ static const char USAGE[] =
     "  --iters N   dispatches per timed run (default 20; 3 with --quick)\n"
     "  --repeat N  timed runs per row, median reported (default 5; 2 with --quick)\n";
 
-typedef enum bench_kind { B_UNARY, B_BINARY, B_SOFTMAX, B_LAYERNORM, B_RMSNORM, B_MATMUL } bench_kind;
+typedef enum bench_kind {
+    B_UNARY, B_BINARY, B_SOFTMAX, B_LAYERNORM, B_RMSNORM, B_MATMUL,
+    B_MATMUL_NT,    // op: WGML_F32, or W16 (f16 weights under f32 activations)
+    B_ATTENTION,    // heads of ATTN_HEAD_DIM
+} bench_kind;
+
+enum { W16 = 2, ATTN_HEAD_DIM = 32 };
 
 typedef struct bench_case {
     bench_kind kind;
     int op;            // unary/binary op, or dtype for matmul
-    uint32_t d0, d1, d2;   // n | rows, cols | M, N, K
+    uint32_t d0, d1, d2;   // n | rows, cols | M, N, K | batch, length, heads
     int quick;         // part of --quick
 } bench_case;
 
@@ -56,6 +63,13 @@ static const bench_case CASES[] = {
     {B_MATMUL, WGML_F16, 128, 128, 128, 1},
     {B_MATMUL, WGML_F16, 1024, 1024, 1024, 0},
     {B_MATMUL, WGML_F16, 4096, 4096, 4096, 0},
+    // A BERT-small feed-forward (x W^T, 32 x 128 tokens) and its attention.
+    {B_MATMUL_NT, WGML_F32, 128, 384, 384, 1},
+    {B_MATMUL_NT, WGML_F32, 4096, 1536, 384, 0},
+    {B_MATMUL_NT, W16, 4096, 1536, 384, 0},
+    {B_ATTENTION, 0, 1, 128, 12, 1},
+    {B_ATTENTION, 0, 32, 128, 12, 0},
+    {B_ATTENTION, 0, 8, 512, 12, 0},
 };
 
 typedef struct bench_opts {
@@ -74,6 +88,10 @@ static const char *case_name(const bench_case *c, char *buf, size_t cap)
     case B_MATMUL:
         snprintf(buf, cap, "matmul_%s", c->op == WGML_F16 ? "f16" : "f32");
         return buf;
+    case B_MATMUL_NT:
+        snprintf(buf, cap, "matmul_nt_%s", c->op == W16 ? "w16" : "f32");
+        return buf;
+    case B_ATTENTION: return "attention";
     }
     return "?";
 }
@@ -81,7 +99,10 @@ static const char *case_name(const bench_case *c, char *buf, size_t cap)
 static void case_shape(const bench_case *c, char *buf, size_t cap)
 {
     if (c->kind == B_UNARY || c->kind == B_BINARY) snprintf(buf, cap, "%u", c->d0);
-    else if (c->kind == B_MATMUL) snprintf(buf, cap, "%ux%ux%u", c->d0, c->d1, c->d2);
+    else if (c->kind == B_MATMUL || c->kind == B_MATMUL_NT)
+        snprintf(buf, cap, "%ux%ux%u", c->d0, c->d1, c->d2);
+    else if (c->kind == B_ATTENTION)
+        snprintf(buf, cap, "%ux%ux%ux%d", c->d0, c->d1, c->d2, ATTN_HEAD_DIM);
     else snprintf(buf, cap, "%ux%u", c->d0, c->d1);
 }
 
@@ -94,6 +115,12 @@ static wgml_cost case_cost(const bench_case *c)
     case B_LAYERNORM: return wgml_op_layernorm_cost(c->d0, c->d1);
     case B_RMSNORM: return wgml_op_rmsnorm_cost(c->d0, c->d1);
     case B_MATMUL: return wgml_op_matmul_cost(c->op, c->d0, c->d1, c->d2);
+    case B_MATMUL_NT: {
+        wgml_cost k = wgml_op_matmul_cost(WGML_F32, c->d0, c->d1, c->d2);
+        if (c->op == W16) k.bytes -= 2.0 * c->d1 * c->d2;   // B at 2 bytes
+        return k;
+    }
+    case B_ATTENTION: return wgml_op_attention_cost(c->d0, c->d1, c->d2, ATTN_HEAD_DIM);
     }
     return (wgml_cost){0};
 }
@@ -136,6 +163,18 @@ static wgml_status alloc_case(wgml_gpu *gpu, const bench_case *c, bench_bufs *b)
         in_bytes[1] = es * c->d2 * c->d1;
         out_bytes = es * c->d0 * c->d1;
         break;
+    case B_MATMUL_NT:
+        in_bytes[0] = 4ull * c->d0 * c->d2;
+        in_bytes[1] = (c->op == W16 ? 2ull : 4ull) * c->d2 * c->d1;
+        out_bytes = 4ull * c->d0 * c->d1;
+        break;
+    case B_ATTENTION: {
+        uint64_t rows = (uint64_t)c->d0 * c->d1, D = (uint64_t)c->d2 * ATTN_HEAD_DIM;
+        in_bytes[0] = 12 * rows * D;
+        in_bytes[1] = 4 * rows;   // mask: values in [1,2) keep every key
+        out_bytes = 4 * rows * D;
+        break;
+    }
     default:
         in_bytes[0] = 4ull * c->d0 * c->d1;
         in_bytes[1] = in_bytes[2] = 4ull * c->d1;
@@ -162,6 +201,12 @@ static wgml_status record(wgml_gpu *gpu, const bench_case *c, const bench_bufs *
     case B_LAYERNORM: return wgml_op_layernorm(gpu, i0, i1, i2, o, c->d0, c->d1, 1e-5f);
     case B_RMSNORM: return wgml_op_rmsnorm(gpu, i0, i1, o, c->d0, c->d1, 1e-5f);
     case B_MATMUL: return wgml_op_matmul(gpu, c->op, i0, i1, o, c->d0, c->d1, c->d2);
+    case B_MATMUL_NT:
+        return c->op == W16 ? wgml_op_matmul_nt_w16(gpu, i0, i1, o, c->d0, c->d1, c->d2)
+                            : wgml_op_matmul_nt(gpu, WGML_F32, i0, i1, o, c->d0, c->d1, c->d2);
+    case B_ATTENTION:
+        return wgml_op_attention(gpu, i0, i1, o, c->d0, c->d1, c->d2, ATTN_HEAD_DIM,
+                                 0.1767767f);   // 1 / sqrt(32)
     }
     return WGML_ERR_INVALID_ARGUMENT;
 }
@@ -202,8 +247,9 @@ static int bench_case_run(wgml_gpu *gpu, const bench_case *c, const bench_opts *
     char nbuf[32], shape[64];
     const char *name = case_name(c, nbuf, sizeof nbuf);
     case_shape(c, shape, sizeof shape);
-    if (c->kind == B_MATMUL && c->op == WGML_F16 && !wgml_gpu_info(gpu)->shader_f16) {
-        if (!o->json) printf("%-10s %-16s skipped: no shader-f16 on this device\n", name, shape);
+    bool f16 = (c->kind == B_MATMUL && c->op == WGML_F16) || (c->kind == B_MATMUL_NT && c->op == W16);
+    if (f16 && !wgml_gpu_info(gpu)->shader_f16) {
+        if (!o->json) printf("%-13s %-16s skipped: no shader-f16 on this device\n", name, shape);
         return 0;
     }
     bench_bufs b;
@@ -232,7 +278,7 @@ static int bench_case_run(wgml_gpu *gpu, const bench_case *c, const bench_opts *
                name, shape, ns / 1e3, wall ? "wall" : "gpu", cost.bytes, cost.flops, gbs,
                gflops, o->iters, repeat);
     } else {
-        printf("%-10s %-16s %12.2f %-4s %12.1f %10.2f %12.1f %10.2f\n", name, shape, ns / 1e3,
+        printf("%-13s %-16s %12.2f %-4s %12.1f %10.2f %12.1f %10.2f\n", name, shape, ns / 1e3,
                wall ? "wall" : "gpu", cost.bytes / 1e6, gbs, cost.flops / 1e6, gflops);
     }
     fflush(stdout);
@@ -288,7 +334,7 @@ int wgml_cmd_bench(int argc, char **argv)
         printf("# %s on %s (%s, %s); timer: %s\n", d->implementation,
                d->description[0] ? d->description : d->device, d->backend, d->adapter_type,
                d->timestamp_query ? "GPU timestamps" : "host clock (no timestamp queries)");
-        printf("%-10s %-16s %12s %-4s %12s %10s %12s %10s\n", "op", "shape", "time_us", "", "MB",
+        printf("%-13s %-16s %12s %-4s %12s %10s %12s %10s\n", "op", "shape", "time_us", "", "MB",
                "GB/s", "MFLOP", "GFLOP/s");
     }
     int failed = 0, ran = 0;

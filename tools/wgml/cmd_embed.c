@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char USAGE[] =
@@ -36,7 +37,8 @@ static const char USAGE[] =
     "  --f32, --f16    precision (default: chosen for the device)\n"
     "  --query TEXT    rank the texts by similarity to TEXT\n"
     "  --top K         with --query: print the K best only\n"
-    "  --stats         print the encoder plan's kernels and memory to stderr\n"
+    "  --stats         print the time taken and the encoder plan's kernels and\n"
+    "                  memory to stderr\n"
     "  --quiet         no progress bar (shown on a terminal for 64 texts or more)\n";
 
 enum { FMT_JSONL, FMT_TSV, FMT_NPY };
@@ -339,6 +341,8 @@ int wgml_cmd_embed(int argc, char **argv)
         goto cleanup;
     }
     bool bar = !quiet && in.n >= 64 && isatty(2);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (size_t first = 0; first < in.n; first += CHUNK) {
         size_t n = in.n - first < CHUNK ? in.n - first : CHUNK;
         if ((st = wgml_embed(e, (const char *const *)in.s + first, in.len + first, n,
@@ -349,6 +353,8 @@ int wgml_cmd_embed(int argc, char **argv)
         }
         if (bar) progress(first + n, in.n);
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
     if (query) {
         qv = malloc(dim * sizeof *qv);
         size_t ql = strlen(query);
@@ -405,7 +411,13 @@ int wgml_cmd_embed(int argc, char **argv)
             }
         }
     }
-    if (stats) print_stats(e, batch ? (uint32_t)batch : 32);
+    if (stats) {
+        // Wall time of the embedding calls: tokenizing, first-use plan
+        // compiles, uploads, GPU work and readback.
+        fprintf(stderr, "embedded %zu texts in %.3f s (%.1f texts/s)\n", in.n, secs,
+                secs > 0 ? (double)in.n / secs : 0.0);
+        print_stats(e, batch ? (uint32_t)batch : 32);
+    }
     rc = 0;
 cleanup:
     if (out != stdout && fclose(out)) {
