@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job: set everything up, build, then `wgml info` and `wgml bench`.
+# The main job: set everything up, build, then `wgml info` and `wgml bench`,
+# then sentence embeddings (all-MiniLM-L6-v2): `wgml embed` and `wgml similarity`.
 # Runs on the machine's GPU when Vulkan has one; otherwise on SwiftShader (a
 # CPU Vulkan device), where bench uses small sizes (--quick).
 #   ./run.sh [dawn|wgpu-native] [extra wgml bench options]
@@ -22,3 +23,9 @@ fi
 "$wgml" info
 echo
 "$wgml" bench "${quick[@]}" "$@"
+echo
+echo "[run] sentence embeddings (all-MiniLM-L6-v2): wgml embed \"hello world\" --format tsv, first values"
+"$wgml" embed "hello world" --format tsv | cut -f1-6
+echo "[run] wgml similarity: cosine of the first sentence with each other"
+"$wgml" similarity "A man is eating food." "A man is eating a piece of bread." \
+  "The girl is carrying a baby." "A man is riding a horse."

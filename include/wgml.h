@@ -98,6 +98,44 @@ typedef struct wgml_device_info {
 
 wgml_status wgml_ctx_device_info(wgml_ctx *ctx, wgml_device_info *out);
 
+// ---------------------------------------------------------------- embeddings
+//
+// Sentence embeddings from a BERT-family encoder in the sentence-transformers
+// layout (e.g. all-MiniLM-L6-v2): a directory with config.json,
+// model.safetensors, tokenizer.json or vocab.txt, and optionally modules.json
+// with its Pooling (mean or CLS) and Normalize modules. Texts are UTF-8;
+// each gives one float vector of wgml_embedder_dim values, the same whatever
+// other texts share its batch. Failures are recorded on the context
+// (wgml_ctx_last_error); the embedder must not outlive its context.
+
+typedef struct wgml_embedder wgml_embedder;
+
+typedef enum wgml_precision {
+    WGML_PRECISION_AUTO = 0,   // F16 where the device has shader-f16, else F32
+    WGML_PRECISION_F32,
+    WGML_PRECISION_F16,        // f16 weights of the Linear layers, f32 activations and
+                               // sums; WGML_ERR_UNSUPPORTED without shader-f16
+} wgml_precision;
+
+typedef struct wgml_embedder_params {
+    wgml_precision precision;
+    uint32_t max_batch;    // texts per GPU run, at most 4096; 0 means 32
+    uint32_t max_tokens;   // truncation, special tokens included; 0 means the
+                           // model's (sentence_bert_config.json max_seq_length,
+                           // else its position count)
+} wgml_embedder_params;
+
+wgml_status wgml_embedder_load(wgml_ctx *ctx, const char *dir, const wgml_embedder_params *params,
+                               wgml_embedder **out);
+void        wgml_embedder_free(wgml_embedder *e);
+// Values per embedding (the model's hidden size).
+uint32_t    wgml_embedder_dim(const wgml_embedder *e);
+// Embeds n texts: texts[i] has lens[i] bytes (lens NULL: NUL-terminated) and
+// its vector goes to out[i * dim ...]; out holds n * dim floats. Texts past
+// max_tokens are truncated, as sentence-transformers does.
+wgml_status wgml_embed(wgml_embedder *e, const char *const *texts, const size_t *lens, size_t n,
+                       float *out);
+
 #ifdef __cplusplus
 }
 #endif

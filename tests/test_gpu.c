@@ -127,7 +127,8 @@ static int test_timestamps(wgml_gpu *gpu)
 static int test_kernels_compile(wgml_gpu *gpu)
 {
     // matmul_sgm runs only where the device has subgroup matrices (f16 matmul).
-    static const char *covered[] = {"rows", "matmul", "matmul_f16", "matmul_sgm", "gemv"};
+    static const char *covered[] = {"rows", "matmul", "matmul_f16", "matmul_sgm", "gemv",
+                                    "gather", "attention", "pool"};
     for (size_t i = 0; i < wgml_kernel_source_count; i++) {
         bool known = false;
         for (size_t j = 0; j < sizeof covered / sizeof covered[0]; j++)
@@ -150,12 +151,17 @@ static int test_kernels_compile(wgml_gpu *gpu)
     TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F32, v, v, o, 8, 8, 8));
     for (int q = 0; q < WGML_QUANT_COUNT; q++)   // the float and, where the device has it, dot4 kernels
         TEST_OK(gpu, wgml_op_gemv(gpu, q, v, v, o, 8, 64));
+    TEST_OK(gpu, wgml_op_matmul_nt(gpu, WGML_F32, v, v, o, 8, 8, 8));
+    TEST_OK(gpu, wgml_op_gather(gpu, v, v, o, 8, 8, 8));
+    TEST_OK(gpu, wgml_op_attention(gpu, v, v, o, 2, 8, 2, 8, 0.25f));
+    TEST_OK(gpu, wgml_op_pool(gpu, WGML_POOL_MEAN, true, v, v, o, 2, 8, 8));
     int skipped = 0;
     if (wgml_gpu_info(gpu)->shader_f16) {
         TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F16, v, v, o, 8, 8, 8));
+        TEST_OK(gpu, wgml_op_matmul_nt_w16(gpu, v, v, o, 8, 8, 8));
     } else {
         skipped = 1;
-        printf("skip matmul_f16: needs shader-f16\n");
+        printf("skip matmul_f16, matmul_nt_w16: need shader-f16\n");
     }
     if (wgml_matmul_can_use_subgroup_matrix(gpu))
         TEST_OK(gpu, wgml_op_matmul_variant(gpu, WGML_MATMUL_SUBGROUP_MATRIX, WGML_F16, v, v, o, 8, 8, 8));

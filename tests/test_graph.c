@@ -5,16 +5,21 @@
  * memory planner never lets two live tensors share a buffer; one submit per
  * run; symbolic sequence lengths; errors.
  */
+#include "core/half.h"
 #include "graph/graph.h"
 #include "test_util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 // ---------------------------------------------------------------- harness
 
 typedef struct inputs {
-    float *data[64];   // by tensor id
+    float *data[64];   // by tensor id (u32 and f16 inputs hold their bits)
+    bool u32[64], f16[64];
+    wgml_graph_external ext[8];   // inputs bound in place (their data is in ext's buffers)
+    int n_ext;
 } inputs;
 
 static uint64_t count_of(const wgml_graph *g, int t, int64_t seq)
@@ -42,7 +47,8 @@ static int add_input(wgml_graph *g, inputs *in, int ndim, const int64_t *shape, 
 static int run_and_check(wgml_gpu *gpu, const wgml_graph *g, const inputs *in, bool fuse,
                          int64_t seq, double tol, const char *what, int *kernels)
 {
-    wgml_graph_options opt = {.no_fusion = !fuse, .seq_len = seq};
+    wgml_graph_options opt = {.no_fusion = !fuse, .seq_len = seq, .external = in->ext,
+                              .n_external = in->n_ext};
     wgml_plan *p = NULL;
     TEST_OK(gpu, wgml_graph_compile(g, gpu, &opt, &p));
     int n = wgml_graph_tensor_count(g);
@@ -50,7 +56,15 @@ static int run_and_check(wgml_gpu *gpu, const wgml_graph *g, const inputs *in, b
     const float *ins[64] = {0};
     for (int t = 0; t < n; t++) {
         ins[t] = in->data[t];
-        if (in->data[t]) TEST_OK(gpu, wgml_plan_write(p, t, in->data[t], count_of(g, t, seq)));
+        bool ext = false;
+        for (int i = 0; i < in->n_ext; i++) ext |= in->ext[i].tensor == t;
+        if (!in->data[t] || ext) continue;
+        if (in->u32[t])
+            TEST_OK(gpu, wgml_plan_write_u32(p, t, (const uint32_t *)in->data[t], count_of(g, t, seq)));
+        else if (in->f16[t])
+            TEST_OK(gpu, wgml_plan_write_f16(p, t, (const uint16_t *)in->data[t], count_of(g, t, seq)));
+        else
+            TEST_OK(gpu, wgml_plan_write(p, t, in->data[t], count_of(g, t, seq)));
     }
     uint64_t submits = wgml_gpu_submit_count(gpu);
     TEST_OK(gpu, wgml_plan_run(p, NULL));
@@ -82,9 +96,26 @@ static int run_and_check(wgml_gpu *gpu, const wgml_graph *g, const inputs *in, b
     return 0;
 }
 
-static void free_inputs(inputs *in)
+// An f16 input (weights), random in [-0.5, 0.5).
+static int add_input_f16(wgml_graph *g, inputs *in, int ndim, const int64_t *shape, uint64_t seed)
+{
+    int t = wgml_graph_input_f16(g, "w16", ndim, shape);
+    if (t < 0 || t >= 64) return -1;
+    uint64_t n = count_of(g, t, 0);
+    float *f = malloc(n * 4);
+    uint16_t *h = malloc(n * 2);
+    test_fill_uniform(f, n, -0.5f, 0.5f, seed * 7919 + (uint64_t)t);
+    for (uint64_t i = 0; i < n; i++) h[i] = wgml_f32_to_f16(f[i]);
+    free(f);
+    in->data[t] = (float *)h;
+    in->f16[t] = true;
+    return t;
+}
+
+static void free_inputs(wgml_gpu *gpu, inputs *in)
 {
     for (int t = 0; t < 64; t++) free(in->data[t]);
+    for (int i = 0; i < in->n_ext; i++) wgml_gpu_buf_release(gpu, in->ext[i].view.buf);
     memset(in, 0, sizeof *in);
 }
 
@@ -145,7 +176,7 @@ static int test_chains(wgml_gpu *gpu)
         TEST_CHECK(kf <= ku, "%s: fusion added kernels", desc);
         if (!branchy) TEST_CHECK(kf == 1, "%s: a plain chain gave %d kernels", desc, kf);
         printf("ok   %-60s %d ops -> %d kernel(s)\n", desc, len, kf);
-        free_inputs(&in);
+        free_inputs(gpu, &in);
         wgml_graph_free(g);
     }
     return 0;
@@ -161,7 +192,7 @@ static int check_pattern(wgml_gpu *gpu, wgml_graph *g, inputs *in, const char *w
     if (run_and_check(gpu, g, in, false, 0, 1e-6, what, &ku)) return 1;
     TEST_CHECK(kf == want_kernels, "%s: %d fused kernels, expected %d", what, kf, want_kernels);
     printf("ok   %-40s %d kernels -> %d\n", what, ku, kf);
-    free_inputs(in);
+    free_inputs(gpu, in);
     wgml_graph_free(g);
     return 0;
 }
@@ -308,7 +339,7 @@ static int test_seq(wgml_gpu *gpu)
         snprintf(what, sizeof what, "symbolic seq = %lld", (long long)seq);
         if (run_and_check(gpu, g, &in, true, seq, 1e-6, what, &k)) return 1;
         printf("ok   %s\n", what);
-        free_inputs(&in);
+        free_inputs(gpu, &in);
         wgml_graph_free(g);
     }
     return 0;
@@ -351,10 +382,125 @@ static int test_errors(wgml_gpu *gpu)
     return 0;
 }
 
+// ---------------------------------------------------------------- encoder
+
+// One BERT layer and its embeddings, as src/models/bert.c builds them:
+// gather + position (an external buffer larger than the graph's view, at an
+// offset) + token type, layernorm, QKV matmul_nt + bias, masked attention,
+// output projection + residual + layernorm, GELU feed-forward, mean pooling
+// with L2 normalisation. Padding differs per sequence; fused and unfused
+// plans against the reference at two sequence lengths.
+// With w16, the four matmul weights are f16 inputs (shader-f16 only).
+static int test_encoder(wgml_gpu *gpu, bool w16)
+{
+    enum { B = 3, V = 50, D = 32, HEADS = 4, I = 64, MAXPOS = 40 };
+    if (w16 && !wgml_gpu_info(gpu)->shader_f16) {
+        printf("skip encoder_w16: the device has no shader-f16\n");
+        return TEST_SKIP;
+    }
+#define WEIGHT(shape, seed) \
+    (w16 ? add_input_f16(g, &in, 2, shape, seed) : add_input(g, &in, 2, shape, seed, seq))
+    for (int64_t seq = 7; seq <= 33; seq += 26) {
+        for (int fuse = 0; fuse < 2; fuse++) {
+            wgml_graph *g = wgml_graph_create();
+            inputs in = {0};
+            int64_t sbl[2] = {B, WGML_DIM_SEQ}, spos[2] = {WGML_DIM_SEQ, D}, sd[1] = {D};
+            int64_t sw[2] = {V, D}, sqkv[2] = {3 * D, D}, sb3[1] = {3 * D}, sdd[2] = {D, D};
+            int64_t swi[2] = {I, D}, sbi[1] = {I}, swo[2] = {D, I};
+            int ids = wgml_graph_input_u32(g, "ids", 2, sbl);
+            uint32_t *idv = malloc(4 * B * seq);
+            float *maskv = malloc(4 * B * seq), *wv = malloc(4 * B * seq);
+            for (int b = 0; b < B; b++)
+                for (int l = 0; l < seq; l++) {
+                    bool pad = l >= seq - b * (seq / 3);   // b tokens fewer per sequence
+                    idv[b * seq + l] = pad ? 0 : (uint32_t)(b * 31 + l * 7) % V;
+                    maskv[b * seq + l] = pad ? -1e30f : 0.0f;
+                    wv[b * seq + l] = pad ? 0.0f : 1.0f;
+                }
+            in.data[ids] = (float *)idv;
+            in.u32[ids] = true;
+            int mask = wgml_graph_input(g, "mask", 2, sbl);
+            in.data[mask] = maskv;
+            int weights = wgml_graph_input(g, "weights", 2, sbl);
+            in.data[weights] = wv;
+            int word = add_input(g, &in, 2, sw, 1, seq);
+            // Position table: MAXPOS rows in a buffer at an aligned offset;
+            // the graph sees its first seq rows.
+            int pos = wgml_graph_input(g, "pos", 2, spos);
+            uint64_t off = wgml_gpu_info(gpu)->min_storage_buffer_offset_alignment;
+            float *posv = malloc(4 * MAXPOS * D);
+            test_fill_uniform(posv, MAXPOS * D, -1.f, 1.f, 99);
+            wgml_gpu_buf *pb;
+            TEST_OK(gpu, wgml_gpu_buf_create(gpu, off + 4 * MAXPOS * D, "test.pos", &pb));
+            TEST_OK(gpu, wgml_gpu_buf_write(gpu, pb, off, posv, 4 * MAXPOS * D));
+            in.data[pos] = posv;   // the reference reads the first seq rows
+            in.ext[in.n_ext++] = (wgml_graph_external){pos, {pb, off}};
+            int type = add_input(g, &in, 1, sd, 2, seq);
+            int g0 = add_input(g, &in, 1, sd, 3, seq), b0 = add_input(g, &in, 1, sd, 4, seq);
+            int x = wgml_graph_layernorm(
+                g, wgml_graph_add(g, wgml_graph_add(g, wgml_graph_gather(g, word, ids), pos), type),
+                g0, b0, 1e-12f);
+            int wqkv = WEIGHT(sqkv, 5), bqkv = add_input(g, &in, 1, sb3, 6, seq);
+            int qkv = wgml_graph_add(g, wgml_graph_matmul_nt(g, x, wqkv), bqkv);
+            int att = wgml_graph_attention(g, qkv, mask, HEADS, 1.0f / sqrtf(D / HEADS));
+            int wo = WEIGHT(sdd, 7), bo = add_input(g, &in, 1, sd, 8, seq);
+            int g1 = add_input(g, &in, 1, sd, 9, seq), b1 = add_input(g, &in, 1, sd, 10, seq);
+            int h = wgml_graph_layernorm(
+                g, wgml_graph_add(g, wgml_graph_add(g, wgml_graph_matmul_nt(g, att, wo), bo), x),
+                g1, b1, 1e-12f);
+            int wi = WEIGHT(swi, 11), bi = add_input(g, &in, 1, sbi, 12, seq);
+            int f = wgml_graph_gelu(g, wgml_graph_add(g, wgml_graph_matmul_nt(g, h, wi), bi));
+            int wo2 = WEIGHT(swo, 13), bo2 = add_input(g, &in, 1, sd, 14, seq);
+            int g2 = add_input(g, &in, 1, sd, 15, seq), b2 = add_input(g, &in, 1, sd, 16, seq);
+            int o = wgml_graph_layernorm(
+                g, wgml_graph_add(g, wgml_graph_add(g, wgml_graph_matmul_nt(g, f, wo2), bo2), h),
+                g2, b2, 1e-12f);
+            int e = wgml_graph_pool(g, o, weights, WGML_POOL_MEAN, true);
+            int cls = wgml_graph_pool(g, o, weights, WGML_POOL_CLS, false);
+            TEST_CHECK(e >= 0 && cls >= 0, "building: %s", wgml_graph_error(g));
+            TEST_OK(gpu, wgml_graph_output(g, e));
+            TEST_OK(gpu, wgml_graph_output(g, cls));
+            char what[64];
+            snprintf(what, sizeof what, "encoder layer%s b=%d seq=%lld", w16 ? " w16" : "", B,
+                     (long long)seq);
+            int k;
+            if (run_and_check(gpu, g, &in, fuse, seq, 1e-6, what, &k)) return 1;
+            // Fused: gather, embeddings layernorm, qkv, attention, 2 x (matmul,
+            // layernorm), the feed-forward matmul, two pools.
+            int want = fuse ? 11 : 20;
+            TEST_CHECK(k == want, "%s: %d kernels, expected %d", what, k, want);
+            printf("ok   %-40s %s, %d kernels\n", what, fuse ? "fused" : "unfused", k);
+            free_inputs(gpu, &in);
+            wgml_graph_free(g);
+        }
+    }
+#undef WEIGHT
+    if (w16) return 0;
+    // Errors: ids must be u32, f32 ops refuse them, attention rows must split into heads.
+    wgml_graph *g = wgml_graph_create();
+    int64_t s2[2] = {2, 4}, s3[3] = {2, 4, 12}, tab[2] = {5, 3};
+    int ids = wgml_graph_input_u32(g, "ids", 2, s2), f = wgml_graph_input(g, "f", 2, s2);
+    int t = wgml_graph_input(g, "t", 2, tab), q = wgml_graph_input(g, "q", 3, s3);
+    TEST_CHECK(wgml_graph_gather(g, t, f) == -1, "gather from f32 ids accepted");
+    wgml_graph_free(g);
+    g = wgml_graph_create();
+    ids = wgml_graph_input_u32(g, "ids", 2, s2);
+    TEST_CHECK(wgml_graph_gelu(g, ids) == -1, "gelu of u32 ids accepted");
+    wgml_graph_free(g);
+    g = wgml_graph_create();
+    q = wgml_graph_input(g, "q", 3, s3);
+    f = wgml_graph_input(g, "m", 2, s2);
+    TEST_CHECK(wgml_graph_attention(g, q, f, 5, 1.0f) == -1, "12 columns as 3 x 5 heads accepted");
+    TEST_CHECK(strstr(wgml_graph_error(g), "heads"), "message: %s", wgml_graph_error(g));
+    wgml_graph_free(g);
+    printf("ok   encoder graph errors\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: test_graph chains|epilogues|planner|seq|errors\n");
+        fprintf(stderr, "usage: test_graph chains|epilogues|planner|seq|errors|encoder|encoder_w16\n");
         return 2;
     }
     wgml_gpu *gpu = test_gpu_create();
@@ -365,6 +511,8 @@ int main(int argc, char **argv)
     else if (!strcmp(t, "planner")) rc = test_planner(gpu);
     else if (!strcmp(t, "seq")) rc = test_seq(gpu);
     else if (!strcmp(t, "errors")) rc = test_errors(gpu);
+    else if (!strcmp(t, "encoder")) rc = test_encoder(gpu, false);
+    else if (!strcmp(t, "encoder_w16")) rc = test_encoder(gpu, true);
     else {
         fprintf(stderr, "unknown test '%s'\n", t);
         rc = 2;

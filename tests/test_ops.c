@@ -9,12 +9,19 @@
  *   f16 matmul                       1e-5   against a reference on the same
  *                                    f16-rounded inputs, output rounded to f16
  *                                    (unit roundoff 2^-11, so NMSE ~1e-7)
+ *   gather                           0      (a copy)
+ *   attention, pooling               1e-6
+ *   matmul_nt_w16 (f16 B, f32 A, C)  5e-4   against the f16-rounded B
+ * matmul_nt (B transposed) runs the matmul shapes; gather includes ids past
+ * the table (zero rows); attention includes masked keys and a sequence whose
+ * keys are all masked; pooling, padding rows and an all-padding sequence.
  */
 #include "core/half.h"
 #include "ops/reference.h"
 #include "ops/templates.h"
 #include "test_util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,19 +116,23 @@ static int test_binary(wgml_gpu *gpu)
 
 typedef struct mnk { uint32_t M, N, K; } mnk;
 
-// Tiles are 64 x 64 with K steps of 16: sizes straddle each of those.
+// Tiles are 64 (or 16) x 64 with K steps of 16: sizes straddle each of those.
 static const mnk MATMUL_SHAPES[] = {
     {1, 1, 1},     {7, 8, 9},      {8, 9, 7},     {17, 17, 17},   {1, 257, 255},
     {255, 1, 257}, {64, 64, 16},   {65, 63, 17},  {63, 65, 15},   {129, 127, 33},
     {256, 256, 256}, {257, 255, 64}, {4097, 7, 9}, {9, 4097, 8},  {3, 5, 4097},
     // K and N multiples of 8 (what the subgroup-matrix kernel takes), odd M.
     {1, 8, 8},     {65, 72, 40},   {300, 136, 520},
+    {1025, 520, 33},   // enough 64-row tiles to keep them (src/ops/matmul.c tile_rows)
 };
 
-static int test_matmul(wgml_gpu *gpu, wgml_dtype dt, wgml_matmul_variant variant)
+// w16: f16 B (weights) under f32 A and C (matmul_nt_w16); variant: the
+// kernel to force (only for plain B).
+static int test_matmul(wgml_gpu *gpu, wgml_dtype dt, bool nt, bool w16, wgml_matmul_variant variant)
 {
-    if (dt == WGML_F16 && !wgml_gpu_info(gpu)->shader_f16) {
-        printf("skip matmul_f16: the device has no shader-f16\n");
+    if ((dt == WGML_F16 || w16) && !wgml_gpu_info(gpu)->shader_f16) {
+        printf("skip matmul%s_%s: the device has no shader-f16\n", nt ? "_nt" : "",
+               w16 ? "w16" : "f16");
         return TEST_SKIP;
     }
     if (variant == WGML_MATMUL_SUBGROUP_MATRIX && !wgml_matmul_can_use_subgroup_matrix(gpu)) {
@@ -155,15 +166,29 @@ static int test_matmul(wgml_gpu *gpu, wgml_dtype dt, wgml_matmul_variant variant
             ha = a16;
             hb = b16;
         }
-        wgml_ref_matmul(a, b, ref, M, N, K);
-        wgml_gpu_buf *ba = test_upload(gpu, ha, es * M * K), *bb = test_upload(gpu, hb, es * K * N);
+        if (w16) {   // only B in f16; the reference sees its rounded values
+            b16 = malloc(2ull * K * N);
+            TEST_CHECK(b16, "out of memory");
+            for (size_t i = 0; i < (size_t)K * N; i++) {
+                b16[i] = wgml_f32_to_f16(b[i]);
+                b[i] = wgml_f16_to_f32(b16[i]);
+            }
+            hb = b16;
+        }
+        if (nt) wgml_ref_matmul_nt(a, b, ref, M, N, K);
+        else wgml_ref_matmul(a, b, ref, M, N, K);
+        wgml_gpu_buf *ba = test_upload(gpu, ha, es * M * K),
+                     *bb = test_upload(gpu, hb, (w16 ? 2 : es) * K * N);
         TEST_CHECK(ba && bb, "upload: %s", wgml_gpu_last_error(gpu));
         test_guarded out;
         TEST_OK(gpu, test_guarded_create(gpu, es * M * N, &out));
-        TEST_OK(gpu, wgml_op_matmul_variant(gpu, variant, dt, (wgml_view){ba, 0},
-                                            (wgml_view){bb, 0}, out.view, M, N, K));
+        wgml_view va = {ba, 0}, vb = {bb, 0};
+        if (w16) TEST_OK(gpu, wgml_op_matmul_nt_w16(gpu, va, vb, out.view, M, N, K));
+        else if (nt) TEST_OK(gpu, wgml_op_matmul_nt(gpu, dt, va, vb, out.view, M, N, K));
+        else TEST_OK(gpu, wgml_op_matmul_variant(gpu, variant, dt, va, vb, out.view, M, N, K));
         char what[64];
-        snprintf(what, sizeof what, "matmul %s %ux%ux%u", dt == WGML_F16 ? "f16" : "f32", M, N, K);
+        snprintf(what, sizeof what, "matmul%s %s %ux%ux%u", nt ? "_nt" : "",
+                 w16 ? "w16" : dt == WGML_F16 ? "f16" : "f32", M, N, K);
         if (dt == WGML_F16) {
             TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
             uint16_t *y16 = malloc(out.payload);
@@ -238,10 +263,119 @@ static int test_rows(wgml_gpu *gpu, row_op op)
     return 0;
 }
 
+// ---------------------------------------------------------------- encoders
+
+static int test_gather(wgml_gpu *gpu)
+{
+    static const uint32_t shapes[][3] = {   // ids, vocab, dim
+        {1, 1, 1}, {7, 9, 8}, {17, 300, 384}, {257, 30, 7}, {3, 5, 4097}, {4097, 1000, 9},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        uint32_t n = shapes[s][0], V = shapes[s][1], D = shapes[s][2];
+        float *table = malloc(4ull * V * D), *ref = malloc(4ull * n * D);
+        uint32_t *ids = malloc(4ull * n);
+        TEST_CHECK(table && ref && ids, "out of memory");
+        test_fill_uniform(table, (size_t)V * D, -1.f, 1.f, V + D);
+        for (uint32_t i = 0; i < n; i++) ids[i] = (i * 2654435761u) % V;
+        // Ids past the table: just past, far past, the largest u32.
+        if (n >= 7) ids[1] = V, ids[3] = V + 12345u, ids[6] = UINT32_MAX;
+        wgml_ref_gather(table, ids, ref, n, V, D);
+        wgml_gpu_buf *bt = test_upload(gpu, table, 4ull * V * D), *bi = test_upload(gpu, ids, 4ull * n);
+        TEST_CHECK(bt && bi, "upload: %s", wgml_gpu_last_error(gpu));
+        test_guarded out;
+        TEST_OK(gpu, test_guarded_create(gpu, 4ull * n * D, &out));
+        TEST_OK(gpu, wgml_op_gather(gpu, (wgml_view){bt, 0}, (wgml_view){bi, 0}, out.view, n, V, D));
+        char what[64];
+        snprintf(what, sizeof what, "gather %u ids of %ux%u", n, V, D);
+        if (check_output(gpu, &out, ref, (size_t)n * D, 0, what)) return 1;
+        test_guarded_free(gpu, &out);
+        wgml_gpu_buf_release(gpu, bt);
+        wgml_gpu_buf_release(gpu, bi);
+        free(table); free(ref); free(ids);
+    }
+    return 0;
+}
+
+static int test_attention(wgml_gpu *gpu)
+{
+    static const uint32_t shapes[][4] = {   // batch, length, heads, head size
+        {1, 1, 1, 1},   {2, 7, 3, 8},    {1, 64, 2, 32},  {3, 65, 2, 17},
+        {2, 129, 5, 32}, {1, 300, 1, 64}, {1, 512, 2, 32}, {2, 33, 1, 256}, {1, 9, 4, 128},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        uint32_t B = shapes[s][0], L = shapes[s][1], H = shapes[s][2], HD = shapes[s][3];
+        size_t rows = (size_t)B * L, D = (size_t)H * HD;
+        float *qkv = malloc(12 * rows * D), *mask = malloc(4 * rows), *ref = malloc(4 * rows * D);
+        TEST_CHECK(qkv && mask && ref, "out of memory");
+        test_fill_uniform(qkv, 3 * rows * D, -2.f, 2.f, rows + D);
+        // Padding at the end of some sequences, scattered masked keys, and in
+        // the last sequence of a batch every key masked (no NaN may appear).
+        for (size_t b = 0; b < B; b++)
+            for (size_t l = 0; l < L; l++) {
+                bool drop = (l > 0 && (l * 7 + b) % 5 == 0) || (b == 1 && l >= L / 2 + 1) ||
+                            (B == 3 && b == 2);
+                mask[b * L + l] = drop ? -1e30f : 0.0f;
+            }
+        float scale = 1.0f / sqrtf((float)HD);
+        wgml_ref_attention(qkv, mask, ref, B, L, H, HD, scale);
+        wgml_gpu_buf *bq = test_upload(gpu, qkv, 12 * rows * D), *bm = test_upload(gpu, mask, 4 * rows);
+        TEST_CHECK(bq && bm, "upload: %s", wgml_gpu_last_error(gpu));
+        test_guarded out;
+        TEST_OK(gpu, test_guarded_create(gpu, 4 * rows * D, &out));
+        TEST_OK(gpu, wgml_op_attention(gpu, (wgml_view){bq, 0}, (wgml_view){bm, 0}, out.view, B, L,
+                                       H, HD, scale));
+        char what[64];
+        snprintf(what, sizeof what, "attention b=%u l=%u h=%u hd=%u", B, L, H, HD);
+        if (check_output(gpu, &out, ref, rows * D, 1e-6, what)) return 1;
+        test_guarded_free(gpu, &out);
+        wgml_gpu_buf_release(gpu, bq);
+        wgml_gpu_buf_release(gpu, bm);
+        free(qkv); free(mask); free(ref);
+    }
+    return 0;
+}
+
+static int test_pool(wgml_gpu *gpu)
+{
+    static const uint32_t shapes[][3] = {   // batch, length, dim
+        {1, 1, 1}, {2, 7, 9}, {3, 128, 384}, {5, 257, 17}, {1, 512, 1024}, {2, 3, 4097}, {70, 4, 8},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        uint32_t B = shapes[s][0], L = shapes[s][1], D = shapes[s][2];
+        size_t n = (size_t)B * L * D;
+        float *x = malloc(4 * n), *w = malloc(4ull * B * L), *ref = malloc(4ull * B * D);
+        TEST_CHECK(x && w && ref, "out of memory");
+        test_fill_uniform(x, n, -3.f, 3.f, n);
+        // Sequence b has L - b % L tokens; with B >= 3 the third is all padding.
+        for (size_t b = 0; b < B; b++)
+            for (size_t l = 0; l < L; l++) w[b * L + l] = l < L - b % L && b != 2 ? 1.0f : 0.0f;
+        wgml_gpu_buf *bx = test_upload(gpu, x, 4 * n), *bw = test_upload(gpu, w, 4ull * B * L);
+        TEST_CHECK(bx && bw, "upload: %s", wgml_gpu_last_error(gpu));
+        for (int mode = WGML_POOL_MEAN; mode <= WGML_POOL_CLS; mode++)
+            for (int norm = 0; norm < 2; norm++) {
+                wgml_ref_pool(mode, norm, x, w, ref, B, L, D);
+                test_guarded out;
+                TEST_OK(gpu, test_guarded_create(gpu, 4ull * B * D, &out));
+                TEST_OK(gpu, wgml_op_pool(gpu, mode, norm, (wgml_view){bx, 0}, (wgml_view){bw, 0},
+                                          out.view, B, L, D));
+                char what[64];
+                snprintf(what, sizeof what, "%s%s b=%u l=%u d=%u", wgml_pool_name(mode),
+                         norm ? "+l2" : "", B, L, D);
+                if (check_output(gpu, &out, ref, (size_t)B * D, 1e-6, what)) return 1;
+                test_guarded_free(gpu, &out);
+            }
+        wgml_gpu_buf_release(gpu, bx);
+        wgml_gpu_buf_release(gpu, bw);
+        free(x); free(w); free(ref);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_f16|matmul_sgm|softmax|layernorm|rmsnorm\n");
+        fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_f16|matmul_sgm|matmul_nt|"
+                        "matmul_nt_f16|matmul_nt_w16|softmax|layernorm|rmsnorm|gather|attention|pool\n");
         return 2;
     }
     const char *which = argv[1];
@@ -249,9 +383,18 @@ int main(int argc, char **argv)
     int rc;
     if (!strcmp(which, "unary")) rc = test_unary(gpu);
     else if (!strcmp(which, "binary")) rc = test_binary(gpu);
-    else if (!strcmp(which, "matmul")) rc = test_matmul(gpu, WGML_F32, WGML_MATMUL_AUTO);
-    else if (!strcmp(which, "matmul_f16")) rc = test_matmul(gpu, WGML_F16, WGML_MATMUL_AUTO);
-    else if (!strcmp(which, "matmul_sgm")) rc = test_matmul(gpu, WGML_F16, WGML_MATMUL_SUBGROUP_MATRIX);
+    else if (!strcmp(which, "matmul")) rc = test_matmul(gpu, WGML_F32, false, false, WGML_MATMUL_AUTO);
+    else if (!strcmp(which, "matmul_f16")) rc = test_matmul(gpu, WGML_F16, false, false, WGML_MATMUL_AUTO);
+    else if (!strcmp(which, "matmul_sgm"))
+        rc = test_matmul(gpu, WGML_F16, false, false, WGML_MATMUL_SUBGROUP_MATRIX);
+    else if (!strcmp(which, "matmul_nt")) rc = test_matmul(gpu, WGML_F32, true, false, WGML_MATMUL_AUTO);
+    else if (!strcmp(which, "matmul_nt_f16"))
+        rc = test_matmul(gpu, WGML_F16, true, false, WGML_MATMUL_AUTO);
+    else if (!strcmp(which, "matmul_nt_w16"))
+        rc = test_matmul(gpu, WGML_F32, true, true, WGML_MATMUL_AUTO);
+    else if (!strcmp(which, "gather")) rc = test_gather(gpu);
+    else if (!strcmp(which, "attention")) rc = test_attention(gpu);
+    else if (!strcmp(which, "pool")) rc = test_pool(gpu);
     else if (!strcmp(which, "softmax")) rc = test_rows(gpu, ROW_SOFTMAX);
     else if (!strcmp(which, "layernorm")) rc = test_rows(gpu, ROW_LAYERNORM);
     else if (!strcmp(which, "rmsnorm")) rc = test_rows(gpu, ROW_RMSNORM);

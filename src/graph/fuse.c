@@ -76,8 +76,13 @@ static void name_group(const wgml_graph *g, wgml_group *k)
     k->name[0] = 0;
     if (k->core_node >= 0) {
         const wgml_node *c = &g->nodes[k->core_node];
-        n += snprintf(k->name, sizeof k->name, "%s",
-                      c->kind == WGML_NODE_MATMUL ? "matmul" : wgml_row_entry(c->row));
+        const char *core = c->kind == WGML_NODE_MATMUL      ? (c->b_t ? "matmul_nt" : "matmul")
+                           : c->kind == WGML_NODE_ROW       ? wgml_row_entry(c->row)
+                           : c->kind == WGML_NODE_GATHER    ? "gather"
+                           : c->kind == WGML_NODE_ATTENTION ? "attention"
+                                                            : wgml_pool_name(c->pool);
+        n += snprintf(k->name, sizeof k->name, "%s%s", core,
+                      c->kind == WGML_NODE_POOL && c->normalize ? "+l2" : "");
     }
     const wgml_ew_expr *exprs[2] = {&k->pro, &k->epi};
     for (int x = 0; x < 2; x++)
@@ -122,6 +127,9 @@ wgml_status wgml_graph_group(const wgml_graph *g, bool fuse, int64_t seq, wgml_g
         if (n->kind == WGML_NODE_EW) {
             top = build(&s, &k->epi, k->epi_leaf_tensor, t, t, &k->core_node);
         } else {
+            // Row ops and matmuls here have no fused consumer; gather,
+            // attention and pooling never take an epilogue.
+
             k->core_node = t;
             top = wgml_ew_add_core(&k->epi);
         }
@@ -184,13 +192,54 @@ static uint32_t declare_leaves(wgml_text *t, const wgml_ew_expr *e, const int *l
     return wgml_ew_emit_leaf_decls(t, e, prefix, first, vec);
 }
 
-wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t seq,
-                            wgml_gpu *gpu, wgml_text *t, const char **family,
-                            const char **entry, wgml_group_bindings *b, uint32_t *grid,
-                            void *params, size_t *params_size)
+// Gather, attention and pooling: inputs at slots 1 and 2, the output at 3.
+static wgml_status opaque_wgsl(const wgml_graph *g, const wgml_group *k, int64_t seq,
+                               wgml_gpu *gpu, wgml_group_code *c)
 {
+    const wgml_node *core = &g->nodes[k->core_node];
+    int64_t s[WGML_GRAPH_MAX_DIMS];
+    int nd = wgml_graph_resolved_shape(g, core->args[0], seq, s);
+    uint32_t params[8] = {0};
+    wgml_status st;
+    if (core->kind == WGML_NODE_GATHER) {
+        uint64_t n_ids = wgml_graph_count(g, core->args[1], seq);
+        if (n_ids > UINT32_MAX)
+            return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED, "gather: too many ids");
+        st = wgml_gather_setup(gpu, (uint32_t)n_ids, (uint32_t)s[0], (uint32_t)s[1], params,
+                               c->grid);
+        c->params_size = 16;
+        c->family = "gather";
+    } else if (core->kind == WGML_NODE_ATTENTION) {
+        uint32_t head_dim = (uint32_t)(s[2] / 3 / core->heads);
+        st = wgml_attention_setup(gpu, &c->text, (uint32_t)s[0], (uint32_t)s[1],
+                                  (uint32_t)core->heads, head_dim, core->f, params, c->grid);
+        c->params_size = 16;
+        c->family = "attention";
+    } else {
+        st = wgml_pool_setup(gpu, core->pool, core->normalize, (uint32_t)s[0], (uint32_t)s[1],
+                             (uint32_t)s[nd - 1], params, c->grid);
+        c->params_size = 32;
+        c->family = "pool";
+    }
+    if (st) return st;
+    memcpy(c->params, params, c->params_size);
+    add_binding(&c->bindings, core->args[0], 1, false);
+    add_binding(&c->bindings, core->args[1], 2, false);
+    add_binding(&c->bindings, k->root, 3, true);
+    c->entry = "main";
+    return WGML_OK;
+}
+
+wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t seq,
+                            wgml_gpu *gpu, wgml_group_code *c)
+{
+    wgml_text *t = &c->text;
+    wgml_group_bindings *b = &c->bindings;
+    uint32_t *grid = c->grid;
     b->n = 0;
-    *params_size = 0;
+    c->params_size = 0;
+    c->n_constants = 0;
+    c->constants = NULL;
     grid[2] = 1;
     wgml_status st;
     if (k->core == WGML_NODE_EW) {
@@ -201,10 +250,12 @@ wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t se
         wgml_ew_emit_kernel(t, &k->epi, WGML_EW_WORKGROUP, grid[0]);
         for (int i = 0; i < k->epi.n_leaves; i++) add_binding(b, k->epi_leaf_tensor[i], i + 1, false);
         add_binding(b, k->root, k->epi.n_leaves + 1, true);
-        *family = NULL;   // a whole kernel, not a template's prelude
-        *entry = "main";
+        c->family = NULL;   // a whole kernel, not a template's prelude
+        c->entry = "main";
         return WGML_OK;
     }
+    if (k->core == WGML_NODE_GATHER || k->core == WGML_NODE_ATTENTION || k->core == WGML_NODE_POOL)
+        return opaque_wgsl(g, k, seq, gpu, c);
     const wgml_node *core = &g->nodes[k->core_node];
     if (k->core == WGML_NODE_ROW) {
         int64_t shape[WGML_GRAPH_MAX_DIMS];
@@ -226,17 +277,26 @@ wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t se
         wgml_text_printf(t,
                          "fn row_load(row: u32, j: u32) -> V { return pro_fn((row * CV + j) * VW, V(0.0)); }\n"
                          "fn row_store(row: u32, j: u32, v: V) { y[row * CV + j] = epi_fn((row * CV + j) * VW, v); }\n");
-        *family = "rows";
-        *entry = wgml_row_entry(core->row);
+        c->family = "rows";
+        c->entry = wgml_row_entry(core->row);
         return WGML_OK;
     }
     wgml_ew_emit_types(t, 1);
     wgml_ew_emit_helpers(t);
+    // B's element type: f16 weights under f32 activations, or T.
+    if (g->nodes[core->args[1]].f16 && !wgml_gpu_info(gpu)->shader_f16)
+        return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED, "kernel %s: f16 weights need the "
+                             "shader-f16 feature, which this device lacks", k->name);
+    if (g->nodes[core->args[1]].f16)
+        wgml_text_printf(t, "enable f16;\nalias TB = f16;\n");
+    else
+        wgml_text_printf(t, "alias TB = T;\n");
     // Matmul: A and B at slots 1 and 2 (the template's), C and the epilogue after.
-    int64_t sa[2], sb[2];
-    wgml_graph_resolved_shape(g, core->args[0], seq, sa);
+    // A's leading dimensions are rows: M = its element count / K.
+    int64_t sb[2];
     wgml_graph_resolved_shape(g, core->args[1], seq, sb);
-    uint32_t M = (uint32_t)sa[0], K = (uint32_t)sa[1], N = (uint32_t)sb[1];
+    uint32_t N = (uint32_t)sb[core->b_t ? 0 : 1], K = (uint32_t)sb[core->b_t ? 1 : 0];
+    uint32_t M = (uint32_t)(wgml_graph_count(g, core->args[0], seq) / K);
     add_binding(b, core->args[0], 1, false);
     add_binding(b, core->args[1], 2, false);
     wgml_text_printf(t, "@group(0) @binding(%d) var<storage, read_write> c: array<T>;\n",
@@ -250,9 +310,10 @@ wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t se
                         "}\n");
     wgml_matmul_grid(M, N, &grid[0], &grid[1]);
     uint32_t mnk[4] = {M, N, K, 0};
-    memcpy(params, mnk, sizeof mnk);
-    *params_size = sizeof mnk;
-    *family = wgml_matmul_family(WGML_F32);
-    *entry = "main";
+    memcpy(c->params, mnk, sizeof mnk);
+    c->params_size = sizeof mnk;
+    c->constants = wgml_matmul_constants(core->b_t, M, N, &c->n_constants);
+    c->family = wgml_matmul_family(WGML_F32);
+    c->entry = "main";
     return WGML_OK;
 }

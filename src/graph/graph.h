@@ -1,5 +1,6 @@
 /*
- * Graphs of ops on f32 tensors with static shapes: build once, compile once
+ * Graphs of ops on f32 tensors (and u32 token ids, f16 weights) with static shapes: build
+ * once, compile once
  * (fusion, memory planning, every pipeline and bind group created up front),
  * run many times with one submit per run.
  *
@@ -12,8 +13,13 @@
  * An elementwise node is fused into its consumer when it has exactly one
  * consumer, the same shape as that consumer's result, and is not an output.
  *
+ * Gather, attention and pooling are kernels of their own (their results feed
+ * fused kernels as operands).
+ *
  * Dimension legend: shapes are row-major, rank 1..4. Row ops work on the last
- * dimension (rows = product of the others). matmul: a (M x K), b (K x N).
+ * dimension (rows = product of the others). matmul: a (..., K) with M the
+ * product of its leading dimensions, b (K x N), or (N x K) for matmul_nt.
+ * B, L: sequences and tokens per sequence; D = H * HD: model width, heads.
  * A dimension WGML_DIM_SEQ is symbolic: it takes options.seq_len at compile.
  */
 #ifndef WGML_GRAPH_H
@@ -36,6 +42,11 @@ void wgml_graph_free(wgml_graph *g);
 const char *wgml_graph_error(const wgml_graph *g);   // "" when none
 
 int wgml_graph_input(wgml_graph *g, const char *name, int ndim, const int64_t *shape);
+// An input of u32 values (token ids); only gather reads it.
+int wgml_graph_input_u32(wgml_graph *g, const char *name, int ndim, const int64_t *shape);
+// An input of f16 values (weights); only matmul reads it, as its b operand
+// (the device needs shader-f16).
+int wgml_graph_input_f16(wgml_graph *g, const char *name, int ndim, const int64_t *shape);
 // Elementwise, numpy broadcasting between a and b (b = -1 for unary ops).
 int wgml_graph_ew(wgml_graph *g, wgml_ew_op op, int a, int b, float f, uint32_t seed);
 int wgml_graph_add(wgml_graph *g, int a, int b);
@@ -48,6 +59,17 @@ int wgml_graph_layernorm(wgml_graph *g, int x, int gamma, int beta, float eps);
 int wgml_graph_rmsnorm(wgml_graph *g, int x, int gamma, float eps);
 int wgml_graph_softmax(wgml_graph *g, int x);
 int wgml_graph_matmul(wgml_graph *g, int a, int b);
+// a (..., K) times b^T for b (N x K): x W^T with PyTorch's (out, in) weights.
+// In both, b may be an f16 input.
+int wgml_graph_matmul_nt(wgml_graph *g, int a, int b);
+// table (V x D) rows picked by u32 ids (any shape S): the result is (S..., D);
+// ids >= V give zero rows.
+int wgml_graph_gather(wgml_graph *g, int table, int ids);
+// Multi-head self-attention (wgml_op_attention): qkv (B, L, 3*D) with rows
+// [q | k | v], mask (B, L) additive over keys; the result is (B, L, D).
+int wgml_graph_attention(wgml_graph *g, int qkv, int mask, int heads, float scale);
+// Pooling over L (wgml_op_pool): x (B, L, D), weights (B, L) -> (B, D).
+int wgml_graph_pool(wgml_graph *g, int x, int weights, wgml_pool_mode mode, bool normalize);
 // Marks a tensor as an output: it gets its own buffer and can be read back.
 wgml_status wgml_graph_output(wgml_graph *g, int t);
 
@@ -58,9 +80,19 @@ int wgml_graph_shape(const wgml_graph *g, int t, int64_t *shape);
 
 // ---------------------------------------------------------------- compiling
 
+// An input that lives in the caller's buffer (weights shared by many plans):
+// bound in place, never written by the plan. The view must hold the tensor
+// and stay alive while the plan does.
+typedef struct wgml_graph_external {
+    int tensor;
+    wgml_view view;
+} wgml_graph_external;
+
 typedef struct wgml_graph_options {
     bool no_fusion;     // one kernel per op (for comparison and tests)
     int64_t seq_len;    // value of WGML_DIM_SEQ dimensions; 0 if none are used
+    const wgml_graph_external *external;   // n_external of them
+    int n_external;
 } wgml_graph_options;
 
 wgml_status wgml_graph_compile(const wgml_graph *g, wgml_gpu *gpu,
@@ -72,6 +104,8 @@ const char *wgml_plan_error(const wgml_plan *p);
 
 // Uploads an input (n elements, the input's size).
 wgml_status wgml_plan_write(wgml_plan *p, int t, const float *data, size_t n);
+wgml_status wgml_plan_write_u32(wgml_plan *p, int t, const uint32_t *data, size_t n);
+wgml_status wgml_plan_write_f16(wgml_plan *p, int t, const uint16_t *data, size_t n);
 // Records every kernel in one pass and submits once. With gpu_ns, the run is
 // timed (GPU timestamps where available; -1 otherwise).
 wgml_status wgml_plan_run(wgml_plan *p, double *gpu_ns);
@@ -108,7 +142,8 @@ wgml_plan_slot wgml_plan_tensor_slot(const wgml_plan *p, int t);
 // ---------------------------------------------------------------- reference
 
 // Evaluates the graph on the CPU with the ops' references, node by node.
-// inputs[t] holds the data of input tensor t (NULL for other tensors);
+// inputs[t] holds the data of input tensor t (NULL for other tensors; u32
+// and f16 inputs are passed as their bits, cast to const float *);
 // outputs[t] receives every output tensor t. Needs opt for seq_len.
 wgml_status wgml_graph_reference(const wgml_graph *g, const wgml_graph_options *opt,
                                  const float *const *inputs, float *const *outputs,

@@ -9,17 +9,28 @@ typedef enum wgml_node_kind {
     WGML_NODE_EW,
     WGML_NODE_ROW,
     WGML_NODE_MATMUL,
+    WGML_NODE_GATHER,      // kernels of their own: never fused
+    WGML_NODE_ATTENTION,
+    WGML_NODE_POOL,
 } wgml_node_kind;
 
 typedef struct wgml_node {
     wgml_node_kind kind;
     int ndim;
     int64_t shape[WGML_GRAPH_MAX_DIMS];   // may hold WGML_DIM_SEQ
-    int args[3];          // EW: a, b (-1); ROW: x, gamma, beta (-1); MATMUL: a, b
+    // EW: a, b (-1); ROW: x, gamma, beta (-1); MATMUL: a, b; GATHER: table,
+    // ids; ATTENTION: qkv, mask; POOL: x, weights
+    int args[3];
     wgml_ew_op op;        // EW
-    float f;              // EW parameter; ROW eps
+    float f;              // EW parameter; ROW eps; ATTENTION scale
     uint32_t seed;        // EW (dropout)
     wgml_row_kind row;    // ROW
+    bool b_t;             // MATMUL: b is (N x K)
+    int heads;            // ATTENTION
+    wgml_pool_mode pool;  // POOL
+    bool normalize;       // POOL: L2 normalisation after pooling
+    bool u32;             // INPUT: u32 values (token ids)
+    bool f16;             // INPUT: f16 values (weights)
     bool output;
     char name[64];        // INPUT
 } wgml_node;
@@ -52,7 +63,7 @@ uint64_t wgml_graph_count(const wgml_graph *g, int t, int64_t seq);
 wgml_status wgml_graph_group(const wgml_graph *g, bool fuse, int64_t seq, wgml_group **groups,
                              int *n_groups, int *group_of, char *err, size_t err_size);
 
-// The WGSL of group k, and its storage bindings in slot order (fuse.c).
+// The storage bindings of a kernel in slot order.
 typedef struct wgml_group_bindings {
     int tensor[16];     // tensor ids
     uint32_t slot[16];
@@ -60,9 +71,22 @@ typedef struct wgml_group_bindings {
     int n;
 } wgml_group_bindings;
 
+// A kernel's generated WGSL and launch, kept from code generation to
+// pipeline creation.
+typedef struct wgml_group_code {
+    wgml_text text;       // the prelude of `family`, or a whole kernel when family is NULL
+    const char *family;
+    const char *entry;
+    const wgml_gpu_constant *constants;   // static storage
+    size_t n_constants;
+    uint8_t params[64];   // uniform parameters (binding 0)
+    size_t params_size;
+    uint32_t grid[3];
+    wgml_group_bindings bindings;
+} wgml_group_code;
+
+// Generates group k's code (fuse.c).
 wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t seq,
-                            wgml_gpu *gpu, wgml_text *prelude_or_source, const char **family,
-                            const char **entry, wgml_group_bindings *b, uint32_t *grid,
-                            void *params, size_t *params_size);
+                            wgml_gpu *gpu, wgml_group_code *code);
 
 #endif

@@ -8,7 +8,9 @@ typedef struct wgml_plan_tensor {
     uint64_t bytes;
     bool materialized;    // has memory: an input or a kernel's result
     bool own_buffer;      // inputs and outputs: a buffer of its own
-    wgml_gpu_buf *buf;    // where it lives (own or shared)
+    bool external;        // an input in the caller's buffer (options.external)
+    wgml_gpu_buf *buf;    // where it lives (own, shared or the caller's)
+    uint64_t offset;      // bytes into buf (external inputs)
     wgml_plan_slot slot;  // liveness and shared buffer index
 } wgml_plan_tensor;
 

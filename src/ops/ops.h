@@ -5,7 +5,11 @@
  * Dimension legend
  *   n           elements of an elementwise op
  *   rows, cols  row-major matrix of a row-wise op (softmax, norms)
- *   M, N, K     matmul: A is M x K, B is K x N, C is M x N, all row-major
+ *   M, N, K     matmul: A is M x K, B is K x N (N x K for matmul_nt), C is
+ *               M x N, all row-major
+ *   B, L        batch (sequences) and sequence length (tokens per sequence)
+ *   H, HD       attention heads and the size of one head; D = H * HD
+ *   V           rows of an embedding table (vocabulary)
  *
  * Ops record dispatches into the current run (see gpu.h); nothing runs until
  * wgml_gpu_submit. Tensors are views into GPU buffers; a view's offset must be
@@ -67,6 +71,14 @@ wgml_matmul_variant wgml_matmul_chosen(wgml_gpu *gpu, wgml_dtype dtype, uint32_t
 wgml_status wgml_matmul_tune(wgml_gpu *gpu, wgml_dtype dtype, uint32_t M, uint32_t N, uint32_t K,
                              wgml_matmul_variant *best, double *best_ns);
 wgml_cost wgml_op_matmul_cost(wgml_dtype dtype, uint32_t M, uint32_t N, uint32_t K);
+// C = A B^T with B stored N x K (a PyTorch Linear's weight is (out, in)); the
+// cost is matmul's.
+wgml_status wgml_op_matmul_nt(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_view b,
+                              wgml_view c, uint32_t M, uint32_t N, uint32_t K);
+// C = A B^T with f16 weights: A (M x K) and C f32, B (N x K) f16 (shader-f16;
+// products and sums in f32).
+wgml_status wgml_op_matmul_nt_w16(wgml_gpu *gpu, wgml_view a, wgml_view b, wgml_view c,
+                                  uint32_t M, uint32_t N, uint32_t K);
 
 // Row softmax of a rows x cols f32 matrix.
 wgml_status wgml_op_softmax(wgml_gpu *gpu, wgml_view x, wgml_view y, uint32_t rows,
@@ -82,5 +94,34 @@ wgml_cost wgml_op_layernorm_cost(uint32_t rows, uint32_t cols);
 wgml_status wgml_op_rmsnorm(wgml_gpu *gpu, wgml_view x, wgml_view gamma, wgml_view y,
                             uint32_t rows, uint32_t cols, float eps);
 wgml_cost wgml_op_rmsnorm_cost(uint32_t rows, uint32_t cols);
+
+// ---------------------------------------------------------------- encoders
+
+// out (n_ids x dim) = the rows of table (V x dim) that ids (n_ids u32) pick.
+// An id >= V gives a row of zeros (defined, never a read outside the table).
+wgml_status wgml_op_gather(wgml_gpu *gpu, wgml_view table, wgml_view ids, wgml_view out,
+                           uint32_t n_ids, uint32_t vocab, uint32_t dim);
+wgml_cost wgml_op_gather_cost(uint32_t n_ids, uint32_t dim);
+
+// Multi-head self-attention: qkv (B*L, 3*D) holds [q | k | v] per token row,
+// head h at columns h*HD of each; mask (B, L) is added to the scores against
+// each key (0 keeps, -1e30 drops); out (B*L, D) = softmax(q k^T scale + mask) v
+// per head. HD <= 256.
+wgml_status wgml_op_attention(wgml_gpu *gpu, wgml_view qkv, wgml_view mask, wgml_view out,
+                              uint32_t batch, uint32_t seq, uint32_t heads, uint32_t head_dim,
+                              float scale);
+wgml_cost wgml_op_attention_cost(uint32_t batch, uint32_t seq, uint32_t heads,
+                                 uint32_t head_dim);
+
+// Pooling of x (B*L, D) into out (B, D): the weights-masked mean over L
+// (weights (B, L): 1 for a token, 0 for padding; sentence-transformers'
+// mean, dividing by max(sum of weights, 1e-9)) or the first row (CLS);
+// then, with normalize, each row divided by max(its L2 norm, 1e-12).
+typedef enum wgml_pool_mode { WGML_POOL_MEAN = 0, WGML_POOL_CLS } wgml_pool_mode;
+const char *wgml_pool_name(wgml_pool_mode mode);
+wgml_status wgml_op_pool(wgml_gpu *gpu, wgml_pool_mode mode, bool normalize, wgml_view x,
+                         wgml_view weights, wgml_view out, uint32_t batch, uint32_t seq,
+                         uint32_t dim);
+wgml_cost wgml_op_pool_cost(uint32_t batch, uint32_t seq, uint32_t dim);
 
 #endif

@@ -36,10 +36,27 @@ uint32_t wgml_rows_values_per_lane(wgml_gpu *gpu, uint32_t cols);
 wgml_status wgml_rows_tune(wgml_gpu *gpu, uint32_t rows, uint32_t cols, uint32_t *best,
                            double *best_ns);
 
-// The matmul template's family ("matmul" or "matmul_f16") and grid for M x N.
+// The matmul template's family ("matmul" or "matmul_f16"), and its grid and
+// override constants (tile height, B's layout; static storage, *n of them)
+// for an M x N result.
 const char *wgml_matmul_family(wgml_dtype dtype);
 void wgml_matmul_grid(uint32_t M, uint32_t N, uint32_t *gx, uint32_t *gy);
 // Whether f16 matmuls can use matmul_sgm.wgsl (subgroup matrices) here.
 bool wgml_matmul_can_use_subgroup_matrix(wgml_gpu *gpu);
+const wgml_gpu_constant *wgml_matmul_constants(bool b_transposed, uint32_t M, uint32_t N,
+                                               size_t *n);
+
+// The encoder kernels (gather.wgsl, attention.wgsl, pool.wgsl) as the ops
+// and the graph executor dispatch them: checks, uniform parameters and grid.
+// Bindings: 1 the input (table, qkv, x), 2 the second input (ids, mask,
+// weights), 3 the output. Attention's prelude (its head size and tiles) is
+// appended to `prelude`.
+wgml_status wgml_gather_setup(wgml_gpu *gpu, uint32_t n_ids, uint32_t vocab, uint32_t dim,
+                              uint32_t params[4], uint32_t grid[3]);
+wgml_status wgml_attention_setup(wgml_gpu *gpu, wgml_text *prelude, uint32_t batch, uint32_t seq,
+                                 uint32_t heads, uint32_t head_dim, float scale,
+                                 uint32_t params[4], uint32_t grid[3]);
+wgml_status wgml_pool_setup(wgml_gpu *gpu, wgml_pool_mode mode, bool normalize, uint32_t batch,
+                            uint32_t seq, uint32_t dim, uint32_t params[8], uint32_t grid[3]);
 
 #endif

@@ -9,6 +9,8 @@
 int wgml_cmd_info(int argc, char **argv);
 int wgml_cmd_bench(int argc, char **argv);
 int wgml_cmd_bench_fusion(int argc, char **argv);
+// embed and similarity (argv[0] tells which).
+int wgml_cmd_embed(int argc, char **argv);
 
 int wgml_cmd_roofline(int argc, char **argv);
 int wgml_cmd_tune(int argc, char **argv);

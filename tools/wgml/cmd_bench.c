@@ -19,10 +19,12 @@ static const char USAGE[] =
     "       wgml bench fusion [options]   (see wgml bench fusion --help)\n"
     "\n"
     "Times each op (unary scale/gelu/silu, binary add/mul, softmax, layernorm,\n"
-    "rmsnorm, matmul f32 and f16, gemv in f16, q8_0, q4_0 and i8) at a few sizes\n"
-    "and prints, per row: the op, its shape, GPU time per call, bytes moved and\n"
-    "GB/s, FLOPs and GFLOP/s. GEMV rows are named gemv_FORMAT_MATH (MATH: float,\n"
-    "dot4); their bytes are the weights as stored (GGUF's block sizes), x and y.\n"
+    "rmsnorm, matmul f32 and f16, matmul_nt f32 and with f16 weights, attention\n"
+    "with heads of 32, gemv in f16, q8_0, q4_0 and i8) at a few sizes and prints,\n"
+    "per row: the op, its shape, GPU time per call, bytes moved and GB/s, FLOPs\n"
+    "and GFLOP/s, percent of the measured bound, and the variant the op chose.\n"
+    "GEMV rows are named gemv_FORMAT_MATH (MATH: float, dot4); their bytes are\n"
+    "the weights as stored (GGUF's block sizes), x and y.\n"
     "\n"
     "  --json      one JSON object per row (JSON lines)\n"
     "  --quick     small sizes only (seconds on a CPU device)\n"
@@ -30,12 +32,19 @@ static const char USAGE[] =
     "  --iters N   dispatches per timed run (default 20; 3 with --quick)\n"
     "  --repeat N  timed runs per row, median reported (default 5; 2 with --quick)\n";
 
-typedef enum bench_kind { B_UNARY, B_BINARY, B_SOFTMAX, B_LAYERNORM, B_RMSNORM, B_MATMUL, B_GEMV } bench_kind;
+typedef enum bench_kind {
+    B_UNARY, B_BINARY, B_SOFTMAX, B_LAYERNORM, B_RMSNORM, B_MATMUL,
+    B_MATMUL_NT,    // op: WGML_F32, or W16 (f16 weights under f32 activations)
+    B_ATTENTION,    // heads of ATTN_HEAD_DIM
+    B_GEMV,         // op: weight format; d2: math
+} bench_kind;
+
+enum { W16 = 2, ATTN_HEAD_DIM = 32 };
 
 typedef struct bench_case {
     bench_kind kind;
     int op;            // unary/binary op, dtype for matmul, weight format for gemv
-    uint32_t d0, d1, d2;   // n | rows, cols | M, N, K | gemv: N, K, math
+    uint32_t d0, d1, d2;   // n | rows, cols | M, N, K | batch, length, heads | gemv: N, K, math
     int quick;         // part of --quick
 } bench_case;
 
@@ -76,6 +85,13 @@ static const bench_case CASES[] = {
     {B_GEMV, WGML_QUANT_I8, 14336, 4096, WGML_GEMV_MATH_DOT4, 0},
     {B_GEMV, WGML_QUANT_I8, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0},
     {B_GEMV, WGML_QUANT_I8, 14336, 4096, WGML_GEMV_MATH_FLOAT, 0},
+    // A BERT-small feed-forward (x W^T, 32 x 128 tokens) and its attention.
+    {B_MATMUL_NT, WGML_F32, 128, 384, 384, 1},
+    {B_MATMUL_NT, WGML_F32, 4096, 1536, 384, 0},
+    {B_MATMUL_NT, W16, 4096, 1536, 384, 0},
+    {B_ATTENTION, 0, 1, 128, 12, 1},
+    {B_ATTENTION, 0, 32, 128, 12, 0},
+    {B_ATTENTION, 0, 8, 512, 12, 0},
 };
 
 typedef struct bench_opts {
@@ -100,6 +116,10 @@ static const char *case_name(const bench_case *c, char *buf, size_t cap)
     case B_GEMV:
         snprintf(buf, cap, "gemv_%s_%s", wgml_quant_name(c->op), wgml_gemv_math_name(c->d2));
         return buf;
+    case B_MATMUL_NT:
+        snprintf(buf, cap, "matmul_nt_%s", c->op == W16 ? "w16" : "f32");
+        return buf;
+    case B_ATTENTION: return "attention";
     }
     return "?";
 }
@@ -107,8 +127,11 @@ static const char *case_name(const bench_case *c, char *buf, size_t cap)
 static void case_shape(const bench_case *c, char *buf, size_t cap)
 {
     if (c->kind == B_UNARY || c->kind == B_BINARY) snprintf(buf, cap, "%u", c->d0);
-    else if (c->kind == B_MATMUL) snprintf(buf, cap, "%ux%ux%u", c->d0, c->d1, c->d2);
+    else if (c->kind == B_MATMUL || c->kind == B_MATMUL_NT)
+        snprintf(buf, cap, "%ux%ux%u", c->d0, c->d1, c->d2);
     else if (c->kind == B_GEMV) snprintf(buf, cap, "%ux%u", c->d0, c->d1);
+    else if (c->kind == B_ATTENTION)
+        snprintf(buf, cap, "%ux%ux%ux%d", c->d0, c->d1, c->d2, ATTN_HEAD_DIM);
     else snprintf(buf, cap, "%ux%u", c->d0, c->d1);
 }
 
@@ -135,6 +158,12 @@ static wgml_cost case_cost(const bench_case *c)
     case B_RMSNORM: return wgml_op_rmsnorm_cost(c->d0, c->d1);
     case B_MATMUL: return wgml_op_matmul_cost(c->op, c->d0, c->d1, c->d2);
     case B_GEMV: return wgml_op_gemv_cost(c->op, c->d0, c->d1, 1);
+    case B_MATMUL_NT: {
+        wgml_cost k = wgml_op_matmul_cost(WGML_F32, c->d0, c->d1, c->d2);
+        if (c->op == W16) k.bytes -= 2.0 * c->d1 * c->d2;   // B at 2 bytes
+        return k;
+    }
+    case B_ATTENTION: return wgml_op_attention_cost(c->d0, c->d1, c->d2, ATTN_HEAD_DIM);
     }
     return (wgml_cost){0};
 }
@@ -182,6 +211,18 @@ static wgml_status alloc_case(wgml_gpu *gpu, const bench_case *c, bench_bufs *b)
         in_bytes[1] = 4ull * c->d1;
         out_bytes = 4ull * c->d0;
         break;
+    case B_MATMUL_NT:
+        in_bytes[0] = 4ull * c->d0 * c->d2;
+        in_bytes[1] = (c->op == W16 ? 2ull : 4ull) * c->d2 * c->d1;
+        out_bytes = 4ull * c->d0 * c->d1;
+        break;
+    case B_ATTENTION: {
+        uint64_t rows = (uint64_t)c->d0 * c->d1, D = (uint64_t)c->d2 * ATTN_HEAD_DIM;
+        in_bytes[0] = 12 * rows * D;
+        in_bytes[1] = 4 * rows;   // mask: values in [1,2) keep every key
+        out_bytes = 4 * rows * D;
+        break;
+    }
     default:
         in_bytes[0] = 4ull * c->d0 * c->d1;
         in_bytes[1] = in_bytes[2] = 4ull * c->d1;
@@ -213,6 +254,12 @@ static wgml_status record(wgml_gpu *gpu, const bench_case *c, const bench_bufs *
                             .M = 1, .variant = {.math = c->d2}};
         return wgml_op_gemv_ex(gpu, &a);
     }
+    case B_MATMUL_NT:
+        return c->op == W16 ? wgml_op_matmul_nt_w16(gpu, i0, i1, o, c->d0, c->d1, c->d2)
+                            : wgml_op_matmul_nt(gpu, WGML_F32, i0, i1, o, c->d0, c->d1, c->d2);
+    case B_ATTENTION:
+        return wgml_op_attention(gpu, i0, i1, o, c->d0, c->d1, c->d2, ATTN_HEAD_DIM,
+                                 0.1767767f);   // 1 / sqrt(32)
     }
     return WGML_ERR_INVALID_ARGUMENT;
 }
@@ -253,7 +300,8 @@ static int bench_case_run(wgml_gpu *gpu, const bench_case *c, const bench_opts *
     char nbuf[32], shape[64];
     const char *name = case_name(c, nbuf, sizeof nbuf);
     case_shape(c, shape, sizeof shape);
-    if (c->kind == B_MATMUL && c->op == WGML_F16 && !wgml_gpu_info(gpu)->shader_f16) {
+    bool f16 = (c->kind == B_MATMUL && c->op == WGML_F16) || (c->kind == B_MATMUL_NT && c->op == W16);
+    if (f16 && !wgml_gpu_info(gpu)->shader_f16) {
         if (!o->json) printf("%-18s %-16s skipped: no shader-f16 on this device\n", name, shape);
         return 0;
     }

@@ -15,6 +15,9 @@ static const char USAGE[] =
     "           (bench fusion: fused vs unfused kernels against the k*S/B bound)\n"
     "  roofline measure the device's ceilings and chart every kernel under them\n"
     "  tune     measure each op's variants here and keep the fastest\n"
+    "  embed    sentence embeddings of texts (BERT family, e.g. all-MiniLM-L6-v2):\n"
+    "           JSON lines, TSV or .npy; --query ranks texts by similarity\n"
+    "  similarity  cosine similarity of a text with others\n"
     "\n"
     "Run 'wgml <command> --help' for a command's options.\n";
 
@@ -28,6 +31,8 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "bench")) return wgml_cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "roofline")) return wgml_cmd_roofline(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tune")) return wgml_cmd_tune(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "embed") || !strcmp(argv[1], "similarity"))
+        return wgml_cmd_embed(argc - 1, argv + 1);
     fprintf(stderr, "wgml: unknown command '%s'\n\n%s", argv[1], USAGE);
     return 2;
 }
