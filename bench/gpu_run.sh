@@ -29,7 +29,10 @@ for impl in dawn wgpu-native; do
   timeout 240 build/$impl/wgml bench --json > "$out/bench-$impl.jsonl" 2> "$out/bench-$impl.err"
   echo "=== wgml bench fusion ($impl)"
   build/$impl/wgml bench fusion | tee "$out/fusion-$impl.txt"
-  [ $impl = dawn ] && build/$impl/wgml roofline --output "$out/roofline-$impl.svg" > "$out/roofline-$impl.txt"
+  if [ $impl = dawn ]; then
+    build/$impl/wgml roofline --output "$out/roofline-$impl.svg" > "$out/roofline-$impl.txt"
+    WGML_CACHE_DIR=/tmp/wgml-tune build/$impl/wgml tune > "$out/tune-$impl.txt" 2>&1
+  fi
   # Three more runs as JSON lines: the spread between runs of one machine.
   for i in 1 2 3; do build/$impl/wgml bench fusion --json; done > "$out/fusion-$impl.jsonl"
   python3 bench/compare.py "$out/bench-$impl.jsonl" "$out/torch.jsonl" \
