@@ -215,19 +215,16 @@ static const char *idot_fn(wgml_quant q)
 }
 
 // f16 weights times x rounded to f16, eight products summed in f16 arithmetic.
-// The vectors are built from scalars: naga (wgpu-native) rejects a vec4<f16>
-// composed of two bitcast vec2<f16> ("Composing 0's component type is not
-// expected", seen on the H200).
+// The halves are unpacked through f32 (exact): naga (wgpu-native) mistypes
+// bitcast<vec2<f16>>(u32) ("Composing 0's component type is not expected" on
+// the H200, "invalid field accessor" on lavapipe).
 static const char F16_DOT[] =
     "enable f16;\n"
+    "fn h2(v: u32) -> vec2<f16> { return vec2<f16>(unpack2x16float(v)); }\n"
     "fn unit_dot(r: Raw, u: u32) -> array<f32, M> {\n"
     "    var o: array<f32, M>;\n"
-    "    let h0 = bitcast<vec2<f16>>(r.a.x);\n"
-    "    let h1 = bitcast<vec2<f16>>(r.a.y);\n"
-    "    let h2 = bitcast<vec2<f16>>(r.a.z);\n"
-    "    let h3 = bitcast<vec2<f16>>(r.a.w);\n"
-    "    let w0 = vec4<f16>(h0.x, h0.y, h1.x, h1.y);\n"
-    "    let w1 = vec4<f16>(h2.x, h2.y, h3.x, h3.y);\n"
+    "    let w0 = vec4<f16>(h2(r.a.x), h2(r.a.y));\n"
+    "    let w1 = vec4<f16>(h2(r.a.z), h2(r.a.w));\n"
     "    for (var m = 0u; m < M; m++) {\n"
     "        o[m] = f32(dot(w0, vec4<f16>(x_load(m, 2u * u))) +\n"
     "                   dot(w1, vec4<f16>(x_load(m, 2u * u + 1u))));\n"
