@@ -85,7 +85,10 @@ static wgml_status measure_fma(wgml_gpu *gpu, bool f16, bool quick, double *gflo
 
 static wgml_status measure_copy(wgml_gpu *gpu, bool quick, double *gbs)
 {
-    uint64_t n = quick ? 1u << 20 : 1u << 26;   // f32 elements: 4 MiB or 256 MiB
+    // f32 elements: 4 MiB, or 64 MiB (past a 60 MB L2 both ways). 256 MiB needed
+    // a second grid row and measured 3.25 TB/s on the H200 where the 64 MiB
+    // elementwise kernels reach 3.9.
+    uint64_t n = quick ? 1u << 20 : 1u << 24;
     wgml_ew_expr e = {.out_ndim = 1, .out_shape = {(int64_t)n}};
     int leaf = wgml_ew_add_leaf(&e, 1, e.out_shape);
     wgml_ew_add_apply(&e, WGML_EW_SCALE, &leaf, 1.0f, 0);
