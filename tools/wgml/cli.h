@@ -38,6 +38,11 @@ wgml_gpu *cli_gpu_create(const wgml_gpu_options *opt);
 // Writes s as a JSON string literal.
 void cli_json_string(FILE *f, const char *s);
 
+// Parses a whole decimal number within [lo, hi]; 0 when it is not one.
+int cli_parse_long(const char *s, long lo, long hi, long *out);
+// qsort comparison of doubles, ascending.
+int cli_cmp_double(const void *a, const void *b);
+
 // True when arg is -h or --help.
 int cli_is_help(const char *arg);
 

@@ -271,12 +271,6 @@ static double now_ns(void)
     return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 // One timed run: `iters` dispatches, one submit. Returns ns per dispatch.
 static wgml_status timed_run(wgml_gpu *gpu, const bench_case *c, const bench_bufs *b,
                              int iters, double *ns, int *wall)
@@ -326,7 +320,7 @@ static int bench_case_run(wgml_gpu *gpu, const bench_case *c, const bench_opts *
                 wgml_status_name(st), wgml_gpu_last_error(gpu));
         return 1;
     }
-    qsort(times, repeat, sizeof times[0], cmp_double);
+    qsort(times, repeat, sizeof times[0], cli_cmp_double);
     wgml_cost cost = case_cost(c);
     char vbuf[16];
     cli_bench_row row = {.op = name, .shape = shape, .ns = times[repeat / 2], .bytes = cost.bytes,
@@ -376,9 +370,8 @@ int cli_bench_rows(wgml_gpu *gpu, int quick, const char *filter, const wgml_peak
 
 static int parse_int(const char *s, int lo, int hi, int *out)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) return 0;
+    long v;
+    if (!cli_parse_long(s, lo, hi, &v)) return 0;
     *out = (int)v;
     return 1;
 }

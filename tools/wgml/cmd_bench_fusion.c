@@ -34,12 +34,6 @@ typedef struct measured {
     char names[256];
 } measured;
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 // Builds the exercise (or the copy), compiles, fills inputs, times runs.
 static wgml_status measure(wgml_gpu *gpu, bool copy, bool fuse, int64_t rows, int64_t cols,
                            int repeat, const char *epilogue, measured *m)
@@ -92,7 +86,7 @@ static wgml_status measure(wgml_gpu *gpu, bool copy, bool fuse, int64_t rows, in
         if (!st && times[r] <= 0) st = WGML_ERR_UNSUPPORTED;
     }
     if (!st) {
-        qsort(times, (size_t)repeat, sizeof times[0], cmp_double);
+        qsort(times, (size_t)repeat, sizeof times[0], cli_cmp_double);
         m->ns = times[repeat / 2];
         m->kernels = wgml_plan_kernel_count(p);
         m->bytes = wgml_plan_bytes(p);
@@ -109,15 +103,6 @@ static wgml_status measure(wgml_gpu *gpu, bool copy, bool fuse, int64_t rows, in
     wgml_plan_free(p);
     wgml_graph_free(g);
     return st;
-}
-
-static int parse_int(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) return 0;
-    *out = v;
-    return 1;
 }
 
 int wgml_cmd_bench_fusion(int argc, char **argv)
@@ -137,13 +122,13 @@ int wgml_cmd_bench_fusion(int argc, char **argv)
             cols = 1024;
             repeat = 3;
         } else if (!strcmp(a, "--rows") && i + 1 < argc) {
-            if (!parse_int(argv[++i], 1, 1 << 24, &rows)) goto bad;
+            if (!cli_parse_long(argv[++i], 1, 1 << 24, &rows)) goto bad;
         } else if (!strcmp(a, "--cols") && i + 1 < argc) {
-            if (!parse_int(argv[++i], 1, 1 << 16, &cols)) goto bad;
+            if (!cli_parse_long(argv[++i], 1, 1 << 16, &cols)) goto bad;
         } else if (!strcmp(a, "--epilogue") && i + 1 < argc) {
             epilogue = argv[++i];
         } else if (!strcmp(a, "--repeat") && i + 1 < argc) {
-            if (!parse_int(argv[++i], 1, 256, &repeat)) goto bad;
+            if (!cli_parse_long(argv[++i], 1, 256, &repeat)) goto bad;
         } else {
             goto bad;
         }
