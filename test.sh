@@ -31,13 +31,14 @@ run_suite() {
   passed=$((passed + total - nfail - nskip)); failed=$((failed + nfail)); skipped=$((skipped + nskip))
 }
 
-# SwiftShader runs BERT at about 0.5 GFLOP/s: there the embedding reference
-# covers a sample (every 6th text and the longest) and the GEMV format tests
-# (minutes each there) are left to lavapipe, which runs everything.
+# SwiftShader runs BERT at about 0.5 GFLOP/s and compiles its kernels slowly:
+# there the embedding reference covers a sample (every 6th text and the
+# longest), and the embed CLI test and the GEMV format tests (minutes each
+# there) are left to lavapipe, which runs everything.
 for impl in dawn wgpu-native; do
   ./scripts/build.sh "$impl" >/dev/null || { echo "build against $impl failed" >&2; exit 1; }
   run_suite "$impl on swiftshader" "build/$impl" "$SWIFTSHADER_ICD" \
-    -E '^(bert\.reference|gemv\.(f32|f16|i8|q8_0|q4_0|q4_1)\..*|gemv\.batch)$'
+    -E '^(bert\.reference|cli\.embed|gemv\.(f32|f16|i8|q8_0|q4_0|q4_1)\..*|gemv\.batch)$'
   run_suite "$impl on lavapipe" "build/$impl" "$LAVAPIPE_ICD" -E '^bert\.reference_sample$'
 done
 ./scripts/build.sh dawn --sanitize >/dev/null || { echo "sanitizer build failed" >&2; exit 1; }
@@ -47,5 +48,5 @@ run_suite "dawn on lavapipe under ASan+UBSan" "build/dawn-asan" "$LAVAPIPE_ICD" 
   -E '^(tokenizer\.linear|bert\.reference)$'
 unset ASAN_OPTIONS UBSAN_OPTIONS
 echo
-echo "summary: $passed passed, $failed failed, $skipped skipped"
+echo "summary: $passed passed, $failed failed, $skipped skipped ($((SECONDS / 60)) min $((SECONDS % 60)) s, $jobs cores)"
 exit $status

@@ -51,7 +51,8 @@ ls "$tmp"/cache/tune-*.tsv >/dev/null 2>&1 || fail "tune wrote no cache file"
 WGML_CACHE_DIR="$tmp/cache" "$WGML" bench --quick --op layernorm | grep -q 'vpl' || fail "bench variant column"
 rm -rf "$tmp"
 
-# Sentence embeddings (needs the model that scripts/setup.sh installs).
+# wgml embed: help and argument errors, caught before any model is read
+# (the outputs are cli.embed's).
 "$WGML" embed --help | grep -q 'usage: wgml embed' || fail "wgml embed --help"
 set +e
 "$WGML" embed --format bogus x >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown --format should exit 2"
@@ -60,33 +61,4 @@ set +e
 "$WGML" similarity one >/dev/null 2>&1; [ $? -eq 2 ] || fail "similarity of one text should exit 2"
 "$WGML" embed --model /nonexistent x >/dev/null 2>&1; [ $? -eq 1 ] || fail "a missing model should exit 1"
 set -e
-if [ -n "${WGML_MODEL_DIR:-}" ] || [ -f "$(dirname "$0")/../.deps/models/all-MiniLM-L6-v2/model.safetensors" ]; then
-  tmp=$(mktemp -d)
-  printf 'A man is eating food.\nThe stock market fell sharply.\n\n' > "$tmp/in.txt"
-  "$WGML" embed --file "$tmp/in.txt" | python3 -c '
-import json, math, sys
-rows = [json.loads(l) for l in sys.stdin]
-assert [r["index"] for r in rows] == [0, 1, 2] and rows[2]["text"] == "", rows
-for r in rows:
-    assert len(r["embedding"]) == 384
-    assert abs(math.sqrt(sum(v * v for v in r["embedding"])) - 1) < 1e-4
-' || fail "embed jsonl"
-  "$WGML" embed --file "$tmp/in.txt" --format npy --output "$tmp/e.npy"
-  python3 -c '
-import struct, sys
-b = open(sys.argv[1], "rb").read()
-assert b[:6] == b"\x93NUMPY"
-n = struct.unpack("<H", b[8:10])[0]
-assert "(3, 384)" in b[10:10 + n].decode() and (10 + n) % 64 == 0 and len(b) == 10 + n + 3 * 384 * 4
-' "$tmp/e.npy" || fail "embed npy"
-  "$WGML" embed --format tsv "x	y" | awk -F'\t' '{ exit !($1 == "x\\ty" && NF == 385) }' || fail "embed tsv"
-  "$WGML" embed --query "a kitten" --format tsv --top 2 "the cat sleeps" "stock prices" "a small cat" \
-    | awk -F'\t' 'NR == 1 && $3 !~ /cat/ { exit 1 } END { exit NR != 2 }' || fail "embed --query"
-  "$WGML" similarity "A man is eating food." "A man is eating bread." "The stock market fell." \
-    | awk -F'\t' 'NR == 1 { a = $1 } NR == 2 { b = $1 } END { exit !(a > 0.5 && b < 0.2) }' \
-    || fail "similarity"
-  rm -rf "$tmp"
-else
-  echo "skip embed output checks: no model"
-fi
 echo "ok   cli"
