@@ -732,6 +732,7 @@ void wgml_gguf_close(wgml_gguf *g)
 const char *wgml_gguf_last_error(const wgml_gguf *g) { return g ? g->last_error : "no GGUF handle"; }
 uint32_t wgml_gguf_version(const wgml_gguf *g) { return g ? g->version : 0; }
 uint64_t wgml_gguf_alignment(const wgml_gguf *g) { return g ? g->alignment : 0; }
+uint64_t wgml_gguf_data_offset(const wgml_gguf *g) { return g ? g->data_start : 0; }
 
 // ---------------------------------------------------------------- metadata
 
