@@ -1054,6 +1054,22 @@ static int test_writer(void)
                                            sizeof err) == WGML_ERR_INVALID_ARGUMENT &&
                strstr(err, "cannot create"), "unwritable path: %s", err);
     wgml_gguf_writer_free(w);
+
+    // Found by fuzz_gguf: a file without tensors and a 1 GiB alignment was
+    // padded to 1 GiB. Without tensors nothing follows the header.
+    w = wgml_gguf_writer_create();
+    TEST_CHECK(w && wgml_gguf_writer_set_u32(w, "general.alignment", 1u << 30) == WGML_OK &&
+               wgml_gguf_writer_write_file(w, out, NULL, NULL, err, sizeof err) == WGML_OK,
+               "write: %s", err);
+    b = read_whole(out);
+    TEST_CHECK(b.p && b.n == 24 + 8 + 17 + 4 + 4, "%zu bytes for a header of one key", b.n);
+    wgml_gguf *g;
+    TEST_CHECK(wgml_gguf_open_memory(b.p, b.n, &g, err, sizeof err) == WGML_OK &&
+               wgml_gguf_alignment(g) == 1u << 30, "reopen: %s", err);
+    wgml_gguf_close(g);
+    free(b.p);
+    unlink(out);
+    wgml_gguf_writer_free(w);
     free(out);
     return 0;
 }

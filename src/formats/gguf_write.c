@@ -11,8 +11,9 @@
  *
  * Layout written: header, key/values in the order first set, tensor infos in
  * the order added, zero padding to the alignment, then each tensor at the
- * next multiple of the alignment after the previous one (as GGUFWriter and
- * ggml lay them out).
+ * next multiple of the alignment after the previous one, the last one padded
+ * too (as GGUFWriter and ggml lay them out). A file without tensors ends
+ * after its tensor infos.
  */
 #include "formats/gguf.h"
 
@@ -463,7 +464,10 @@ static wgml_status write_body(wgml_gguf_writer *w, FILE *f, const char *path,
         free(h.p);
         return write_fail(err, err_size, WGML_ERR_OUT_OF_MEMORY, "out of memory for the header");
     }
-    bool ok = write_all(f, h.p, h.n) && write_zeros(f, align_up(h.n, w->alignment) - h.n);
+    // Without tensors there is no data section to align (the reader accepts
+    // that), and a huge alignment would otherwise pad an empty file to a gigabyte.
+    uint64_t pad = w->n_tensors ? align_up(h.n, w->alignment) - h.n : 0;
+    bool ok = write_all(f, h.p, h.n) && write_zeros(f, pad);
     free(h.p);
     if (!ok) return write_fail(err, err_size, WGML_ERR_INVALID_ARGUMENT, "%s: write failed: %s",
                                path, strerror(errno));
@@ -497,7 +501,7 @@ static wgml_status write_body(wgml_gguf_writer *w, FILE *f, const char *path,
     free(chunk);
     if (s) return s;
     // The last tensor is padded too, as ggml and GGUFWriter do.
-    if (!io || !write_zeros(f, align_up(at, w->alignment) - at) || fflush(f) != 0)
+    if (!io || (w->n_tensors && !write_zeros(f, align_up(at, w->alignment) - at)) || fflush(f) != 0)
         return write_fail(err, err_size, WGML_ERR_INVALID_ARGUMENT, "%s: write failed: %s", path,
                           strerror(errno));
     return WGML_OK;
