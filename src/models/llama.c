@@ -57,6 +57,7 @@ struct wgml_llama {
     uint32_t n_ctx;                 // C
     wgml_dtype kv_type;
     wgml_gemv_math gemv_math;       // 0: automatic
+    wgml_gemv_variant gemv_shape;   // reduce and threads_per_row (0: automatic)
     llama_weight embd;              // (V, D)
     llama_weight output;            // (V, D); buf == embd.buf when tied
     wgml_gpu_buf *output_norm;      // (D)
@@ -539,6 +540,11 @@ wgml_status wgml_llama_load(wgml_gpu *gpu, wgml_gguf *g, const wgml_llama_params
     m->n_ctx = p->n_ctx ? p->n_ctx : (c->n_ctx_train < DEFAULT_CTX ? c->n_ctx_train : DEFAULT_CTX);
     m->kv_type = wgml_gpu_info(gpu)->shader_f16 && !p->f32_activations ? WGML_F16 : WGML_F32;
     m->gemv_math = p->gemv_math;
+    // CPU devices (lavapipe, SwiftShader) run a row per invocation best: on
+    // lavapipe a Q4_1 1536 x 576 GEMV took 13-25 ms at the automatic 32-128
+    // invocations per row and ~1 ms at one (gemv.c's choice targets GPUs).
+    if (!strcmp(wgml_gpu_info(gpu)->adapter_type, "cpu"))
+        m->gemv_shape = (wgml_gemv_variant){.reduce = WGML_GEMV_REDUCE_SHARED, .threads_per_row = 1};
     if (m->n_ctx > (1u << 24) ||
         (uint64_t)c->n_kv_heads * m->n_ctx * c->head_dim > UINT32_MAX) {
         free(m);
@@ -614,7 +620,8 @@ static wgml_status linear(wgml_llama *m, const llama_weight *w, wgml_gpu_buf *x,
     if (rows <= WGML_GEMV_MAX_M && x_row == 0 && y.offset == 0) {
         wgml_gemv_args a = {.format = w->format, .w = view(w->buf), .x = view(x), .y = y.v,
                             .N = w->N, .K = w->K, .M = rows,
-                            .variant = {.math = gemv_math_for(m, w->format)}};
+                            .variant = m->gemv_shape};
+        a.variant.math = gemv_math_for(m, w->format);
         return wgml_op_gemv_ex(m->gpu, &a);
     }
     wgml_mat xm = {view(x), x_row * w->K, w->K};
@@ -725,7 +732,8 @@ wgml_status wgml_llama_record(wgml_llama *m, const int32_t *tokens, uint32_t n, 
     if ((st = record_final_norm(m, rows - 1, 1))) return st;
     wgml_gemv_args a = {.format = w->format, .w = view(w->buf), .x = view(m->xn),
                         .y = view(m->logits), .N = w->N, .K = w->K, .M = 1,
-                        .variant = {.math = gemv_math_for(m, w->format)}};
+                        .variant = m->gemv_shape};
+    a.variant.math = gemv_math_for(m, w->format);
     if ((st = wgml_op_gemv_ex(m->gpu, &a))) return st;
     if (logits) *logits = m->logits;
     return WGML_OK;
