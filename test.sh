@@ -33,19 +33,22 @@ run_suite() {
 
 # SwiftShader runs BERT at about 0.5 GFLOP/s and compiles its kernels slowly:
 # there the embedding reference covers a sample (every 6th text and the
-# longest), and the embed CLI test and the GEMV format tests (minutes each
-# there) are left to lavapipe, which runs everything.
+# longest), and the embed CLI test, the GEMV format tests and the SmolLM2
+# references (minutes each there; the tiny-model decoder tests run) are left
+# to lavapipe, which runs everything. Under the sanitizers the SmolLM2
+# reference covers two prompts.
 for impl in dawn wgpu-native; do
   ./scripts/build.sh "$impl" >/dev/null || { echo "build against $impl failed" >&2; exit 1; }
   run_suite "$impl on swiftshader" "build/$impl" "$SWIFTSHADER_ICD" \
-    -E '^(bert\.reference|cli\.embed|gemv\.(f32|f16|i8|q8_0|q4_0|q4_1)\..*|gemv\.batch)$'
-  run_suite "$impl on lavapipe" "build/$impl" "$LAVAPIPE_ICD" -E '^bert\.reference_sample$'
+    -E '^(bert\.reference|llama\.reference.*|cli\.embed|gemv\.(f32|f16|i8|q8_0|q4_0|q4_1)\..*|gemv\.batch)$'
+  run_suite "$impl on lavapipe" "build/$impl" "$LAVAPIPE_ICD" \
+    -E '^(bert\.reference_sample|llama\.reference_sample)$'
 done
 ./scripts/build.sh dawn --sanitize >/dev/null || { echo "sanitizer build failed" >&2; exit 1; }
 # Timing tests are left to the runs above: sanitizers distort time.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 run_suite "dawn on lavapipe under ASan+UBSan" "build/dawn-asan" "$LAVAPIPE_ICD" \
-  -E '^(tokenizer\.linear|bert\.reference)$'
+  -E '^(tokenizer\.linear|bert\.reference|llama\.reference|llama\.reference_q8act)$'
 unset ASAN_OPTIONS UBSAN_OPTIONS
 echo
 echo "summary: $passed passed, $failed failed, $skipped skipped ($((SECONDS / 60)) min $((SECONDS % 60)) s, $jobs cores)"

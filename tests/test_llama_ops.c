@@ -7,6 +7,8 @@
  *
  *   test_llama_ops rope|kv_store|attn_decode|attn_prefill|add_rmsnorm|swiglu|
  *                  embed|matmul_q|errors
+ *   (kv_store_f16, attn_decode_f16, attn_prefill_f16: the same with f16
+ *   caches; skipped on devices without shader-f16)
  *
  * Thresholds (normalised mean squared error):
  *   rope, kv_store (f32 cache)       1e-10  f32 rotations with table cos/sin
@@ -162,16 +164,16 @@ static int test_rope(wgml_gpu *gpu)
 
 // ---------------------------------------------------------------- KV cache
 
-static int test_kv_store(wgml_gpu *gpu)
+static int test_kv_store(wgml_gpu *gpu, bool f16)
 {
     static const uint32_t cases[][5] = {   // n, kv heads, HD, rot, pos
         {1, 1, 4, 4, 0}, {7, 3, 64, 64, 9}, {17, 2, 128, 64, 100}, {3, 8, 8, 8, 61}, {64, 1, 64, 64, 0},
     };
-    for (int f16 = 0; f16 < 2; f16++) {
-        if (f16 && !wgml_gpu_info(gpu)->shader_f16) {
-            printf("skip kv_store f16: the device has no shader-f16\n");
-            return TEST_SKIP;
-        }
+    if (f16 && !wgml_gpu_info(gpu)->shader_f16) {
+        printf("skip kv_store f16: the device has no shader-f16\n");
+        return TEST_SKIP;
+    }
+    {
         wgml_dtype ct = f16 ? WGML_F16 : WGML_F32;
         for (size_t c = 0; c < COUNT(cases); c++)
             for (int rotate = 0; rotate < 2; rotate++) {
@@ -313,18 +315,16 @@ static int attn_case(wgml_gpu *gpu, bool decode, wgml_dtype kt, const attn_shape
     return 0;
 }
 
-static int test_attn(wgml_gpu *gpu, bool decode)
+static int test_attn(wgml_gpu *gpu, bool decode, bool f16)
 {
     // Decode: keys 1 .. 4097 (tile edges at 64); prefill: rows and positions.
     static const uint32_t decode_keys[] = {1, 7, 63, 64, 65, 257, 4097};
     static const uint32_t prefill_np[][2] = {{1, 0}, {2, 0}, {7, 3}, {64, 0}, {65, 0}, {130, 100}, {33, 257}};
-    int skipped = 0;
-    for (int f16 = 0; f16 < 2; f16++) {
-        if (f16 && !wgml_gpu_info(gpu)->shader_f16) {
-            printf("skip attn f16 caches: the device has no shader-f16\n");
-            skipped = 1;
-            continue;
-        }
+    if (f16 && !wgml_gpu_info(gpu)->shader_f16) {
+        printf("skip attn with f16 caches: the device has no shader-f16\n");
+        return TEST_SKIP;
+    }
+    {
         wgml_dtype kt = f16 ? WGML_F16 : WGML_F32;
         for (size_t s = 0; s < COUNT(ATTN_SHAPES); s++) {
             if (decode) {
@@ -344,7 +344,7 @@ static int test_attn(wgml_gpu *gpu, bool decode)
             }
         }
     }
-    return skipped ? TEST_SKIP : 0;
+    return 0;
 }
 
 // ---------------------------------------------------------------- rows
@@ -586,17 +586,20 @@ static int test_errors(wgml_gpu *gpu)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: test_llama_ops rope|kv_store|attn_decode|attn_prefill|add_rmsnorm|"
-                        "swiglu|embed|matmul_q|errors\n");
+        fprintf(stderr, "usage: test_llama_ops rope|kv_store[_f16]|attn_decode[_f16]|"
+                        "attn_prefill[_f16]|add_rmsnorm|swiglu|embed|matmul_q|errors\n");
         return 2;
     }
     const char *t = argv[1];
     wgml_gpu *gpu = test_gpu_create();
     int rc;
     if (!strcmp(t, "rope")) rc = test_rope(gpu);
-    else if (!strcmp(t, "kv_store")) rc = test_kv_store(gpu);
-    else if (!strcmp(t, "attn_decode")) rc = test_attn(gpu, true);
-    else if (!strcmp(t, "attn_prefill")) rc = test_attn(gpu, false);
+    else if (!strcmp(t, "kv_store")) rc = test_kv_store(gpu, false);
+    else if (!strcmp(t, "kv_store_f16")) rc = test_kv_store(gpu, true);
+    else if (!strcmp(t, "attn_decode")) rc = test_attn(gpu, true, false);
+    else if (!strcmp(t, "attn_decode_f16")) rc = test_attn(gpu, true, true);
+    else if (!strcmp(t, "attn_prefill")) rc = test_attn(gpu, false, false);
+    else if (!strcmp(t, "attn_prefill_f16")) rc = test_attn(gpu, false, true);
     else if (!strcmp(t, "add_rmsnorm")) rc = test_add_rmsnorm(gpu);
     else if (!strcmp(t, "swiglu")) rc = test_swiglu(gpu);
     else if (!strcmp(t, "embed")) rc = test_embed(gpu);
