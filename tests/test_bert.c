@@ -208,10 +208,10 @@ static int test_padding(wgml_ctx *ctx, const testdata *td)
         }
     float *pb = malloc(B * D * sizeof(float)), *pa = malloc(D * sizeof(float));
     TEST_CHECK(pb && pa, "out of memory");
-    CTX_OK(ctx, wgml_bert_embed_ids(m, ids, mask, B, L, pb));
+    CTX_OK(ctx, wgml_bert_embed_ids(m, ids, mask, B, L, pb, NULL));
     worst = 0;
     for (int b = 0; b < B - 1; b++) {
-        CTX_OK(ctx, wgml_bert_embed_ids(m, ids + b * L, mask + b * L, 1, lens[b], pa));
+        CTX_OK(ctx, wgml_bert_embed_ids(m, ids + b * L, mask + b * L, 1, lens[b], pa, NULL));
         for (uint32_t k = 0; k < D; k++) worst = fmax(worst, fabs((double)pa[k] - pb[b * D + k]));
     }
     for (uint32_t k = 0; k < D; k++)
