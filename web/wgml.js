@@ -93,6 +93,7 @@ export class Wgml {
       planJson: P(x.wgml_web_plan_json),
       embedderFree: P(x.wgml_embedder_free),
       ctxFree: P(x.wgml_ctx_free),
+      trim: P(x.wgml_web_trim),
     };
     const flags = (options.powerPreference === 'low-power' ? 1 : 0) |
                   (options.powerPreference === 'high-performance' ? 2 : 0) |
@@ -153,6 +154,10 @@ export class Wgml {
     this.progress({phase: 'upload', file: 'model.safetensors', loaded: this.loading.read,
                    total: this.loading.size});
   }
+
+  // Counters of the JS side since create(): file reads, GPU waits, compiles,
+  // uploads, submits (see lib/gpu.js and lib/wasi.js).
+  stats() { return {gpu: {...this.gpu.stats}, files: {...this.files.stats}}; }
 
   // GPU buffers alive now, wgml's own staging and timestamp buffers included.
   liveBuffers() { return this.gpu.liveBuffers; }
@@ -284,6 +289,7 @@ export class Embedder {
     if (!this.handle || !o.exports) return;
     await o._call(async () => {
       await o.exports.embedderFree(this.handle);
+      await o.exports.trim(o.ctx);   // its weights' buffers go back to the device
       this.handle = 0;
       o.embedders.delete(this);
     });

@@ -5,6 +5,7 @@
  * and plan statistics as JSON.
  */
 #include "wgml.h"
+#include "core/ctx_internal.h"
 #include "models/bert.h"
 
 #include <stdarg.h>
@@ -110,4 +111,12 @@ uint32_t wgml_web_plan_json(wgml_embedder *e, uint32_t batch, uint32_t seq, char
     if (o.n >= cap) o.n = cap - 1;
     dst[o.n] = 0;
     return (uint32_t)o.n;
+}
+
+// Frees the GPU buffers that no model holds any more (after an embedder is
+// freed, its weights go back to the pool until this).
+EXPORT(wgml_web_trim)
+void wgml_web_trim(wgml_ctx *ctx)
+{
+    if (ctx) wgml_gpu_pool_trim(ctx->gpu);
 }

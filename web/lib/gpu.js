@@ -59,6 +59,9 @@ export class GpuImports {
     this.lastProfile = null;        // [{label, ns}] of the last profiled run
     this.run = null;                // the run being recorded
     this.staging = null;
+    // Where time goes on the JS side: waits (each a JSPI suspension), compiles, uploads.
+    this.stats = {scopePops: 0, scopePopMs: 0, pipelines: 0, compileMs: 0, writes: 0, writeBytes: 0,
+                  reads: 0, readMs: 0, submits: 0, dispatches: 0};
   }
 
   // ------------------------------------------------------------ helpers
@@ -84,8 +87,10 @@ export class GpuImports {
   }
   // Pops the scopes pushed by pushScopes; the first error (out-of-memory first).
   async popScopes() {
-    const errors = [];
+    const errors = [], t0 = performance.now();
     for (let i = SCOPES.length - 1; i >= 0; i--) errors[i] = await this.device.popErrorScope();
+    this.stats.scopePops++;
+    this.stats.scopePopMs += performance.now() - t0;
     for (let i = 0; i < SCOPES.length; i++) {
       const e = errors[i];
       if (!e) continue;
@@ -150,6 +155,16 @@ export class GpuImports {
   // ------------------------------------------------------------ pipelines
 
   async createPipelines(n, kernelsPtr, outPtr, failedPtr) {
+    const t0 = performance.now();
+    try {
+      return await this.createPipelinesTimed(n, kernelsPtr, outPtr, failedPtr);
+    } finally {
+      this.stats.pipelines += n;
+      this.stats.compileMs += performance.now() - t0;
+    }
+  }
+
+  async createPipelinesTimed(n, kernelsPtr, outPtr, failedPtr) {
     const dv = this.view();
     const ks = [];
     for (let i = 0; i < n; i++) {
@@ -212,6 +227,7 @@ export class GpuImports {
 
   dispatch(p, bg, x, y, z) {
     const run = this.run, pl = this.pipelines.get(p);
+    this.stats.dispatches++;
     if (run.profiled && run.labels.length < MAX_PROFILED) {
       // One pass per dispatch, timed at both ends: per-kernel GPU time.
       const i = run.labels.length;
@@ -248,6 +264,7 @@ export class GpuImports {
     const run = this.run;
     this.run = null;
     this.device.queue.submit([run.cmd]);
+    this.stats.submits++;
     if (run.profiled && run.labels.length) {
       // Read in the background: the next waiting call or the caller awaits it.
       const labels = run.labels;
@@ -285,6 +302,16 @@ export class GpuImports {
   }
 
   async readBuffer(h, offset, dst, size) {
+    const t0 = performance.now();
+    try {
+      return await this.readBufferTimed(h, offset, dst, size);
+    } finally {
+      this.stats.reads++;
+      this.stats.readMs += performance.now() - t0;
+    }
+  }
+
+  async readBufferTimed(h, offset, dst, size) {
     if (!this.staging || this.staging.size < size) {
       this.destroyBuffer(this.staging);
       let cap = 256;
@@ -350,8 +377,11 @@ export class GpuImports {
         }
       },
       buffer_destroy: (h) => this.destroyBuffer(this.buffers.remove(h)),
-      buffer_write: (h, offset, src, size) =>
-        this.device.queue.writeBuffer(this.buffers.get(h), offset, this.memory.buffer, src, size),
+      buffer_write: (h, offset, src, size) => {
+        this.stats.writes++;
+        this.stats.writeBytes += size;
+        this.device.queue.writeBuffer(this.buffers.get(h), offset, this.memory.buffer, src, size);
+      },
       buffer_read: S((h, offset, dst, size) => this.readBuffer(h, offset, dst, size)),
       pipelines_create: S((n, ks, out, failed) => this.createPipelines(n, ks, out, failed)),
       pipeline_release: (h) => { this.pipelines.remove(h); },

@@ -15,6 +15,7 @@ const FILETYPE = {CHARACTER_DEVICE: 2, DIRECTORY: 3, REGULAR_FILE: 4};
 const OFLAGS = {CREAT: 1, DIRECTORY: 2, EXCL: 4, TRUNC: 8};
 const PREOPEN_FD = 3;
 const ALL_RIGHTS = 0xffffffffffffffffn;
+const READ_WINDOW = 4 << 20;
 
 export class WasiFiles {
   constructor({onRead} = {}) {
@@ -24,6 +25,7 @@ export class WasiFiles {
     this.memory = null;       // set once the instance exists
     this.onRead = onRead;     // (path, bytes) after every read, for progress
     this.lineBuf = {1: '', 2: ''};
+    this.stats = {reads: 0, readBytes: 0, asyncReads: 0, asyncReadMs: 0};
   }
 
   // Adds or replaces a file: a Blob (File) or bytes (ArrayBuffer, typed array).
@@ -41,6 +43,7 @@ export class WasiFiles {
   // Removes every file under a directory (or one file).
   remove(prefix) {
     prefix = normalize(prefix);
+    for (const [fd, d] of this.fds) if (d.path === prefix || d.path?.startsWith(prefix + '/')) this.fds.delete(fd);
     for (const k of [...this.files.keys()])
       if (k === prefix || k.startsWith(prefix + '/')) this.files.delete(k);
   }
@@ -76,12 +79,22 @@ export class WasiFiles {
       for (let i = 0; i < n; i++) total += dv.getUint32(iovs + 8 * i + 4, true);
       return total;
     };
-    // Reads up to want bytes of f at pos: bytes directly, a Blob through a promise.
+    // Reads up to want bytes of f at pos: bytes directly, a Blob through a
+    // promise. A Blob is read a window at a time (READ_WINDOW bytes or more)
+    // and the window kept, so the many small reads of a loader cost one
+    // asynchronous read per window, and memory holds one window per file.
     const readAt = (f, pos, want) => {
       const end = Math.min(f.size, pos + want);
       if (end <= pos) return new Uint8Array(0);
       if (f.bytes) return f.bytes.subarray(pos, end);
-      return f.blob.slice(pos, end).arrayBuffer().then((b) => new Uint8Array(b));
+      const w = f.window;
+      if (w && pos >= w.start && end <= w.start + w.bytes.length)
+        return w.bytes.subarray(pos - w.start, end - w.start);
+      const wend = Math.min(f.size, Math.max(end, pos + READ_WINDOW));
+      return f.blob.slice(pos, wend).arrayBuffer().then((b) => {
+        f.window = {start: pos, bytes: new Uint8Array(b)};
+        return f.window.bytes.subarray(0, end - pos);
+      });
     };
     const finishRead = (fd, d, iovs, n, nread, data, advance) => {
       const got = scatter(iovs, n, data);
@@ -95,9 +108,18 @@ export class WasiFiles {
       if (!d || !d.file) return fd === 0 ? (view().setUint32(nread, 0, true), 0) : ERRNO.BADF;
       const pos = offset === undefined ? d.pos : Number(offset);
       const data = readAt(d.file, pos, iovLength(iovs, n));
-      if (data instanceof Uint8Array) return finishRead(fd, d, iovs, n, nread, data, offset === undefined);
-      return data.then((b) => finishRead(fd, d, iovs, n, nread, b, offset === undefined),
-                       () => ERRNO.IO);
+      self.stats.reads++;
+      if (data instanceof Uint8Array) {
+        self.stats.readBytes += data.length;
+        return finishRead(fd, d, iovs, n, nread, data, offset === undefined);
+      }
+      const t0 = performance.now();
+      return data.then((b) => {
+        self.stats.asyncReads++;
+        self.stats.asyncReadMs += performance.now() - t0;
+        self.stats.readBytes += b.length;
+        return finishRead(fd, d, iovs, n, nread, b, offset === undefined);
+      }, () => ERRNO.IO);
     };
     const suspending = (f) => new WebAssembly.Suspending(f);
     return {
