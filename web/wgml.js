@@ -196,6 +196,9 @@ export class Wgml {
         this.progress = null;
         this.loading = null;
       }
+      // Tensors the model does not use (a pooler head) are never read: the
+      // weights are all on the GPU now.
+      if (e) onProgress?.({phase: 'upload', file: 'model.safetensors', loaded: size, total: size});
       // The weights are on the GPU now; the files are not needed any more.
       this.files.remove(dir);
       if (!e) throw new WgmlError(STATUS.BAD_FILE, this._lastError());

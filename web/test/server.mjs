@@ -29,7 +29,8 @@ export function startServer({port = 0} = {}) {
   const requests = new Map();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
-    const p = decodeURIComponent(url.pathname);
+    let p = decodeURIComponent(url.pathname);
+    if (p.endsWith('/') && fs.existsSync(path.join(WEB, p, 'index.html'))) p += 'index.html';
     requests.set(p, (requests.get(p) || 0) + 1);
     const [prefix, dir] = ROUTES.find(([r]) => p.startsWith(r));
     const file = path.resolve(dir, '.' + p.slice(prefix.length - 1));
