@@ -63,6 +63,9 @@ export class Wgml {
     this.embedders = new Set();
     this.timings = {};
     this.progress = null;   // the onProgress of the load under way
+    // Generation lands later (the decoder is being built natively first);
+    // loadGenerator and the demo's chat panel key off this.
+    this.capabilities = {embed: true, generate: false};
   }
 
   async _init(options) {
@@ -207,6 +210,12 @@ export class Wgml {
       this.embedders.add(emb);
       return emb;
     });
+  }
+
+  // Text generation: the API's place is here (see wgml.d.ts, Generator); the
+  // browser build does not have it yet.
+  async loadGenerator() {
+    throw new WgmlError(STATUS.UNSUPPORTED, 'text generation is not yet available in the browser build of wgml');
   }
 
   // Frees every embedder, the GPU buffers and the device. The context cannot

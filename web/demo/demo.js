@@ -157,6 +157,10 @@ async function main() {
   state.ml.setProfiling($('profile').checked && state.ml.deviceInfo.timestamp_query);
   $('profile').disabled = !state.ml.deviceInfo.timestamp_query;
   $('profile').onchange = () => state.ml.setProfiling($('profile').checked);
+  if (state.ml.capabilities.generate) {
+    // When generation lands: load a generator here and wire the chat panel.
+    $('chat-status').textContent = 'available';
+  }
   status('loading the model…');
   $('model-name').textContent = MODEL.replace(/\/$/, '').split('/').pop();
   state.embedder = await state.ml.loadEmbedder(MODEL, {onProgress});

@@ -153,6 +153,7 @@ export const tests = [
         out.badSource = await grab(() => ml.loadEmbedder(42));
         out.badPrecision = await grab(() => ml.loadEmbedder('/models/x/', {precision: 'f8'}));
         out.missingUrl = await grab(() => ml.loadEmbedder('/models/no-such-model/', {cache: false}));
+        out.generate = await grab(() => ml.loadGenerator('/models/all-MiniLM-L6-v2/'));
         out.live = ml.liveBuffers();
         await ml.dispose();
         out.liveAfter = ml.liveBuffers();
@@ -169,6 +170,7 @@ export const tests = [
       expect('badSource', 'TypeError', null, /model source/);
       expect('badPrecision', 'WgmlError', 'invalid argument', /precision/);
       expect('missingUrl', 'Error', null, /HTTP 404/);
+      expect('generate', 'WgmlError', 'unsupported', /not yet available/);
       if (r.liveAfter !== 0) throw new Error(`${r.liveAfter} buffers live after dispose`);
       return {note: `e.g. "${r.badConfig.message.split('\n')[0]}"`};
     },
