@@ -80,6 +80,8 @@ export class Wgml {
    */
   loadGenerator(source: ModelSource, options?: {onProgress?: (p: Progress) => void}): Promise<Generator>;
 
+  /** Whether a WGSL compute kernel (entry `main`) compiles here; message: the compiler's line:column lines. */
+  checkWgsl(source: string): Promise<{ok: boolean; status: string; message: string}>;
   /** GPU buffers alive now (wgml's staging and timestamp buffers included). */
   liveBuffers(): number;
   /** Per-kernel GPU time of later runs (timestamp-query only). */

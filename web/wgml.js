@@ -97,6 +97,7 @@ export class Wgml {
       embedderFree: P(x.wgml_embedder_free),
       ctxFree: P(x.wgml_ctx_free),
       trim: P(x.wgml_web_trim),
+      wgslCheck: P(x.wgml_web_wgsl_check),
     };
     const flags = (options.powerPreference === 'low-power' ? 1 : 0) |
                   (options.powerPreference === 'high-performance' ? 2 : 0) |
@@ -209,6 +210,19 @@ export class Wgml {
       emb.timings = {filesMs: tFiles - t0, loadMs: performance.now() - tFiles};
       this.embedders.add(emb);
       return emb;
+    });
+  }
+
+  // Whether a WGSL compute kernel (entry point `main`) compiles on this
+  // device: {ok, status, message}, the message with the compiler's
+  // line:column lines.
+  async checkWgsl(source) {
+    return this._call(async () => {
+      const p = this._strdup(source);
+      try {
+        const st = await this.exports.wgslCheck(this.ctx, p);
+        return {ok: st === 0, status: statusName(st), message: st ? this._lastError() : ''};
+      } finally { this.exports.raw.free(p); }
     });
   }
 

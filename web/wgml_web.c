@@ -120,3 +120,15 @@ void wgml_web_trim(wgml_ctx *ctx)
 {
     if (ctx) wgml_gpu_pool_trim(ctx->gpu);
 }
+
+// Compiles a WGSL compute kernel (entry point `main`) on this device: 0 when
+// it builds, else the status, with the compiler's line:column messages in
+// wgml_ctx_last_error.
+EXPORT(wgml_web_wgsl_check)
+int wgml_web_wgsl_check(wgml_ctx *ctx, const char *wgsl)
+{
+    if (!ctx || !wgsl) return WGML_ERR_INVALID_ARGUMENT;
+    wgml_gpu_kernel k = {.source = wgsl};
+    wgml_gpu_pipeline *p;
+    return wgml_gpu_pipeline_get(ctx->gpu, &k, &p);
+}

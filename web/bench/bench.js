@@ -136,7 +136,7 @@ window.runBench = async ({batch1 = 8, repeats = 1, order = 'wgml', firstOnly = n
   const res = {texts: texts.length, batch1_texts: batch1, repeats, order, userAgent: navigator.userAgent};
   const runs = order === 'wgml' ? ['wgml', 'ort'] : ['ort', 'wgml'];
   for (const which of runs) {
-    log(`${which}…`);
+    log(`${which}… (batch 1 then batch ${texts.length}; SwiftShader takes minutes)`);
     res[which] = which === 'wgml' ? await benchWgml(texts, {batch1, repeats}) : await benchOrt(texts, ids, {batch1, repeats});
     log(`${which}: batch 1 ${res[which].batch1_ms.toFixed(0)} ms, batch ${texts.length} ${res[which].batch32_ms.toFixed(0)} ms`);
   }

@@ -27,7 +27,7 @@ const server = await startServer();
 async function visit(profile, opts) {
   const ctx = await launch({userDataDir: profile});
   const page = ctx.pages()[0] ?? await ctx.newPage();
-  page.on('console', (m) => { if (/error|warn/i.test(m.type())) console.log(`  page ${m.type()}: ${m.text().slice(0, 200)}`); });
+  page.on('console', (m) => { if (m.type() === 'log' || /Failed|Error/.test(m.text())) console.log(`  page: ${m.text().slice(0, 200)}`); });
   await page.goto(`${server.url}/bench/`);
   const r = await page.evaluate((o) => window.runBench(o), opts);
   await ctx.close();
@@ -37,12 +37,21 @@ async function visit(profile, opts) {
 const t0 = Date.now();
 const profA = fs.mkdtempSync(path.join(os.tmpdir(), 'wgml-bench-a-'));
 const profB = fs.mkdtempSync(path.join(os.tmpdir(), 'wgml-bench-b-'));
+// Each visit's result is kept in build/web-bench/ as it arrives: a long run
+// that fails late loses nothing (--resume reuses what is there).
+const keep = async (name, f) => {
+  const file = path.join(ROOT, `build/web-bench/visit-${name}.json`);
+  if (process.argv.includes('--resume') && fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8'));
+  const r = await f();
+  fs.writeFileSync(file, JSON.stringify(r));
+  return r;
+};
 console.log(`A: wgml then ONNX Runtime Web, batch 1 (${batch1} sentences) and batch 32…`);
-const A = await visit(profA, {batch1, repeats, order: 'wgml'});
+const A = await keep('A', () => visit(profA, {batch1, repeats, order: 'wgml'}));
 console.log('B: ONNX Runtime Web alone, first result…');
-const B = await visit(profB, {firstOnly: 'ort'});
+const B = await keep('B', () => visit(profB, {firstOnly: 'ort'}));
 console.log('C: wgml alone again (model cached), first result…');
-const C = await visit(profA, {firstOnly: 'wgml'});
+const C = await keep('C', () => visit(profA, {firstOnly: 'wgml'}));
 await server.close();
 for (const p of [profA, profB]) fs.rmSync(p, {recursive: true, force: true});
 

@@ -257,6 +257,7 @@ export class GpuImports {
       else run.profiled = run.timed = false;   // a read of an earlier run is still going on
     }
     run.cmd = run.encoder.finish();
+    run.popped = true;
     return this.popScopes();
   }
 
@@ -280,9 +281,11 @@ export class GpuImports {
 
   discardRun() {
     if (!this.run) return;
-    try { this.run.pass?.end(); } catch {}
+    const run = this.run;
     this.run = null;
-    this.popScopes();   // the run's scopes; nobody waits for them
+    if (run.popped) return;   // finished (and validated) but not submitted
+    try { run.pass?.end(); } catch {}
+    this.popScopes().catch(() => {});   // the run's scopes; nobody waits for them
   }
 
   async readTimestamps(nsPtr) {

@@ -14,7 +14,8 @@ export function chromiumPath() {
 export async function launch({userDataDir} = {}) {
   const args = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
                 '--use-webgpu-adapter=swiftshader', '--disable-vulkan-surface',
-                '--enable-webgpu-developer-features', '--no-sandbox', '--headless=new'];
+                '--enable-webgpu-developer-features', '--no-sandbox', '--disable-dev-shm-usage',
+                '--headless=new'];
   const opts = {executablePath: chromiumPath(), args, headless: true};
   if (userDataDir) return chromium.launchPersistentContext(userDataDir, opts);
   return chromium.launch(opts);

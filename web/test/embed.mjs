@@ -153,6 +153,9 @@ export const tests = [
         out.badSource = await grab(() => ml.loadEmbedder(42));
         out.badPrecision = await grab(() => ml.loadEmbedder('/models/x/', {precision: 'f8'}));
         out.missingUrl = await grab(() => ml.loadEmbedder('/models/no-such-model/', {cache: false}));
+        out.wgslGood = await ml.checkWgsl('@group(0) @binding(1) var<storage, read_write> o: array<f32>;\n' +
+                                          '@compute @workgroup_size(1) fn main() { o[0] = 1.0; }\n');
+        out.wgslBad = await ml.checkWgsl('@compute @workgroup_size(1) fn main() {\n  let x: f32 = nope;\n}\n');
         out.generate = await grab(() => ml.loadGenerator('/models/all-MiniLM-L6-v2/'));
         out.live = ml.liveBuffers();
         await ml.dispose();
@@ -172,6 +175,10 @@ export const tests = [
       expect('missingUrl', 'Error', null, /HTTP 404/);
       expect('generate', 'WgmlError', 'unsupported', /not yet available/);
       if (r.liveAfter !== 0) throw new Error(`${r.liveAfter} buffers live after dispose`);
+      if (!r.wgslGood.ok) throw new Error(`a valid kernel failed to compile: ${r.wgslGood.message}`);
+      // The compiler's own line:column for the undeclared identifier on line 2.
+      if (r.wgslBad.ok || r.wgslBad.status !== 'GPU error' || !/^2:\d+: error: .*nope/m.test(r.wgslBad.message))
+        throw new Error(`a WGSL error came back as ${JSON.stringify(r.wgslBad)}`);
       return {note: `e.g. "${r.badConfig.message.split('\n')[0]}"`};
     },
   },
