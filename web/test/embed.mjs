@@ -129,11 +129,22 @@ export const tests = [
       const before = server.count('/models/');
       const r = await loadAndEmbed(page, [TEXTS[0]]);
       const again = server.count('/models/') - before;
-      await page.evaluate(() => window.__ml.dispose());
+      // Embedder.dispose gives its weights' buffers back to the device;
+      // the context's dispose the rest.
+      const live = await page.evaluate(async () => {
+        const ml = window.__ml, before = ml.liveBuffers();
+        await window.__e.dispose();
+        const after = ml.liveBuffers();
+        await ml.dispose();
+        return {before, after, end: ml.liveBuffers()};
+      });
+      if (!(live.after < live.before) || live.end !== 0)
+        throw new Error(`live GPU buffers: ${JSON.stringify(live)}`);
       if (again !== 0) throw new Error(`the reload fetched ${again} model files again (first load: ${state.modelRequests})`);
       const c = cosine(r.vectors[0], state.firstVectors[0]);
       if (!(c >= MIN_COSINE)) throw new Error(`after the reload "${TEXTS[0]}" has cosine ${c} with the first load`);
-      return {note: `first load ${state.modelRequests} model requests, reload 0; same vector (cosine ${c.toFixed(9)})`};
+      return {note: `first load ${state.modelRequests} model requests, reload 0; same vector (cosine ${c.toFixed(9)}); ` +
+                    `live buffers ${live.before} -> ${live.after} (embedder disposed) -> 0`};
     },
   },
   {
