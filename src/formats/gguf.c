@@ -67,7 +67,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if !defined(__wasi__)
 #include <sys/mman.h>
+#endif
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -165,6 +167,7 @@ struct wgml_gguf {
     size_t map_len;
     wgml_gguf_read_fn read_at;   // READER
     void *user;
+    int fd;                      // READER over a file (WASI): closed with the handle; else -1
 
     uint32_t version;
     uint64_t alignment;          // bytes
@@ -662,6 +665,23 @@ wgml_status wgml_gguf_open_reader(wgml_gguf_read_fn read_at, void *user, uint64_
     return finish_open(g, err, err_size, out);
 }
 
+#if defined(__wasi__)
+// The read-at source over an open file descriptor (user points at the fd).
+static wgml_status fd_read_at(void *user, uint64_t offset, void *dst, size_t n)
+{
+    int fd = *(const int *)user;
+    unsigned char *d = dst;
+    while (n > 0) {
+        ssize_t got = pread(fd, d, n, (off_t)offset);
+        if (got <= 0) return WGML_ERR_BAD_FILE;   // an error, or the file shrank
+        d += got;
+        n -= (size_t)got;
+        offset += (uint64_t)got;
+    }
+    return WGML_OK;
+}
+#endif
+
 wgml_status wgml_gguf_open_file(const char *path, wgml_gguf **out, char *err, size_t err_size)
 {
     if (err && err_size) err[0] = '\0';
@@ -682,6 +702,20 @@ wgml_status wgml_gguf_open_file(const char *path, wgml_gguf **out, char *err, si
         return open_fail(err, err_size, WGML_ERR_UNSUPPORTED, "%s: %llu bytes cannot be mapped "
                          "here", path, ULL(size));
     }
+#if defined(__wasi__)
+    // WASI has no mmap: the file is read on demand through pread (in the
+    // browser, slices of a Blob: a large model never sits whole in memory).
+    wgml_gguf *g = calloc(1, sizeof *g);
+    if (!g) {
+        close(fd);
+        return open_fail(err, err_size, WGML_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    g->kind = SOURCE_READER;
+    g->read_at = fd_read_at;
+    g->fd = fd;
+    g->user = &g->fd;
+    g->size = size;
+#else
     // mmap refuses a length of 0; an empty file is read from an empty buffer
     // and fails as truncated.
     void *map = NULL;
@@ -706,6 +740,8 @@ wgml_status wgml_gguf_open_file(const char *path, wgml_gguf **out, char *err, si
     g->size = size;
     g->map = map;
     g->map_len = (size_t)size;
+    g->fd = -1;
+#endif
     wgml_status s = finish_open(g, err, err_size, out);
     if (s && err && err_size) {
         // Name the file in front of the reason.
@@ -719,7 +755,11 @@ wgml_status wgml_gguf_open_file(const char *path, wgml_gguf **out, char *err, si
 void wgml_gguf_close(wgml_gguf *g)
 {
     if (!g) return;
+#if defined(__wasi__)
+    if (g->fd >= 0 && g->read_at == fd_read_at) close(g->fd);
+#else
     if (g->map) munmap(g->map, g->map_len);
+#endif
     for (chunk *c = g->arena, *next; c; c = next) {
         next = c->next;
         free(c);
