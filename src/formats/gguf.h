@@ -40,6 +40,13 @@ const char *wgml_gguf_type_name(uint32_t type);
 // Q4_0, 256 and 144 for Q4_K, ...); false for a type wgml does not read.
 bool wgml_gguf_type_block(uint32_t type, uint32_t *block_elems, uint32_t *block_bytes);
 
+// The f32 values of n_elements elements of `type` stored at src in the
+// type's block layout (the layouts are written at the top of gguf_quant.c),
+// as ggml and the `gguf` package dequantise them, bit for bit.
+// WGML_ERR_UNSUPPORTED for a type wgml does not read, INVALID_ARGUMENT when
+// n_elements is not a whole number of blocks.
+wgml_status wgml_gguf_dequantize(uint32_t type, const void *src, uint64_t n_elements, float *dst);
+
 // Metadata value types, numbered as in the file.
 typedef enum wgml_gguf_value_type {
     WGML_GGUF_UINT8 = 0, WGML_GGUF_INT8 = 1, WGML_GGUF_UINT16 = 2, WGML_GGUF_INT16 = 3,
@@ -82,6 +89,9 @@ void wgml_gguf_close(wgml_gguf *g);
 const char *wgml_gguf_last_error(const wgml_gguf *g);
 uint32_t wgml_gguf_version(const wgml_gguf *g);
 uint64_t wgml_gguf_alignment(const wgml_gguf *g);
+// File offset of the data section (the header's end rounded up to the
+// alignment; it may lie past the end of a file without tensors).
+uint64_t wgml_gguf_data_offset(const wgml_gguf *g);
 
 // ---- metadata -------------------------------------------------------------
 // Keys in file order; lookups by key are binary searches.
