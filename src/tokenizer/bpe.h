@@ -124,6 +124,7 @@ void wgml_bpe_merges_free(wgml_bpe_merges *t);
 // A special token as the text splitter looks for it.
 typedef struct wgml_bpe_special {
     int32_t id;
+    uint32_t len;            // bytes of its text
     bool control;            // control or unknown: only with parse_special
     uint32_t *fail;          // (len) KMP failure function of the text
 } wgml_bpe_special;
