@@ -15,12 +15,23 @@
 //   source:   read-at failures, tensor_read bounds and foreign handles.
 //   model:    SmolLM2-135M-Instruct (scripts/setup.sh) against GGUFReader's
 //             view of it (tests/data/gguf/smollm2.txt); skipped without it.
+//   writer:   files GGUFWriter wrote, rewritten by wgml's writer (every key
+//             copied, tensors given or filled), must come out byte for byte
+//             the same; a sample of every setter and tensor type read back
+//             from all three sources; refusals; a failed write leaves no file.
 //   expect FILE TXT: any file against a description by scripts/gguf_dump.py.
+//   write_sample FILE: the sample, for tests/gguf_python.sh to hand to GGUFReader.
+//   synth WGML [MODEL]: `wgml synth` files opened by the reader: metadata as
+//             asked, shapes that follow it, N(0, 1/K) weights in the asked
+//             type, a well-formed byte-level vocabulary, the same bytes for
+//             the same seed, refusals; with MODEL, --tokenizer-from copies
+//             its tokenizer keys unchanged.
 #include "formats/gguf.h"
 #include "test_util.h"
 
 #include <errno.h>
 #include <math.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -238,11 +249,16 @@ static int check_scalar(wgml_gguf *g, const char *key, uint32_t vt, const char *
                                (unsigned long long)u, v);
         else TEST_CHECK(!got && u == 12345, "%s: negative %lld read as u64", key, v);
         TEST_CHECK(wgml_gguf_get_f64(g, key, &f) && f == (double)v, "%s: get_f64 %g", key, f);
+        int64_t i = 0;
+        TEST_CHECK(wgml_gguf_get_i64(g, key, &i) && i == v, "%s: get_i64 %lld", key, (long long)i);
     } else {
         unsigned long long v = strtoull(text, NULL, 10);
         TEST_CHECK(wgml_gguf_get_u64(g, key, &u) && u == v, "%s: get_u64 %llu, expected %llu", key,
                    (unsigned long long)u, v);
         TEST_CHECK(wgml_gguf_get_f64(g, key, &f) && f == (double)v, "%s: get_f64", key);
+        int64_t i = 0;
+        bool got = wgml_gguf_get_i64(g, key, &i);
+        TEST_CHECK(v > INT64_MAX ? !got : got && (unsigned long long)i == v, "%s: get_i64", key);
     }
     return 0;
 }
@@ -808,6 +824,537 @@ static int test_source(void)
     return 0;
 }
 
+
+// ---------------------------------------------------------------- writer
+
+// A fill callback over a file's tensors: the bytes of tensor `name` of g.
+static wgml_status fill_from(void *user, const char *name, uint64_t offset, void *dst, size_t n)
+{
+    wgml_gguf *g = user;
+    const wgml_gguf_tensor *t = wgml_gguf_tensor_find(g, name);
+    return t ? wgml_gguf_tensor_read(g, t, offset, dst, n) : WGML_ERR_INVALID_ARGUMENT;
+}
+
+// Rewrites a file written by GGUFWriter with wgml's writer: every key copied
+// (general.alignment set), every tensor added (every other one through the
+// fill callback). The result must be the same bytes.
+static int rewrite_same(const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", WGML_TEST_DATA_DIR, name);
+    wgml_gguf *g;
+    char err[512];
+    TEST_CHECK(wgml_gguf_open_file(path, &g, err, sizeof err) == WGML_OK, "%s", err);
+    wgml_gguf_writer *w = wgml_gguf_writer_create();
+    TEST_CHECK(w, "out of memory");
+    for (size_t i = 0; i < wgml_gguf_kv_count(g); i++) {
+        const char *key = wgml_gguf_kv_key(g, i);
+        uint64_t a;
+        wgml_status s = !strcmp(key, "general.alignment") && wgml_gguf_get_u64(g, key, &a)
+                            ? wgml_gguf_writer_set_u32(w, key, (uint32_t)a)
+                            : wgml_gguf_writer_copy_kv(w, g, key);
+        TEST_CHECK(s == WGML_OK, "copy %s: %s", key, wgml_gguf_writer_last_error(w));
+    }
+    for (size_t i = 0; i < wgml_gguf_tensor_count(g); i++) {
+        const wgml_gguf_tensor *t = wgml_gguf_tensor_at(g, i);
+        const void *data = i % 2 ? NULL : wgml_gguf_tensor_data(g, t);
+        TEST_CHECK(wgml_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, data,
+                                               (size_t)t->size) == WGML_OK,
+                   "add %s: %s", t->name, wgml_gguf_writer_last_error(w));
+    }
+    char *out = write_temp("", 0);
+    TEST_CHECK(out, "temp file");
+    TEST_CHECK(wgml_gguf_writer_write_file(w, out, fill_from, g, err, sizeof err) == WGML_OK, "%s",
+               err);
+    blob a = read_whole(path), b = read_whole(out);
+    TEST_CHECK(a.p && b.p, "read back");
+    size_t diff = 0;
+    while (diff < a.n && diff < b.n && a.p[diff] == b.p[diff]) diff++;
+    TEST_CHECK(a.n == b.n && diff == a.n, "%s rewritten differs from GGUFWriter's at byte %zu "
+               "(%zu and %zu bytes)", name, diff, a.n, b.n);
+    printf("%s rewritten by wgml's writer: the same %zu bytes as GGUFWriter's\n", name, a.n);
+    free(a.p);
+    free(b.p);
+    unlink(out);
+    free(out);
+    wgml_gguf_writer_free(w);
+    wgml_gguf_close(g);
+    return 0;
+}
+
+// Deterministic bytes for tensor `name` at `offset`, the fill of the sample.
+static unsigned char sample_byte(const char *name, uint64_t i)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *c = name; *c; c++) h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    h ^= i * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+    return (unsigned char)(h * 0xbf58476d1ce4e5b9ull >> 56);
+}
+
+static wgml_status sample_fill(void *user, const char *name, uint64_t offset, void *dst, size_t n)
+{
+    (void)user;
+    // F16 and BF16 bytes are arbitrary bit patterns: fine for a file, and a
+    // NaN among them only has to survive the trip.
+    for (size_t i = 0; i < n; i++) ((unsigned char *)dst)[i] = sample_byte(name, offset + i);
+    return WGML_OK;
+}
+
+// A file of every setter and every tensor type: in memory and through fill,
+// 1 to 4 dimensions, alignment 64.
+static int build_sample(wgml_gguf_writer *w)
+{
+    static const char *const strs[] = {"alpha", "", "\xce\xb2"};
+    static const float fl[] = {1.5f, -0.0f, 3e38f};
+    static const int32_t in[] = {-7, 0, 2147483647};
+    TEST_CHECK(wgml_gguf_writer_set_str(w, "general.architecture", "llama") == WGML_OK &&
+               wgml_gguf_writer_set_u32(w, "general.alignment", 64) == WGML_OK &&
+               wgml_gguf_writer_set_u32(w, "s.u32", 4000000000u) == WGML_OK &&
+               wgml_gguf_writer_set_u64(w, "s.u64", 18000000000000000000ull) == WGML_OK &&
+               wgml_gguf_writer_set_i32(w, "s.i32", -123) == WGML_OK &&
+               wgml_gguf_writer_set_f32(w, "s.f32", 0.1f) == WGML_OK &&
+               wgml_gguf_writer_set_bool(w, "s.bool", true) == WGML_OK &&
+               wgml_gguf_writer_set_str(w, "s.str", "first") == WGML_OK &&
+               wgml_gguf_writer_set_arr_str(w, "a.str", strs, 3) == WGML_OK &&
+               wgml_gguf_writer_set_arr_f32(w, "a.f32", fl, 3) == WGML_OK &&
+               wgml_gguf_writer_set_arr_i32(w, "a.i32", in, 3) == WGML_OK &&
+               wgml_gguf_writer_set_arr_i32(w, "a.empty", NULL, 0) == WGML_OK &&
+               wgml_gguf_writer_set_str(w, "s.str", "second") == WGML_OK,   // replaces
+               "setters: %s", wgml_gguf_writer_last_error(w));
+    static const struct { const char *name; uint32_t type, n_dims; uint64_t ne[4]; int fill; } ts[] = {
+        {"f32.1d", WGML_GGUF_F32, 1, {7}, 0},           {"f16.2d", WGML_GGUF_F16, 2, {5, 3}, 1},
+        {"bf16.3d", WGML_GGUF_BF16, 3, {3, 2, 2}, 0},   {"q8_0.4d", WGML_GGUF_Q8_0, 4, {64, 2, 1, 3}, 1},
+        {"q4_0", WGML_GGUF_Q4_0, 2, {96, 3}, 0},        {"q4_1", WGML_GGUF_Q4_1, 2, {32, 5}, 1},
+        {"q4_k", WGML_GGUF_Q4_K, 2, {512, 2}, 0},       {"q6_k", WGML_GGUF_Q6_K, 2, {256, 3}, 1},
+        {"big.fill", WGML_GGUF_F32, 2, {4096, 600}, 1},  // more than one fill chunk
+    };
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        uint32_t be, bb;
+        wgml_gguf_type_block(ts[i].type, &be, &bb);
+        uint64_t n = ts[i].ne[0] * (ts[i].n_dims > 1 ? ts[i].ne[1] : 1) *
+                     (ts[i].n_dims > 2 ? ts[i].ne[2] : 1) * (ts[i].n_dims > 3 ? ts[i].ne[3] : 1);
+        size_t size = (size_t)(n / be * bb);
+        unsigned char *data = NULL;
+        if (!ts[i].fill) {
+            data = malloc(size);
+            TEST_CHECK(data, "out of memory");
+            sample_fill(NULL, ts[i].name, 0, data, size);
+        }
+        wgml_status s = wgml_gguf_writer_add_tensor(w, ts[i].name, ts[i].type, ts[i].n_dims,
+                                                    ts[i].ne, data, size);
+        free(data);
+        TEST_CHECK(s == WGML_OK, "add %s: %s", ts[i].name, wgml_gguf_writer_last_error(w));
+    }
+    return 0;
+}
+
+// The sample read back by wgml's reader: values and bytes as written.
+static int check_sample(wgml_gguf *g)
+{
+    uint64_t u;
+    int64_t i;
+    double f;
+    bool b;
+    const char *s;
+    size_t len;
+    wgml_gguf_value_type et;
+    uint64_t n;
+    TEST_CHECK(wgml_gguf_alignment(g) == 64 && wgml_gguf_kv_count(g) == 12 &&
+               wgml_gguf_tensor_count(g) == 9, "sample: alignment, counts");
+    TEST_CHECK(wgml_gguf_get_u64(g, "s.u32", &u) && u == 4000000000u &&
+               wgml_gguf_kv_type(g, (size_t)wgml_gguf_kv_find(g, "s.u32")) == WGML_GGUF_UINT32,
+               "s.u32");
+    TEST_CHECK(wgml_gguf_get_u64(g, "s.u64", &u) && u == 18000000000000000000ull, "s.u64");
+    TEST_CHECK(wgml_gguf_get_i64(g, "s.i32", &i) && i == -123, "s.i32");
+    TEST_CHECK(wgml_gguf_get_f64(g, "s.f32", &f) && (float)f == 0.1f, "s.f32");
+    TEST_CHECK(wgml_gguf_get_bool(g, "s.bool", &b) && b, "s.bool");
+    TEST_CHECK(wgml_gguf_get_str(g, "s.str", &s, &len) && len == 6 && !strcmp(s, "second") &&
+               !strcmp(wgml_gguf_kv_key(g, 7), "s.str"), "s.str replaced in place");
+    TEST_CHECK(wgml_gguf_get_arr(g, "a.str", &et, &n) && et == WGML_GGUF_STRING && n == 3 &&
+               wgml_gguf_arr_str(g, "a.str", 1, &s, &len) && len == 0 &&
+               wgml_gguf_arr_str(g, "a.str", 2, &s, &len) && !strcmp(s, "\xce\xb2"), "a.str");
+    const float *fl = wgml_gguf_arr_data(g, "a.f32");
+    TEST_CHECK(fl && fl[0] == 1.5f && signbit(fl[1]) && fl[2] == 3e38f, "a.f32");
+    const int32_t *in = wgml_gguf_arr_data(g, "a.i32");
+    TEST_CHECK(in && in[0] == -7 && in[2] == 2147483647, "a.i32");
+    TEST_CHECK(wgml_gguf_get_arr(g, "a.empty", &et, &n) && et == WGML_GGUF_INT32 && n == 0 &&
+               wgml_gguf_arr_data(g, "a.empty"), "a.empty");
+    for (size_t k = 0; k < wgml_gguf_tensor_count(g); k++) {
+        const wgml_gguf_tensor *t = wgml_gguf_tensor_at(g, k);
+        TEST_CHECK(t->offset % 64 == 0, "%s misaligned", t->name);
+        unsigned char *d = malloc((size_t)t->size);
+        TEST_CHECK(d && wgml_gguf_tensor_read(g, t, 0, d, (size_t)t->size) == WGML_OK, "read %s",
+                   t->name);
+        for (uint64_t j = 0; j < t->size; j++)
+            TEST_CHECK(d[j] == sample_byte(t->name, j), "%s byte %llu", t->name,
+                       (unsigned long long)j);
+        free(d);
+    }
+    const wgml_gguf_tensor *t = wgml_gguf_tensor_find(g, "q8_0.4d");
+    TEST_CHECK(t && t->n_dims == 4 && t->ne[0] == 64 && t->ne[3] == 3 && t->size == 6 * 2 * 34,
+               "q8_0.4d shape");
+    return 0;
+}
+
+static int test_writer(void)
+{
+    if (rewrite_same("meta.gguf") || rewrite_same("types.gguf")) return 1;
+
+    wgml_gguf_writer *w = wgml_gguf_writer_create();
+    TEST_CHECK(w && !build_sample(w), "sample");
+    char *out = write_temp("", 0);
+    char err[512];
+    TEST_CHECK(out && wgml_gguf_writer_write_file(w, out, sample_fill, NULL, err, sizeof err) ==
+               WGML_OK, "write: %s", err);
+    blob b = read_whole(out);
+    for (int src = 0; src < SRC_COUNT; src++) {
+        wgml_gguf *g;
+        mem_reader rd;
+        TEST_CHECK(open_src(src, out, b, &rd, &g, err, sizeof err, NULL) == WGML_OK, "%s", err);
+        int rc = check_sample(g);
+        wgml_gguf_close(g);
+        TEST_CHECK(!rc, "sample read from %s", src_names[src]);
+    }
+    printf("sample of every setter and tensor type read back from all three sources\n");
+    free(b.p);
+
+    // Refusals.
+    static const uint64_t ne2[2] = {32, 2}, ne5[5] = {32, 1, 1, 1, 1}, ne_bad[2] = {31, 2},
+                          ne0[2] = {32, 0}, ne_big[2] = {1ull << 62, 4};
+    TEST_CHECK(wgml_gguf_writer_add_tensor(w, "f32.1d", WGML_GGUF_F32, 2, ne2, NULL, 256) ==
+               WGML_ERR_INVALID_ARGUMENT && strstr(wgml_gguf_writer_last_error(w), "added twice"),
+               "duplicate tensor");
+    TEST_CHECK(wgml_gguf_writer_add_tensor(w, "x", WGML_GGUF_F32, 5, ne5, NULL, 128) ==
+               WGML_ERR_INVALID_ARGUMENT, "5 dims");
+    TEST_CHECK(wgml_gguf_writer_add_tensor(w, "x", WGML_GGUF_Q4_0, 2, ne_bad, NULL, 36) ==
+               WGML_ERR_INVALID_ARGUMENT && strstr(wgml_gguf_writer_last_error(w), "block"),
+               "partial block");
+    TEST_CHECK(wgml_gguf_writer_add_tensor(w, "x", WGML_GGUF_F32, 2, ne0, NULL, 0) ==
+               WGML_ERR_INVALID_ARGUMENT, "zero dim");
+    TEST_CHECK(wgml_gguf_writer_add_tensor(w, "x", WGML_GGUF_F32, 2, ne_big, NULL, 0) ==
+               WGML_ERR_INVALID_ARGUMENT, "overflow");
+    TEST_CHECK(wgml_gguf_writer_add_tensor(w, "x", WGML_GGUF_F32, 2, ne2, NULL, 255) ==
+               WGML_ERR_INVALID_ARGUMENT && strstr(wgml_gguf_writer_last_error(w), "takes 256"),
+               "wrong size");
+    TEST_CHECK(wgml_gguf_writer_add_tensor(w, "x", 13, 2, ne2, NULL, 0) == WGML_ERR_UNSUPPORTED,
+               "Q5_K");
+    TEST_CHECK(wgml_gguf_writer_set_u32(w, "general.alignment", 48) == WGML_ERR_INVALID_ARGUMENT &&
+               wgml_gguf_writer_set_u32(w, "general.alignment", 0) == WGML_ERR_INVALID_ARGUMENT &&
+               wgml_gguf_writer_set_u64(w, "general.alignment", 64) == WGML_ERR_INVALID_ARGUMENT &&
+               wgml_gguf_writer_set_str(w, "k", NULL) == WGML_ERR_INVALID_ARGUMENT &&
+               wgml_gguf_writer_set_u32(w, NULL, 1) == WGML_ERR_INVALID_ARGUMENT,
+               "bad key/values");
+    // No fill for a tensor without data; a failing fill leaves no file behind.
+    TEST_CHECK(wgml_gguf_writer_write_file(w, out, NULL, NULL, err, sizeof err) ==
+               WGML_ERR_INVALID_ARGUMENT && strstr(err, "no fill callback"), "missing fill: %s", err);
+    unlink(out);
+    wgml_gguf_writer_free(w);
+    w = wgml_gguf_writer_create();
+    TEST_CHECK(w && !build_sample(w), "sample");
+    // fill_from over no file fails for every tensor.
+    TEST_CHECK(wgml_gguf_writer_write_file(w, out, fill_from, NULL, err, sizeof err) != WGML_OK &&
+               strstr(err, "filling tensor \"f16.2d\""), "failing fill: %s", err);
+    TEST_CHECK(access(out, F_OK) != 0, "a failed write left %s", out);
+    TEST_CHECK(wgml_gguf_writer_write_file(w, "/nonexistent/dir/x.gguf", sample_fill, NULL, err,
+                                           sizeof err) == WGML_ERR_INVALID_ARGUMENT &&
+               strstr(err, "cannot create"), "unwritable path: %s", err);
+    wgml_gguf_writer_free(w);
+
+    // Found by fuzz_gguf: a file without tensors and a 1 GiB alignment was
+    // padded to 1 GiB. Without tensors nothing follows the header.
+    w = wgml_gguf_writer_create();
+    TEST_CHECK(w && wgml_gguf_writer_set_u32(w, "general.alignment", 1u << 30) == WGML_OK &&
+               wgml_gguf_writer_write_file(w, out, NULL, NULL, err, sizeof err) == WGML_OK,
+               "write: %s", err);
+    b = read_whole(out);
+    TEST_CHECK(b.p && b.n == 24 + 8 + 17 + 4 + 4, "%zu bytes for a header of one key", b.n);
+    wgml_gguf *g;
+    TEST_CHECK(wgml_gguf_open_memory(b.p, b.n, &g, err, sizeof err) == WGML_OK &&
+               wgml_gguf_alignment(g) == 1u << 30, "reopen: %s", err);
+    wgml_gguf_close(g);
+    free(b.p);
+    unlink(out);
+    wgml_gguf_writer_free(w);
+    free(out);
+    return 0;
+}
+
+// Writes the sample for scripts/gguf_dump.py to read (tests/gguf_python.sh).
+static int write_sample(const char *path)
+{
+    wgml_gguf_writer *w = wgml_gguf_writer_create();
+    char err[512];
+    TEST_CHECK(w && !build_sample(w), "sample");
+    TEST_CHECK(wgml_gguf_writer_write_file(w, path, sample_fill, NULL, err, sizeof err) == WGML_OK,
+               "%s", err);
+    wgml_gguf_writer_free(w);
+    return 0;
+}
+
+// ---------------------------------------------------------------- synth
+
+// Runs `wgml synth ARGS --quiet --output FILE`; returns its exit status.
+static int run_synth(const char *wgml, const char *args, const char *file)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' synth %s --quiet --output '%s' > /dev/null", wgml, args, file);
+    int r = system(cmd);
+    return r == -1 || !WIFEXITED(r) ? -1 : WEXITSTATUS(r);
+}
+
+static uint64_t meta_u64(wgml_gguf *g, const char *key)
+{
+    uint64_t v = 0;
+    return wgml_gguf_get_u64(g, key, &v) ? v : 0;
+}
+
+// GPT-2's byte alphabet, as its bytes_to_unicode states it: the printable
+// bytes keep their code point, the others take 256, 257, ... in byte order.
+static void gpt2_byte_chars(char out[256][3])
+{
+    int n = 0;
+    for (int b = 0; b < 256; b++) {
+        bool keep = (b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae);
+        int cp = keep ? b : 256 + n++;
+        memset(out[b], 0, 3);
+        if (cp < 0x80) out[b][0] = (char)cp;
+        else {
+            out[b][0] = (char)(0xc0 | cp >> 6);
+            out[b][1] = (char)(0x80 | (cp & 0x3f));
+        }
+    }
+}
+
+// The file's shapes follow its own llama.* metadata, every matrix holds
+// N(0, 1/K)-distributed values in `type`, norms are 1, the vocabulary is
+// well-formed. want_*: the sizes the command was given.
+static int check_synth(const char *path, uint32_t type, const uint64_t want[7], bool tied,
+                       bool own_tokenizer)
+{
+    wgml_gguf *g;
+    char err[512];
+    TEST_CHECK(wgml_gguf_open_file(path, &g, err, sizeof err) == WGML_OK, "%s", err);
+    const char *arch;
+    size_t len;
+    TEST_CHECK(wgml_gguf_get_str(g, "general.architecture", &arch, &len) && !strcmp(arch, "llama"),
+               "architecture");
+    static const char *const keys[7] = {"llama.embedding_length", "llama.block_count",
+                                        "llama.attention.head_count", "llama.attention.head_count_kv",
+                                        "llama.feed_forward_length", "llama.vocab_size",
+                                        "llama.context_length"};
+    uint64_t v[7];
+    for (int i = 0; i < 7; i++) {
+        v[i] = meta_u64(g, keys[i]);
+        TEST_CHECK(v[i] == want[i], "%s = %llu, expected %llu", keys[i], (unsigned long long)v[i],
+                   (unsigned long long)want[i]);
+    }
+    uint64_t D = v[0], L = v[1], H = v[2], Hk = v[3], F = v[4], V = v[5], Dh = D / H;
+    double base = 0, eps = 0;
+    TEST_CHECK(meta_u64(g, "llama.rope.dimension_count") == Dh &&
+               wgml_gguf_get_f64(g, "llama.rope.freq_base", &base) && base > 0 &&
+               wgml_gguf_get_f64(g, "llama.attention.layer_norm_rms_epsilon", &eps) && eps > 0 &&
+               eps < 1e-3, "rope and norm metadata");
+    wgml_gguf_value_type et;
+    uint64_t n_tok = 0;
+    TEST_CHECK(wgml_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &n_tok) && n_tok == V,
+               "%llu tokens for a vocabulary of %llu", (unsigned long long)n_tok,
+               (unsigned long long)V);
+
+    // Every tensor, with the shape its role implies.
+    size_t expect_n = 2 + 9 * L + (tied ? 0 : 1);
+    TEST_CHECK(wgml_gguf_tensor_count(g) == expect_n, "%zu tensors, expected %zu",
+               wgml_gguf_tensor_count(g), expect_n);
+    TEST_CHECK(!tied == !!wgml_gguf_tensor_find(g, "output.weight"), "output.weight");
+    double worst = 0;
+    for (size_t i = 0; i < wgml_gguf_tensor_count(g); i++) {
+        const wgml_gguf_tensor *t = wgml_gguf_tensor_at(g, i);
+        const char *role = strrchr(t->name, '.');
+        char what[64];
+        snprintf(what, sizeof what, "%.*s", (int)(role - t->name), t->name);
+        const char *r = strrchr(what, '.') ? strrchr(what, '.') + 1 : what;
+        uint64_t k = D, n = 1;
+        bool norm = strstr(r, "norm") != NULL;
+        if (!strcmp(r, "token_embd") || !strcmp(r, "output")) n = V;
+        else if (!strcmp(r, "attn_q") || !strcmp(r, "attn_output")) n = D;
+        else if (!strcmp(r, "attn_k") || !strcmp(r, "attn_v")) n = Hk * Dh;
+        else if (!strcmp(r, "ffn_gate") || !strcmp(r, "ffn_up")) n = F;
+        else if (!strcmp(r, "ffn_down")) k = F, n = D;
+        else TEST_CHECK(norm, "unexpected tensor %s", t->name);
+        TEST_CHECK(t->ne[0] == k && t->ne[1] == n && t->n_dims == (norm ? 1u : 2u),
+                   "%s: ne %llu x %llu, expected %llu x %llu", t->name,
+                   (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+                   (unsigned long long)k, (unsigned long long)n);
+        TEST_CHECK(t->type == (norm ? WGML_GGUF_F32 : type), "%s: type %s", t->name,
+                   wgml_gguf_type_name(t->type));
+        float *x = malloc((size_t)t->n_elements * sizeof *x);
+        TEST_CHECK(x && wgml_gguf_dequantize(t->type, wgml_gguf_tensor_data(g, t), t->n_elements,
+                                             x) == WGML_OK, "dequantize %s", t->name);
+        double sum = 0, sq = 0;
+        for (uint64_t j = 0; j < t->n_elements; j++) {
+            sum += x[j];
+            sq += (double)x[j] * x[j];
+        }
+        free(x);
+        double m = sum / t->n_elements, sd = sqrt(sq / t->n_elements - m * m);
+        if (norm) {
+            TEST_CHECK(m == 1 && sd == 0, "%s: norm weights not all 1", t->name);
+            continue;
+        }
+        // The mean within 5 standard errors of 0; the deviation within 4%
+        // of 1/sqrt(K) (4-bit blocks add their rounding noise).
+        double want_sd = 1 / sqrt((double)k), rel = fabs(sd / want_sd - 1);
+        TEST_CHECK(fabs(m) < 5 * want_sd / sqrt((double)t->n_elements) && rel < 0.04,
+                   "%s: mean %g, deviation %g, expected 0 and %g", t->name, m, sd, want_sd);
+        if (rel > worst) worst = rel;
+    }
+
+    if (own_tokenizer) {
+        // Byte tokens in GPT-2's alphabet; every merge joins two tokens into a later one.
+        char bytes[256][3];
+        gpt2_byte_chars(bytes);
+        const char *s, *model;
+        for (int b = 0; b < 256; b++)
+            TEST_CHECK(wgml_gguf_arr_str(g, "tokenizer.ggml.tokens", (uint64_t)b, &s, &len) &&
+                       !strcmp(s, bytes[b]), "token %d is \"%s\", expected \"%s\"", b, s, bytes[b]);
+        TEST_CHECK(wgml_gguf_get_str(g, "tokenizer.ggml.model", &model, &len) &&
+                   !strcmp(model, "gpt2"), "tokenizer model");
+        uint64_t n_merges = 0, eos = meta_u64(g, "tokenizer.ggml.eos_token_id");
+        TEST_CHECK(wgml_gguf_get_arr(g, "tokenizer.ggml.merges", &et, &n_merges) &&
+                   n_merges == V - 257, "%llu merges", (unsigned long long)n_merges);
+        TEST_CHECK(eos == V - 1 && wgml_gguf_arr_str(g, "tokenizer.ggml.tokens", eos, &s, &len) &&
+                   !strcmp(s, "<|endoftext|>"), "end-of-text token");
+        const int32_t *types = wgml_gguf_arr_data(g, "tokenizer.ggml.token_type");
+        TEST_CHECK(types && types[0] == 1 && types[V - 1] == 3, "token types");
+        for (uint64_t m = 0; m < n_merges; m++) {
+            const char *mg;
+            TEST_CHECK(wgml_gguf_arr_str(g, "tokenizer.ggml.merges", m, &mg, &len), "merge %llu",
+                       (unsigned long long)m);
+            const char *sp = strchr(mg, ' ');
+            TEST_CHECK(sp && !strchr(sp + 1, ' '), "merge \"%s\"", mg);
+            char joined[256];
+            snprintf(joined, sizeof joined, "%.*s%s", (int)(sp - mg), mg, sp + 1);
+            const char *made;
+            TEST_CHECK(wgml_gguf_arr_str(g, "tokenizer.ggml.tokens", 256 + m, &made, &len) &&
+                       !strcmp(made, joined), "merge %llu \"%s\" makes \"%s\", token %llu is \"%s\"",
+                       (unsigned long long)m, mg, joined, (unsigned long long)(256 + m), made);
+            // Both parts are earlier tokens.
+            int found = 0;
+            for (uint64_t t = 0; t < 256 + m && found < 2; t++) {
+                const char *tok;
+                wgml_gguf_arr_str(g, "tokenizer.ggml.tokens", t, &tok, &len);
+                found += len == (size_t)(sp - mg) && !memcmp(tok, mg, len);
+                found += !strcmp(tok, sp + 1);
+            }
+            TEST_CHECK(found >= 2, "merge \"%s\": parts are not earlier tokens", mg);
+        }
+    }
+    wgml_gguf_close(g);
+    printf("%s: shapes follow its metadata; weight deviations within %.1f%% of 1/sqrt(K)\n", path,
+           100 * worst);
+    return 0;
+}
+
+static bool same_bytes(const char *a, const char *b)
+{
+    blob x = read_whole(a), y = read_whole(b);
+    bool same = x.p && y.p && x.n == y.n && !memcmp(x.p, y.p, x.n);
+    free(x.p);
+    free(y.p);
+    return same;
+}
+
+static int test_synth(const char *wgml, const char *model)
+{
+    char *a = write_temp("", 0), *b = write_temp("", 0);
+    TEST_CHECK(a && b, "temp files");
+    // The tiny preset, as its --help describes it.
+    const uint64_t tiny[7] = {64, 2, 4, 2, 192, 512, 256};
+    TEST_CHECK(run_synth(wgml, "--preset tiny --type q8_0 --seed 5", a) == 0, "synth tiny");
+    if (check_synth(a, WGML_GGUF_Q8_0, tiny, false, true)) return 1;
+    TEST_CHECK(run_synth(wgml, "--seed 5 --type q8_0", b) == 0 && same_bytes(a, b),
+               "the same seed gives the same bytes");
+    TEST_CHECK(run_synth(wgml, "--seed 6 --type q8_0", b) == 0 && !same_bytes(a, b),
+               "another seed, other bytes");
+    // Explicit sizes, tied embeddings, every type.
+    const uint64_t custom[7] = {96, 1, 3, 1, 128, 300, 64};
+    static const struct { const char *name; uint32_t type; } types[] = {
+        {"f32", WGML_GGUF_F32}, {"f16", WGML_GGUF_F16}, {"q4_0", WGML_GGUF_Q4_0},
+        {"q4_1", WGML_GGUF_Q4_1}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        char args[256];
+        snprintf(args, sizeof args, "--dim 96 --layers 1 --heads 3 --kv-heads 1 --ffn 128 --vocab "
+                 "300 --ctx 64 --tied --type %s", types[i].name);
+        TEST_CHECK(run_synth(wgml, args, a) == 0, "synth %s", args);
+        if (check_synth(a, types[i].type, custom, true, true)) return 1;
+    }
+    // Refusals: exit status 2 and no file.
+    static const char *const bad[] = {
+        "--dim 65", "--kv-heads 3", "--type q4_k", "--type i8", "--dim 48 --heads 4 --type q8_0",
+        "--dim 12 --heads 4 --type f32", "--preset gpt5", "--vocab 100", "--layers 0", "--seed x",
+        "--bogus",
+    };
+    unlink(a);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        TEST_CHECK(run_synth(wgml, bad[i], a) == 2 && access(a, F_OK) != 0, "synth %s accepted",
+                   bad[i]);
+    if (model && access(model, R_OK) == 0) {
+        // SmolLM2's shapes at one layer with SmolLM2's own tokenizer.
+        char args[2048];
+        snprintf(args, sizeof args, "--preset smollm2-135m --layers 1 --type q4_1 --tokenizer-from '%s'",
+                 model);
+        TEST_CHECK(run_synth(wgml, args, a) == 0, "synth %s", args);
+        const uint64_t smol[7] = {576, 1, 9, 3, 1536, 49152, 8192};
+        if (check_synth(a, WGML_GGUF_Q4_1, smol, true, false)) return 1;
+        wgml_gguf *src, *out;
+        char err[512];
+        TEST_CHECK(wgml_gguf_open_file(model, &src, err, sizeof err) == WGML_OK &&
+                   wgml_gguf_open_file(a, &out, err, sizeof err) == WGML_OK, "%s", err);
+        int copied = 0;
+        for (size_t i = 0; i < wgml_gguf_kv_count(src); i++) {
+            const char *key = wgml_gguf_kv_key(src, i);
+            if (strncmp(key, "tokenizer.", 10)) continue;
+            int64_t j = wgml_gguf_kv_find(out, key);
+            TEST_CHECK(j >= 0 && wgml_gguf_kv_type(out, (size_t)j) == wgml_gguf_kv_type(src, i),
+                       "%s not copied", key);
+            const char *x, *y;
+            size_t lx, ly;
+            wgml_gguf_value_type ex, ey;
+            uint64_t nx, ny;
+            if (wgml_gguf_get_str(src, key, &x, &lx))
+                TEST_CHECK(wgml_gguf_get_str(out, key, &y, &ly) && lx == ly && !memcmp(x, y, lx),
+                           "%s differs", key);
+            if (wgml_gguf_get_arr(src, key, &ex, &nx)) {
+                TEST_CHECK(wgml_gguf_get_arr(out, key, &ey, &ny) && ex == ey && nx == ny, "%s", key);
+                for (uint64_t e = 0; e < nx && ex == WGML_GGUF_STRING; e++)
+                    TEST_CHECK(wgml_gguf_arr_str(src, key, e, &x, &lx) &&
+                               wgml_gguf_arr_str(out, key, e, &y, &ly) && lx == ly &&
+                               !memcmp(x, y, lx), "%s[%llu] differs", key, (unsigned long long)e);
+                if (ex != WGML_GGUF_STRING)
+                    TEST_CHECK(!memcmp(wgml_gguf_arr_data(src, key), wgml_gguf_arr_data(out, key),
+                                       (size_t)nx * 4), "%s differs", key);
+            }
+            uint64_t ux, uy;
+            if (wgml_gguf_get_u64(src, key, &ux))
+                TEST_CHECK(wgml_gguf_get_u64(out, key, &uy) && ux == uy, "%s differs", key);
+            copied++;
+        }
+        printf("%d tokenizer keys of %s copied unchanged\n", copied, model);
+        TEST_CHECK(copied >= 5, "only %d tokenizer keys", copied);
+        wgml_gguf_close(src);
+        wgml_gguf_close(out);
+        snprintf(args, sizeof args, "--vocab 1000 --tokenizer-from '%s'", model);
+        TEST_CHECK(run_synth(wgml, args, a) == 2, "--vocab against the tokenizer's size");
+    } else {
+        printf("(no SmolLM2 model: --tokenizer-from not tested)\n");
+    }
+    unlink(a);
+    unlink(b);
+    free(a);
+    free(b);
+    return 0;
+}
+
 // ---------------------------------------------------------------- model
 
 static int test_expect(const char *path, const char *txt)
@@ -829,8 +1376,12 @@ int main(int argc, char **argv)
     if (!strcmp(what, "bad")) return test_bad();
     if (!strcmp(what, "alloc")) return test_alloc();
     if (!strcmp(what, "source")) return test_source();
+    if (!strcmp(what, "writer")) return test_writer();
+    if (!strcmp(what, "write_sample") && argc == 3) return write_sample(argv[2]);
+    if (!strcmp(what, "synth") && argc >= 3) return test_synth(argv[2], argc > 3 ? argv[3] : NULL);
     if ((!strcmp(what, "model") || !strcmp(what, "expect")) && argc == 4)
         return test_expect(argv[2], argv[3]);
-    fprintf(stderr, "usage: test_gguf valid|dequant|bad|alloc|source | model|expect FILE TXT\n");
+    fprintf(stderr, "usage: test_gguf valid|dequant|bad|alloc|source|writer | model|expect FILE TXT | "
+            "write_sample FILE | synth WGML [MODEL]\n");
     return 2;
 }

@@ -796,6 +796,22 @@ bool wgml_gguf_get_u64(const wgml_gguf *g, const char *key, uint64_t *out)
     }
 }
 
+bool wgml_gguf_get_i64(const wgml_gguf *g, const char *key, int64_t *out)
+{
+    const kv *e = find(g, key);
+    if (!e || !out) return false;
+    switch (e->type) {
+    case WGML_GGUF_UINT8: case WGML_GGUF_UINT16: case WGML_GGUF_UINT32: case WGML_GGUF_UINT64:
+        if (e->bits > (uint64_t)INT64_MAX) return false;
+        *out = (int64_t)e->bits;
+        return true;
+    case WGML_GGUF_INT8: case WGML_GGUF_INT16: case WGML_GGUF_INT32: case WGML_GGUF_INT64:
+        *out = signed_value(e);
+        return true;
+    default: return false;
+    }
+}
+
 bool wgml_gguf_get_f64(const wgml_gguf *g, const char *key, double *out)
 {
     const kv *e = find(g, key);
