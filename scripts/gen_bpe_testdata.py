@@ -35,7 +35,8 @@ Files (all text):
                               4 bytes of length (little-endian) then its bytes
     c I | A | B | DA | DB | DC   per string I of strings.txt:
                               A  ids of llama_tokenize(add_special, parse_special)
-                              B  ids of llama_tokenize(no add_special, no parse_special)
+                              B  ids of llama_tokenize(no add_special, no parse_special),
+                                 "=" when the same as A
                               DA llama_detokenize(A, remove_special=false, unparse_special=true)
                               DB llama_detokenize(B, false, false)
                               DC llama_detokenize(A, remove_special=true, unparse_special=false)
@@ -305,7 +306,8 @@ def write_case(lib, name, rel, pre, strs, tmp):
         da = detokenize(lib, vocab, a, False, True)
         db = detokenize(lib, vocab, b, False, False)
         dc = detokenize(lib, vocab, a, True, False)
-        L.append(f"c {i} | {' '.join(map(str, a))} | {' '.join(map(str, b))} | "
+        bs = "=" if b == a else " ".join(map(str, b))
+        L.append(f"c {i} | {' '.join(map(str, a))} | {bs} | "
                  f"{d(t, da)} | {d(t, db)} | {d(t, dc)}")
     lib.llama_model_free(model)
     with open(os.path.join(OUT, f"{name}.txt"), "w", encoding="utf-8") as f:
