@@ -1,8 +1,9 @@
 /*
- * Tokenizers: text (UTF-8 bytes) to token ids, with the same ids as Hugging
- * Face `tokenizers` for the same model files.
+ * Tokenizers: text (UTF-8 bytes) to token ids, with the same ids as the
+ * reference implementation of each format for the same model files.
  *
- * Supported today: WordPiece (BERT family) as tokenizer.json describes it:
+ * WordPiece (BERT family), as Hugging Face `tokenizers` runs what
+ * tokenizer.json describes:
  *   normalizer      BertNormalizer (clean_text, handle_chinese_chars,
  *                   strip_accents, lowercase) or none
  *   pre_tokenizer   BertPreTokenizer (split on whitespace, isolate
@@ -17,8 +18,8 @@
  * [UNK]/[CLS]/[SEP]/[PAD]/[MASK] as special tokens, "##" prefix, 100 chars
  * per word.
  *
- * and the tokenizers of GGUF files (Llama family), with the ids llama.cpp
- * gives for the same file (src/tokenizer/bpe.h has every rule):
+ * The tokenizers of GGUF files (Llama family), as llama.cpp runs them
+ * (src/tokenizer/bpe.h has every rule):
  *   "gpt2"   byte-level BPE: merges by rank after the pre-tokenizer that
  *            tokenizer.ggml.pre names (gpt-2, llama-bpe for Llama 3, qwen2,
  *            smollm, default, and their aliases in llama.cpp);
