@@ -69,6 +69,37 @@ CASES = {
 
 # ---------------------------------------------------------------- strings
 
+def lenient_code_points(b):
+    """llama.cpp's UTF-8 decoding (unicode_cpts_from_utf8): lead byte by its
+    high bits, continuation bytes checked, nothing else; U+FFFD and one byte
+    on any failure."""
+    out, i = [], 0
+    while i < len(b):
+        c = b[i]
+        need = 0 if c < 0x80 else -1 if c < 0xC0 else 1 if c < 0xE0 else 2 if c < 0xF0 else 3 if c < 0xF8 else -1
+        if need == 0:
+            out.append(c)
+            i += 1
+        elif need > 0 and i + need < len(b) and all(0x80 <= x < 0xC0 for x in b[i + 1:i + 1 + need]):
+            cp = c & (0x7F >> (need + 1))
+            for x in b[i + 1:i + 1 + need]:
+                cp = cp << 6 | (x & 0x3F)
+            out.append(cp)
+            i += need + 1
+        else:
+            out.append(0xFFFD)
+            i += 1
+    return out
+
+
+def llama_cpp_aborts(b):
+    """Byte-level BPE in llama.cpp re-encodes the decoded code points and
+    throws (uncaught: the process aborts) on one past U+10FFFF, which F4 90..
+    and F5..F7 sequences decode to. Such strings are left out of the test
+    set; wgml passes their bytes through (tests/test_bpe.c unit)."""
+    return any(cp > 0x10FFFF for cp in lenient_code_points(b))
+
+
 def strings():
     s = []
     add = s.append
@@ -177,6 +208,7 @@ def strings():
         n = rb.randint(1, 24)
         add(bytes(rb.choice([rb.randint(0, 255), rb.randint(0x20, 0x7e), 0x80, 0xc3, 0xe4, 0xf0])
                   for _ in range(n)))
+    s = [t for t in s if not llama_cpp_aborts(t)]
     assert len(s) >= 300, len(s)
     return s
 

@@ -785,6 +785,11 @@ static int test_unit(void)
     // "bcd" (longer) takes its text before "ab" could: a, bcd.
     EXPECT_IDS(tok, "abcd", false, true, 'a', 258);
     EXPECT_IDS(tok, "abcd", false, false, 257, 'd');
+    // Past U+10FFFF (F4 90.., F5..F7 leads): llama.cpp aborts on these
+    // (an uncaught exception when it re-encodes the code point); wgml passes
+    // the bytes through.
+    EXPECT_IDS(tok, "\xF4\x90\x80\x80", false, false, 0xF4, 0x90, 0x80, 0x80);
+    EXPECT_IDS(tok, "a\xF7\xBF\xBF\xBF", false, false, 'a', 0xF7, 0xBF, 0xBF, 0xBF);
     // User-defined tokens are matched without parse_special too.
     EXPECT_IDS(tok, "axyb", false, false, 'a', 259, 'b');
     // The default for byte-level BPE: no BOS; 11 is the default BOS/EOS id.

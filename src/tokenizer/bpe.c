@@ -323,8 +323,10 @@ static wgml_status bpe_word(const wgml_tokenizer *tok, merger *m, const char *wo
     return WGML_OK;
 }
 
-// Writes cp as UTF-8 the way llama.cpp's unicode_cpt_to_utf8 does, past
-// U+10FFFF included (see wgml_bpe_tokenize for why those never get here).
+// Writes a decoded code point back as UTF-8. One past U+10FFFF (from the
+// lenient decoder's F4 90.. and F5..F7 sequences) has no UTF-8: llama.cpp
+// throws there and, the exception being uncaught, aborts; wgml writes it in
+// the 4-byte pattern, which gives back the bytes of the input.
 static size_t utf8_put(uint32_t cp, uint8_t out[4])
 {
     return wgml_utf8_encode(cp, out);

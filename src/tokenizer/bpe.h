@@ -25,7 +25,9 @@
  *      - byte-level BPE: UTF-8 is decoded leniently (as llama.cpp: overlong
  *        forms and surrogates pass, a byte that starts no sequence becomes
  *        U+FFFD), the pre-tokenizer splits the code points into words, each
- *        word's UTF-8 is mapped byte by byte to GPT-2's printable code points,
+ *        word's UTF-8 is mapped byte by byte to GPT-2's printable code points
+ *        (a code point past U+10FFFF, from F4 90.. or F5..F7, keeps its
+ *        input bytes: llama.cpp aborts there),
  *        and the merges apply by rank (lowest first, leftmost on ties);
  *        with ignore_merges (Llama 3) a word that is a token is kept whole;
  *      - SentencePiece: a space goes before the piece when it starts the text
