@@ -54,13 +54,29 @@ typedef struct symbol {
     int32_t prev, next;  // -1 at the ends
 } symbol;
 
-// A queued merge of symbols left and right: the higher key first, then the
-// smaller left (llama.cpp's order: lowest rank, or highest score).
+// A queued merge of symbol left with its right neighbour: the higher key
+// first, then the smaller left (llama.cpp's order: lowest rank, or highest
+// score). The neighbour is not stored: a merge is still current exactly when
+// left is alive and its lengths and its neighbour's add up to size (left only
+// grows by taking its neighbour, and a symbol never shrinks), which keeps an
+// entry at 12 bytes for long words' heaps.
 typedef struct candidate {
-    double key;
-    int32_t left, right;
+    uint32_t key;        // order-preserving: see rank_key and score_key
+    int32_t left;
     uint32_t size;       // bytes of the two symbols when it was queued
 } candidate;
+
+static uint32_t rank_key(int64_t rank) { return UINT32_MAX - (uint32_t)rank; }
+
+// Floats in the order of their values as unsigned integers; -0 is +0 (they
+// compare equal in llama.cpp's queue).
+static uint32_t score_key(float score)
+{
+    if (score == 0) score = 0;
+    uint32_t bits;
+    memcpy(&bits, &score, 4);
+    return bits & 0x80000000u ? ~bits : bits | 0x80000000u;
+}
 
 typedef struct merger {
     symbol *sym;
@@ -79,6 +95,14 @@ static bool before(const candidate *a, const candidate *b)
 {
     if (a->key != b->key) return a->key > b->key;
     return a->left < b->left;
+}
+
+// The right neighbour of c.left when c is still current, else -1.
+static int32_t current_right(const merger *m, const candidate *c)
+{
+    const symbol *l = &m->sym[c->left];
+    if (l->n == 0 || l->next < 0 || l->n + m->sym[l->next].n != c->size) return -1;
+    return l->next;
 }
 
 static bool heap_push(merger *m, candidate c)
@@ -278,7 +302,7 @@ static bool bpe_candidate(const wgml_bpe *b, merger *m, const char *word, int32_
     const symbol *l = &m->sym[left], *r = &m->sym[right];
     int64_t rank = merge_rank(&b->merges, word + l->off, l->n, word + r->off, r->n);
     if (rank < 0) return true;
-    return heap_push(m, (candidate){-(double)rank, left, right, l->n + r->n});
+    return heap_push(m, (candidate){rank_key(rank), left, l->n + r->n});
 }
 
 // The ids of one byte-encoded word.
@@ -295,9 +319,9 @@ static wgml_status bpe_word(const wgml_tokenizer *tok, merger *m, const char *wo
         if (!bpe_candidate(b, m, word, (int32_t)i - 1, (int32_t)i)) return WGML_ERR_OUT_OF_MEMORY;
     while (m->n_heap) {
         candidate c = heap_pop(m);
-        const symbol *l = &m->sym[c.left], *r = &m->sym[c.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != c.size) continue;   // out of date
-        merge_pair(m, c.left, c.right);
+        int32_t right = current_right(m, &c);
+        if (right < 0) continue;   // out of date
+        merge_pair(m, c.left, right);
         if (!bpe_candidate(b, m, word, m->sym[c.left].prev, c.left) ||
             !bpe_candidate(b, m, word, c.left, m->sym[c.left].next))
             return WGML_ERR_OUT_OF_MEMORY;
@@ -377,7 +401,7 @@ static bool spm_candidate(const wgml_tokenizer *tok, merger *m, const char *text
     const symbol *l = &m->sym[left], *r = &m->sym[right];
     int32_t id = find_token2(tok, text + l->off, l->n, text + r->off, r->n);
     if (id < 0 || (size_t)id >= tok->bpe->n) return true;
-    return heap_push(m, (candidate){tok->bpe->scores[id], left, right, l->n + r->n});
+    return heap_push(m, (candidate){score_key(tok->bpe->scores[id]), left, l->n + r->n});
 }
 
 // One piece of text, already with U+2581 for spaces.
@@ -390,9 +414,9 @@ static wgml_status spm_text(const wgml_tokenizer *tok, merger *m, const char *te
             return WGML_ERR_OUT_OF_MEMORY;
     while (m->n_heap) {
         candidate c = heap_pop(m);
-        const symbol *l = &m->sym[c.left], *r = &m->sym[c.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != c.size) continue;   // out of date
-        merge_pair(m, c.left, c.right);
+        int32_t right = current_right(m, &c);
+        if (right < 0) continue;   // out of date
+        merge_pair(m, c.left, right);
         if (!spm_candidate(tok, m, text, m->sym[c.left].prev, c.left) ||
             !spm_candidate(tok, m, text, c.left, m->sym[c.left].next))
             return WGML_ERR_OUT_OF_MEMORY;
