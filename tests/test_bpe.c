@@ -763,6 +763,15 @@ static int test_unit(void)
     tok = tiny_build(t, err, sizeof err, &st);
     TEST_CHECK(tok, "spm: %s", err);
     EXPECT_IDS(tok, "ab", true, false, 1, 264, 2);
+    // The Hugging Face style call truncates the text's ids, keeping BOS and EOS.
+    int32_t *enc = NULL;
+    size_t n_enc = 0;
+    TEST_CHECK(wgml_tokenizer_encode(tok, "ab ab ab", 8, true, 3, &enc, &n_enc, err, sizeof err) ==
+                   WGML_OK && n_enc == 3 && enc[0] == 1 && enc[1] == 264 && enc[2] == 2,
+               "encode with max_length 3");
+    wgml_tokenizer_ids_free(enc);
+    TEST_CHECK(wgml_tokenizer_encode(tok, "ab", 2, true, 1, &enc, &n_enc, err, sizeof err) ==
+                   WGML_ERR_INVALID_ARGUMENT, "max_length 1 cannot hold BOS and EOS");
     wgml_tokenizer_free(tok);
     t->v.ids[WGML_BPE_BOS] = 100000;   // out of range: the default (1) stays
     tok = tiny_build(t, err, sizeof err, &st);
