@@ -63,6 +63,7 @@ CASES = {
     "llama3": (f"{VOCAB}/ggml-vocab-llama-bpe.gguf", None),
     "qwen2": (f"{VOCAB}/ggml-vocab-qwen2.gguf", None),
     "llama-spm": (f"{VOCAB}/ggml-vocab-llama-spm.gguf", None),
+    "phi3": (f"{VOCAB}/ggml-vocab-phi-3.gguf", None),
     "smollm2": (SMOLLM2, None),
 }
 
@@ -182,7 +183,8 @@ def strings():
               "x<|im_end|>y", "<|fim_prefix|>def<|fim_suffix|>\n<|fim_middle|>", "<|file_sep|>",
               "<|repo_name|>", "<|end_of_text|>", "hello<|im_end|>", "<|im_end|> trailing",
               "<|endoftext|><|endoftext|>", "<|END|>", "< s>", "<0x41>", "<0x0A>", "▁", "▁▁x",
-              "[INST] hi [/INST]", "<|endoftext|>\n"]:
+              "[INST] hi [/INST]", "<|endoftext|>\n", "<|user|>\n  Hi <|end|>\n<|assistant|>",
+              "<s> <unk> </s>  x", "<|endoftext|>  y", " \t<|end|>\t ", "<|im_start|>  <|im_end|>  "]:
         add(t.encode())
     # long texts
     add(("The GGUF format stores a model's tensors and metadata in one file. " * 12).encode())

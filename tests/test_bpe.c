@@ -941,6 +941,7 @@ static const struct {
     {".deps/vocab/ggml-vocab-llama-bpe.gguf", NULL},
     {".deps/vocab/ggml-vocab-qwen2.gguf", NULL},
     {".deps/vocab/ggml-vocab-llama-spm.gguf", NULL},
+    {".deps/vocab/ggml-vocab-phi-3.gguf", NULL},
     {".deps/models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf", NULL},
 };
 #define N_VOCABS (sizeof vocabs / sizeof vocabs[0])
@@ -972,11 +973,12 @@ static int test_linear(void)
         {3, "qwen2 CJK", "\xe4\xb8\xad"},
         {4, "spm 'a'", "a"},
         {4, "spm emoji", "\xf0\x9f\x98\x80"},
-        {5, "smollm '1'", "1"},
-        {5, "smollm <|im_star", "<|im_star"},
-        {5, "smollm a<|im_end|>", "a<|im_end|>"},
+        {6, "smollm '1'", "1"},
+        {6, "smollm <|im_star", "<|im_star"},
+        {6, "smollm a<|im_end|>", "a<|im_end|>"},
         {2, "llama3 <|eot_id|>", "<|eot_id|>b"},
-        {5, "smollm bad bytes", "\xf0\x9f\x98"},
+        {6, "smollm bad bytes", "\xf0\x9f\x98"},
+        {5, "phi3 <|end|> + spaces", "<|end|>   "},
     };
     const size_t mib = (size_t)1 << 20;
     wgml_tokenizer *toks[N_VOCABS] = {0};

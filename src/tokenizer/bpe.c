@@ -495,9 +495,13 @@ static size_t find_special(const char *hay, size_t hlen, size_t from, const char
     return SIZE_MAX;
 }
 
+// isspace() in the C locale.
+static bool ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
 // Cuts the special tokens out of text (llama.cpp's tokenizer_st_partition):
 // each token in turn, longest first, takes all its occurrences from left to
-// right in the text the tokens before it left.
+// right in the text the tokens before it left; an lstrip (rstrip) token
+// drops the whitespace before (after) it.
 static wgml_status partition(const wgml_tokenizer *tok, const char *text, size_t len,
                              bool parse_special, fragments *out)
 {
@@ -523,9 +527,15 @@ static wgml_status partition(const wgml_tokenizer *tok, const char *text, size_t
             }
             found = true;
             while (m != SIZE_MAX && !st) {
-                if ((m > at && !frag_push(&next, at, m - at, -1)) || !frag_push(&next, m, plen, sp->id))
+                size_t gap_end = m;
+                if (sp->lstrip)
+                    while (gap_end > at && ascii_space(text[gap_end - 1])) gap_end--;
+                if ((gap_end > at && !frag_push(&next, at, gap_end - at, -1)) ||
+                    !frag_push(&next, m, plen, sp->id))
                     st = WGML_ERR_OUT_OF_MEMORY;
                 at = m + plen;
+                if (sp->rstrip)
+                    while (at < end && ascii_space(text[at])) at++;
                 m = find_special(text, end, at, pat, plen, sp->fail);
             }
             if (!st && at < end && !frag_push(&next, at, end - at, -1)) st = WGML_ERR_OUT_OF_MEMORY;

@@ -123,6 +123,8 @@ enum {
     WGML_TOKEN_ATTR_CONTROL = 1 << 3,
     WGML_TOKEN_ATTR_USER_DEFINED = 1 << 4,
     WGML_TOKEN_ATTR_BYTE = 1 << 5,
+    WGML_TOKEN_ATTR_LSTRIP = 1 << 7,   // a special token that eats the spaces before it
+    WGML_TOKEN_ATTR_RSTRIP = 1 << 8,   // ... after it
 };
 // 0 for an id out of range.
 unsigned wgml_tokenizer_token_attr(const wgml_tokenizer *tok, int32_t id);
