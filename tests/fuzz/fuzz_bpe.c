@@ -4,10 +4,11 @@
 //   bit 7 set:   a GGUF file: opened from memory, its tokenizer loaded, and
 //                when that works a fixed text tokenized and decoded;
 //   bit 7 clear: text for one of the built-in vocabularies (bits 0-2: a
-//                SentencePiece one, or a byte-level one with each
-//                pre-tokenizer; or, when the environment names one in
-//                WGML_FUZZ_GGUF, that file's tokenizer), bit 3 add_special,
-//                bit 4 parse_special.
+//                SentencePiece one, a byte-level one with each pre-tokenizer,
+//                a SentencePiece one named Phi3 (rstrip special tokens), a
+//                byte-level one with Jina v2's <mask> (lstrip); bits 5-6 set:
+//                the tokenizer of the file WGML_FUZZ_GGUF names, when set),
+//                bit 3 add_special, bit 4 parse_special.
 // Text is tokenized, every id checked to be in range, detokenized with both
 // flag settings, and streamed: every streamed piece must be valid UTF-8.
 #include "tokenizer/bpe.h"
@@ -18,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { N_BUILTIN = 6, SLOT_ENV = 6, N_SLOTS = 8 };
+enum { N_BUILTIN = 8, SLOT_ENV = 8, N_SLOTS = 9 };
 
 static wgml_tokenizer *toks[N_SLOTS];
 static bool ready;
@@ -38,14 +39,15 @@ static wgml_tokenizer *builtin(int which)
     };
     static const char *const extra_bpe[] = {"ab", "abc", ("\xC4\xA0" "a"), "\xC4\xA0t", "th", "the",
                                             "\xC4\xA0th", "12", "123", "<|", "\xC4\xA0\xC4\xA0",
-                                            "\xC4\x8A\xC4\x8A", "<|im_start|>", "<|im_end|>", "<s>"};
-    static const int32_t extra_bpe_types[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 4};
+                                            "\xC4\x8A\xC4\x8A", "<|im_start|>", "<|im_end|>", "<s>",
+                                            "<mask>"};
+    static const int32_t extra_bpe_types[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 4, 3};
     static const char *const extra_spm[] = {"\xE2\x96\x81", "a", "b", "\xE2\x96\x81" "a", "ab",
                                             "\xE2\x96\x81" "ab", "<|im_end|>", "\xE2\x96\x81\xE2\x96\x81"};
     wgml_bpe_vocab v;
     wgml_bpe_vocab_init(&v);
     size_t n = 0;
-    bool spm = which == 0;
+    bool spm = which == 0 || which == 6;
     if (spm) {
         static const char *const head[] = {"<unk>", "<s>", "</s>"};
         for (int i = 0; i < 3; i++) {
@@ -73,13 +75,18 @@ static wgml_tokenizer *builtin(int which)
         n++;
     }
     for (size_t i = 0; i < n; i++) lens[i] = strlen(texts[i]);
-    static const char *const pres[] = {NULL, "default", "gpt-2", "llama-bpe", "qwen2", "smollm"};
+    static const char *const pres[] = {NULL, "default", "gpt-2", "llama-bpe", "qwen2", "smollm",
+                                       NULL, "jina-v2-es"};
     static size_t merge_lens[sizeof merges / sizeof merges[0]];
     for (size_t i = 0; i < sizeof merges / sizeof merges[0]; i++) merge_lens[i] = strlen(merges[i]);
     v.model = spm ? "llama" : "gpt2";
     v.model_len = strlen(v.model);
     v.pre = pres[which];
     v.pre_len = v.pre ? strlen(v.pre) : 0;
+    if (which == 6) {
+        v.name = "Phi3";
+        v.name_len = 4;
+    }
     v.n_tokens = n;
     v.tokens = texts;
     v.token_lens = lens;
@@ -168,8 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         return 0;
     }
-    int which = mode & 7;
-    if (which >= N_BUILTIN) which = toks[SLOT_ENV] ? SLOT_ENV : which - N_BUILTIN;
+    int which = (mode & 0x60) == 0x60 && toks[SLOT_ENV] ? SLOT_ENV : mode & 7;
     exercise(toks[which], (const char *)data + 1, size - 1, mode & 8, mode & 16);
     return 0;
 }
