@@ -105,17 +105,39 @@ static int32_t current_right(const merger *m, const candidate *c)
     return l->next;
 }
 
-static bool heap_push(merger *m, candidate c)
+static bool heap_reserve(merger *m)
 {
-    if (m->n_heap == m->cap_heap) {
-        size_t cap = m->cap_heap ? m->cap_heap * 2 : 256;
-        candidate *h = realloc(m->heap, cap * sizeof(candidate));
-        if (!h) return false;
-        m->heap = h;
-        m->cap_heap = cap;
+    if (m->n_heap < m->cap_heap) return true;
+    size_t cap = m->cap_heap ? m->cap_heap * 2 : 256;
+    candidate *h = realloc(m->heap, cap * sizeof(candidate));
+    if (!h) return false;
+    m->heap = h;
+    m->cap_heap = cap;
+    return true;
+}
+
+static void sift_down(merger *m, size_t i)
+{
+    candidate x = m->heap[i];
+    size_t n = m->n_heap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && before(&m->heap[c + 1], &m->heap[c])) c++;
+        if (!before(&m->heap[c], &x)) break;
+        m->heap[i] = m->heap[c];
+        i = c;
     }
+    m->heap[i] = x;
+}
+
+// With heap false the candidate is only appended: the first merges of a word
+// are all queued before any comes out, and heapify orders them in O(n).
+static bool queue(merger *m, candidate c, bool heap)
+{
+    if (!heap_reserve(m)) return false;
     size_t i = m->n_heap++;
-    while (i > 0) {
+    while (heap && i > 0) {
         size_t parent = (i - 1) / 2;
         if (!before(&c, &m->heap[parent])) break;
         m->heap[i] = m->heap[parent];
@@ -125,20 +147,16 @@ static bool heap_push(merger *m, candidate c)
     return true;
 }
 
+static void heapify(merger *m)
+{
+    for (size_t i = m->n_heap / 2; i-- > 0;) sift_down(m, i);
+}
+
 static candidate heap_pop(merger *m)
 {
     candidate top = m->heap[0];
-    candidate last = m->heap[--m->n_heap];
-    size_t i = 0, n = m->n_heap;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && before(&m->heap[c + 1], &m->heap[c])) c++;
-        if (!before(&m->heap[c], &last)) break;
-        m->heap[i] = m->heap[c];
-        i = c;
-    }
-    if (n) m->heap[i] = last;
+    m->heap[0] = m->heap[--m->n_heap];
+    if (m->n_heap) sift_down(m, 0);
     return top;
 }
 
@@ -296,13 +314,13 @@ static int32_t find_token2(const wgml_tokenizer *tok, const char *a, size_t an, 
 
 // Queues the merge of left and right when the merge table has it.
 static bool bpe_candidate(const wgml_bpe *b, merger *m, const char *word, int32_t left,
-                          int32_t right)
+                          int32_t right, bool heap)
 {
     if (left < 0 || right < 0) return true;
     const symbol *l = &m->sym[left], *r = &m->sym[right];
     int64_t rank = merge_rank(&b->merges, word + l->off, l->n, word + r->off, r->n);
     if (rank < 0) return true;
-    return heap_push(m, (candidate){rank_key(rank), left, l->n + r->n});
+    return queue(m, (candidate){rank_key(rank), left, l->n + r->n}, heap);
 }
 
 // The ids of one byte-encoded word.
@@ -316,14 +334,16 @@ static wgml_status bpe_word(const wgml_tokenizer *tok, merger *m, const char *wo
     }
     if (!split_chars(m, word, len)) return WGML_ERR_OUT_OF_MEMORY;
     for (size_t i = 1; i < m->n_sym; i++)
-        if (!bpe_candidate(b, m, word, (int32_t)i - 1, (int32_t)i)) return WGML_ERR_OUT_OF_MEMORY;
+        if (!bpe_candidate(b, m, word, (int32_t)i - 1, (int32_t)i, false))
+            return WGML_ERR_OUT_OF_MEMORY;
+    heapify(m);
     while (m->n_heap) {
         candidate c = heap_pop(m);
         int32_t right = current_right(m, &c);
         if (right < 0) continue;   // out of date
         merge_pair(m, c.left, right);
-        if (!bpe_candidate(b, m, word, m->sym[c.left].prev, c.left) ||
-            !bpe_candidate(b, m, word, c.left, m->sym[c.left].next))
+        if (!bpe_candidate(b, m, word, m->sym[c.left].prev, c.left, true) ||
+            !bpe_candidate(b, m, word, c.left, m->sym[c.left].next, true))
             return WGML_ERR_OUT_OF_MEMORY;
     }
     for (int32_t i = 0; i >= 0 && m->n_sym; i = m->sym[i].next) {
@@ -395,13 +415,13 @@ static wgml_status bpe_text(const wgml_tokenizer *tok, const char *text, size_t 
 // ---------------------------------------------------------------- SentencePiece
 
 static bool spm_candidate(const wgml_tokenizer *tok, merger *m, const char *text, int32_t left,
-                          int32_t right)
+                          int32_t right, bool heap)
 {
     if (left < 0 || right < 0) return true;
     const symbol *l = &m->sym[left], *r = &m->sym[right];
     int32_t id = find_token2(tok, text + l->off, l->n, text + r->off, r->n);
     if (id < 0 || (size_t)id >= tok->bpe->n) return true;
-    return heap_push(m, (candidate){score_key(tok->bpe->scores[id]), left, l->n + r->n});
+    return queue(m, (candidate){score_key(tok->bpe->scores[id]), left, l->n + r->n}, heap);
 }
 
 // One piece of text, already with U+2581 for spaces.
@@ -410,15 +430,16 @@ static wgml_status spm_text(const wgml_tokenizer *tok, merger *m, const char *te
 {
     if (!split_chars(m, text, len)) return WGML_ERR_OUT_OF_MEMORY;
     for (size_t i = 1; i < m->n_sym; i++)
-        if (!spm_candidate(tok, m, text, (int32_t)i - 1, (int32_t)i))
+        if (!spm_candidate(tok, m, text, (int32_t)i - 1, (int32_t)i, false))
             return WGML_ERR_OUT_OF_MEMORY;
+    heapify(m);
     while (m->n_heap) {
         candidate c = heap_pop(m);
         int32_t right = current_right(m, &c);
         if (right < 0) continue;   // out of date
         merge_pair(m, c.left, right);
-        if (!spm_candidate(tok, m, text, m->sym[c.left].prev, c.left) ||
-            !spm_candidate(tok, m, text, c.left, m->sym[c.left].next))
+        if (!spm_candidate(tok, m, text, m->sym[c.left].prev, c.left, true) ||
+            !spm_candidate(tok, m, text, c.left, m->sym[c.left].next, true))
             return WGML_ERR_OUT_OF_MEMORY;
     }
     // Every merged symbol is a token; a single character that is none falls
