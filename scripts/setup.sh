@@ -10,7 +10,10 @@
 #     Debian 12's own lavapipe (Mesa 22.3) is refused by Dawn, and lavapipe is
 #     the CPU device that exposes shader-f16, so f16 kernels get tested in CI;
 #   - models into .deps/models: all-MiniLM-L6-v2 (sentence embeddings) and
-#     SmolLM2-135M-Instruct (GGUF, the default decoder), from PyPI wheels.
+#     SmolLM2-135M-Instruct (GGUF, the default decoder), from PyPI wheels;
+#   - tokenizer vocabularies into .deps/vocab (GGUF, vocabulary only: GPT-2,
+#     Llama 3, Llama 2 SentencePiece, Qwen2, Phi-3) from the llama-cpp-python sdist,
+#     which vendors llama.cpp and its models/ggml-vocab-*.gguf test files.
 # Safe to run again: every step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -169,10 +172,42 @@ install_web() {
   (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund >/dev/null)
 }
 
+# Vocabulary-only GGUF files of several tokenizer types, for the tokenizer
+# tests (tests/test_bpe.c): llama.cpp keeps them in its models/ folder, and
+# the llama-cpp-python sdist on PyPI vendors llama.cpp whole. The same sdist,
+# pip-installed, is the reference scripts/gen_bpe_testdata.py runs.
+LLAMA_CPP_PYTHON_VERSION=0.3.36
+LLAMA_CPP_PYTHON_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+VOCAB_FILES="gpt-2 llama-bpe llama-spm qwen2 phi-3"
+install_vocab() {
+  local dst="$deps/vocab" missing=0 v
+  for v in $VOCAB_FILES; do [ -f "$dst/ggml-vocab-$v.gguf" ] || missing=1; done
+  [ $missing = 0 ] && return
+  say "installing tokenizer vocabularies (PyPI llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION sdist, 77 MB)"
+  local tmp; tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --no-binary :all: -d "$tmp" \
+    "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION"
+  local sdist="$tmp/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz"
+  [ -f "$sdist" ] || { say "could not download the llama-cpp-python sdist"; exit 1; }
+  verify "$sdist" "$LLAMA_CPP_PYTHON_SHA256"
+  local members=()
+  for v in $VOCAB_FILES; do
+    members+=("llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp/models/ggml-vocab-$v.gguf")
+  done
+  tar -xzf "$sdist" -C "$tmp" "${members[@]}"
+  mkdir -p "$dst"
+  for v in $VOCAB_FILES; do
+    mv "$tmp/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp/models/ggml-vocab-$v.gguf" "$dst/"
+  done
+  echo "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION (llama.cpp models/)" > "$dst/VERSION"
+  rm -rf "$tmp"
+}
+
 install_wgpu_native
 install_dawn
 install_lavapipe
 install_minilm
 install_smollm2
 install_web
+install_vocab
 say "done: $(ls -d "$deps"/*/ | xargs -n1 basename | tr '\n' ' ')"
