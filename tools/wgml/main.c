@@ -19,6 +19,7 @@ static const char USAGE[] =
     "  embed    sentence embeddings of texts (BERT family, e.g. all-MiniLM-L6-v2):\n"
     "           JSON lines, TSV or .npy; --query ranks texts by similarity\n"
     "  similarity  cosine similarity of a text with others\n"
+    "  synth    write a Llama-architecture GGUF with random weights (tests, timing)\n"
     "\n"
     "Run 'wgml <command> --help' for a command's options.\n";
 
@@ -32,6 +33,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "bench")) return wgml_cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "roofline")) return wgml_cmd_roofline(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tune")) return wgml_cmd_tune(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "synth")) return wgml_cmd_synth(argc - 1, argv + 1);
     if (!strcmp(argv[1], "embed") || !strcmp(argv[1], "similarity"))
         return wgml_cmd_embed(argc - 1, argv + 1);
     fprintf(stderr, "wgml: unknown command '%s'\n\n%s", argv[1], USAGE);
