@@ -136,6 +136,14 @@ uint32_t    wgml_embedder_dim(const wgml_embedder *e);
 wgml_status wgml_embed(wgml_embedder *e, const char *const *texts, const size_t *lens, size_t n,
                        float *out);
 
+// ---------------------------------------------------------------- chat
+
+// One message of a conversation.
+typedef struct wgml_chat_message {
+    const char *role;      // "system", "user" or "assistant"
+    const char *content;   // UTF-8, NUL-terminated
+} wgml_chat_message;
+
 #ifdef __cplusplus
 }
 #endif
