@@ -8,6 +8,8 @@
  *   test_sampler reference     GPU id == reference id over V in {1, 7, 255,
  *                              4097, 49152, 128256}, several logit shapes
  *                              (ties, NaN/inf included) and parameter sets
+ *   test_sampler reference_sample  the same for V = 7 and 4097 only, once each (for
+ *                              slow devices: SwiftShader)
  *   test_sampler greedy        greedy == a plain argmax (ties to the lowest id);
  *                              top-k = 1 == greedy; NaN/inf rules
  *   test_sampler seed          a seed reproduces a draw; seeds differ
@@ -174,17 +176,18 @@ static const wgml_sampler_params PARAM_SETS[] = {
     {.temperature = 1, .top_p = 0.999f, .min_p = 0.001f, .repeat_penalty = 0.8f, .repeat_last_n = 300},
 };
 
-static int test_reference(wgml_gpu *gpu)
+static int test_reference(wgml_gpu *gpu, bool sample)
 {
     int cases = 0, draws = 0, mismatches = 0, greedy_cases = 0;
     for (size_t vi = 0; vi < COUNT(VS); vi++) {
         uint32_t n = VS[vi];
+        if (sample && n != 7 && n != 4097) continue;
         float *x = malloc(4ull * n);
         wgml_gpu_buf *buf;
         TEST_CHECK(x != NULL, "out of memory");
         TEST_OK(gpu, wgml_gpu_buf_create(gpu, 4ull * n, "test.logits", &buf));
         // Fewer repetitions at the largest sizes: the reference sorts V each time.
-        int reps = n >= 49152 ? 2 : n >= 4097 ? 4 : 8;
+        int reps = sample ? 1 : n >= 49152 ? 2 : n >= 4097 ? 4 : 8;
         for (size_t pi = 0; pi < COUNT(PARAM_SETS); pi++) {
             for (int shape = 0; shape < N_SHAPES; shape++) {
                 for (int rep = 0; rep < reps; rep++) {
@@ -312,7 +315,7 @@ static int test_greedy(wgml_gpu *gpu)
 
 static int test_seed(wgml_gpu *gpu)
 {
-    uint32_t n = 4097;
+    uint32_t n = 1000;
     float *x = malloc(4ull * n);
     TEST_CHECK(x != NULL, "out of memory");
     make_logits(x, n, SHAPE_UNIFORM, 3);   // flat: draws spread over many tokens
@@ -326,7 +329,7 @@ static int test_seed(wgml_gpu *gpu)
     TEST_OK(gpu, wgml_sampler_create(gpu, n, &p, &c));
     int differ_seed = 0, differ_step = 0;
     int32_t prev = -1;
-    for (uint64_t step = 0; step < 32; step++) {
+    for (uint64_t step = 0; step < 16; step++) {
         int32_t ia, ib, ic, ia2;
         TEST_OK(gpu, gpu_sample(gpu, a, buf, x, n, NULL, 0, step, &ia, NULL));
         TEST_OK(gpu, gpu_sample(gpu, b, buf, x, n, NULL, 0, step, &ib, NULL));
@@ -338,18 +341,18 @@ static int test_seed(wgml_gpu *gpu)
         differ_step += ia != prev;
         prev = ia;
     }
-    // With ~1900 candidates two different seeds (or steps) agree by chance
-    // about once in 1900 draws.
-    TEST_CHECK(differ_seed >= 28, "another seed gave the same token %d times of 32",
-               32 - differ_seed);
-    TEST_CHECK(differ_step >= 28, "consecutive steps repeated a token %d times of 32",
-               32 - differ_step);
+    // With ~900 candidates (top-p over a flat distribution) two different
+    // seeds (or steps) agree by chance about once in 900 draws.
+    TEST_CHECK(differ_seed >= 14, "another seed gave the same token %d times of 16",
+               16 - differ_seed);
+    TEST_CHECK(differ_step >= 14, "consecutive steps repeated a token %d times of 16",
+               16 - differ_step);
     wgml_sampler_free(a);
     wgml_sampler_free(b);
     wgml_sampler_free(c);
     wgml_gpu_buf_release(gpu, buf);
     free(x);
-    printf("ok   seed: 32 steps reproduce; another seed differs in %d of 32\n", differ_seed);
+    printf("ok   seed: 16 steps reproduce; another seed differs in %d of 16\n", differ_seed);
     return 0;
 }
 
@@ -662,7 +665,7 @@ static int run_timing(wgml_gpu *gpu, uint32_t max_groups)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_sampler philox|reference|greedy|seed|distribution|penalty|"
+        fprintf(stderr, "usage: test_sampler philox|reference|reference_sample|greedy|seed|distribution|penalty|"
                         "errors|groups|timing [G]\n");
         return 2;
     }
@@ -670,7 +673,8 @@ int main(int argc, char **argv)
     const char *t = argv[1];
     int rc;
     if (!strcmp(t, "philox")) rc = test_philox(gpu);
-    else if (!strcmp(t, "reference")) rc = test_reference(gpu);
+    else if (!strcmp(t, "reference")) rc = test_reference(gpu, false);
+    else if (!strcmp(t, "reference_sample")) rc = test_reference(gpu, true);
     else if (!strcmp(t, "greedy")) rc = test_greedy(gpu);
     else if (!strcmp(t, "seed")) rc = test_seed(gpu);
     else if (!strcmp(t, "distribution")) rc = test_distribution(gpu);
