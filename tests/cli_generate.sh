@@ -103,8 +103,15 @@ EOF
 [ -s "$tmp/chat.out" ] || fail "chat printed no answer"
 
 # ---- Ctrl-C: stops an answer (the chat goes on), then twice at the prompt quits.
+# A context of 4096 tokens keeps an answer going long enough to interrupt it.
+if [ -f "$smol" ]; then
+  "$WGML" synth --preset tiny --ctx 4096 --tokenizer-from "$smol" --quiet --output "$tmp/long.gguf"
+else
+  "$WGML" synth --preset tiny --ctx 4096 --quiet --output "$tmp/long.gguf"
+fi
 mkfifo "$tmp/in"
-"$WGML" chat -m "$m" -n 0 --ignore-eos --stats < "$tmp/in" > "$tmp/int.out" 2> "$tmp/int.err" &
+"$WGML" chat -m "$tmp/long.gguf" -n 0 --ignore-eos --stats < "$tmp/in" > "$tmp/int.out" \
+  2> "$tmp/int.err" &
 pid=$!
 exec 3> "$tmp/in"
 wait_for() {   # wait_for PATTERN: until the chat's standard error shows it (60 s)
@@ -115,8 +122,8 @@ wait_for() {   # wait_for PATTERN: until the chat's standard error shows it (60 
     sleep 0.1
   done
 }
-# Each answer runs to the end of the context (256 tokens); interrupt it once
-# it has begun (a fast device may finish first: then it stopped at the context).
+# Each answer would run to the end of the context; interrupt it once it has
+# begun (unless a fast device has finished it: then it stopped at the context).
 interrupt_answer() {   # interrupt_answer MESSAGE TURN
   before=$(wc -c < "$tmp/int.out")
   echo "$1" >&3
@@ -124,7 +131,7 @@ interrupt_answer() {   # interrupt_answer MESSAGE TURN
   while [ "$(wc -c < "$tmp/int.out")" -le "$before" ] && [ $i -lt 600 ]; do
     i=$((i + 1)); sleep 0.1
   done
-  kill -INT $pid
+  grep -q "\"turn\": $2" "$tmp/int.err" || kill -INT $pid
   wait_for "\"turn\": $2"
   kill -0 $pid || fail "SIGINT during an answer ended the chat"
 }

@@ -17,9 +17,13 @@
  *                                generation tokens (and ignore_eog); every
  *                                piece of text is valid UTF-8
  *   test_generate errors VOCAB   bad files, prompts too long, bad arguments
+ *   test_generate timing MODEL   (not a test) where a decode step's time goes:
+ *                                recording (host), the GPU's time (timestamps),
+ *                                the wait and the 4-byte readback
  */
 #include "formats/gguf.h"
 #include "models/llama_ref.h"
+#include "models/sampler.h"
 #include "tokenizer/tokenizer.h"
 #include "wgml.h"
 
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CHECK(cond, ...)                                                  \
@@ -439,14 +444,20 @@ static int test_errors(const char *vocab)
     if (make_model(vocab, -1, false)) return 1;
     wgml_ctx *ctx = ctx_create();
     wgml_llm *llm = NULL;
+    wgml_status st;
     CHECK(wgml_llm_load(ctx, "/nonexistent/model.gguf", NULL, &llm) != WGML_OK && !llm &&
           strstr(wgml_ctx_last_error(ctx), "/nonexistent/model.gguf"), "a missing file: %s",
           wgml_ctx_last_error(ctx));
-    // Not a GGUF file: this test's own source.
-    CHECK(wgml_llm_load(ctx, __FILE__, NULL, &llm) == WGML_ERR_BAD_FILE && !llm,
-          "a text file: %s", wgml_ctx_last_error(ctx));
+    // Not a GGUF file.
+    char text_path[] = "/tmp/wgml_test_generate_text_XXXXXX";
+    int fd = mkstemp(text_path);
+    CHECK(fd >= 0 && write(fd, "not a model\n", 12) == 12, "writing %s", text_path);
+    close(fd);
+    st = wgml_llm_load(ctx, text_path, NULL, &llm);
+    unlink(text_path);
+    CHECK(st == WGML_ERR_BAD_FILE && !llm, "a text file: %s", wgml_ctx_last_error(ctx));
     // A GGUF file without a model: the vocabulary alone.
-    wgml_status st = wgml_llm_load(ctx, vocab, NULL, &llm);
+    st = wgml_llm_load(ctx, vocab, NULL, &llm);
     CHECK(st != WGML_OK && !llm, "a vocabulary without weights loaded");
     printf("     vocabulary only: %s: %s\n", wgml_status_name(st), wgml_ctx_last_error(ctx));
     wgml_llm_params bad = {.precision = (wgml_precision)77};
@@ -483,6 +494,85 @@ static int test_errors(const char *vocab)
     return 0;
 }
 
+// ---------------------------------------------------------------- timing
+
+static double now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e6 + t.tv_nsec * 1e-3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int run_timing(const char *path)
+{
+    char err[512];
+    wgml_gpu *gpu;
+    CHECK(!wgml_gpu_create(NULL, &gpu, err, sizeof err), "%s", err);
+    wgml_gguf *g;
+    CHECK(!wgml_gguf_open_file(path, &g, err, sizeof err), "%s", err);
+    wgml_llama *m;
+    CHECK(!wgml_llama_load(gpu, g, NULL, &m), "%s", wgml_gpu_last_error(gpu));
+    wgml_gguf_close(g);
+    uint32_t V = wgml_llama_config_of(m)->n_vocab;
+    static const struct {
+        const char *name;
+        wgml_sampler_params p;
+    } sets[] = {
+        {"greedy", {.temperature = 0}},
+        {"k40+p0.95+min_p", {.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f}},
+    };
+    enum { PROMPT_N = 32, STEPS = 64 };
+    int32_t prompt[PROMPT_N];
+    for (int i = 0; i < PROMPT_N; i++) prompt[i] = (int32_t)((i * 7919 + 11) % V);
+    for (size_t si = 0; si < sizeof sets / sizeof sets[0]; si++) {
+        wgml_sampler *s;
+        CHECK(!wgml_sampler_create(gpu, V, &sets[si].p, &s), "%s", wgml_gpu_last_error(gpu));
+        wgml_gpu_buf *logits;
+        int32_t tok;
+        CHECK(!wgml_llama_record(m, prompt, PROMPT_N, 0, &logits) &&
+              !wgml_sampler_record(s, logits, 0, NULL, 0, PROMPT_N) &&
+              !wgml_gpu_submit(gpu, NULL) && !wgml_sampler_result(s, &tok), "%s",
+              wgml_gpu_last_error(gpu));
+        double rec[STEPS], gpu_t[STEPS], wait[STEPS], back[STEPS], total[STEPS];
+        uint32_t n_disp = 0;
+        for (int i = 0; i < STEPS; i++) {
+            uint32_t pos = PROMPT_N + (uint32_t)i;
+            double t0 = now_us(), ns = -1;
+            CHECK(!wgml_gpu_begin(gpu, true) && !wgml_llama_record(m, &tok, 1, pos, &logits) &&
+                  !wgml_sampler_record(s, logits, 0, NULL, 0, pos + 1), "%s",
+                  wgml_gpu_last_error(gpu));
+            double t1 = now_us();
+            n_disp = wgml_gpu_pending_dispatches(gpu);
+            CHECK(!wgml_gpu_submit(gpu, &ns), "%s", wgml_gpu_last_error(gpu));
+            double t2 = now_us();
+            CHECK(!wgml_sampler_result(s, &tok), "%s", wgml_gpu_last_error(gpu));
+            double t3 = now_us();
+            rec[i] = t1 - t0;
+            gpu_t[i] = ns / 1e3;
+            wait[i] = t2 - t1;
+            back[i] = t3 - t2;
+            total[i] = t3 - t0;
+        }
+        double *cols[] = {rec, gpu_t, wait, back, total};
+        for (int c = 0; c < 5; c++) qsort(cols[c], STEPS, sizeof(double), cmp_double);
+        printf("%-16s V=%u, %u dispatches a step (sampler %u): record %.0f us, GPU %.0f us, submit+wait %.0f "
+               "us, readback %.0f us, step %.0f us (%.0f tokens/s), medians of %d\n",
+               sets[si].name, V, n_disp, wgml_sampler_dispatches(s, false), rec[STEPS / 2],
+               gpu_t[STEPS / 2], wait[STEPS / 2], back[STEPS / 2], total[STEPS / 2],
+               1e6 / total[STEPS / 2], STEPS);
+        wgml_sampler_free(s);
+    }
+    wgml_llama_free(m);
+    wgml_gpu_free(gpu);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -494,6 +584,7 @@ int main(int argc, char **argv)
     if (!strcmp(t, "cache")) return test_cache(vocab);
     if (!strcmp(t, "stops")) return test_stops(vocab);
     if (!strcmp(t, "errors")) return test_errors(vocab);
+    if (!strcmp(t, "timing")) return run_timing(argv[2]);
     fprintf(stderr, "unknown test '%s'\n", t);
     return 2;
 }

@@ -363,11 +363,12 @@ done:
 static wgml_llm *volatile g_chat_llm;
 static volatile sig_atomic_t g_generating, g_sigint;
 
+// During an answer Ctrl-C cancels it; anywhere else it counts at the prompt.
 static void on_sigint(int sig)
 {
     (void)sig;
-    g_sigint = 1;
     if (g_generating && g_chat_llm) wgml_llm_cancel(g_chat_llm);
+    else g_sigint = 1;
 }
 
 typedef struct conversation {
@@ -443,11 +444,12 @@ int wgml_cmd_chat(int argc, char **argv)
             fputs("> ", stdout);
             fflush(stdout);
         }
-        g_sigint = 0;
         errno = 0;
-        ssize_t got = getline(&line, &line_cap, stdin);
+        // A Ctrl-C that came after the last answer counts as one at the prompt.
+        ssize_t got = g_sigint ? -1 : getline(&line, &line_cap, stdin);
         if (got < 0) {
             if (errno == EINTR || g_sigint) {
+                g_sigint = 0;
                 clearerr(stdin);
                 if (quit_armed) break;
                 quit_armed = true;
@@ -521,7 +523,6 @@ oom:
     fprintf(stderr, "%s: out of memory\n", cmd);
 done:
     g_chat_llm = NULL;
-    signal(SIGINT, SIG_DFL);
     conv_truncate(&conv, 0);
     free(conv.m);
     free(line);
