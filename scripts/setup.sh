@@ -24,8 +24,11 @@ mkdir -p "$deps"
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- Debian
+# clang, lld, wasi-libc and libclang-rt-14-dev-wasm32 build the wasm module
+# (web/build.sh); chromium runs it in the browser tests (WebGPU on SwiftShader).
 apt_packages=(build-essential cmake ninja-build pkg-config python3 unzip curl
-              libvulkan1 mesa-vulkan-drivers chromium-common nodejs npm)
+              libvulkan1 mesa-vulkan-drivers chromium-common nodejs npm
+              clang lld wasi-libc libclang-rt-14-dev-wasm32 chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -190,10 +193,21 @@ install_vocab() {
   rm -rf "$tmp"
 }
 
+# ---------------------------------------------------------------- web
+# The browser tests' and benchmarks' npm packages, pinned with their
+# checksums in web/package-lock.json (playwright-core drives Debian's
+# chromium: no browser is downloaded; onnxruntime-web for the comparison).
+install_web() {
+  [ -f web/node_modules/playwright-core/package.json ] && [ -f web/node_modules/onnxruntime-web/package.json ] && return
+  say "installing web/node_modules (npm ci: playwright-core, onnxruntime-web)"
+  (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund >/dev/null)
+}
+
 install_wgpu_native
 install_dawn
 install_lavapipe
 install_minilm
 install_smollm2
 install_vocab
+install_web
 say "done: $(ls -d "$deps"/*/ | xargs -n1 basename | tr '\n' ' ')"

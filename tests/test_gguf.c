@@ -329,6 +329,32 @@ static int check_deq(wgml_gguf *g, char **tok, int nt)
     }
     free(raw);
     free(y);
+    // read_f32 gives the same values, over the range and (for tensors of up
+    // to a million elements, many bounce-buffer chunks) over the whole tensor.
+    size_t all = (size_t)t->n_elements;
+    if (all > (1u << 20)) all = 0;
+    float *part = malloc((size_t)count * sizeof *part + 1), *whole = malloc(all * sizeof *whole + 1);
+    unsigned char *bytes = malloc(all ? (size_t)t->size : 1);
+    float *ref = malloc(all * sizeof *ref + 1);
+    TEST_CHECK(part && whole && bytes && ref, "out of memory");
+    TEST_CHECK(wgml_gguf_tensor_read_f32(g, t, start, count, part) == WGML_OK, "read_f32 %s: %s",
+               t->name, wgml_gguf_last_error(g));
+    for (uint64_t i = 0; i < count; i++) {
+        uint32_t bits;
+        memcpy(&bits, &part[i], 4);
+        TEST_CHECK(strtoul(tok[4 + i], NULL, 16) == bits, "read_f32 %s[%llu]", t->name,
+                   (unsigned long long)(start + i));
+    }
+    if (all) {
+        TEST_CHECK(wgml_gguf_tensor_read_f32(g, t, 0, all, whole) == WGML_OK &&
+                   wgml_gguf_tensor_read(g, t, 0, bytes, (size_t)t->size) == WGML_OK &&
+                   wgml_gguf_dequantize(t->type, bytes, all, ref) == WGML_OK &&
+                   !memcmp(whole, ref, all * sizeof *ref), "read_f32 of all of %s", t->name);
+    }
+    free(part);
+    free(whole);
+    free(bytes);
+    free(ref);
     return 0;
 }
 
@@ -592,6 +618,8 @@ static int test_dequant(void)
     wgml_gguf *g;
     char err[256];
     TEST_CHECK(wgml_gguf_open_file(path, &g, err, sizeof err) == WGML_OK, "%s", err);
+    blob file = read_whole(path);
+    TEST_CHECK(file.p, "cannot read %s", path);
     bool seen[64] = {0};
     int types = 0;
     for (size_t i = 0; i < wgml_gguf_tensor_count(g); i++) {
@@ -621,8 +649,29 @@ static int test_dequant(void)
         }
         TEST_CHECK(!nan, "%s: %zu expected values are NaN (the data script should avoid them)",
                    t->name, nan);
+        // read_f32 over ranges that start and end inside blocks, from a reader source.
+        uint32_t be;
+        wgml_gguf_type_block(t->type, &be, NULL);
+        mem_reader rd = {.p = file.p, .size = file.n, .fail_from = UINT64_MAX};
+        wgml_gguf *gr;
+        TEST_CHECK(wgml_gguf_open_reader(mem_read_at, &rd, file.n, &gr, err, sizeof err) == WGML_OK,
+                   "%s", err);
+        const wgml_gguf_tensor *tr = wgml_gguf_tensor_find(gr, t->name);
+        const uint64_t ranges[][2] = {{0, n}, {1, n - 1}, {be - 1, be + 2 < n - be + 1 ? be + 2 : 1},
+                                      {n - 1, 1}, {n / 2, 0}};
+        for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++) {
+            float part[2048];
+            uint64_t f0 = ranges[r][0], cnt = ranges[r][1];
+            TEST_CHECK(wgml_gguf_tensor_read_f32(gr, tr, f0, cnt, part) == WGML_OK, "read_f32 %s: %s",
+                       t->name, wgml_gguf_last_error(gr));
+            TEST_CHECK(!memcmp(part, y + f0, (size_t)cnt * 4), "read_f32 %s [%llu, +%llu)", t->name,
+                       (unsigned long long)f0, (unsigned long long)cnt);
+        }
+        TEST_CHECK(wgml_gguf_tensor_read_f32(gr, tr, n - 1, 2, y) == WGML_ERR_INVALID_ARGUMENT &&
+                   strstr(wgml_gguf_last_error(gr), "outside tensor"), "read_f32 past the end");
+        wgml_gguf_close(gr);
         free(y);
-        printf("%-5s %5zu values equal gguf.dequantize's, bit for bit\n", t->name, n);
+        printf("%-5s %5zu values equal gguf.dequantize's, bit for bit (and read_f32's)\n", t->name, n);
         seen[t->type] = true;
         types++;
     }
@@ -640,6 +689,7 @@ static int test_dequant(void)
                "NULL source");
     TEST_CHECK(wgml_gguf_dequantize(WGML_GGUF_Q8_0, blk, 0, y) == WGML_OK, "zero elements");
     wgml_gguf_close(g);
+    free(file.p);
     return 0;
 }
 
