@@ -7,7 +7,7 @@
 #include "models/sampler.h"
 #include "tokenizer/tokenizer.h"
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +20,9 @@ enum {
     PREFILL_CHUNK = 512,
     DEFAULT_REPEAT_LAST_N = 64,
 };
+
+// wgml_llm_cancel may run in a signal handler: only lock-free atomics are safe there.
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int must be lock-free");
 
 struct wgml_llm {
     wgml_ctx *ctx;
@@ -36,7 +39,7 @@ struct wgml_llm {
     wgml_llm_info info;
     int32_t *cache;                // (C) the tokens whose keys and values the KV cache holds
     uint32_t n_cache;
-    volatile sig_atomic_t cancel;
+    atomic_int cancel;             // set by wgml_llm_cancel
 };
 
 static double now_seconds(void)
@@ -164,7 +167,7 @@ const wgml_llm_info *wgml_llm_info_of(const wgml_llm *llm) { return llm ? &llm->
 
 void wgml_llm_cancel(wgml_llm *llm)
 {
-    if (llm) llm->cancel = 1;
+    if (llm) atomic_store_explicit(&llm->cancel, 1, memory_order_relaxed);
 }
 
 void wgml_llm_reset(wgml_llm *llm)
@@ -214,7 +217,7 @@ wgml_status wgml_llm_generate(wgml_llm *llm, const char *prompt,
     wgml_generate_stats *S = stats ? stats : &local;
     memset(S, 0, sizeof *S);
     if (!prompt) return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "generate: NULL prompt");
-    llm->cancel = 0;
+    atomic_store_explicit(&llm->cancel, 0, memory_order_relaxed);
     wgml_generate_params gp = params ? *params : (wgml_generate_params){0};
     wgml_sampler_params sp = {
         .temperature = gp.temperature, .top_k = gp.top_k, .top_p = gp.top_p, .min_p = gp.min_p,
@@ -271,7 +274,7 @@ wgml_status wgml_llm_generate(wgml_llm *llm, const char *prompt,
         }
         if ((st = wgml_gpu_submit(gpu, NULL))) goto done;
         llm->n_cache = pos;
-        if (pos < n_prompt && llm->cancel) {
+        if (pos < n_prompt && atomic_load_explicit(&llm->cancel, memory_order_relaxed)) {
             S->stop = WGML_STOP_CANCELLED;
             goto done;
         }
@@ -294,7 +297,8 @@ wgml_status wgml_llm_generate(wgml_llm *llm, const char *prompt,
             goto done;
         }
         S->generated_tokens++;
-        if (!emit(on_text, user, piece, len) || llm->cancel) {
+        if (!emit(on_text, user, piece, len) ||
+            atomic_load_explicit(&llm->cancel, memory_order_relaxed)) {
             S->stop = WGML_STOP_CANCELLED;
             break;
         }
