@@ -6,6 +6,8 @@
  *   test_llama TYPE         f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k: a llama model
  *                           whose matrices are all of TYPE (norms f32)
  *   test_llama qwen2        qwen2: Q/K/V biases, NeoX rotation, untied output
+ *   test_llama mixed        q4_1 with attn_v in q8_0 and ffn_up in f16: Q/K/V and
+ *                           gate/up stay separate matrices (else they are stacked)
  *   test_llama rope         linear rope scaling, rope_freqs factors, partial
  *                           rotation (R = HD / 2), f32 KV cache
  *   test_llama continuation the KV cache: a prompt in pieces (prefill, decode
@@ -60,6 +62,7 @@ typedef struct model_spec {
     float rope_base, rope_factor;   // factor 0: no scaling key
     uint32_t n_rot;            // 0: no key (HD)
     bool freq_factors;
+    bool mixed;                // attn_v in Q8_0 and ffn_up in F16 (stacking impossible)
     uint64_t seed;
 } model_spec;
 
@@ -217,10 +220,12 @@ static int write_model(const model_spec *s, const char *path, const char *skip)
         // Q and K larger than 1/sqrt(D) so that attention is far from uniform.
         rc |= T(N("attn_q.weight"), add_tensor(w, n, s->type, s->dim, Q, 2.0f / sqrtf((float)s->dim)));
         rc |= T(N("attn_k.weight"), add_tensor(w, n, s->type, s->dim, KV, 2.0f / sqrtf((float)s->dim)));
-        rc |= T(N("attn_v.weight"), add_tensor(w, n, s->type, s->dim, KV, 1.0f / sqrtf((float)s->dim)));
+        rc |= T(N("attn_v.weight"), add_tensor(w, n, s->mixed ? WGML_GGUF_Q8_0 : s->type, s->dim, KV,
+                                                1.0f / sqrtf((float)s->dim)));
         rc |= T(N("attn_output.weight"), add_tensor(w, n, s->type, Q, s->dim, 1.0f / sqrtf((float)Q)));
         rc |= T(N("ffn_gate.weight"), add_tensor(w, n, s->type, s->dim, s->ffn, 1.0f / sqrtf((float)s->dim)));
-        rc |= T(N("ffn_up.weight"), add_tensor(w, n, s->type, s->dim, s->ffn, 1.0f / sqrtf((float)s->dim)));
+        rc |= T(N("ffn_up.weight"), add_tensor(w, n, s->mixed ? WGML_GGUF_F16 : s->type, s->dim,
+                                               s->ffn, 1.0f / sqrtf((float)s->dim)));
         rc |= T(N("ffn_down.weight"), add_tensor(w, n, s->type, s->ffn, s->dim, 1.0f / sqrtf((float)s->ffn)));
         if (qwen) {
             rc |= T(N("attn_q.bias"), add_vector(w, n, Q, 0.0f, 0.5f));
@@ -405,6 +410,18 @@ static int test_qwen2(wgml_gpu *gpu)
     return run_case(gpu, &s, &p, 1e-6, "qwen2");
 }
 
+// Matrices of one layer in different formats: Q, K, V and gate, up are
+// not stacked (separate GEMVs and GEMMs).
+static int test_mixed(wgml_gpu *gpu)
+{
+    model_spec s = BASE;
+    s.type = WGML_GGUF_Q4_1;
+    s.mixed = true;
+    s.seed = 51;
+    wgml_llama_params p = {.gemv_math = WGML_GEMV_MATH_FLOAT};
+    return run_case(gpu, &s, &p, 1e-6, "mixed");
+}
+
 static int test_rope(wgml_gpu *gpu)
 {
     model_spec s = BASE;
@@ -559,7 +576,7 @@ static int test_errors(wgml_gpu *gpu)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: test_llama f32|f16|bf16|q8_0|q4_0|q4_1|q4_k|q6_k|qwen2|rope|"
+        fprintf(stderr, "usage: test_llama f32|f16|bf16|q8_0|q4_0|q4_1|q4_k|q6_k|qwen2|mixed|rope|"
                         "continuation|errors\n");
         return 2;
     }
@@ -568,6 +585,7 @@ int main(int argc, char **argv)
     int rc;
     if (!strcmp(t, "qwen2")) rc = test_qwen2(gpu);
     else if (!strcmp(t, "rope")) rc = test_rope(gpu);
+    else if (!strcmp(t, "mixed")) rc = test_mixed(gpu);
     else if (!strcmp(t, "continuation")) rc = test_continuation(gpu);
     else if (!strcmp(t, "errors")) rc = test_errors(gpu);
     else rc = test_type(gpu, t);

@@ -47,6 +47,9 @@ typedef struct llama_layer {
     wgml_gpu_buf *attn_norm, *ffn_norm;   // (D) f32
     llama_weight wq, wk, wv, wo;          // (H*HD, D), (HKV*HD, D) x2, (D, H*HD)
     llama_weight gate, up, down;          // (F, D) x2, (D, F)
+    llama_weight wqkv;                    // (H*HD + 2 HKV*HD, D): wq, wk, wv stacked, when
+                                          // they share a format (then their bufs are NULL)
+    llama_weight gate_up;                 // (2F, D): gate and up stacked, likewise
     wgml_gpu_buf *bq, *bk, *bv;           // (H*HD), (HKV*HD) x2 f32, or NULL
     wgml_gpu_buf *k_cache, *v_cache;      // (HKV, C, HD) of kv_type
 } llama_layer;
@@ -57,6 +60,7 @@ struct wgml_llama {
     uint32_t n_ctx;                 // C
     wgml_dtype kv_type;
     wgml_gemv_math gemv_math;       // 0: automatic
+    wgml_gemv_variant gemv_shape;   // reduce and threads_per_row (0: automatic)
     llama_weight embd;              // (V, D)
     llama_weight output;            // (V, D); buf == embd.buf when tied
     wgml_gpu_buf *output_norm;      // (D)
@@ -64,10 +68,13 @@ struct wgml_llama {
     llama_layer *layers;
     // Activations for CH rows (f32) and the per-call state.
     wgml_gpu_buf *x, *xn;           // (CH, D): the residual stream, its normalised copy
-    wgml_gpu_buf *q, *att;          // (CH, H*HD)
-    wgml_gpu_buf *k, *v;            // (CH, HKV*HD)
+    wgml_gpu_buf *qkv;              // (CH, H*HD + 2 HKV*HD): q | k | v, from stacked weights
+    wgml_gpu_buf *q, *k, *v;        // (CH, H*HD), (CH, HKV*HD) x2, where a layer's are separate
+    wgml_gpu_buf *att;              // (CH, H*HD)
     wgml_gpu_buf *proj;             // (CH, D): the output of Wo and Wdown
-    wgml_gpu_buf *gate, *up, *hid;  // (CH, F)
+    wgml_gpu_buf *gu;               // (CH, 2F): gate | up, from stacked weights
+    wgml_gpu_buf *gate, *up;        // (CH, F) each, where a layer's are separate
+    wgml_gpu_buf *hid;              // (CH, F)
     wgml_gpu_buf *ids;              // (C) u32: token id of each position
     wgml_gpu_buf *scratch;          // decode attention's per-tile results
     wgml_gpu_buf *logits;           // (V) f32
@@ -357,43 +364,105 @@ static wgml_status load_vector(loader *ld, const char *name, uint64_t n, bool re
     return upload(ld, ld->f32, 4 * n, name, out);
 }
 
-// A matrix of N rows of K (GGUF ne = {K, N}) in its GPU format.
-static wgml_status load_matrix(loader *ld, const char *name, uint32_t N, uint32_t K,
-                               llama_weight *w)
+// A matrix of N rows of K (GGUF ne = {K, N}) in the host layout (quant.h)
+// of the format it takes on the GPU: a new copy in *out (the caller frees).
+static wgml_status host_matrix(loader *ld, const char *name, uint32_t N, uint32_t K,
+                               wgml_quant *format, void **out)
 {
     wgml_gpu *gpu = ld->m->gpu;
+    *out = NULL;
     const wgml_gguf_tensor *t;
     wgml_status st = find_tensor(ld->g, name, K, N, true, &t, ld->err, ld->err_size);
     if (st) return wgml_gpu_fail(gpu, st, "%s", ld->err);
-    if ((st = gpu_format(t->type, &w->format)))
+    if ((st = gpu_format(t->type, format)))
         return wgml_gpu_fail(gpu, st, "GGUF: \"%s\" has type %s, which wgml does not load", name,
                              wgml_gguf_type_name(t->type) ? wgml_gguf_type_name(t->type) : "?");
-    w->N = N;
-    w->K = K;
-    const void *host;   // quant.h host layout of w->format
+    const void *host;
     if (t->type == WGML_GGUF_BF16 || t->type == WGML_GGUF_Q4_K || t->type == WGML_GGUF_Q6_K) {
         if ((st = tensor_f32(ld, t))) return st;
         uint64_t n = (uint64_t)N * K;
         bool fits16 = true;
         for (uint64_t i = 0; i < n && t->type == WGML_GGUF_BF16; i++)
             fits16 &= fabsf(ld->f32[i]) <= 65504.0f;
-        if (t->type == WGML_GGUF_BF16 && !fits16) w->format = WGML_QUANT_F32;
-        uint64_t hb = wgml_quant_bytes(w->format, N, K);
-        if (!grow(&ld->raw, &ld->raw_cap, (size_t)hb))
+        if (t->type == WGML_GGUF_BF16 && !fits16) *format = WGML_QUANT_F32;
+        if (!grow(&ld->raw, &ld->raw_cap, (size_t)wgml_quant_bytes(*format, N, K)))
             return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
-        if ((st = wgml_quant_quantize(w->format, ld->f32, ld->raw, N, K)))
+        if ((st = wgml_quant_quantize(*format, ld->f32, ld->raw, N, K)))
             return wgml_gpu_fail(gpu, st, "\"%s\": cannot convert to %s", name,
-                                 wgml_quant_name(w->format));
+                                 wgml_quant_name(*format));
         host = ld->raw;
     } else if ((st = tensor_bytes(ld, t, &host))) {
         return st;
     }
-    uint64_t pb = wgml_gemv_packed_bytes(w->format, N, K);
-    if (!grow(&ld->packed, &ld->packed_cap, (size_t)pb))
+    size_t hb = (size_t)wgml_quant_bytes(*format, N, K);
+    if (!(*out = malloc(hb ? hb : 1)))
         return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
-    if ((st = wgml_gemv_pack(w->format, host, ld->packed, N, K)))
-        return wgml_gpu_fail(gpu, st, "\"%s\": cannot repack %s", name, wgml_quant_name(w->format));
-    return upload(ld, ld->packed, pb, name, &w->buf);
+    memcpy(*out, host, hb);
+    return WGML_OK;
+}
+
+// Uploads host-layout bytes of an N x K matrix in its GPU layout.
+static wgml_status upload_matrix(loader *ld, const char *label, wgml_quant format,
+                                 const void *host, uint32_t N, uint32_t K, llama_weight *w)
+{
+    w->format = format;
+    w->N = N;
+    w->K = K;
+    uint64_t pb = wgml_gemv_packed_bytes(format, N, K);
+    if (!grow(&ld->packed, &ld->packed_cap, (size_t)pb))
+        return wgml_gpu_fail(ld->m->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    wgml_status st = wgml_gemv_pack(format, host, ld->packed, N, K);
+    if (st) return wgml_gpu_fail(ld->m->gpu, st, "\"%s\": cannot repack %s", label,
+                                 wgml_quant_name(format));
+    return upload(ld, ld->packed, pb, label, &w->buf);
+}
+
+static wgml_status load_matrix(loader *ld, const char *name, uint32_t N, uint32_t K,
+                               llama_weight *w)
+{
+    wgml_quant q;
+    void *host;
+    wgml_status st = host_matrix(ld, name, N, K, &q, &host);
+    if (!st) st = upload_matrix(ld, name, q, host, N, K, w);
+    free(host);
+    return st;
+}
+
+// Matrices that share K (Q, K and V; gate and up), stacked into one matrix
+// of their rows in *fused when they take the same GPU format, so that one
+// GEMV or GEMM computes all of them (fewer dispatches, longer rows of work);
+// else each into parts[i] and fused->buf stays NULL.
+static wgml_status load_stacked(loader *ld, const char *const *names, const uint32_t *N,
+                                int count, uint32_t K, llama_weight *fused, llama_weight **parts)
+{
+    void *host[3] = {NULL, NULL, NULL};
+    wgml_quant q[3];
+    wgml_status st = WGML_OK;
+    bool same = true;
+    uint64_t rows = 0, bytes = 0;
+    for (int i = 0; i < count && !st; i++) {
+        st = host_matrix(ld, names[i], N[i], K, &q[i], &host[i]);
+        same &= !st && q[i] == q[0];
+        rows += N[i];
+        bytes += wgml_quant_bytes(q[i], N[i], K);
+    }
+    if (!st && same && rows <= UINT32_MAX && rows * K <= UINT32_MAX) {
+        char *all = malloc((size_t)bytes);
+        if (!all) st = wgml_gpu_fail(ld->m->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        size_t at = 0;
+        for (int i = 0; i < count && !st; i++) {   // row-major blocks: stacking is concatenation
+            size_t b = (size_t)wgml_quant_bytes(q[i], N[i], K);
+            memcpy(all + at, host[i], b);
+            at += b;
+        }
+        if (!st) st = upload_matrix(ld, names[0], q[0], all, (uint32_t)rows, K, fused);
+        free(all);
+    } else {
+        for (int i = 0; i < count && !st; i++)
+            st = upload_matrix(ld, names[i], q[i], host[i], N[i], K, parts[i]);
+    }
+    for (int i = 0; i < count; i++) free(host[i]);
+    return st;
 }
 
 // Bytes of each GPU buffer the model will create, checked against the
@@ -455,13 +524,20 @@ static wgml_status load_weights(loader *ld)
 #define NAME(s) (snprintf(n, sizeof n, "blk.%u." s, i), n)
         if ((st = load_vector(ld, NAME("attn_norm.weight"), D, true, &L->attn_norm)) ||
             (st = load_vector(ld, NAME("ffn_norm.weight"), D, true, &L->ffn_norm)) ||
-            (st = load_matrix(ld, NAME("attn_q.weight"), Q, D, &L->wq)) ||
-            (st = load_matrix(ld, NAME("attn_k.weight"), KV, D, &L->wk)) ||
-            (st = load_matrix(ld, NAME("attn_v.weight"), KV, D, &L->wv)) ||
             (st = load_matrix(ld, NAME("attn_output.weight"), D, Q, &L->wo)) ||
-            (st = load_matrix(ld, NAME("ffn_gate.weight"), F, D, &L->gate)) ||
-            (st = load_matrix(ld, NAME("ffn_up.weight"), F, D, &L->up)) ||
             (st = load_matrix(ld, NAME("ffn_down.weight"), D, F, &L->down)))
+            return st;
+        char qn[96], kn[96], vn[96], gn[96], un[96];
+        snprintf(qn, sizeof qn, "blk.%u.attn_q.weight", i);
+        snprintf(kn, sizeof kn, "blk.%u.attn_k.weight", i);
+        snprintf(vn, sizeof vn, "blk.%u.attn_v.weight", i);
+        snprintf(gn, sizeof gn, "blk.%u.ffn_gate.weight", i);
+        snprintf(un, sizeof un, "blk.%u.ffn_up.weight", i);
+        const char *qkv_names[] = {qn, kn, vn}, *ffn_names[] = {gn, un};
+        uint32_t qkv_n[] = {Q, KV, KV}, ffn_n[] = {F, F};
+        llama_weight *qkv_parts[] = {&L->wq, &L->wk, &L->wv}, *ffn_parts[] = {&L->gate, &L->up};
+        if ((st = load_stacked(ld, qkv_names, qkv_n, 3, D, &L->wqkv, qkv_parts)) ||
+            (st = load_stacked(ld, ffn_names, ffn_n, 2, D, &L->gate_up, ffn_parts)))
             return st;
         if (c->qkv_bias &&
             ((st = load_vector(ld, NAME("attn_q.bias"), Q, true, &L->bq)) ||
@@ -501,15 +577,24 @@ static wgml_status make_activations(wgml_llama *m)
     uint64_t R = CHUNK_ROWS, D = c->dim, Q = (uint64_t)c->n_heads * c->head_dim,
              KV = (uint64_t)c->n_kv_heads * c->head_dim, F = c->ffn_dim;
     wgml_status st;
+    bool split_qkv = false, split_ffn = false;
+    for (uint32_t i = 0; i < c->n_layers; i++) {
+        split_qkv |= !m->layers[i].wqkv.buf;
+        split_ffn |= !m->layers[i].gate_up.buf;
+    }
+    if (split_qkv && ((st = make_buf(m, 4 * R * Q, "llama.q", &m->q)) ||
+                      (st = make_buf(m, 4 * R * KV, "llama.k", &m->k)) ||
+                      (st = make_buf(m, 4 * R * KV, "llama.v", &m->v))))
+        return st;
+    if (split_ffn && ((st = make_buf(m, 4 * R * F, "llama.gate", &m->gate)) ||
+                      (st = make_buf(m, 4 * R * F, "llama.up", &m->up))))
+        return st;
     if ((st = make_buf(m, 4 * R * D, "llama.x", &m->x)) ||
         (st = make_buf(m, 4 * R * D, "llama.xn", &m->xn)) ||
-        (st = make_buf(m, 4 * R * Q, "llama.q", &m->q)) ||
+        (st = make_buf(m, 4 * R * (Q + 2 * KV), "llama.qkv", &m->qkv)) ||
         (st = make_buf(m, 4 * R * Q, "llama.att", &m->att)) ||
-        (st = make_buf(m, 4 * R * KV, "llama.k", &m->k)) ||
-        (st = make_buf(m, 4 * R * KV, "llama.v", &m->v)) ||
         (st = make_buf(m, 4 * R * D, "llama.proj", &m->proj)) ||
-        (st = make_buf(m, 4 * R * F, "llama.gate", &m->gate)) ||
-        (st = make_buf(m, 4 * R * F, "llama.up", &m->up)) ||
+        (st = make_buf(m, 8 * R * F, "llama.gu", &m->gu)) ||
         (st = make_buf(m, 4 * R * F, "llama.hid", &m->hid)) ||
         (st = make_buf(m, 4ull * m->n_ctx, "llama.ids", &m->ids)) ||
         (st = make_buf(m, wgml_attn_decode_scratch_bytes(c->n_heads, c->head_dim, m->n_ctx),
@@ -539,6 +624,11 @@ wgml_status wgml_llama_load(wgml_gpu *gpu, wgml_gguf *g, const wgml_llama_params
     m->n_ctx = p->n_ctx ? p->n_ctx : (c->n_ctx_train < DEFAULT_CTX ? c->n_ctx_train : DEFAULT_CTX);
     m->kv_type = wgml_gpu_info(gpu)->shader_f16 && !p->f32_activations ? WGML_F16 : WGML_F32;
     m->gemv_math = p->gemv_math;
+    // CPU devices (lavapipe, SwiftShader) run a row per invocation best: on
+    // lavapipe a Q4_1 1536 x 576 GEMV took 13-25 ms at the automatic 32-128
+    // invocations per row and ~1 ms at one (gemv.c's choice targets GPUs).
+    if (!strcmp(wgml_gpu_info(gpu)->adapter_type, "cpu"))
+        m->gemv_shape = (wgml_gemv_variant){.reduce = WGML_GEMV_REDUCE_SHARED, .threads_per_row = 1};
     if (m->n_ctx > (1u << 24) ||
         (uint64_t)c->n_kv_heads * m->n_ctx * c->head_dim > UINT32_MAX) {
         free(m);
@@ -568,15 +658,15 @@ void wgml_llama_free(wgml_llama *m)
     if (!m) return;
     wgml_gpu *g = m->gpu;
     if (m->output.buf != m->embd.buf) wgml_gpu_buf_release(g, m->output.buf);
-    wgml_gpu_buf *bufs[] = {m->embd.buf, m->output_norm, m->rope_table, m->x, m->xn, m->q,
-                            m->att, m->k, m->v, m->proj, m->gate, m->up, m->hid, m->ids,
-                            m->scratch, m->logits, m->logits_all};
+    wgml_gpu_buf *bufs[] = {m->embd.buf, m->output_norm, m->rope_table, m->x, m->xn, m->qkv,
+                            m->q, m->att, m->k, m->v, m->proj, m->gu, m->gate, m->up, m->hid,
+                            m->ids, m->scratch, m->logits, m->logits_all};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wgml_gpu_buf_release(g, bufs[i]);
     for (uint32_t i = 0; m->layers && i < m->cfg.n_layers; i++) {
         llama_layer *L = &m->layers[i];
         wgml_gpu_buf *lb[] = {L->attn_norm, L->ffn_norm, L->wq.buf, L->wk.buf, L->wv.buf,
                               L->wo.buf, L->gate.buf, L->up.buf, L->down.buf, L->bq, L->bk,
-                              L->bv, L->k_cache, L->v_cache};
+                              L->bv, L->k_cache, L->v_cache, L->wqkv.buf, L->gate_up.buf};
         for (size_t k = 0; k < sizeof lb / sizeof lb[0]; k++) wgml_gpu_buf_release(g, lb[k]);
     }
     // The weights were large one-off buffers: give their memory back now.
@@ -614,11 +704,30 @@ static wgml_status linear(wgml_llama *m, const llama_weight *w, wgml_gpu_buf *x,
     if (rows <= WGML_GEMV_MAX_M && x_row == 0 && y.offset == 0) {
         wgml_gemv_args a = {.format = w->format, .w = view(w->buf), .x = view(x), .y = y.v,
                             .N = w->N, .K = w->K, .M = rows,
-                            .variant = {.math = gemv_math_for(m, w->format)}};
+                            .variant = m->gemv_shape};
+        a.variant.math = gemv_math_for(m, w->format);
         return wgml_op_gemv_ex(m->gpu, &a);
     }
     wgml_mat xm = {view(x), x_row * w->K, w->K};
     return wgml_op_matmul_q(m->gpu, w->format, view(w->buf), xm, y, rows, w->N, w->K);
+}
+
+// hid = silu(xn Wgate^T) * xn Wup^T, from the stacked weights or the two.
+static wgml_status ffn(wgml_llama *m, const llama_layer *L, uint32_t rows)
+{
+    uint32_t F = m->cfg.ffn_dim;
+    wgml_mat g, u;
+    wgml_status st;
+    if (L->gate_up.buf) {
+        g = (wgml_mat){view(m->gu), 0, 2 * F};
+        u = (wgml_mat){view(m->gu), F, 2 * F};
+        st = linear(m, &L->gate_up, m->xn, 0, wgml_mat_of(view(m->gu), 2 * F), rows);
+    } else {
+        g = wgml_mat_of(view(m->gate), F);
+        u = wgml_mat_of(view(m->up), F);
+        if (!(st = linear(m, &L->gate, m->xn, 0, g, rows))) st = linear(m, &L->up, m->xn, 0, u, rows);
+    }
+    return st ? st : wgml_op_swiglu(m->gpu, g, u, view(m->hid), rows, F);
 }
 
 // Records one chunk: rows [r0, r0 + rows) of the call, at positions
@@ -628,8 +737,7 @@ static wgml_status record_chunk(wgml_llama *m, uint32_t pos, uint32_t rows)
 {
     wgml_gpu *gpu = m->gpu;
     const wgml_llama_config *c = &m->cfg;
-    uint32_t D = c->dim, Q = c->n_heads * c->head_dim, KV = c->n_kv_heads * c->head_dim,
-             F = c->ffn_dim;
+    uint32_t D = c->dim, Q = c->n_heads * c->head_dim, KV = c->n_kv_heads * c->head_dim;
     float scale = 1.0f / sqrtf((float)c->head_dim);
     wgml_status st;
     if ((st = wgml_op_embed(gpu, m->embd.format, view(m->embd.buf), view(m->ids), pos,
@@ -640,27 +748,41 @@ static wgml_status record_chunk(wgml_llama *m, uint32_t pos, uint32_t rows)
         wgml_mat none = {0};
         if ((st = wgml_op_add_rmsnorm(gpu, wgml_mat_of(view(m->x), D),
                                       i ? wgml_mat_of(view(m->proj), D) : none, view(L->attn_norm),
-                                      wgml_mat_of(view(m->xn), D), rows, D, c->rms_eps)) ||
-            (st = linear(m, &L->wq, m->xn, 0, wgml_mat_of(view(m->q), Q), rows)) ||
-            (st = linear(m, &L->wk, m->xn, 0, wgml_mat_of(view(m->k), KV), rows)) ||
-            (st = linear(m, &L->wv, m->xn, 0, wgml_mat_of(view(m->v), KV), rows)))
+                                      wgml_mat_of(view(m->xn), D), rows, D, c->rms_eps)))
             return st;
-        wgml_rope_args ra = {.x = wgml_mat_of(view(m->q), Q), .bias = view(L->bq),
+        // q, k, v: column ranges of one matrix from the stacked weights, or three.
+        wgml_mat qm, km, vm;
+        if (L->wqkv.buf) {
+            uint32_t W = Q + 2 * KV;
+            qm = (wgml_mat){view(m->qkv), 0, W};
+            km = (wgml_mat){view(m->qkv), Q, W};
+            vm = (wgml_mat){view(m->qkv), Q + KV, W};
+            st = linear(m, &L->wqkv, m->xn, 0, wgml_mat_of(view(m->qkv), W), rows);
+        } else {
+            qm = wgml_mat_of(view(m->q), Q);
+            km = wgml_mat_of(view(m->k), KV);
+            vm = wgml_mat_of(view(m->v), KV);
+            if (!(st = linear(m, &L->wq, m->xn, 0, qm, rows)) &&
+                !(st = linear(m, &L->wk, m->xn, 0, km, rows)))
+                st = linear(m, &L->wv, m->xn, 0, vm, rows);
+        }
+        if (st) return st;
+        wgml_rope_args ra = {.x = qm, .bias = view(L->bq),
                              .table = view(m->rope_table), .n = rows, .heads = c->n_heads,
                              .head_dim = c->head_dim, .n_rot = c->n_rot, .pos = pos,
                              .neox = c->rope_neox};
-        wgml_kv_store_args ka = {.src = wgml_mat_of(view(m->k), KV), .bias = view(L->bk),
+        wgml_kv_store_args ka = {.src = km, .bias = view(L->bk),
                                  .cache = view(L->k_cache), .cache_type = m->kv_type,
                                  .capacity = m->n_ctx, .rotate = true,
                                  .table = view(m->rope_table), .n_rot = c->n_rot,
                                  .neox = c->rope_neox, .n = rows, .kv_heads = c->n_kv_heads,
                                  .head_dim = c->head_dim, .pos = pos};
         wgml_kv_store_args va = ka;
-        va.src = wgml_mat_of(view(m->v), KV);
+        va.src = vm;
         va.bias = view(L->bv);
         va.cache = view(L->v_cache);
         va.rotate = false;
-        wgml_attn_args aa = {.q = wgml_mat_of(view(m->q), Q), .out = wgml_mat_of(view(m->att), Q),
+        wgml_attn_args aa = {.q = qm, .out = wgml_mat_of(view(m->att), Q),
                              .k = view(L->k_cache), .v = view(L->v_cache), .kv_type = m->kv_type,
                              .scratch = view(m->scratch), .n = rows, .pos = pos,
                              .capacity = m->n_ctx, .heads = c->n_heads,
@@ -672,10 +794,7 @@ static wgml_status record_chunk(wgml_llama *m, uint32_t pos, uint32_t rows)
             (st = wgml_op_add_rmsnorm(gpu, wgml_mat_of(view(m->x), D),
                                       wgml_mat_of(view(m->proj), D), view(L->ffn_norm),
                                       wgml_mat_of(view(m->xn), D), rows, D, c->rms_eps)) ||
-            (st = linear(m, &L->gate, m->xn, 0, wgml_mat_of(view(m->gate), F), rows)) ||
-            (st = linear(m, &L->up, m->xn, 0, wgml_mat_of(view(m->up), F), rows)) ||
-            (st = wgml_op_swiglu(gpu, wgml_mat_of(view(m->gate), F), wgml_mat_of(view(m->up), F),
-                                 view(m->hid), rows, F)) ||
+            (st = ffn(m, L, rows)) ||
             (st = linear(m, &L->down, m->hid, 0, wgml_mat_of(view(m->proj), D), rows)))
             return st;
     }
@@ -725,7 +844,8 @@ wgml_status wgml_llama_record(wgml_llama *m, const int32_t *tokens, uint32_t n, 
     if ((st = record_final_norm(m, rows - 1, 1))) return st;
     wgml_gemv_args a = {.format = w->format, .w = view(w->buf), .x = view(m->xn),
                         .y = view(m->logits), .N = w->N, .K = w->K, .M = 1,
-                        .variant = {.math = gemv_math_for(m, w->format)}};
+                        .variant = m->gemv_shape};
+    a.variant.math = gemv_math_for(m, w->format);
     if ((st = wgml_op_gemv_ex(m->gpu, &a))) return st;
     if (logits) *logits = m->logits;
     return WGML_OK;
