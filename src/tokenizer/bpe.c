@@ -54,13 +54,29 @@ typedef struct symbol {
     int32_t prev, next;  // -1 at the ends
 } symbol;
 
-// A queued merge of symbols left and right: the higher key first, then the
-// smaller left (llama.cpp's order: lowest rank, or highest score).
+// A queued merge of symbol left with its right neighbour: the higher key
+// first, then the smaller left (llama.cpp's order: lowest rank, or highest
+// score). The neighbour is not stored: a merge is still current exactly when
+// left is alive and its lengths and its neighbour's add up to size (left only
+// grows by taking its neighbour, and a symbol never shrinks), which keeps an
+// entry at 12 bytes for long words' heaps.
 typedef struct candidate {
-    double key;
-    int32_t left, right;
+    uint32_t key;        // order-preserving: see rank_key and score_key
+    int32_t left;
     uint32_t size;       // bytes of the two symbols when it was queued
 } candidate;
+
+static uint32_t rank_key(int64_t rank) { return UINT32_MAX - (uint32_t)rank; }
+
+// Floats in the order of their values as unsigned integers; -0 is +0 (they
+// compare equal in llama.cpp's queue).
+static uint32_t score_key(float score)
+{
+    if (score == 0) score = 0;
+    uint32_t bits;
+    memcpy(&bits, &score, 4);
+    return bits & 0x80000000u ? ~bits : bits | 0x80000000u;
+}
 
 typedef struct merger {
     symbol *sym;
@@ -81,17 +97,47 @@ static bool before(const candidate *a, const candidate *b)
     return a->left < b->left;
 }
 
-static bool heap_push(merger *m, candidate c)
+// The right neighbour of c.left when c is still current, else -1.
+static int32_t current_right(const merger *m, const candidate *c)
 {
-    if (m->n_heap == m->cap_heap) {
-        size_t cap = m->cap_heap ? m->cap_heap * 2 : 256;
-        candidate *h = realloc(m->heap, cap * sizeof(candidate));
-        if (!h) return false;
-        m->heap = h;
-        m->cap_heap = cap;
+    const symbol *l = &m->sym[c->left];
+    if (l->n == 0 || l->next < 0 || l->n + m->sym[l->next].n != c->size) return -1;
+    return l->next;
+}
+
+static bool heap_reserve(merger *m)
+{
+    if (m->n_heap < m->cap_heap) return true;
+    size_t cap = m->cap_heap ? m->cap_heap * 2 : 256;
+    candidate *h = realloc(m->heap, cap * sizeof(candidate));
+    if (!h) return false;
+    m->heap = h;
+    m->cap_heap = cap;
+    return true;
+}
+
+static void sift_down(merger *m, size_t i)
+{
+    candidate x = m->heap[i];
+    size_t n = m->n_heap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && before(&m->heap[c + 1], &m->heap[c])) c++;
+        if (!before(&m->heap[c], &x)) break;
+        m->heap[i] = m->heap[c];
+        i = c;
     }
+    m->heap[i] = x;
+}
+
+// With heap false the candidate is only appended: the first merges of a word
+// are all queued before any comes out, and heapify orders them in O(n).
+static bool queue(merger *m, candidate c, bool heap)
+{
+    if (!heap_reserve(m)) return false;
     size_t i = m->n_heap++;
-    while (i > 0) {
+    while (heap && i > 0) {
         size_t parent = (i - 1) / 2;
         if (!before(&c, &m->heap[parent])) break;
         m->heap[i] = m->heap[parent];
@@ -101,20 +147,16 @@ static bool heap_push(merger *m, candidate c)
     return true;
 }
 
+static void heapify(merger *m)
+{
+    for (size_t i = m->n_heap / 2; i-- > 0;) sift_down(m, i);
+}
+
 static candidate heap_pop(merger *m)
 {
     candidate top = m->heap[0];
-    candidate last = m->heap[--m->n_heap];
-    size_t i = 0, n = m->n_heap;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && before(&m->heap[c + 1], &m->heap[c])) c++;
-        if (!before(&m->heap[c], &last)) break;
-        m->heap[i] = m->heap[c];
-        i = c;
-    }
-    if (n) m->heap[i] = last;
+    m->heap[0] = m->heap[--m->n_heap];
+    if (m->n_heap) sift_down(m, 0);
     return top;
 }
 
@@ -272,13 +314,13 @@ static int32_t find_token2(const wgml_tokenizer *tok, const char *a, size_t an, 
 
 // Queues the merge of left and right when the merge table has it.
 static bool bpe_candidate(const wgml_bpe *b, merger *m, const char *word, int32_t left,
-                          int32_t right)
+                          int32_t right, bool heap)
 {
     if (left < 0 || right < 0) return true;
     const symbol *l = &m->sym[left], *r = &m->sym[right];
     int64_t rank = merge_rank(&b->merges, word + l->off, l->n, word + r->off, r->n);
     if (rank < 0) return true;
-    return heap_push(m, (candidate){-(double)rank, left, right, l->n + r->n});
+    return queue(m, (candidate){rank_key(rank), left, l->n + r->n}, heap);
 }
 
 // The ids of one byte-encoded word.
@@ -292,14 +334,16 @@ static wgml_status bpe_word(const wgml_tokenizer *tok, merger *m, const char *wo
     }
     if (!split_chars(m, word, len)) return WGML_ERR_OUT_OF_MEMORY;
     for (size_t i = 1; i < m->n_sym; i++)
-        if (!bpe_candidate(b, m, word, (int32_t)i - 1, (int32_t)i)) return WGML_ERR_OUT_OF_MEMORY;
+        if (!bpe_candidate(b, m, word, (int32_t)i - 1, (int32_t)i, false))
+            return WGML_ERR_OUT_OF_MEMORY;
+    heapify(m);
     while (m->n_heap) {
         candidate c = heap_pop(m);
-        const symbol *l = &m->sym[c.left], *r = &m->sym[c.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != c.size) continue;   // out of date
-        merge_pair(m, c.left, c.right);
-        if (!bpe_candidate(b, m, word, m->sym[c.left].prev, c.left) ||
-            !bpe_candidate(b, m, word, c.left, m->sym[c.left].next))
+        int32_t right = current_right(m, &c);
+        if (right < 0) continue;   // out of date
+        merge_pair(m, c.left, right);
+        if (!bpe_candidate(b, m, word, m->sym[c.left].prev, c.left, true) ||
+            !bpe_candidate(b, m, word, c.left, m->sym[c.left].next, true))
             return WGML_ERR_OUT_OF_MEMORY;
     }
     for (int32_t i = 0; i >= 0 && m->n_sym; i = m->sym[i].next) {
@@ -323,8 +367,10 @@ static wgml_status bpe_word(const wgml_tokenizer *tok, merger *m, const char *wo
     return WGML_OK;
 }
 
-// Writes cp as UTF-8 the way llama.cpp's unicode_cpt_to_utf8 does, past
-// U+10FFFF included (see wgml_bpe_tokenize for why those never get here).
+// Writes a decoded code point back as UTF-8. One past U+10FFFF (from the
+// lenient decoder's F4 90.. and F5..F7 sequences) has no UTF-8: llama.cpp
+// throws there and, the exception being uncaught, aborts; wgml writes it in
+// the 4-byte pattern, which gives back the bytes of the input.
 static size_t utf8_put(uint32_t cp, uint8_t out[4])
 {
     return wgml_utf8_encode(cp, out);
@@ -369,13 +415,13 @@ static wgml_status bpe_text(const wgml_tokenizer *tok, const char *text, size_t 
 // ---------------------------------------------------------------- SentencePiece
 
 static bool spm_candidate(const wgml_tokenizer *tok, merger *m, const char *text, int32_t left,
-                          int32_t right)
+                          int32_t right, bool heap)
 {
     if (left < 0 || right < 0) return true;
     const symbol *l = &m->sym[left], *r = &m->sym[right];
     int32_t id = find_token2(tok, text + l->off, l->n, text + r->off, r->n);
     if (id < 0 || (size_t)id >= tok->bpe->n) return true;
-    return heap_push(m, (candidate){tok->bpe->scores[id], left, right, l->n + r->n});
+    return queue(m, (candidate){score_key(tok->bpe->scores[id]), left, l->n + r->n}, heap);
 }
 
 // One piece of text, already with U+2581 for spaces.
@@ -384,15 +430,16 @@ static wgml_status spm_text(const wgml_tokenizer *tok, merger *m, const char *te
 {
     if (!split_chars(m, text, len)) return WGML_ERR_OUT_OF_MEMORY;
     for (size_t i = 1; i < m->n_sym; i++)
-        if (!spm_candidate(tok, m, text, (int32_t)i - 1, (int32_t)i))
+        if (!spm_candidate(tok, m, text, (int32_t)i - 1, (int32_t)i, false))
             return WGML_ERR_OUT_OF_MEMORY;
+    heapify(m);
     while (m->n_heap) {
         candidate c = heap_pop(m);
-        const symbol *l = &m->sym[c.left], *r = &m->sym[c.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != c.size) continue;   // out of date
-        merge_pair(m, c.left, c.right);
-        if (!spm_candidate(tok, m, text, m->sym[c.left].prev, c.left) ||
-            !spm_candidate(tok, m, text, c.left, m->sym[c.left].next))
+        int32_t right = current_right(m, &c);
+        if (right < 0) continue;   // out of date
+        merge_pair(m, c.left, right);
+        if (!spm_candidate(tok, m, text, m->sym[c.left].prev, c.left, true) ||
+            !spm_candidate(tok, m, text, c.left, m->sym[c.left].next, true))
             return WGML_ERR_OUT_OF_MEMORY;
     }
     // Every merged symbol is a token; a single character that is none falls
@@ -469,9 +516,13 @@ static size_t find_special(const char *hay, size_t hlen, size_t from, const char
     return SIZE_MAX;
 }
 
+// isspace() in the C locale.
+static bool ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
 // Cuts the special tokens out of text (llama.cpp's tokenizer_st_partition):
 // each token in turn, longest first, takes all its occurrences from left to
-// right in the text the tokens before it left.
+// right in the text the tokens before it left; an lstrip (rstrip) token
+// drops the whitespace before (after) it.
 static wgml_status partition(const wgml_tokenizer *tok, const char *text, size_t len,
                              bool parse_special, fragments *out)
 {
@@ -497,9 +548,15 @@ static wgml_status partition(const wgml_tokenizer *tok, const char *text, size_t
             }
             found = true;
             while (m != SIZE_MAX && !st) {
-                if ((m > at && !frag_push(&next, at, m - at, -1)) || !frag_push(&next, m, plen, sp->id))
+                size_t gap_end = m;
+                if (sp->lstrip)
+                    while (gap_end > at && ascii_space(text[gap_end - 1])) gap_end--;
+                if ((gap_end > at && !frag_push(&next, at, gap_end - at, -1)) ||
+                    !frag_push(&next, m, plen, sp->id))
                     st = WGML_ERR_OUT_OF_MEMORY;
                 at = m + plen;
+                if (sp->rstrip)
+                    while (at < end && ascii_space(text[at])) at++;
                 m = find_special(text, end, at, pat, plen, sp->fail);
             }
             if (!st && at < end && !frag_push(&next, at, end - at, -1)) st = WGML_ERR_OUT_OF_MEMORY;

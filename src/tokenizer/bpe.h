@@ -25,7 +25,9 @@
  *      - byte-level BPE: UTF-8 is decoded leniently (as llama.cpp: overlong
  *        forms and surrogates pass, a byte that starts no sequence becomes
  *        U+FFFD), the pre-tokenizer splits the code points into words, each
- *        word's UTF-8 is mapped byte by byte to GPT-2's printable code points,
+ *        word's UTF-8 is mapped byte by byte to GPT-2's printable code points
+ *        (a code point past U+10FFFF, from F4 90.. or F5..F7, keeps its
+ *        input bytes: llama.cpp aborts there),
  *        and the merges apply by rank (lowest first, leftmost on ties);
  *        with ignore_merges (Llama 3) a word that is a token is kept whole;
  *      - SentencePiece: a space goes before the piece when it starts the text
@@ -38,7 +40,10 @@
  *
  * Token attributes follow llama.cpp's loader, which also marks by their text
  * the tokens that end generation (<|eot_id|>, <|im_end|>, <|endoftext|>,
- * ...) and the fill-in-the-middle ones, and makes them control tokens.
+ * ...) and the fill-in-the-middle ones, and makes them control tokens; and,
+ * by the model's name, pre-tokenizer or architecture, the special tokens
+ * that eat the spaces after them (Phi-3: rstrip) or before them (the <mask>
+ * of Jina v2, nomic-bert-moe, jina-bert-v3; ModernBERT's [MASK]: lstrip).
  */
 #ifndef WGML_TOKENIZER_BPE_H
 #define WGML_TOKENIZER_BPE_H
@@ -76,7 +81,10 @@ typedef struct wgml_bpe_vocab {
     size_t *merge_lens;           // (n_merges) bytes
     int64_t ids[WGML_BPE_N_META_IDS];   // from metadata; -1 when absent
     int add_bos, add_eos, add_space_prefix;   // -1 absent, else 0 or 1
-    void *owned_;                 // arrays wgml_bpe_vocab_from_gguf allocated
+    const char *name;             // (name_len) general.name; NULL when absent
+    size_t name_len;
+    const char *arch;             // (arch_len) general.architecture; NULL when absent
+    size_t arch_len;
 } wgml_bpe_vocab;
 
 // Fills v from g's metadata (arrays allocated, strings pointing into g).
@@ -125,6 +133,7 @@ void wgml_bpe_merges_free(wgml_bpe_merges *t);
 typedef struct wgml_bpe_special {
     int32_t id;
     uint32_t len;            // bytes of its text
+    bool lstrip, rstrip;     // eats ASCII whitespace before / after it
     bool control;            // control or unknown: only with parse_special
     uint32_t *fail;          // (len) KMP failure function of the text
 } wgml_bpe_special;
@@ -138,7 +147,7 @@ struct wgml_bpe {
     int32_t ids[WGML_BPE_N_IDS];   // -1 for none
     size_t n;                // tokens
     float *scores;           // (n) SentencePiece merge priority
-    uint16_t *attr;          // (n) WGML_TOKEN_ATTR_* bits
+    uint16_t *attr;          // (n) WGML_TOKEN_ATTR_* bits (LSTRIP/RSTRIP included)
     uint8_t *eog;            // (n) 1 for a token that ends generation
     wgml_bpe_merges merges;
     wgml_bpe_special *specials;   // (n_specials) in splitting order

@@ -154,6 +154,8 @@ wgml_status wgml_bpe_vocab_from_gguf(const wgml_gguf *g, wgml_bpe_vocab *v, char
     v->add_bos = read_flag(g, "tokenizer.ggml.add_bos_token");
     v->add_eos = read_flag(g, "tokenizer.ggml.add_eos_token");
     v->add_space_prefix = read_flag(g, "tokenizer.ggml.add_space_prefix");
+    if (!wgml_gguf_get_str(g, "general.name", &v->name, &v->name_len)) v->name = NULL;
+    if (!wgml_gguf_get_str(g, "general.architecture", &v->arch, &v->arch_len)) v->arch = NULL;
     return WGML_OK;
 oom:
     st = fail(err, es, WGML_ERR_OUT_OF_MEMORY, "gguf tokenizer: out of memory");
@@ -444,6 +446,64 @@ static wgml_status build_specials(const wgml_tokenizer *tok, wgml_bpe *b)
     return WGML_OK;
 }
 
+// ---------------------------------------------------------------- strip attributes
+
+// Whether s[0..n) holds pat, ASCII letters of s compared in lower case.
+static bool contains_lower(const char *s, size_t n, const char *pat)
+{
+    size_t m = strlen(pat);
+    for (size_t i = 0; s && i + m <= n; i++) {
+        size_t k = 0;
+        while (k < m) {
+            char c = s[i + k];
+            if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+            if (c != pat[k]) break;
+            k++;
+        }
+        if (k == m) return true;
+    }
+    return false;
+}
+
+static void set_attr(wgml_bpe *b, int32_t id, unsigned bit, bool on)
+{
+    if (id < 0) return;
+    b->attr[id] = (uint16_t)(on ? b->attr[id] | bit : b->attr[id] & ~bit);
+}
+
+// llama.cpp gives some special tokens lstrip or rstrip by the model: by the
+// pre-tokenizer name or architecture (Jina v2, nomic-bert-moe, jina-bert-v3:
+// <mask> lstrip), else by general.name in lower case (Phi-3: every special
+// token rstrip but <unk>, <s>, <|endoftext|>; ModernBERT: [MASK] lstrip).
+// After the special-token order is set, as there.
+static void set_strip_attrs(const wgml_tokenizer *tok, wgml_bpe *b, const wgml_bpe_vocab *v)
+{
+    // Substrings, as llama.cpp compares: of the pre-tokenizer name and the
+    // architecture as they are, of the model name in lower case.
+    bool jina_pre = v->pre && (contains(v->pre, v->pre_len, "jina-v2-de") ||
+                               contains(v->pre, v->pre_len, "jina-v2-es") ||
+                               contains(v->pre, v->pre_len, "jina-v2-code"));
+    if (jina_pre || (v->arch && (contains(v->arch, v->arch_len, "nomic-bert-moe") ||
+                                           contains(v->arch, v->arch_len, "jina-bert-v3")))) {
+        set_attr(b, lookup(tok, "<mask>"), WGML_TOKEN_ATTR_LSTRIP, true);
+    } else if (v->name && (contains_lower(v->name, v->name_len, "phi-3") ||
+                           contains_lower(v->name, v->name_len, "phi3"))) {
+        for (size_t i = 0; i < b->n_specials; i++)
+            set_attr(b, b->specials[i].id, WGML_TOKEN_ATTR_RSTRIP, true);
+        set_attr(b, lookup(tok, "</s>"), WGML_TOKEN_ATTR_RSTRIP, true);
+        set_attr(b, lookup(tok, "<unk>"), WGML_TOKEN_ATTR_RSTRIP, false);
+        set_attr(b, lookup(tok, "<s>"), WGML_TOKEN_ATTR_RSTRIP, false);
+        set_attr(b, lookup(tok, "<|endoftext|>"), WGML_TOKEN_ATTR_RSTRIP, false);
+    } else if (v->name && contains_lower(v->name, v->name_len, "modern-bert")) {
+        set_attr(b, lookup(tok, "[MASK]"), WGML_TOKEN_ATTR_LSTRIP, true);
+    }
+    for (size_t i = 0; i < b->n_specials; i++) {
+        wgml_bpe_special *s = &b->specials[i];
+        s->lstrip = (b->attr[s->id] & WGML_TOKEN_ATTR_LSTRIP) != 0;
+        s->rstrip = (b->attr[s->id] & WGML_TOKEN_ATTR_RSTRIP) != 0;
+    }
+}
+
 // ---------------------------------------------------------------- build
 
 void wgml_bpe_free(wgml_bpe *b)
@@ -651,6 +711,7 @@ wgml_status wgml_bpe_build(wgml_tokenizer *tok, const wgml_bpe_vocab *v, char *e
     st = build_specials(tok, b);
     if (!st) st = build_pieces(tok, b);
     if (st) return fail(err, es, st, "gguf tokenizer: out of memory");
+    set_strip_attrs(tok, b, v);
 
     tok->special.bos = b->ids[WGML_BPE_BOS];
     tok->special.eos = b->ids[WGML_BPE_EOS];

@@ -92,26 +92,23 @@ static bool byte_printable(unsigned b)
     return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
 }
 
+// The 68 others, in byte order: 0x00-0x20 (33), 0x7F-0xA0 (34), 0xAD.
 uint32_t wgml_bpe_byte_cp(uint8_t b)
 {
     if (byte_printable(b)) return b;
-    uint32_t k = 0;
-    for (unsigned c = 0; c < b; c++)
-        if (!byte_printable(c)) k++;
-    return 0x100 + k;
+    if (b <= 0x20) return 0x100u + b;
+    if (b <= 0xA0) return 0x100u + 33 + (b - 0x7Fu);
+    return 0x100u + 67;   // 0xAD
 }
 
 int wgml_bpe_cp_byte(uint32_t cp)
 {
     if (cp < 0x100) return byte_printable(cp) ? (int)cp : -1;
     if (cp >= 0x100 + 68) return -1;
-    uint32_t k = 0;
-    for (unsigned c = 0; c < 256; c++) {
-        if (byte_printable(c)) continue;
-        if (0x100 + k == cp) return (int)c;
-        k++;
-    }
-    return -1;
+    uint32_t k = cp - 0x100;
+    if (k < 33) return (int)k;
+    if (k < 67) return (int)(0x7F + (k - 33));
+    return 0xAD;
 }
 
 // ---------------------------------------------------------------- flags

@@ -1,8 +1,9 @@
 /*
- * Tokenizers: text (UTF-8 bytes) to token ids, with the same ids as Hugging
- * Face `tokenizers` for the same model files.
+ * Tokenizers: text (UTF-8 bytes) to token ids, with the same ids as the
+ * reference implementation of each format for the same model files.
  *
- * Supported today: WordPiece (BERT family) as tokenizer.json describes it:
+ * WordPiece (BERT family), as Hugging Face `tokenizers` runs what
+ * tokenizer.json describes:
  *   normalizer      BertNormalizer (clean_text, handle_chinese_chars,
  *                   strip_accents, lowercase) or none
  *   pre_tokenizer   BertPreTokenizer (split on whitespace, isolate
@@ -17,8 +18,8 @@
  * [UNK]/[CLS]/[SEP]/[PAD]/[MASK] as special tokens, "##" prefix, 100 chars
  * per word.
  *
- * and the tokenizers of GGUF files (Llama family), with the ids llama.cpp
- * gives for the same file (src/tokenizer/bpe.h has every rule):
+ * The tokenizers of GGUF files (Llama family), as llama.cpp runs them
+ * (src/tokenizer/bpe.h has every rule):
  *   "gpt2"   byte-level BPE: merges by rank after the pre-tokenizer that
  *            tokenizer.ggml.pre names (gpt-2, llama-bpe for Llama 3, qwen2,
  *            smollm, default, and their aliases in llama.cpp);
@@ -122,6 +123,8 @@ enum {
     WGML_TOKEN_ATTR_CONTROL = 1 << 3,
     WGML_TOKEN_ATTR_USER_DEFINED = 1 << 4,
     WGML_TOKEN_ATTR_BYTE = 1 << 5,
+    WGML_TOKEN_ATTR_LSTRIP = 1 << 7,   // a special token that eats the spaces before it
+    WGML_TOKEN_ATTR_RSTRIP = 1 << 8,   // ... after it
 };
 // 0 for an id out of range.
 unsigned wgml_tokenizer_token_attr(const wgml_tokenizer *tok, int32_t id);
