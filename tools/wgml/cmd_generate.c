@@ -339,9 +339,10 @@ int wgml_cmd_generate(int argc, char **argv)
         printf(", ");
         print_stats_json(stdout, info, &s, o.gp.seed);
         printf("}\n");
-    } else {
-        if (k.n && k.s[k.n - 1] != '\n') fputc('\n', stdout);
+    } else if (k.n && k.s[k.n - 1] != '\n') {
+        fputc('\n', stdout);
     }
+    fflush(stdout);
     if (o.stats)
         fprintf(stderr, "%s: loaded in %.2f s; prompt %u tokens (%u cached) at %.1f tokens/s; "
                         "%u tokens at %.1f tokens/s; stopped: %s\n",
