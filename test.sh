@@ -35,12 +35,15 @@ run_suite() {
 # SwiftShader runs BERT at about 0.5 GFLOP/s and compiles its kernels slowly:
 # there the embedding reference covers a sample (every 6th text and the
 # longest), and the embed CLI test and the GEMV format tests (minutes each
-# there) are left to lavapipe, which runs everything.
+# there) are left to lavapipe, which runs everything. So are the sampler's
+# large cases (its sample runs V = 7 and 4097 there; a top-p sample costs
+# SwiftShader seconds) and the generation tests (minutes per test there).
 for impl in dawn wgpu-native; do
   ./scripts/build.sh "$impl" >/dev/null || { echo "build against $impl failed" >&2; exit 1; }
   run_suite "$impl on swiftshader" "build/$impl" "$SWIFTSHADER_ICD" \
-    -E '^(bert\.reference|cli\.embed|gemv\.(f32|f16|i8|q8_0|q4_0|q4_1)\..*|gemv\.batch)$'
-  run_suite "$impl on lavapipe" "build/$impl" "$LAVAPIPE_ICD" -E '^bert\.reference_sample$'
+    -E '^(bert\.reference|cli\.embed|gemv\.(f32|f16|i8|q8_0|q4_0|q4_1)\..*|gemv\.batch|sampler\.(reference|distribution|groups)|generate\..*|cli\.generate)$'
+  run_suite "$impl on lavapipe" "build/$impl" "$LAVAPIPE_ICD" \
+    -E '^(bert\.reference_sample|sampler\.reference_sample)$'
 done
 ./scripts/build.sh dawn --sanitize >/dev/null || { echo "sanitizer build failed" >&2; exit 1; }
 # Timing tests are left to the runs above: sanitizers distort time.

@@ -2,9 +2,11 @@
 // the uniform arena past one chunk, timestamps, every kernel compiling, and
 // the capabilities it reports.
 #include "kernels/kernels.h"
+#include "models/sampler.h"
 #include "ops/gemv.h"
 #include "ops/reference.h"
 #include "ops/templates.h"
+#include "ops/decoder.h"
 #include "test_util.h"
 
 #include <math.h>
@@ -128,7 +130,9 @@ static int test_kernels_compile(wgml_gpu *gpu)
 {
     // matmul_sgm runs only where the device has subgroup matrices (f16 matmul).
     static const char *covered[] = {"rows", "matmul", "matmul_f16", "matmul_sgm", "gemv",
-                                    "gather", "attention", "pool"};
+                                    "gather", "attention", "pool", "rope", "attn_decode",
+                                    "attn_prefill", "decoder_rows", "matmul_q", "sampler",
+                                    "sampler_penalty"};
     for (size_t i = 0; i < wgml_kernel_source_count; i++) {
         bool known = false;
         for (size_t j = 0; j < sizeof covered / sizeof covered[0]; j++)
@@ -155,10 +159,41 @@ static int test_kernels_compile(wgml_gpu *gpu)
     TEST_OK(gpu, wgml_op_gather(gpu, v, v, o, 8, 8, 8));
     TEST_OK(gpu, wgml_op_attention(gpu, v, v, o, 2, 8, 2, 8, 0.25f));
     TEST_OK(gpu, wgml_op_pool(gpu, WGML_POOL_MEAN, true, v, v, o, 2, 8, 8));
+    // Every sampler entry point: creation builds them all, the penalty's too.
+    wgml_sampler *sampler;
+    wgml_sampler_params sp = {.temperature = 1, .repeat_penalty = 1.1f, .repeat_last_n = 8};
+    TEST_OK(gpu, wgml_sampler_create(gpu, 64, &sp, &sampler));
+    wgml_sampler_free(sampler);
+    // The decoder's kernels (f32 caches; f16 ones below). A second output
+    // buffer for add_rmsnorm's two outputs and attention's scratch.
+    wgml_gpu_buf *b2;
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, 1 << 12, "k.out2", &b2));
+    wgml_rope_args ra = {.x = wgml_mat_of(o, 8), .table = v, .n = 2, .heads = 1, .head_dim = 8,
+                         .n_rot = 8};
+    TEST_OK(gpu, wgml_op_rope(gpu, &ra));
+    wgml_kv_store_args ka = {.src = wgml_mat_of(v, 8), .cache = o, .cache_type = WGML_F32,
+                             .capacity = 4, .rotate = true, .table = v, .n_rot = 8, .n = 2,
+                             .kv_heads = 1, .head_dim = 8};
+    TEST_OK(gpu, wgml_op_kv_store(gpu, &ka));
+    wgml_attn_args aa = {.q = wgml_mat_of(v, 16), .out = wgml_mat_of(o, 16), .k = v, .v = v,
+                         .kv_type = WGML_F32, .scratch = {b2, 0}, .n = 1, .capacity = 8, .heads = 2,
+                         .kv_heads = 1, .head_dim = 8, .scale = 1};
+    TEST_OK(gpu, wgml_op_attn_decode(gpu, &aa));
+    TEST_OK(gpu, wgml_op_attn_prefill(gpu, &aa));
+    TEST_OK(gpu, wgml_op_add_rmsnorm(gpu, wgml_mat_of(o, 8), wgml_mat_of(v, 8), v,
+                                     wgml_mat_of((wgml_view){b2, 0}, 8), 2, 8, 1e-5f));
+    TEST_OK(gpu, wgml_op_swiglu(gpu, wgml_mat_of(v, 8), wgml_mat_of(v, 8), o, 2, 8));
+    TEST_OK(gpu, wgml_op_embed(gpu, WGML_QUANT_Q4_1, v, v, 0, wgml_mat_of(o, 32), 2, 4, 32));
+    TEST_OK(gpu, wgml_op_matmul_q(gpu, WGML_QUANT_Q8_0, v, wgml_mat_of(v, 32), wgml_mat_of(o, 8),
+                                  2, 8, 32));
     int skipped = 0;
     if (wgml_gpu_info(gpu)->shader_f16) {
         TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F16, v, v, o, 8, 8, 8));
         TEST_OK(gpu, wgml_op_matmul_nt_w16(gpu, v, v, o, 8, 8, 8));
+        ka.cache_type = aa.kv_type = WGML_F16;
+        TEST_OK(gpu, wgml_op_kv_store(gpu, &ka));
+        TEST_OK(gpu, wgml_op_attn_decode(gpu, &aa));
+        TEST_OK(gpu, wgml_op_attn_prefill(gpu, &aa));
     } else {
         skipped = 1;
         printf("skip matmul_f16, matmul_nt_w16: need shader-f16\n");
@@ -168,6 +203,7 @@ static int test_kernels_compile(wgml_gpu *gpu)
     TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
     wgml_gpu_buf_release(gpu, bi);
     wgml_gpu_buf_release(gpu, bo);
+    wgml_gpu_buf_release(gpu, b2);
     printf("ok   every kernel family compiles%s\n", skipped ? " (f16 skipped)" : "");
     return 0;
 }

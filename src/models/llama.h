@@ -12,13 +12,18 @@
  * feed-forward length; V vocabulary; C context length (KV cache capacity);
  * n tokens in one forward call.
  *
- * (Interface written ahead of the implementation: models/llama.c.)
+ * Weights keep their GGUF format on the GPU where the kernels read it (F32,
+ * F16, Q8_0, Q4_0, Q4_1); BF16 becomes F16 (F32 where a value exceeds f16's
+ * range), Q4_K and Q6_K are dequantised on the host and requantised to Q8_0.
+ * Activations and the residual stream are f32; the KV cache is f16 where the
+ * device has shader-f16 (unless f32_activations), else f32.
  */
 #ifndef WGML_LLAMA_H
 #define WGML_LLAMA_H
 
 #include "formats/gguf.h"
 #include "gpu/gpu.h"
+#include "ops/gemv.h"
 
 typedef struct wgml_llama_config {
     uint32_t n_vocab;          // V
@@ -34,11 +39,30 @@ typedef struct wgml_llama_config {
     float rope_scale;          // linear scaling factor (1 = none)
     bool rope_neox;            // rotate halves (NeoX/Qwen2) rather than pairs (Llama)
     bool tied_output;          // output projection = token_embd
+    uint32_t n_rot;            // R: rotated dimensions of a head (rope.dimension_count; <= HD)
+    bool qkv_bias;             // Q/K/V projections have biases (Qwen2)
+    bool rope_freq_factors;    // the file has rope_freqs.weight (Llama 3.1 style)
+    char arch[16];             // general.architecture: "llama" or "qwen2"
 } wgml_llama_config;
+
+// Reads and checks the config from the GGUF metadata and tensor shapes
+// (general.architecture "llama" or "qwen2"; {arch}.block_count,
+// embedding_length, feed_forward_length, context_length,
+// attention.head_count, attention.head_count_kv, attention.key_length,
+// attention.value_length, attention.layer_norm_rms_epsilon, rope.freq_base,
+// rope.dimension_count, rope.scaling.type/factor or rope.scale_linear).
+// WGML_ERR_BAD_FILE or WGML_ERR_UNSUPPORTED with the reason in err.
+wgml_status wgml_llama_config_read(const wgml_gguf *g, wgml_llama_config *c, char *err,
+                                   size_t err_size);
 
 typedef struct wgml_llama_params {
     uint32_t n_ctx;            // KV cache capacity in tokens; 0: min(file's, 4096)
     bool f32_activations;      // force f32 activations and KV cache (default: f16 where the device has shader-f16)
+    // The arithmetic of the decode GEMVs (ops/gemv.h): 0 chooses (integer
+    // dot products over int8-quantised activations for the integer formats
+    // where the device has them, as llama.cpp's CPU backend does); tests
+    // force WGML_GEMV_MATH_FLOAT to compare with the f32 reference tightly.
+    wgml_gemv_math gemv_math;
 } wgml_llama_params;
 
 typedef struct wgml_llama wgml_llama;
@@ -52,6 +76,10 @@ wgml_status wgml_llama_load(wgml_gpu *gpu, wgml_gguf *g, const wgml_llama_params
 void wgml_llama_free(wgml_llama *m);
 const wgml_llama_config *wgml_llama_config_of(const wgml_llama *m);
 uint32_t wgml_llama_n_ctx(const wgml_llama *m);
+// Whether the KV cache holds f16 (else f32).
+bool wgml_llama_kv_f16(const wgml_llama *m);
+// Bytes of GPU memory the model holds: weights, KV cache, activations.
+uint64_t wgml_llama_gpu_bytes(const wgml_llama *m);
 
 // Records (does not submit) the forward pass of tokens[0..n) at positions
 // pos..pos+n-1, writing their keys and values into the KV cache; positions

@@ -16,6 +16,8 @@ int wgml_cmd_embed(int argc, char **argv);
 int wgml_cmd_roofline(int argc, char **argv);
 int wgml_cmd_tune(int argc, char **argv);
 int wgml_cmd_synth(int argc, char **argv);
+int wgml_cmd_generate(int argc, char **argv);
+int wgml_cmd_chat(int argc, char **argv);
 
 // One measured `wgml bench` row.
 typedef struct cli_bench_row {

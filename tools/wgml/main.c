@@ -22,6 +22,8 @@ static const char USAGE[] =
     "           JSON lines, TSV or .npy; --query ranks texts by similarity\n"
     "  similarity  cosine similarity of a text with others\n"
     "  synth    write a Llama-architecture GGUF with random weights (tests, timing)\n"
+    "  generate text from a prompt with a Llama-family GGUF model (SmolLM2 by default)\n"
+    "  chat     an interactive conversation in the model's chat template\n"
     "\n"
     "Run 'wgml <command> --help' for a command's options.\n";
 
@@ -36,6 +38,8 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "roofline")) return wgml_cmd_roofline(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tune")) return wgml_cmd_tune(argc - 1, argv + 1);
     if (!strcmp(argv[1], "synth")) return wgml_cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "generate")) return wgml_cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "chat")) return wgml_cmd_chat(argc - 1, argv + 1);
     if (!strcmp(argv[1], "embed") || !strcmp(argv[1], "similarity"))
         return wgml_cmd_embed(argc - 1, argv + 1);
     fprintf(stderr, "wgml: unknown command '%s'\n\n%s", argv[1], USAGE);

@@ -1,0 +1,893 @@
+// Llama-family decoders on the GPU (llama.h): config from GGUF metadata,
+// weights by llama.cpp's tensor names, the KV cache, and the forward pass
+// recorded as ops (src/ops/decoder.h, gemv.h).
+//
+// Dimension legend: D embedding = H * HD; HKV key/value heads; F feed-forward;
+// V vocabulary; C = n_ctx, the KV cache capacity; n tokens of one call,
+// processed in chunks of at most CH rows (the activation buffers' height).
+//
+// One layer, for the m rows of a chunk at positions p .. p + m - 1:
+//   xn = rmsnorm(x += down_prev) * attn_norm       (add_rmsnorm; no add at layer 0)
+//   q, k, v = xn Wq^T (+bq), xn Wk^T (+bk), xn Wv^T (+bv)
+//   rope(q); k_cache[p..] = rope(k); v_cache[p..] = v
+//   att = attention(q, caches)                     (decode kernel for m = 1)
+//   xn = rmsnorm(x += att Wo^T) * ffn_norm
+//   down = (silu(xn Wgate^T) * xn Wup^T) Wdown^T
+// then logits = rmsnorm(x += down) * output_norm times Wout^T. Projections of
+// up to 4 rows are GEMVs (memory-bound decode), more rows the tiled GEMM.
+#include "models/llama.h"
+
+#include "core/half.h"
+#include "ops/decoder.h"
+#include "ops/gemv.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    CHUNK_ROWS = 256,        // CH: rows per forward chunk
+    DEFAULT_CTX = 4096,      // n_ctx when the caller leaves it 0, at most the file's
+    MAX_DIM = 1 << 16,
+    MAX_LAYERS = 1024,
+    MAX_HEAD_DIM = 256,      // the attention kernels' limit
+    MAX_VOCAB = 1 << 24,
+    LOGITS_ALL_BYTES = 32 << 20,   // all-position logits are computed in groups this large
+};
+
+typedef struct llama_weight {
+    wgml_quant format;     // the GPU layout (gemv.h)
+    wgml_gpu_buf *buf;     // NULL: absent
+    uint32_t N, K;         // rows (outputs), columns (inputs)
+} llama_weight;
+
+typedef struct llama_layer {
+    wgml_gpu_buf *attn_norm, *ffn_norm;   // (D) f32
+    llama_weight wq, wk, wv, wo;          // (H*HD, D), (HKV*HD, D) x2, (D, H*HD)
+    llama_weight gate, up, down;          // (F, D) x2, (D, F)
+    llama_weight wqkv;                    // (H*HD + 2 HKV*HD, D): wq, wk, wv stacked, when
+                                          // they share a format (then their bufs are NULL)
+    llama_weight gate_up;                 // (2F, D): gate and up stacked, likewise
+    wgml_gpu_buf *bq, *bk, *bv;           // (H*HD), (HKV*HD) x2 f32, or NULL
+    wgml_gpu_buf *k_cache, *v_cache;      // (HKV, C, HD) of kv_type
+} llama_layer;
+
+struct wgml_llama {
+    wgml_gpu *gpu;
+    wgml_llama_config cfg;
+    uint32_t n_ctx;                 // C
+    wgml_dtype kv_type;
+    wgml_gemv_math gemv_math;       // 0: automatic
+    wgml_gemv_variant gemv_shape;   // reduce and threads_per_row (0: automatic)
+    llama_weight embd;              // (V, D)
+    llama_weight output;            // (V, D); buf == embd.buf when tied
+    wgml_gpu_buf *output_norm;      // (D)
+    wgml_gpu_buf *rope_table;       // (C, R/2) (cos, sin)
+    llama_layer *layers;
+    // Activations for CH rows (f32) and the per-call state.
+    wgml_gpu_buf *x, *xn;           // (CH, D): the residual stream, its normalised copy
+    wgml_gpu_buf *qkv;              // (CH, H*HD + 2 HKV*HD): q | k | v, from stacked weights
+    wgml_gpu_buf *q, *k, *v;        // (CH, H*HD), (CH, HKV*HD) x2, where a layer's are separate
+    wgml_gpu_buf *att;              // (CH, H*HD)
+    wgml_gpu_buf *proj;             // (CH, D): the output of Wo and Wdown
+    wgml_gpu_buf *gu;               // (CH, 2F): gate | up, from stacked weights
+    wgml_gpu_buf *gate, *up;        // (CH, F) each, where a layer's are separate
+    wgml_gpu_buf *hid;              // (CH, F)
+    wgml_gpu_buf *ids;              // (C) u32: token id of each position
+    wgml_gpu_buf *scratch;          // decode attention's per-tile results
+    wgml_gpu_buf *logits;           // (V) f32
+    wgml_gpu_buf *logits_all;       // (LR, V) f32, made on first use
+    uint32_t logits_rows;           // LR
+    uint64_t bytes;                 // GPU memory held
+};
+
+// ================================================================ config
+
+static bool get_u32(const wgml_gguf *g, const char *arch, const char *key, uint32_t *out,
+                    bool required, char *err, size_t err_size, bool *bad)
+{
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", arch, key);
+    uint64_t v;
+    if (!wgml_gguf_get_u64(g, full, &v)) {
+        if (required || wgml_gguf_kv_find(g, full) >= 0) {
+            snprintf(err, err_size, "GGUF: %s is %s", full,
+                     wgml_gguf_kv_find(g, full) >= 0 ? "not a non-negative integer" : "missing");
+            *bad = true;
+        }
+        return false;
+    }
+    if (v > UINT32_MAX) {
+        snprintf(err, err_size, "GGUF: %s = %llu is too large", full, (unsigned long long)v);
+        *bad = true;
+        return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+static bool get_f32(const wgml_gguf *g, const char *arch, const char *key, float *out)
+{
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", arch, key);
+    double v;
+    if (!wgml_gguf_get_f64(g, full, &v)) return false;
+    *out = (float)v;
+    return true;
+}
+
+// Writes a message to err and returns st.
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static wgml_status fail(char *err, size_t err_size, wgml_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+// Tensor `name` with exactly the dims given (ne order; n_dims 1 or 2), or
+// an error. Absent: *t = NULL, an error only when required.
+static wgml_status find_tensor(const wgml_gguf *g, const char *name, uint64_t ne0, uint64_t ne1,
+                               bool required, const wgml_gguf_tensor **t, char *err,
+                               size_t err_size)
+{
+    *t = wgml_gguf_tensor_find(g, name);
+    if (!*t)
+        return required ? fail(err, err_size, WGML_ERR_BAD_FILE, "GGUF: no tensor \"%s\"", name)
+                        : WGML_OK;
+    const wgml_gguf_tensor *x = *t;
+    uint32_t want = ne1 ? 2 : 1;
+    bool ok = x->ne[0] == ne0 && (ne1 ? x->ne[1] == ne1 : x->ne[1] == 1) && x->ne[2] == 1 &&
+              x->ne[3] == 1 && x->n_dims <= want;
+    if (!ok)
+        return fail(err, err_size, WGML_ERR_BAD_FILE,
+                    "GGUF: tensor \"%s\" is %llu x %llu x %llu x %llu, the config implies "
+                    "%llu x %llu", name, (unsigned long long)x->ne[0],
+                    (unsigned long long)x->ne[1], (unsigned long long)x->ne[2],
+                    (unsigned long long)x->ne[3], (unsigned long long)ne0,
+                    (unsigned long long)(ne1 ? ne1 : 1));
+    return WGML_OK;
+}
+
+wgml_status wgml_llama_config_read(const wgml_gguf *g, wgml_llama_config *c, char *err,
+                                   size_t err_size)
+{
+    memset(c, 0, sizeof *c);
+    const char *arch;
+    size_t alen;
+    if (!wgml_gguf_get_str(g, "general.architecture", &arch, &alen))
+        return fail(err, err_size, WGML_ERR_BAD_FILE, "GGUF: no general.architecture");
+    if (!(alen == 5 && !memcmp(arch, "llama", 5)) && !(alen == 5 && !memcmp(arch, "qwen2", 5)))
+        return fail(err, err_size, WGML_ERR_UNSUPPORTED,
+                    "GGUF: architecture \"%.*s\" is not supported (llama, qwen2)",
+                    (int)(alen < 64 ? alen : 64), arch);
+    memcpy(c->arch, arch, alen);
+    bool bad = false;
+    uint32_t H = 0, HKV = 0, D = 0, HD = 0, vd = 0;
+    get_u32(g, c->arch, "block_count", &c->n_layers, true, err, err_size, &bad);
+    if (!bad) get_u32(g, c->arch, "embedding_length", &D, true, err, err_size, &bad);
+    if (!bad) get_u32(g, c->arch, "feed_forward_length", &c->ffn_dim, true, err, err_size, &bad);
+    if (!bad) get_u32(g, c->arch, "context_length", &c->n_ctx_train, true, err, err_size, &bad);
+    if (!bad) get_u32(g, c->arch, "attention.head_count", &H, true, err, err_size, &bad);
+    HKV = H;
+    if (!bad) get_u32(g, c->arch, "attention.head_count_kv", &HKV, false, err, err_size, &bad);
+    if (bad) return WGML_ERR_BAD_FILE;
+    if (D == 0 || D > MAX_DIM || H == 0 || H > D || HKV == 0 || H % HKV || c->n_layers == 0 ||
+        c->n_layers > MAX_LAYERS || c->ffn_dim == 0 || c->ffn_dim > 4 * MAX_DIM ||
+        c->n_ctx_train == 0)
+        return fail(err, err_size, WGML_ERR_BAD_FILE,
+                    "GGUF: implausible shape: embedding %u, %u layers, %u heads over %u "
+                    "key/value heads, feed-forward %u, context %u", D, c->n_layers, H, HKV,
+                    c->ffn_dim, c->n_ctx_train);
+    HD = D / H;
+    if (!get_u32(g, c->arch, "attention.key_length", &HD, false, err, err_size, &bad) && !bad &&
+        D % H)
+        return fail(err, err_size, WGML_ERR_BAD_FILE,
+                    "GGUF: embedding %u is not a multiple of %u heads", D, H);
+    vd = HD;
+    if (!bad) get_u32(g, c->arch, "attention.value_length", &vd, false, err, err_size, &bad);
+    if (bad) return WGML_ERR_BAD_FILE;
+    if (vd != HD)
+        return fail(err, err_size, WGML_ERR_UNSUPPORTED,
+                    "GGUF: key length %u differs from value length %u", HD, vd);
+    if (HD == 0 || HD % 4 || HD > MAX_HEAD_DIM)
+        return fail(err, err_size, WGML_ERR_UNSUPPORTED,
+                    "GGUF: heads of %u: the attention kernels take multiples of 4 up to %d", HD,
+                    MAX_HEAD_DIM);
+    c->n_rot = HD;
+    if (!bad) get_u32(g, c->arch, "rope.dimension_count", &c->n_rot, false, err, err_size, &bad);
+    if (bad) return WGML_ERR_BAD_FILE;
+    if (c->n_rot == 0 || c->n_rot % 2 || c->n_rot > HD)
+        return fail(err, err_size, WGML_ERR_BAD_FILE,
+                    "GGUF: rope.dimension_count %u is not even and at most the head size %u",
+                    c->n_rot, HD);
+    c->dim = D;
+    c->n_heads = H;
+    c->n_kv_heads = HKV;
+    c->head_dim = HD;
+    if (!get_f32(g, c->arch, "attention.layer_norm_rms_epsilon", &c->rms_eps))
+        return fail(err, err_size, WGML_ERR_BAD_FILE,
+                    "GGUF: %s.attention.layer_norm_rms_epsilon is missing", c->arch);
+    c->rope_base = 10000.0f;
+    get_f32(g, c->arch, "rope.freq_base", &c->rope_base);
+    if (!(c->rms_eps >= 0 && c->rms_eps < 1) || !(c->rope_base > 1 && isfinite(c->rope_base)))
+        return fail(err, err_size, WGML_ERR_BAD_FILE, "GGUF: rms epsilon %g or rope base %g "
+                    "is out of range", (double)c->rms_eps, (double)c->rope_base);
+    // Linear scaling only (llama.cpp reads the factor whatever the type says,
+    // except for the YaRN-style types, which change the angles otherwise).
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", c->arch);
+    const char *type;
+    size_t tlen;
+    if (wgml_gguf_get_str(g, key, &type, &tlen) &&
+        !(tlen == 4 && !memcmp(type, "none", 4)) && !(tlen == 6 && !memcmp(type, "linear", 6)))
+        return fail(err, err_size, WGML_ERR_UNSUPPORTED,
+                    "GGUF: rope scaling \"%.*s\" is not supported (none, linear)",
+                    (int)(tlen < 32 ? tlen : 32), type);
+    float factor = 0;
+    if (!get_f32(g, c->arch, "rope.scaling.factor", &factor) || factor == 0)
+        get_f32(g, c->arch, "rope.scale_linear", &factor);
+    if (factor < 0 || !isfinite(factor))
+        return fail(err, err_size, WGML_ERR_BAD_FILE, "GGUF: rope scaling factor %g",
+                    (double)factor);
+    c->rope_scale = factor == 0 ? 1.0f : factor;
+    c->rope_neox = !strcmp(c->arch, "qwen2");
+
+    const wgml_gguf_tensor *t;
+    wgml_status st;
+    t = wgml_gguf_tensor_find(g, "token_embd.weight");
+    if (!t) return fail(err, err_size, WGML_ERR_BAD_FILE, "GGUF: no tensor \"token_embd.weight\"");
+    if (t->ne[1] == 0 || t->ne[1] > MAX_VOCAB)
+        return fail(err, err_size, WGML_ERR_BAD_FILE, "GGUF: a vocabulary of %llu",
+                    (unsigned long long)t->ne[1]);
+    c->n_vocab = (uint32_t)t->ne[1];
+    uint32_t vs = c->n_vocab;
+    if (get_u32(g, c->arch, "vocab_size", &vs, false, err, err_size, &bad) && vs != c->n_vocab)
+        return fail(err, err_size, WGML_ERR_BAD_FILE,
+                    "GGUF: %s.vocab_size %u differs from token_embd's %u rows", c->arch, vs,
+                    c->n_vocab);
+    if (bad) return WGML_ERR_BAD_FILE;
+    if ((st = find_tensor(g, "token_embd.weight", D, c->n_vocab, true, &t, err, err_size)) ||
+        (st = find_tensor(g, "output.weight", D, c->n_vocab, false, &t, err, err_size)))
+        return st;
+    c->tied_output = t == NULL;
+    if ((st = find_tensor(g, "rope_freqs.weight", c->n_rot / 2, 0, false, &t, err, err_size)))
+        return st;
+    c->rope_freq_factors = t != NULL;
+    c->qkv_bias = wgml_gguf_tensor_find(g, "blk.0.attn_q.bias") != NULL;
+    if (c->rope_neox && !c->qkv_bias)
+        return fail(err, err_size, WGML_ERR_BAD_FILE, "GGUF: a qwen2 model without attention "
+                    "biases (blk.0.attn_q.bias)");
+    return WGML_OK;
+}
+
+// ================================================================ loading
+
+typedef struct loader {
+    wgml_llama *m;
+    wgml_gguf *g;
+    char *err;
+    size_t err_size;
+    void *raw;          // host staging: a tensor's bytes
+    size_t raw_cap;
+    float *f32;         // its f32 values when converted
+    size_t f32_cap;
+    void *packed;       // the GPU layout
+    size_t packed_cap;
+} loader;
+
+static bool grow(void **p, size_t *cap, size_t need)
+{
+    if (need <= *cap) return true;
+    void *q = realloc(*p, need);
+    if (!q) return false;
+    *p = q;
+    *cap = need;
+    return true;
+}
+
+// The format a GGUF tensor type becomes on the GPU (see llama.h).
+static wgml_status gpu_format(uint32_t type, wgml_quant *q)
+{
+    switch (type) {
+    case WGML_GGUF_F32: *q = WGML_QUANT_F32; return WGML_OK;
+    case WGML_GGUF_F16: case WGML_GGUF_BF16: *q = WGML_QUANT_F16; return WGML_OK;
+    case WGML_GGUF_Q8_0: case WGML_GGUF_Q4_K: case WGML_GGUF_Q6_K: *q = WGML_QUANT_Q8_0; return WGML_OK;
+    case WGML_GGUF_Q4_0: *q = WGML_QUANT_Q4_0; return WGML_OK;
+    case WGML_GGUF_Q4_1: *q = WGML_QUANT_Q4_1; return WGML_OK;
+    default: return WGML_ERR_UNSUPPORTED;
+    }
+}
+
+// The tensor's bytes (in place when the source is mapped or in memory).
+static wgml_status tensor_bytes(loader *ld, const wgml_gguf_tensor *t, const void **out)
+{
+    *out = wgml_gguf_tensor_data(ld->g, t);
+    if (*out) return WGML_OK;
+    if (t->size > SIZE_MAX || !grow(&ld->raw, &ld->raw_cap, (size_t)t->size))
+        return wgml_gpu_fail(ld->m->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    wgml_status st = wgml_gguf_tensor_read(ld->g, t, 0, ld->raw, (size_t)t->size);
+    if (st)
+        return wgml_gpu_fail(ld->m->gpu, WGML_ERR_BAD_FILE, "GGUF: reading \"%s\": %s", t->name,
+                             wgml_gguf_last_error(ld->g));
+    *out = ld->raw;
+    return WGML_OK;
+}
+
+// The tensor's values as f32 in ld->f32.
+static wgml_status tensor_f32(loader *ld, const wgml_gguf_tensor *t)
+{
+    const void *src;
+    wgml_status st = tensor_bytes(ld, t, &src);
+    if (st) return st;
+    if (t->n_elements > SIZE_MAX / 4 || !grow((void **)&ld->f32, &ld->f32_cap, (size_t)t->n_elements * 4))
+        return wgml_gpu_fail(ld->m->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    if ((st = wgml_gguf_dequantize(t->type, src, t->n_elements, ld->f32)))
+        return wgml_gpu_fail(ld->m->gpu, st, "GGUF: \"%s\" of type %u cannot be dequantised",
+                             t->name, t->type);
+    return WGML_OK;
+}
+
+static wgml_status upload(loader *ld, const void *data, uint64_t bytes, const char *label,
+                          wgml_gpu_buf **out)
+{
+    uint64_t padded = (bytes + 3) & ~3ull;
+    wgml_status st = wgml_gpu_buf_create(ld->m->gpu, padded ? padded : 4, label, out);
+    if (st) return st;
+    ld->m->bytes += padded;
+    if (padded != bytes) {   // writes go by whole words: copy into a zero-padded tail
+        if (!grow(&ld->packed, &ld->packed_cap, (size_t)padded))
+            return wgml_gpu_fail(ld->m->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        if (ld->packed != data) memmove(ld->packed, data, (size_t)bytes);
+        memset((char *)ld->packed + bytes, 0, (size_t)(padded - bytes));
+        data = ld->packed;
+    }
+    return wgml_gpu_buf_write(ld->m->gpu, *out, 0, data, padded);
+}
+
+// A vector (norm weights, biases) as f32.
+static wgml_status load_vector(loader *ld, const char *name, uint64_t n, bool required,
+                               wgml_gpu_buf **out)
+{
+    const wgml_gguf_tensor *t;
+    char *err = ld->err;
+    wgml_status st = find_tensor(ld->g, name, n, 0, required, &t, err, ld->err_size);
+    if (st) return wgml_gpu_fail(ld->m->gpu, st, "%s", err);
+    if (!t) return WGML_OK;
+    if ((st = tensor_f32(ld, t))) return st;
+    return upload(ld, ld->f32, 4 * n, name, out);
+}
+
+// A matrix of N rows of K (GGUF ne = {K, N}) in the host layout (quant.h)
+// of the format it takes on the GPU: a new copy in *out (the caller frees).
+static wgml_status host_matrix(loader *ld, const char *name, uint32_t N, uint32_t K,
+                               wgml_quant *format, void **out)
+{
+    wgml_gpu *gpu = ld->m->gpu;
+    *out = NULL;
+    const wgml_gguf_tensor *t;
+    wgml_status st = find_tensor(ld->g, name, K, N, true, &t, ld->err, ld->err_size);
+    if (st) return wgml_gpu_fail(gpu, st, "%s", ld->err);
+    if ((st = gpu_format(t->type, format)))
+        return wgml_gpu_fail(gpu, st, "GGUF: \"%s\" has type %s, which wgml does not load", name,
+                             wgml_gguf_type_name(t->type) ? wgml_gguf_type_name(t->type) : "?");
+    const void *host;
+    if (t->type == WGML_GGUF_BF16 || t->type == WGML_GGUF_Q4_K || t->type == WGML_GGUF_Q6_K) {
+        if ((st = tensor_f32(ld, t))) return st;
+        uint64_t n = (uint64_t)N * K;
+        bool fits16 = true;
+        for (uint64_t i = 0; i < n && t->type == WGML_GGUF_BF16; i++)
+            fits16 &= fabsf(ld->f32[i]) <= 65504.0f;
+        if (t->type == WGML_GGUF_BF16 && !fits16) *format = WGML_QUANT_F32;
+        if (!grow(&ld->raw, &ld->raw_cap, (size_t)wgml_quant_bytes(*format, N, K)))
+            return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        if ((st = wgml_quant_quantize(*format, ld->f32, ld->raw, N, K)))
+            return wgml_gpu_fail(gpu, st, "\"%s\": cannot convert to %s", name,
+                                 wgml_quant_name(*format));
+        host = ld->raw;
+    } else if ((st = tensor_bytes(ld, t, &host))) {
+        return st;
+    }
+    size_t hb = (size_t)wgml_quant_bytes(*format, N, K);
+    if (!(*out = malloc(hb ? hb : 1)))
+        return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    memcpy(*out, host, hb);
+    return WGML_OK;
+}
+
+// Uploads host-layout bytes of an N x K matrix in its GPU layout.
+static wgml_status upload_matrix(loader *ld, const char *label, wgml_quant format,
+                                 const void *host, uint32_t N, uint32_t K, llama_weight *w)
+{
+    w->format = format;
+    w->N = N;
+    w->K = K;
+    uint64_t pb = wgml_gemv_packed_bytes(format, N, K);
+    if (!grow(&ld->packed, &ld->packed_cap, (size_t)pb))
+        return wgml_gpu_fail(ld->m->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    wgml_status st = wgml_gemv_pack(format, host, ld->packed, N, K);
+    if (st) return wgml_gpu_fail(ld->m->gpu, st, "\"%s\": cannot repack %s", label,
+                                 wgml_quant_name(format));
+    return upload(ld, ld->packed, pb, label, &w->buf);
+}
+
+static wgml_status load_matrix(loader *ld, const char *name, uint32_t N, uint32_t K,
+                               llama_weight *w)
+{
+    wgml_quant q;
+    void *host;
+    wgml_status st = host_matrix(ld, name, N, K, &q, &host);
+    if (!st) st = upload_matrix(ld, name, q, host, N, K, w);
+    free(host);
+    return st;
+}
+
+// Matrices that share K (Q, K and V; gate and up), stacked into one matrix
+// of their rows in *fused when they take the same GPU format, so that one
+// GEMV or GEMM computes all of them (fewer dispatches, longer rows of work);
+// else each into parts[i] and fused->buf stays NULL.
+static wgml_status load_stacked(loader *ld, const char *const *names, const uint32_t *N,
+                                int count, uint32_t K, llama_weight *fused, llama_weight **parts)
+{
+    void *host[3] = {NULL, NULL, NULL};
+    wgml_quant q[3];
+    wgml_status st = WGML_OK;
+    bool same = true;
+    uint64_t rows = 0, bytes = 0;
+    for (int i = 0; i < count && !st; i++) {
+        st = host_matrix(ld, names[i], N[i], K, &q[i], &host[i]);
+        same &= !st && q[i] == q[0];
+        rows += N[i];
+        bytes += wgml_quant_bytes(q[i], N[i], K);
+    }
+    if (!st && same && rows <= UINT32_MAX && rows * K <= UINT32_MAX) {
+        char *all = malloc((size_t)bytes);
+        if (!all) st = wgml_gpu_fail(ld->m->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        size_t at = 0;
+        for (int i = 0; i < count && !st; i++) {   // row-major blocks: stacking is concatenation
+            size_t b = (size_t)wgml_quant_bytes(q[i], N[i], K);
+            memcpy(all + at, host[i], b);
+            at += b;
+        }
+        if (!st) st = upload_matrix(ld, names[0], q[0], all, (uint32_t)rows, K, fused);
+        free(all);
+    } else {
+        for (int i = 0; i < count && !st; i++)
+            st = upload_matrix(ld, names[i], q[i], host[i], N[i], K, parts[i]);
+    }
+    for (int i = 0; i < count; i++) free(host[i]);
+    return st;
+}
+
+// Bytes of each GPU buffer the model will create, checked against the
+// device's limits before anything is uploaded.
+static wgml_status check_limits(wgml_llama *m, wgml_gguf *g)
+{
+    const wgml_device_info *d = wgml_gpu_info(m->gpu);
+    uint64_t lim = d->max_storage_buffer_binding_size < d->max_buffer_size
+                       ? d->max_storage_buffer_binding_size : d->max_buffer_size;
+    const wgml_llama_config *c = &m->cfg;
+    uint64_t total = 0, worst = 0;
+    const char *worst_name = "";
+    for (size_t i = 0; i < wgml_gguf_tensor_count(g); i++) {
+        const wgml_gguf_tensor *t = wgml_gguf_tensor_at(g, i);
+        wgml_quant q;
+        uint64_t b = t->n_elements * 4;   // vectors become f32
+        if (t->n_dims >= 2 && !gpu_format(t->type, &q))
+            b = wgml_gemv_packed_bytes(t->type == WGML_GGUF_BF16 ? WGML_QUANT_F32 : q, t->ne[1],
+                                       t->ne[0]);
+        total += b;
+        if (b > worst) worst = b, worst_name = t->name;
+    }
+    uint64_t cache = (uint64_t)c->n_kv_heads * m->n_ctx * c->head_dim * wgml_dtype_size(m->kv_type);
+    uint64_t ffn = 4ull * CHUNK_ROWS * c->ffn_dim;
+    total += 2 * cache * c->n_layers + 3 * ffn + 8ull * CHUNK_ROWS * c->dim * 5;
+    if (cache > worst) worst = cache, worst_name = "the KV cache of one layer";
+    if (ffn > worst) worst = ffn, worst_name = "the feed-forward activations";
+    if (worst > lim)
+        return wgml_gpu_fail(m->gpu, WGML_ERR_UNSUPPORTED,
+                             "llama: %s needs a buffer of %llu bytes; this device binds at most "
+                             "%llu (the model needs %llu bytes of GPU memory in all; a smaller "
+                             "n_ctx shrinks the cache)", worst_name, (unsigned long long)worst,
+                             (unsigned long long)lim, (unsigned long long)total);
+    return WGML_OK;
+}
+
+static wgml_status make_buf(wgml_llama *m, uint64_t bytes, const char *label, wgml_gpu_buf **out)
+{
+    bytes = (bytes + 3) & ~3ull;
+    wgml_status st = wgml_gpu_buf_create(m->gpu, bytes ? bytes : 4, label, out);
+    if (!st) m->bytes += bytes;
+    return st;
+}
+
+static wgml_status load_weights(loader *ld)
+{
+    wgml_llama *m = ld->m;
+    const wgml_llama_config *c = &m->cfg;
+    uint32_t D = c->dim, F = c->ffn_dim, Q = c->n_heads * c->head_dim,
+             KV = c->n_kv_heads * c->head_dim;
+    wgml_status st;
+    if ((st = load_matrix(ld, "token_embd.weight", c->n_vocab, D, &m->embd))) return st;
+    if (c->tied_output) m->output = m->embd;
+    else if ((st = load_matrix(ld, "output.weight", c->n_vocab, D, &m->output))) return st;
+    if ((st = load_vector(ld, "output_norm.weight", D, true, &m->output_norm))) return st;
+    for (uint32_t i = 0; i < c->n_layers; i++) {
+        llama_layer *L = &m->layers[i];
+        char n[96];
+#define NAME(s) (snprintf(n, sizeof n, "blk.%u." s, i), n)
+        if ((st = load_vector(ld, NAME("attn_norm.weight"), D, true, &L->attn_norm)) ||
+            (st = load_vector(ld, NAME("ffn_norm.weight"), D, true, &L->ffn_norm)) ||
+            (st = load_matrix(ld, NAME("attn_output.weight"), D, Q, &L->wo)) ||
+            (st = load_matrix(ld, NAME("ffn_down.weight"), D, F, &L->down)))
+            return st;
+        char qn[96], kn[96], vn[96], gn[96], un[96];
+        snprintf(qn, sizeof qn, "blk.%u.attn_q.weight", i);
+        snprintf(kn, sizeof kn, "blk.%u.attn_k.weight", i);
+        snprintf(vn, sizeof vn, "blk.%u.attn_v.weight", i);
+        snprintf(gn, sizeof gn, "blk.%u.ffn_gate.weight", i);
+        snprintf(un, sizeof un, "blk.%u.ffn_up.weight", i);
+        const char *qkv_names[] = {qn, kn, vn}, *ffn_names[] = {gn, un};
+        uint32_t qkv_n[] = {Q, KV, KV}, ffn_n[] = {F, F};
+        llama_weight *qkv_parts[] = {&L->wq, &L->wk, &L->wv}, *ffn_parts[] = {&L->gate, &L->up};
+        if ((st = load_stacked(ld, qkv_names, qkv_n, 3, D, &L->wqkv, qkv_parts)) ||
+            (st = load_stacked(ld, ffn_names, ffn_n, 2, D, &L->gate_up, ffn_parts)))
+            return st;
+        if (c->qkv_bias &&
+            ((st = load_vector(ld, NAME("attn_q.bias"), Q, true, &L->bq)) ||
+             (st = load_vector(ld, NAME("attn_k.bias"), KV, true, &L->bk)) ||
+             (st = load_vector(ld, NAME("attn_v.bias"), KV, true, &L->bv))))
+            return st;
+#undef NAME
+        uint64_t cb = (uint64_t)c->n_kv_heads * m->n_ctx * c->head_dim * wgml_dtype_size(m->kv_type);
+        if ((st = make_buf(m, cb, "llama.k_cache", &L->k_cache)) ||
+            (st = make_buf(m, cb, "llama.v_cache", &L->v_cache)))
+            return st;
+    }
+    // The rotary table for every position of the cache.
+    float *ff = NULL;
+    if (c->rope_freq_factors) {
+        const wgml_gguf_tensor *t = wgml_gguf_tensor_find(ld->g, "rope_freqs.weight");
+        if ((st = tensor_f32(ld, t))) return st;
+        ff = ld->f32;
+        for (uint32_t i = 0; i < c->n_rot / 2; i++)
+            if (!(ff[i] > 0) || !isfinite(ff[i]))
+                return wgml_gpu_fail(m->gpu, WGML_ERR_BAD_FILE,
+                                     "GGUF: rope_freqs.weight[%u] = %g", i, (double)ff[i]);
+    }
+    wgml_rope_params rp = {c->n_rot, c->rope_neox, c->rope_base, 1.0f / c->rope_scale, ff};
+    uint64_t tb = 4ull * m->n_ctx * c->n_rot;
+    float *table = malloc((size_t)tb);
+    if (!table) return wgml_gpu_fail(m->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    wgml_rope_table_fill(&rp, m->n_ctx, table);
+    st = upload(ld, table, tb, "llama.rope_table", &m->rope_table);
+    free(table);
+    return st;
+}
+
+static wgml_status make_activations(wgml_llama *m)
+{
+    const wgml_llama_config *c = &m->cfg;
+    uint64_t R = CHUNK_ROWS, D = c->dim, Q = (uint64_t)c->n_heads * c->head_dim,
+             KV = (uint64_t)c->n_kv_heads * c->head_dim, F = c->ffn_dim;
+    wgml_status st;
+    bool split_qkv = false, split_ffn = false;
+    for (uint32_t i = 0; i < c->n_layers; i++) {
+        split_qkv |= !m->layers[i].wqkv.buf;
+        split_ffn |= !m->layers[i].gate_up.buf;
+    }
+    if (split_qkv && ((st = make_buf(m, 4 * R * Q, "llama.q", &m->q)) ||
+                      (st = make_buf(m, 4 * R * KV, "llama.k", &m->k)) ||
+                      (st = make_buf(m, 4 * R * KV, "llama.v", &m->v))))
+        return st;
+    if (split_ffn && ((st = make_buf(m, 4 * R * F, "llama.gate", &m->gate)) ||
+                      (st = make_buf(m, 4 * R * F, "llama.up", &m->up))))
+        return st;
+    if ((st = make_buf(m, 4 * R * D, "llama.x", &m->x)) ||
+        (st = make_buf(m, 4 * R * D, "llama.xn", &m->xn)) ||
+        (st = make_buf(m, 4 * R * (Q + 2 * KV), "llama.qkv", &m->qkv)) ||
+        (st = make_buf(m, 4 * R * Q, "llama.att", &m->att)) ||
+        (st = make_buf(m, 4 * R * D, "llama.proj", &m->proj)) ||
+        (st = make_buf(m, 8 * R * F, "llama.gu", &m->gu)) ||
+        (st = make_buf(m, 4 * R * F, "llama.hid", &m->hid)) ||
+        (st = make_buf(m, 4ull * m->n_ctx, "llama.ids", &m->ids)) ||
+        (st = make_buf(m, wgml_attn_decode_scratch_bytes(c->n_heads, c->head_dim, m->n_ctx),
+                       "llama.scratch", &m->scratch)) ||
+        (st = make_buf(m, 4ull * c->n_vocab, "llama.logits", &m->logits)))
+        return st;
+    return WGML_OK;
+}
+
+wgml_status wgml_llama_load(wgml_gpu *gpu, wgml_gguf *g, const wgml_llama_params *p,
+                            wgml_llama **out)
+{
+    *out = NULL;
+    if (!g) return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "llama: no GGUF file");
+    wgml_llama_params defaults = {0};
+    if (!p) p = &defaults;
+    wgml_llama *m = calloc(1, sizeof *m);
+    if (!m) return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    m->gpu = gpu;
+    char err[512];
+    wgml_status st = wgml_llama_config_read(g, &m->cfg, err, sizeof err);
+    if (st) {
+        free(m);
+        return wgml_gpu_fail(gpu, st, "%s", err);
+    }
+    const wgml_llama_config *c = &m->cfg;
+    m->n_ctx = p->n_ctx ? p->n_ctx : (c->n_ctx_train < DEFAULT_CTX ? c->n_ctx_train : DEFAULT_CTX);
+    m->kv_type = wgml_gpu_info(gpu)->shader_f16 && !p->f32_activations ? WGML_F16 : WGML_F32;
+    m->gemv_math = p->gemv_math;
+    // CPU devices (lavapipe, SwiftShader) run a row per invocation best: on
+    // lavapipe a Q4_1 1536 x 576 GEMV took 13-25 ms at the automatic 32-128
+    // invocations per row and ~1 ms at one (gemv.c's choice targets GPUs).
+    if (!strcmp(wgml_gpu_info(gpu)->adapter_type, "cpu"))
+        m->gemv_shape = (wgml_gemv_variant){.reduce = WGML_GEMV_REDUCE_SHARED, .threads_per_row = 1};
+    if (m->n_ctx > (1u << 24) ||
+        (uint64_t)c->n_kv_heads * m->n_ctx * c->head_dim > UINT32_MAX) {
+        free(m);
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "llama: a context of %u positions is too large for this model",
+                             p->n_ctx);
+    }
+    loader ld = {.m = m, .g = g, .err = err, .err_size = sizeof err};
+    if (!(m->layers = calloc(c->n_layers, sizeof *m->layers)))
+        st = wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!st) st = check_limits(m, g);
+    if (!st) st = load_weights(&ld);
+    if (!st) st = make_activations(m);
+    free(ld.raw);
+    free(ld.f32);
+    free(ld.packed);
+    if (st) {
+        wgml_llama_free(m);
+        return st;
+    }
+    *out = m;
+    return WGML_OK;
+}
+
+void wgml_llama_free(wgml_llama *m)
+{
+    if (!m) return;
+    wgml_gpu *g = m->gpu;
+    if (m->output.buf != m->embd.buf) wgml_gpu_buf_release(g, m->output.buf);
+    wgml_gpu_buf *bufs[] = {m->embd.buf, m->output_norm, m->rope_table, m->x, m->xn, m->qkv,
+                            m->q, m->att, m->k, m->v, m->proj, m->gu, m->gate, m->up, m->hid,
+                            m->ids, m->scratch, m->logits, m->logits_all};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wgml_gpu_buf_release(g, bufs[i]);
+    for (uint32_t i = 0; m->layers && i < m->cfg.n_layers; i++) {
+        llama_layer *L = &m->layers[i];
+        wgml_gpu_buf *lb[] = {L->attn_norm, L->ffn_norm, L->wq.buf, L->wk.buf, L->wv.buf,
+                              L->wo.buf, L->gate.buf, L->up.buf, L->down.buf, L->bq, L->bk,
+                              L->bv, L->k_cache, L->v_cache, L->wqkv.buf, L->gate_up.buf};
+        for (size_t k = 0; k < sizeof lb / sizeof lb[0]; k++) wgml_gpu_buf_release(g, lb[k]);
+    }
+    // The weights were large one-off buffers: give their memory back now.
+    wgml_gpu_pool_trim(g);
+    free(m->layers);
+    free(m);
+}
+
+const wgml_llama_config *wgml_llama_config_of(const wgml_llama *m) { return &m->cfg; }
+uint32_t wgml_llama_n_ctx(const wgml_llama *m) { return m->n_ctx; }
+bool wgml_llama_kv_f16(const wgml_llama *m) { return m->kv_type == WGML_F16; }
+uint64_t wgml_llama_gpu_bytes(const wgml_llama *m) { return m->bytes; }
+
+// ================================================================ forward
+
+static wgml_view view(wgml_gpu_buf *b) { return (wgml_view){b, 0}; }
+
+// The GEMV arithmetic asked for, where it suits the format (FLOAT always does).
+static wgml_gemv_math gemv_math_for(const wgml_llama *m, wgml_quant q)
+{
+    if (m->gemv_math == WGML_GEMV_MATH_FLOAT) return WGML_GEMV_MATH_FLOAT;
+    bool integer = q == WGML_QUANT_Q8_0 || q == WGML_QUANT_Q4_0 || q == WGML_QUANT_Q4_1;
+    if ((m->gemv_math == WGML_GEMV_MATH_DOT4 || m->gemv_math == WGML_GEMV_MATH_DOT4_EMULATED) &&
+        !integer)
+        return WGML_GEMV_MATH_AUTO;
+    if (m->gemv_math == WGML_GEMV_MATH_F16 && q != WGML_QUANT_F16) return WGML_GEMV_MATH_AUTO;
+    return m->gemv_math;
+}
+
+// y (rows x N) = x (rows x K, from row x_row of x) W^T: GEMV for up to 4
+// rows (memory-bound), the tiled GEMM for more.
+static wgml_status linear(wgml_llama *m, const llama_weight *w, wgml_gpu_buf *x, uint32_t x_row,
+                          wgml_mat y, uint32_t rows)
+{
+    if (rows <= WGML_GEMV_MAX_M && x_row == 0 && y.offset == 0) {
+        wgml_gemv_args a = {.format = w->format, .w = view(w->buf), .x = view(x), .y = y.v,
+                            .N = w->N, .K = w->K, .M = rows,
+                            .variant = m->gemv_shape};
+        a.variant.math = gemv_math_for(m, w->format);
+        return wgml_op_gemv_ex(m->gpu, &a);
+    }
+    wgml_mat xm = {view(x), x_row * w->K, w->K};
+    return wgml_op_matmul_q(m->gpu, w->format, view(w->buf), xm, y, rows, w->N, w->K);
+}
+
+// hid = silu(xn Wgate^T) * xn Wup^T, from the stacked weights or the two.
+static wgml_status ffn(wgml_llama *m, const llama_layer *L, uint32_t rows)
+{
+    uint32_t F = m->cfg.ffn_dim;
+    wgml_mat g, u;
+    wgml_status st;
+    if (L->gate_up.buf) {
+        g = (wgml_mat){view(m->gu), 0, 2 * F};
+        u = (wgml_mat){view(m->gu), F, 2 * F};
+        st = linear(m, &L->gate_up, m->xn, 0, wgml_mat_of(view(m->gu), 2 * F), rows);
+    } else {
+        g = wgml_mat_of(view(m->gate), F);
+        u = wgml_mat_of(view(m->up), F);
+        if (!(st = linear(m, &L->gate, m->xn, 0, g, rows))) st = linear(m, &L->up, m->xn, 0, u, rows);
+    }
+    return st ? st : wgml_op_swiglu(m->gpu, g, u, view(m->hid), rows, F);
+}
+
+// Records one chunk: rows [r0, r0 + rows) of the call, at positions
+// pos .. pos + rows - 1. Leaves x holding the residual stream before the
+// last layer's down-projection is added (in proj).
+static wgml_status record_chunk(wgml_llama *m, uint32_t pos, uint32_t rows)
+{
+    wgml_gpu *gpu = m->gpu;
+    const wgml_llama_config *c = &m->cfg;
+    uint32_t D = c->dim, Q = c->n_heads * c->head_dim, KV = c->n_kv_heads * c->head_dim;
+    float scale = 1.0f / sqrtf((float)c->head_dim);
+    wgml_status st;
+    if ((st = wgml_op_embed(gpu, m->embd.format, view(m->embd.buf), view(m->ids), pos,
+                            wgml_mat_of(view(m->x), D), rows, c->n_vocab, D)))
+        return st;
+    for (uint32_t i = 0; i < c->n_layers; i++) {
+        llama_layer *L = &m->layers[i];
+        wgml_mat none = {0};
+        if ((st = wgml_op_add_rmsnorm(gpu, wgml_mat_of(view(m->x), D),
+                                      i ? wgml_mat_of(view(m->proj), D) : none, view(L->attn_norm),
+                                      wgml_mat_of(view(m->xn), D), rows, D, c->rms_eps)))
+            return st;
+        // q, k, v: column ranges of one matrix from the stacked weights, or three.
+        wgml_mat qm, km, vm;
+        if (L->wqkv.buf) {
+            uint32_t W = Q + 2 * KV;
+            qm = (wgml_mat){view(m->qkv), 0, W};
+            km = (wgml_mat){view(m->qkv), Q, W};
+            vm = (wgml_mat){view(m->qkv), Q + KV, W};
+            st = linear(m, &L->wqkv, m->xn, 0, wgml_mat_of(view(m->qkv), W), rows);
+        } else {
+            qm = wgml_mat_of(view(m->q), Q);
+            km = wgml_mat_of(view(m->k), KV);
+            vm = wgml_mat_of(view(m->v), KV);
+            if (!(st = linear(m, &L->wq, m->xn, 0, qm, rows)) &&
+                !(st = linear(m, &L->wk, m->xn, 0, km, rows)))
+                st = linear(m, &L->wv, m->xn, 0, vm, rows);
+        }
+        if (st) return st;
+        wgml_rope_args ra = {.x = qm, .bias = view(L->bq),
+                             .table = view(m->rope_table), .n = rows, .heads = c->n_heads,
+                             .head_dim = c->head_dim, .n_rot = c->n_rot, .pos = pos,
+                             .neox = c->rope_neox};
+        wgml_kv_store_args ka = {.src = km, .bias = view(L->bk),
+                                 .cache = view(L->k_cache), .cache_type = m->kv_type,
+                                 .capacity = m->n_ctx, .rotate = true,
+                                 .table = view(m->rope_table), .n_rot = c->n_rot,
+                                 .neox = c->rope_neox, .n = rows, .kv_heads = c->n_kv_heads,
+                                 .head_dim = c->head_dim, .pos = pos};
+        wgml_kv_store_args va = ka;
+        va.src = vm;
+        va.bias = view(L->bv);
+        va.cache = view(L->v_cache);
+        va.rotate = false;
+        wgml_attn_args aa = {.q = qm, .out = wgml_mat_of(view(m->att), Q),
+                             .k = view(L->k_cache), .v = view(L->v_cache), .kv_type = m->kv_type,
+                             .scratch = view(m->scratch), .n = rows, .pos = pos,
+                             .capacity = m->n_ctx, .heads = c->n_heads,
+                             .kv_heads = c->n_kv_heads, .head_dim = c->head_dim, .scale = scale};
+        if ((st = wgml_op_rope(gpu, &ra)) || (st = wgml_op_kv_store(gpu, &ka)) ||
+            (st = wgml_op_kv_store(gpu, &va)) ||
+            (st = rows == 1 ? wgml_op_attn_decode(gpu, &aa) : wgml_op_attn_prefill(gpu, &aa)) ||
+            (st = linear(m, &L->wo, m->att, 0, wgml_mat_of(view(m->proj), D), rows)) ||
+            (st = wgml_op_add_rmsnorm(gpu, wgml_mat_of(view(m->x), D),
+                                      wgml_mat_of(view(m->proj), D), view(L->ffn_norm),
+                                      wgml_mat_of(view(m->xn), D), rows, D, c->rms_eps)) ||
+            (st = ffn(m, L, rows)) ||
+            (st = linear(m, &L->down, m->hid, 0, wgml_mat_of(view(m->proj), D), rows)))
+            return st;
+    }
+    return WGML_OK;
+}
+
+// The final norm over rows [r0, r0 + rows) of the chunk, into xn rows 0...
+static wgml_status record_final_norm(wgml_llama *m, uint32_t r0, uint32_t rows)
+{
+    uint32_t D = m->cfg.dim;
+    return wgml_op_add_rmsnorm(m->gpu, (wgml_mat){view(m->x), r0 * D, D},
+                               (wgml_mat){view(m->proj), r0 * D, D}, view(m->output_norm),
+                               wgml_mat_of(view(m->xn), D), rows, D, m->cfg.rms_eps);
+}
+
+// Checks a call's tokens and positions and writes the ids at their positions.
+static wgml_status begin_call(wgml_llama *m, const int32_t *tokens, uint32_t n, uint32_t pos)
+{
+    if (!tokens || n == 0)
+        return wgml_gpu_fail(m->gpu, WGML_ERR_INVALID_ARGUMENT, "llama: no tokens");
+    if ((uint64_t)pos + n > m->n_ctx)
+        return wgml_gpu_fail(m->gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "llama: positions %u..%llu exceed the context of %u", pos,
+                             (unsigned long long)pos + n - 1, m->n_ctx);
+    for (uint32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || (uint32_t)tokens[i] >= m->cfg.n_vocab)
+            return wgml_gpu_fail(m->gpu, WGML_ERR_INVALID_ARGUMENT,
+                                 "llama: token %d (index %u) is outside the vocabulary of %u",
+                                 tokens[i], i, m->cfg.n_vocab);
+    // Each position's id has its own slot, so calls recorded before one
+    // submit do not overwrite each other's ids (the queue writes them first).
+    return wgml_gpu_buf_write(m->gpu, m->ids, 4ull * pos, tokens, 4ull * n);
+}
+
+wgml_status wgml_llama_record(wgml_llama *m, const int32_t *tokens, uint32_t n, uint32_t pos,
+                              wgml_gpu_buf **logits)
+{
+    if (!m) return WGML_ERR_INVALID_ARGUMENT;
+    wgml_status st = begin_call(m, tokens, n, pos);
+    if (st) return st;
+    uint32_t rows = 0;
+    for (uint32_t r0 = 0; r0 < n; r0 += rows) {
+        rows = n - r0 < CHUNK_ROWS ? n - r0 : CHUNK_ROWS;
+        if ((st = record_chunk(m, pos + r0, rows))) return st;
+    }
+    const llama_weight *w = &m->output;
+    if ((st = record_final_norm(m, rows - 1, 1))) return st;
+    wgml_gemv_args a = {.format = w->format, .w = view(w->buf), .x = view(m->xn),
+                        .y = view(m->logits), .N = w->N, .K = w->K, .M = 1,
+                        .variant = m->gemv_shape};
+    a.variant.math = gemv_math_for(m, w->format);
+    if ((st = wgml_op_gemv_ex(m->gpu, &a))) return st;
+    if (logits) *logits = m->logits;
+    return WGML_OK;
+}
+
+wgml_status wgml_llama_logits(wgml_llama *m, const int32_t *tokens, uint32_t n, uint32_t pos,
+                              bool all_positions, float *out)
+{
+    if (!m) return WGML_ERR_INVALID_ARGUMENT;
+    if (!out) return wgml_gpu_fail(m->gpu, WGML_ERR_INVALID_ARGUMENT, "llama: no output");
+    wgml_status st;
+    if (!all_positions) {
+        if ((st = wgml_llama_record(m, tokens, n, pos, NULL)) ||
+            (st = wgml_gpu_submit(m->gpu, NULL)))
+            return st;
+        return wgml_gpu_buf_read(m->gpu, m->logits, 0, out, 4ull * m->cfg.n_vocab);
+    }
+    if ((st = begin_call(m, tokens, n, pos))) return st;
+    uint32_t V = m->cfg.n_vocab;
+    if (!m->logits_all) {
+        uint64_t lr = LOGITS_ALL_BYTES / (4ull * V);
+        m->logits_rows = lr < 1 ? 1 : lr > CHUNK_ROWS ? CHUNK_ROWS : (uint32_t)lr;
+        if ((st = make_buf(m, 4ull * m->logits_rows * V, "llama.logits_all", &m->logits_all)))
+            return st;
+    }
+    uint32_t rows;
+    for (uint32_t r0 = 0; r0 < n; r0 += rows) {
+        rows = n - r0 < CHUNK_ROWS ? n - r0 : CHUNK_ROWS;
+        if ((st = record_chunk(m, pos + r0, rows)) || (st = record_final_norm(m, 0, rows)))
+            return st;
+        // The output projection in groups of LR rows, each read back.
+        for (uint32_t g0 = 0; g0 < rows; g0 += m->logits_rows) {
+            uint32_t gr = rows - g0 < m->logits_rows ? rows - g0 : m->logits_rows;
+            const llama_weight *w = &m->output;
+            if ((st = wgml_op_matmul_q(m->gpu, w->format, view(w->buf),
+                                       (wgml_mat){view(m->xn), g0 * w->K, w->K},
+                                       wgml_mat_of(view(m->logits_all), V), gr, V, w->K)) ||
+                (st = wgml_gpu_submit(m->gpu, NULL)) ||
+                (st = wgml_gpu_buf_read(m->gpu, m->logits_all, 0, out + (size_t)(r0 + g0) * V,
+                                        4ull * gr * V)))
+                return st;
+        }
+    }
+    return WGML_OK;
+}
