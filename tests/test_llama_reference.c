@@ -1,23 +1,31 @@
 /*
- * SmolLM2-135M-Instruct on the GPU decoder against llama.cpp (the values
- * scripts/gen_llama_testdata.py stored from llama-cpp-python, on the same
- * GGUF file; the prompt tokens are llama.cpp's, so no wgml tokenizer is
- * involved).
+ * SmolLM2-135M-Instruct (Q4_1) on the GPU decoder against llama.cpp (values
+ * scripts/gen_llama_testdata.py stored from llama-cpp-python; the prompt
+ * tokens are llama.cpp's, so no wgml tokenizer is involved).
  *
- *   test_llama_reference MODEL.gguf DATA_PREFIX [N_PROMPTS]
+ *   test_llama_reference MODEL.gguf DATA_PREFIX exact|q8act [N_PROMPTS]
  *
- * For each of the 20 prompts:
+ * exact (llama.reference): llama.cpp ran an F32 copy of the Q4_1 file (the
+ * same weight values, dequantised by the gguf package; wgml reads the Q4_1
+ * blocks itself), so both compute the same function in f32 with an f16 KV
+ * cache. The decoder runs with float GEMVs (no int8 activations). For each
+ * of the 20 prompts:
  *   - the logits of its first (up to) 32 positions, all in one prefill: the
- *     NMSE over those positions, sum (y - r)^2 / sum r^2, with the numerator
+ *     NMSE over those positions, sum (y - r)^2 / sum r^2, the numerator
  *     estimated from the stored random projection of llama.cpp's logits
  *     (||S y - s||^2 / K, unbiased, ~3% relative error; the generator's
- *     docstring says why) and the denominator stored exactly. Limit: 1e-3
- *     per prompt. Printed beside it: whether the argmax agrees at each
- *     position, and the largest error among llama.cpp's top-8 logits.
+ *     docstring says why), the denominator stored exactly. Limit 1e-4 per
+ *     prompt (the issue asks for 1e-3; measured ~1e-6 to 1e-5). Printed
+ *     beside it: argmax agreement per position and the largest error among
+ *     llama.cpp's top-8 logits.
  *   - greedy decoding of 32 tokens after the whole prompt (one token per
- *     step: the decode kernels), compared with llama.cpp's greedy tokens:
- *     identical for at least 18 of the 20 prompts (two near-ties in the
- *     logits may send two generations different ways).
+ *     step: the GEMV and flash-decode kernels) against llama.cpp's greedy
+ *     tokens: identical for at least 18 of the 20 prompts.
+ * q8act (llama.reference_q8act): llama.cpp ran the Q4_1 file as shipped; its
+ * CPU backend then quantises activations to 8 bits per block of 32 before
+ * every product with quantised weights, which moves the logits by NMSE
+ * ~1e-3 against exact arithmetic. Logits only, limit 5e-3 per prompt: this
+ * run documents that difference rather than testing the decoder tightly.
  * Skipped (77) when the model file is absent. Prints prefill and decode
  * speed (tokens/s, wall clock including readback).
  */
@@ -92,15 +100,17 @@ static int argmax(const float *x, uint32_t n)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: test_llama_reference MODEL.gguf DATA_PREFIX [N_PROMPTS]\n");
+    if (argc < 4 || (strcmp(argv[3], "exact") && strcmp(argv[3], "q8act"))) {
+        fprintf(stderr, "usage: test_llama_reference MODEL.gguf DATA_PREFIX exact|q8act [N_PROMPTS]\n");
         return 2;
     }
+    bool exact = !strcmp(argv[3], "exact");
+    double limit_nmse = exact ? 1e-4 : 5e-3;
     if (access(argv[1], R_OK)) {
         printf("skip: no model at %s (scripts/setup.sh installs it)\n", argv[1]);
         return TEST_SKIP;
     }
-    int limit = argc > 3 ? atoi(argv[3]) : 1000;
+    int limit = argc > 4 ? atoi(argv[4]) : 1000;
     char path[1024], err[512];
     size_t jlen, slen;
     snprintf(path, sizeof path, "%s.jsonl", argv[2]);
@@ -114,7 +124,8 @@ int main(int argc, char **argv)
     wgml_gguf *g;
     TEST_CHECK(wgml_gguf_open_file(argv[1], &g, err, sizeof err) == WGML_OK, "open: %s", err);
     wgml_llama *m;
-    wgml_llama_params p = {.n_ctx = MAX_TOKENS};
+    wgml_llama_params p = {.n_ctx = MAX_TOKENS,
+                           .gemv_math = exact ? WGML_GEMV_MATH_FLOAT : WGML_GEMV_MATH_AUTO};
     TEST_OK(gpu, wgml_llama_load(gpu, g, &p, &m));
     const uint32_t V = wgml_llama_config_of(m)->n_vocab;
 
@@ -154,7 +165,7 @@ int main(int argc, char **argv)
         int n = int_array(wgml_json_get(o, "tokens"), toks, MAX_TOKENS - CONT);
         int nc = int_array(wgml_json_get(o, "greedy"), greedy, CONT);
         int64_t P = 0;
-        TEST_CHECK(n > 0 && nc == CONT && wgml_json_int64(wgml_json_get(o, "positions"), &P) &&
+        TEST_CHECK(n > 0 && nc == (exact ? CONT : 0) && wgml_json_int64(wgml_json_get(o, "positions"), &P) &&
                        P > 0 && P <= n && P <= MAX_POS, "prompt %d: malformed", prompts);
         const wgml_json *sumsq = wgml_json_get(o, "sumsq"), *tid = wgml_json_get(o, "top_ids"),
                         *tlg = wgml_json_get(o, "top_logits");
@@ -197,8 +208,18 @@ int main(int argc, char **argv)
         sketch_at += (size_t)P * K;
         double nmse = num / den;
         worst = fmax(worst, nmse);
-        nmse_bad += !(nmse < 1e-3);
+        nmse_bad += !(nmse < limit_nmse);
 
+        printf("%s  prompt %2d: %3d tokens, nmse %.2e over %2lld positions, argmax %2d/%2lld, "
+               "top-%d max |err| %.4f", nmse < limit_nmse ? "ok  " : "FAIL", prompts, n, nmse,
+               (long long)P, agree, (long long)P, TOP, top_err);
+        if (!exact) {
+            printf("\n");
+            wgml_json_free(doc);
+            prompts++;
+            if (!*next) break;
+            continue;
+        }
         // The rest of the prompt, then greedy decoding.
         float *last = y + (size_t)(P - 1) * V;
         if (n > P) {
@@ -210,10 +231,14 @@ int main(int argc, char **argv)
         }
         int32_t mine[CONT];
         int diverge = -1;
+        float gap = 0;   // at the divergence: our logit of our token minus that of llama.cpp's
         t0 = now();
         for (int i = 0; i < CONT; i++) {
             mine[i] = argmax(last, V);
-            if (mine[i] != greedy[i] && diverge < 0) diverge = i;
+            if (mine[i] != greedy[i] && diverge < 0) {
+                diverge = i;
+                if (greedy[i] >= 0 && (uint32_t)greedy[i] < V) gap = last[mine[i]] - last[greedy[i]];
+            }
             if (i + 1 < CONT) {
                 TEST_OK(gpu, wgml_llama_logits(m, &mine[i], 1, (uint32_t)(n + i), false, y));
                 last = y;
@@ -222,23 +247,23 @@ int main(int argc, char **argv)
         }
         t_decode += now() - t0;
         greedy_same += diverge < 0;
-        printf("%s  prompt %2d: %3d tokens, nmse %.2e over %2lld positions, argmax %2d/%2lld, "
-               "top-%d max |err| %.3f, greedy %s",
-               nmse < 1e-3 ? "ok  " : "FAIL", prompts, n, nmse, (long long)P, agree, (long long)P,
-               TOP, top_err, diverge < 0 ? "identical\n" : "differs from token ");
-        if (diverge >= 0) printf("%d\n", diverge);
+        printf(", greedy %s", diverge < 0 ? "identical\n" : "differs from token ");
+        if (diverge >= 0)
+            printf("%d (our logit of our token exceeds that of llama.cpp's by %.4f)\n", diverge, gap);
         wgml_json_free(doc);
         prompts++;
         if (!*next) break;
     }
-    printf("%d prompts: worst nmse %.2e (limit 1e-3, %d over), greedy identical %d/%d (need %d)\n",
-           prompts, worst, nmse_bad, greedy_same, prompts, prompts - prompts / 10);
-    printf("speed: prefill %.1f tokens/s (%ld tokens), decode %.2f tokens/s (%ld steps)\n",
-           n_prefill / t_prefill, n_prefill, n_decode / t_decode, n_decode);
+    printf("%d prompts: worst nmse %.2e (limit %.0e, %d over)", prompts, worst, limit_nmse,
+           nmse_bad);
+    if (exact) printf(", greedy identical %d/%d (need %d)", greedy_same, prompts, prompts - prompts / 10);
+    printf("\nspeed: prefill %.1f tokens/s (%ld tokens)", n_prefill / t_prefill, n_prefill);
+    if (n_decode) printf(", decode %.2f tokens/s (%ld steps)", n_decode / t_decode, n_decode);
+    printf("\n");
     TEST_CHECK(prompts > 0, "no prompts");
-    TEST_CHECK(nmse_bad == 0, "%d prompts' logits off by more than 1e-3", nmse_bad);
-    TEST_CHECK(greedy_same >= prompts - prompts / 10, "greedy continuations identical for %d of %d",
-               greedy_same, prompts);
+    TEST_CHECK(nmse_bad == 0, "%d prompts' logits off by more than %g", nmse_bad, limit_nmse);
+    TEST_CHECK(!exact || greedy_same >= prompts - prompts / 10,
+               "greedy continuations identical for %d of %d", greedy_same, prompts);
     free(S);
     free(y);
     free(jl);
