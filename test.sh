@@ -4,9 +4,11 @@
 #   Dawn        on SwiftShader and on lavapipe (Mesa 25)
 #   wgpu-native on SwiftShader and on lavapipe (Mesa 25)
 # and once more with AddressSanitizer, LeakSanitizer and UBSan (Dawn on
-# lavapipe), where any report fails the test. lavapipe exposes shader-f16, so
-# the f16 kernels run there. Ends with one summary line over all five runs;
-# exits non-zero if any test failed.
+# lavapipe), where any report fails the test; then every libFuzzer harness
+# (tests/fuzz/fuzz_*.c) for 60 s, where a crash, leak or hang fails it.
+# lavapipe exposes shader-f16, so the f16 kernels run there. Ends with one
+# summary line over all six stages (a fuzz target counts as one test); exits
+# non-zero if any test failed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 cd "$root"
@@ -47,6 +49,13 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=
 run_suite "dawn on lavapipe under ASan+UBSan" "build/dawn-asan" "$LAVAPIPE_ICD" \
   -E '^(tokenizer\.linear|bert\.reference)$'
 unset ASAN_OPTIONS UBSAN_OPTIONS
+# Each harness builds with clang's -fsanitize=fuzzer,address,undefined
+# (build/fuzz) and runs 60 s from its seeds in tests/fuzz/corpus/.
+echo "=== libFuzzer harnesses, 60 s each"
+for f in tests/fuzz/fuzz_*.c; do
+  if tests/fuzz/run.sh "$(basename "$f" .c)" 60; then passed=$((passed + 1))
+  else failed=$((failed + 1)); status=1; fi
+done
 echo
 echo "summary: $passed passed, $failed failed, $skipped skipped ($((SECONDS / 60)) min $((SECONDS % 60)) s, $jobs cores)"
 exit $status
