@@ -108,6 +108,19 @@ void wgml_gpu_debug_lose_device(wgml_gpu *g)
     wgpuDeviceDestroy(g->device);
     // Where the implementation defers the device-lost callback, deliver it.
     wgml_gpu_events_process(g);
+    // Dawn has called it by now. wgpu-native (0.32) only marks a destroyed
+    // device invalid and leaves the callback to a later device poll, which
+    // then refuses to run on the invalid device, so the callback never comes;
+    // the next queue submit would abort the process ("Parent device is
+    // lost"). A real loss there (the driver's VK_ERROR_DEVICE_LOST) calls the
+    // callback at once. So a destroy the callback has not reported is
+    // recorded here.
+    if (!g->lost) {
+        g->lost = true;
+        snprintf(g->lost_message, sizeof g->lost_message,
+                 "destroyed by wgml_gpu_debug_lose_device (the implementation has not called "
+                 "the device-lost callback)");
+    }
 }
 
 void wgml_gpu_debug_lose_after_submits(wgml_gpu *g, uint32_t n) { g->lose_after_submits = n; }
