@@ -172,7 +172,12 @@ static wgml_status scopes_pop(wgml_gpu *g, const char *what)
     if (st) return st;
     for (int i = 0; i < N_SCOPES; i++) {
         if (r[i].type == WGPUErrorType_NoError) continue;
-        if (r[i].type == WGPUErrorType_OutOfMemory)
+        // wgpu (wgpu-core's DeviceError::OutOfMemory) reports a failed device
+        // allocation as a validation error, "Not enough memory left" (seen
+        // with wgpu-native 0.32 on SwiftShader; ruffle-rs/ruffle's "wgpu-oom"
+        // reports show the same from wgpu 0.19 on).
+        if (r[i].type == WGPUErrorType_OutOfMemory ||
+            strstr(r[i].message, "Not enough memory left"))
             return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "%s: out of GPU memory: %s",
                                  what, r[i].message);
         return wgml_gpu_fail(g, WGML_ERR_GPU, "%s: %s", what, r[i].message);
