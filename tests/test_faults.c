@@ -511,9 +511,14 @@ static int test_load_free(int count)
            count, (double)rss_at[0] / (1 << 20), mark, (double)rss_at[1] / (1 << 20), count, grew);
     // A leak of the weights' host staging (90 MB a load) or of one upload
     // would show as tens of MiB over the second half; allocator noise stays
-    // far below.
+    // far below. Under AddressSanitizer freed memory sits in its quarantine
+    // and LeakSanitizer does this job instead.
+#if defined(__SANITIZE_ADDRESS__)
+    printf("(AddressSanitizer: the resident size is not checked; LeakSanitizer reports leaks)\n");
+#else
     TEST_CHECK(count < 4 || grew < 16.0, "resident memory grew %.1f MiB over %d loads", grew,
                count - mark);
+#endif
     wgml_ctx_free(ctx);
     printf("ok   %d loads and frees of the embedder\n", count);
     return 0;
