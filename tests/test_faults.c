@@ -16,8 +16,10 @@
  *                 with the bytes it needs, counted here from the file
  *   oom           a buffer the device cannot hold: WGML_ERR_OUT_OF_MEMORY
  *   load_free N   loading and freeing the embedder N times leaves no buffer,
- *                 no restore hook and no host memory behind (leaks: LSan in
- *                 test.sh's sanitizer run; here the resident size)
+ *                 no restore hook and no memory behind: host heap leaks are
+ *                 LeakSanitizer's in test.sh's sanitizer run; here resident
+ *                 anonymous + shared memory (device memory on CPU devices)
+ *                 must not grow
  *   robustness    out-of-range indices in a kernel (untrusted shapes) read
  *                 zero or a value inside the binding and never write outside
  *                 it: the implementation's bounds checks are on
@@ -467,15 +469,23 @@ static int test_model_limits(void)
 
 // ================================================================ load and free
 
-// Resident memory in bytes (Linux), 0 when unknown.
-static uint64_t rss_bytes(void)
+// Resident anonymous and shared memory in MiB (Linux /proc/self/status;
+// 0 when unknown): the host heap and, on CPU Vulkan devices, device memory
+// (lavapipe's is shared memory, SwiftShader's anonymous). Not the pages of
+// the mapped model file.
+static double resident_mib(const char *which)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/status", "r");
     if (!f) return 0;
-    if (fscanf(f, "%llu %llu", &pages, &resident) != 2) resident = 0;
+    char line[256];
+    double kib = 0;
+    while (fgets(line, sizeof line, f)) {
+        bool anon = !strncmp(line, "RssAnon:", 8), shmem = !strncmp(line, "RssShmem:", 9);
+        if ((anon && strchr(which, 'a')) || (shmem && strchr(which, 's')))
+            kib += atof(line + (anon ? 8 : 9));
+    }
     fclose(f);
-    return resident * 4096ull;
+    return kib / 1024;
 }
 
 static int test_load_free(int count)
@@ -484,16 +494,24 @@ static int test_load_free(int count)
     wgml_ctx *ctx;
     TEST_CHECK(wgml_ctx_create(NULL, &ctx, err, sizeof err) == WGML_OK, "no device: %s", err);
     wgml_gpu *gpu = ctx->gpu;
+    // Under AddressSanitizer freed host memory waits in its quarantine, and
+    // LeakSanitizer checks the heap instead; device memory (shared memory on
+    // lavapipe) is still measured.
+#if defined(__SANITIZE_ADDRESS__)
+    const char *which = "s";
+#else
+    const char *which = "as";
+#endif
     const char *text = "Loading and freeing must leave nothing behind.";
     float first[384], v[384];
-    uint64_t rss_at[2] = {0, 0};
-    int mark = count / 2;   // the resident size after the first half, then at the end
+    double base = 0, peak = 0;
     for (int i = 0; i < count; i++) {
         wgml_embedder *e;
         CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, NULL, &e));
         TEST_CHECK(wgml_embedder_dim(e) == 384, "dim");
-        // Embed on the first and the last load only: plans and kernels are
-        // part of what is freed, but each load's upload is what repeats.
+        // Embed on the first and the last load only: loads with no run in
+        // between are what kept the memory of freed weights alive (uploads
+        // still queued held their buffers until a submit).
         if (i == 0 || i == count - 1) {
             CTX_OK(ctx, wgml_embed(e, &text, NULL, 1, i == 0 ? first : v));
             if (i) TEST_CHECK(!memcmp(first, v, sizeof v), "the last load embeds differently");
@@ -503,22 +521,25 @@ static int test_load_free(int count)
                    (unsigned long long)wgml_gpu_pool_bytes(gpu));
         TEST_CHECK(wgml_gpu_restore_hook_count(gpu) == 0, "load %d left %zu restore hooks", i,
                    wgml_gpu_restore_hook_count(gpu));
-        if (i == mark - 1) rss_at[0] = rss_bytes();
+        CTX_OK(ctx, wgml_gpu_wait(gpu));   // let the implementation finish its frees
+        double now = resident_mib(which);
+        // From the second load on (the first sets up caches), up to the one
+        // before last (the last one's run compiles plans).
+        if (i == 1) base = now;
+        if (i >= 1 && i < count - 1 && now > peak) peak = now;
+        if (count >= 10 && (i + 1) % (count / 5) == 0)
+            printf("after %3d loads: %.1f MiB resident (%s)\n", i + 1, now,
+                   which[1] ? "anonymous + shared" : "shared");
     }
-    rss_at[1] = rss_bytes();
-    double grew = ((double)rss_at[1] - (double)rss_at[0]) / (1 << 20);
-    printf("load_free: %d loads; resident %.1f MiB after %d, %.1f MiB after %d (%+.1f MiB)\n",
-           count, (double)rss_at[0] / (1 << 20), mark, (double)rss_at[1] / (1 << 20), count, grew);
-    // A leak of the weights' host staging (90 MB a load) or of one upload
-    // would show as tens of MiB over the second half; allocator noise stays
-    // far below. Under AddressSanitizer freed memory sits in its quarantine
-    // and LeakSanitizer does this job instead.
-#if defined(__SANITIZE_ADDRESS__)
-    printf("(AddressSanitizer: the resident size is not checked; LeakSanitizer reports leaks)\n");
-#else
-    TEST_CHECK(count < 4 || grew < 16.0, "resident memory grew %.1f MiB over %d loads", grew,
-               count - mark);
-#endif
+    double grew = peak - base;
+    printf("load_free: %d loads; %.1f MiB after the second, at most %.1f MiB up to the one "
+           "before last (+%.1f MiB)\n", count, base, peak, grew);
+    // The weights are 69-90 MiB a load: a load whose memory stays behind
+    // shows within two loads; a slow leak of 1.3 MiB a load shows over 100.
+    // The implementations' own caches and deferred frees move it by up to
+    // about 50 MiB.
+    TEST_CHECK(count < 4 || grew < 128.0, "resident memory grew %.1f MiB over %d loads", grew,
+               count - 3);
     wgml_ctx_free(ctx);
     printf("ok   %d loads and frees of the embedder\n", count);
     return 0;

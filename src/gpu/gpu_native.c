@@ -684,10 +684,21 @@ void wgml_gpu_pool_trim(wgml_gpu *g)
 {
     // A released buffer may still be used by the run being recorded.
     if (g->recording) wgml_gpu_submit(g, NULL);
+    bool freed = g->pool != NULL;
     while (g->pool) {
         wgml_gpu_buf *b = g->pool;
         g->pool = b->next;
         buf_destroy(g, b);
+    }
+    // Uploads still queued (buffer writes, lazy clears) hold their buffers
+    // until the queue's next submit: with no run between a load and a free,
+    // the memory would never come back (seen on SwiftShader and lavapipe with
+    // Dawn and wgpu-native alike: +64 MiB per written and freed 64 MiB
+    // buffer). An empty submit flushes them; the memory goes as the device
+    // processes its events. (wgpu-native aborts on a submit to a lost device.)
+    if (freed && g->queue && !g->lost) {
+        wgpuQueueSubmit(g->queue, 0, NULL);
+        wgml_gpu_events_process(g);
     }
 }
 
