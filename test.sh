@@ -5,10 +5,10 @@
 #   wgpu-native on SwiftShader and on lavapipe (Mesa 25)
 # and once more with AddressSanitizer, LeakSanitizer and UBSan (Dawn on
 # lavapipe), where any report fails the test; then every libFuzzer harness
-# (tests/fuzz/fuzz_*.c) for 60 s, where a crash, leak or hang fails it.
-# lavapipe exposes shader-f16, so the f16 kernels run there. Ends with one
-# summary line over all six stages (a fuzz target counts as one test); exits
-# non-zero if any test failed.
+# (tests/fuzz/fuzz_*.c) for 60 s, where a crash, leak or hang fails it. lavapipe
+# exposes shader-f16, so the f16 kernels run there. Then the wasm build in
+# headless Chromium (web/test/run.mjs). Ends with one summary line over all the
+# runs (a fuzz target counts as one test); exits non-zero if any test failed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 cd "$root"
@@ -55,12 +55,32 @@ run_suite "dawn on lavapipe under ASan+UBSan" "build/dawn-asan" "$LAVAPIPE_ICD" 
   -E '^(tokenizer\.linear|bert\.reference|faults\.load_free)$'
 unset ASAN_OPTIONS UBSAN_OPTIONS
 # Each harness builds with clang's -fsanitize=fuzzer,address,undefined
-# (build/fuzz) and runs 60 s from its seeds in tests/fuzz/corpus/.
+# (build/fuzz) and runs 60 s from its seeds in tests/fuzz/corpus/ and
+# tests/data/fuzz/ (inputs that once crashed it).
 echo "=== libFuzzer harnesses, 60 s each"
 for f in tests/fuzz/fuzz_*.c; do
   if tests/fuzz/run.sh "$(basename "$f" .c)" 60; then passed=$((passed + 1))
   else failed=$((failed + 1)); status=1; fi
 done
+
+# The wasm build in headless Chromium (WebGPU on SwiftShader), once: embeddings
+# against sentence-transformers and the native build, dispose, the model
+# cache across a reload, errors, the demo page (web/test/run.mjs).
+echo "=== browser (wasm in Chromium on SwiftShader)"
+mkdir -p build
+if ./web/build.sh >/dev/null; then
+  node web/test/run.mjs 2>&1 | tee build/web-test.log
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  line=$(grep -E '^browser: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' build/web-test.log | tail -1)
+  if [ -n "$line" ]; then
+    read -r bp bf bs < <(echo "$line" | sed -E 's/browser: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\1 \2 \3/')
+    passed=$((passed + bp)); failed=$((failed + bf)); skipped=$((skipped + bs))
+  else
+    status=1; failed=$((failed + 1))
+  fi
+else
+  echo "wasm build failed" >&2; status=1; failed=$((failed + 1))
+fi
 echo
 echo "summary: $passed passed, $failed failed, $skipped skipped ($((SECONDS / 60)) min $((SECONDS % 60)) s, $jobs cores)"
 exit $status

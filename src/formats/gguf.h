@@ -40,6 +40,13 @@ const char *wgml_gguf_type_name(uint32_t type);
 // Q4_0, 256 and 144 for Q4_K, ...); false for a type wgml does not read.
 bool wgml_gguf_type_block(uint32_t type, uint32_t *block_elems, uint32_t *block_bytes);
 
+// The f32 values of n_elements elements of `type` stored at src in the
+// type's block layout (the layouts are written at the top of gguf_quant.c),
+// as ggml and the `gguf` package dequantise them, bit for bit.
+// WGML_ERR_UNSUPPORTED for a type wgml does not read, INVALID_ARGUMENT when
+// n_elements is not a whole number of blocks.
+wgml_status wgml_gguf_dequantize(uint32_t type, const void *src, uint64_t n_elements, float *dst);
+
 // Metadata value types, numbered as in the file.
 typedef enum wgml_gguf_value_type {
     WGML_GGUF_UINT8 = 0, WGML_GGUF_INT8 = 1, WGML_GGUF_UINT16 = 2, WGML_GGUF_INT16 = 3,
@@ -82,6 +89,9 @@ void wgml_gguf_close(wgml_gguf *g);
 const char *wgml_gguf_last_error(const wgml_gguf *g);
 uint32_t wgml_gguf_version(const wgml_gguf *g);
 uint64_t wgml_gguf_alignment(const wgml_gguf *g);
+// File offset of the data section (the header's end rounded up to the
+// alignment; it may lie past the end of a file without tensors).
+uint64_t wgml_gguf_data_offset(const wgml_gguf *g);
 
 // ---- metadata -------------------------------------------------------------
 // Keys in file order; lookups by key are binary searches.
@@ -97,6 +107,8 @@ wgml_gguf_value_type wgml_gguf_kv_type(const wgml_gguf *g, size_t i);
 // get_f64 accepts FLOAT32 and FLOAT64 (and integers).
 bool wgml_gguf_get_u64(const wgml_gguf *g, const char *key, uint64_t *out);
 bool wgml_gguf_get_f64(const wgml_gguf *g, const char *key, double *out);
+// get_i64 accepts any signed integer type and unsigned values up to INT64_MAX.
+bool wgml_gguf_get_i64(const wgml_gguf *g, const char *key, int64_t *out);
 bool wgml_gguf_get_bool(const wgml_gguf *g, const char *key, bool *out);
 // A string value: pointer into the handle (NUL-terminated; may contain NUL
 // bytes before len) and its length in bytes.
@@ -125,14 +137,26 @@ const void *wgml_gguf_tensor_data(const wgml_gguf *g, const wgml_gguf_tensor *t)
 // source. A range outside the tensor is WGML_ERR_INVALID_ARGUMENT.
 wgml_status wgml_gguf_tensor_read(wgml_gguf *g, const wgml_gguf_tensor *t, uint64_t offset,
                                   void *dst, size_t n);
+// The f32 values of elements [first, first + n) of a tensor (counted in
+// ne[0]-fastest order), dequantised from any source through a small bounce
+// buffer: embedding rows, norm weights. Outside the tensor is
+// WGML_ERR_INVALID_ARGUMENT.
+wgml_status wgml_gguf_tensor_read_f32(wgml_gguf *g, const wgml_gguf_tensor *t, uint64_t first,
+                                      uint64_t n, float *dst);
 
 // ---- writing (tests, `wgml synth`) -----------------------------------------
 // Builds a GGUF v3 file in memory: add key/values and tensors (data copied),
 // then write it out. Types and sizes are checked as the reader checks them.
+// Setting a key again replaces its value (in its first place). The key
+// general.alignment can only be set with set_u32, to a power of two; it
+// decides where tensor data goes. Setters and add_tensor return
+// INVALID_ARGUMENT (UNSUPPORTED for a tensor type wgml does not read) with
+// the reason in wgml_gguf_writer_last_error.
 typedef struct wgml_gguf_writer wgml_gguf_writer;
 wgml_gguf_writer *wgml_gguf_writer_create(void);
 void wgml_gguf_writer_free(wgml_gguf_writer *w);
 wgml_status wgml_gguf_writer_set_u32(wgml_gguf_writer *w, const char *key, uint32_t v);
+wgml_status wgml_gguf_writer_set_u64(wgml_gguf_writer *w, const char *key, uint64_t v);
 wgml_status wgml_gguf_writer_set_i32(wgml_gguf_writer *w, const char *key, int32_t v);
 wgml_status wgml_gguf_writer_set_f32(wgml_gguf_writer *w, const char *key, float v);
 wgml_status wgml_gguf_writer_set_bool(wgml_gguf_writer *w, const char *key, bool v);
@@ -144,6 +168,10 @@ wgml_status wgml_gguf_writer_set_arr_f32(wgml_gguf_writer *w, const char *key, c
                                          size_t n);
 wgml_status wgml_gguf_writer_set_arr_i32(wgml_gguf_writer *w, const char *key,
                                          const int32_t *v, size_t n);
+// Copies key `key` of an open file, whatever its type (arrays included), e.g.
+// a tokenizer's metadata into a synthetic model.
+wgml_status wgml_gguf_writer_copy_kv(wgml_gguf_writer *w, const wgml_gguf *g, const char *key);
+const char *wgml_gguf_writer_last_error(const wgml_gguf_writer *w);
 // `data` holds the tensor in its type's block layout (quant.h for Q8_0/Q4_0/
 // Q4_1); its size must equal what type and ne imply. With data NULL the bytes
 // come from `fill` at write time, so files larger than memory can be written.

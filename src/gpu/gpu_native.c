@@ -11,8 +11,8 @@
  * in wgpuDevicePoll(wait=true) between wgpuInstanceProcessEvents calls.
  */
 #include "gpu/gpu.h"
+#include "gpu/gpu_common.h"
 #include "gpu/gpu_internal.h"
-#include "kernels/kernels.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,10 +35,16 @@
 #endif
 
 enum {
-    ARENA_CHUNK_BYTES = 1 << 20,   // uniform arena chunk; many dispatches each
-    MAX_BINDINGS = 16,
+    ARENA_CHUNK_BYTES = WGML_GPU_ARENA_CHUNK_BYTES,
+    MAX_BINDINGS = WGML_GPU_MAX_BINDINGS,
     TIMESTAMP_RESOLVE_BYTES = 256, // resolve offsets must be 256-aligned
 };
+
+#if defined(WGML_WGPU_NATIVE)
+static const bool DROP_SUBGROUPS_DIRECTIVE = true;   // naga rejects it
+#else
+static const bool DROP_SUBGROUPS_DIRECTIVE = false;
+#endif
 
 // ================================================================ utilities
 
@@ -330,51 +336,6 @@ static void fill_info(wgml_gpu *g, const WGPUAdapterInfo *ai, const WGPULimits *
     d->min_uniform_buffer_offset_alignment = lim->minUniformBufferOffsetAlignment;
 }
 
-// Whether a WGSL snippet compiles and links on this device: the honest test
-// for language features an implementation may not advertise.
-static bool wgsl_compiles(wgml_gpu *g, const char *wgsl)
-{
-    char saved[sizeof g->err];
-    memcpy(saved, g->err, sizeof saved);
-    wgml_gpu_kernel k = {.source = wgsl};
-    wgml_gpu_pipeline *p = NULL;
-    bool ok = wgml_gpu_pipeline_get(g, &k, &p) == WGML_OK;
-    memcpy(g->err, saved, sizeof saved);
-    return ok;
-}
-
-static const char PROBE_DOT4[] =
-    "@group(0) @binding(1) var<storage, read_write> o: array<i32>;\n"
-    "@compute @workgroup_size(1) fn main() { o[0] = dot4I8Packed(0x01020304u, 0x01010101u); }\n";
-
-static const char PROBE_SUBGROUP_SIZE[] =
-    "enable subgroups;\n"
-    "@group(0) @binding(1) var<storage, read_write> o: array<u32>;\n"
-    "@compute @workgroup_size(128) fn main(@builtin(subgroup_size) s: u32,\n"
-    "    @builtin(local_invocation_index) i: u32) { if (i == 0u) { o[0] = s; } }\n";
-
-// Implementations that do not report subgroup sizes (wgpu-native) get the size
-// a kernel observes; min and max are then that one size.
-static void observe_subgroup_size(wgml_gpu *g)
-{
-    char saved[sizeof g->err];
-    memcpy(saved, g->err, sizeof saved);
-    wgml_gpu_kernel k = {.source = PROBE_SUBGROUP_SIZE};
-    wgml_gpu_pipeline *p;
-    wgml_gpu_buf *b = NULL;
-    uint32_t size = 0;
-    if (wgml_gpu_pipeline_get(g, &k, &p) == WGML_OK &&
-        wgml_gpu_buf_create(g, 4, "wgml.probe", &b) == WGML_OK) {
-        wgml_gpu_binding bind = {.buf = b};
-        if (wgml_gpu_dispatch(g, p, NULL, 0, &bind, 1, 1, 1, 1) == WGML_OK &&
-            wgml_gpu_buf_read(g, b, 0, &size, 4) == WGML_OK && size >= 1 && size <= 128)
-            g->info.subgroup_min_size = g->info.subgroup_max_size = size;
-    }
-    wgml_gpu_buf_release(g, b);
-    wgml_gpu_pool_trim(g);
-    memcpy(g->err, saved, sizeof saved);
-}
-
 static wgml_status create_timestamp_objects(wgml_gpu *g)
 {
     WGPUQuerySetDescriptor qd = {.label = sv("wgml.timestamps"),
@@ -563,26 +524,16 @@ fail:
 wgml_status wgml_gpu_device_probe(wgml_gpu *g)
 {
     wgml_status st = WGML_OK;
-    g->info.packed_dot4 = wgsl_compiles(g, PROBE_DOT4);
+    g->info.packed_dot4 = wgml_gpu_probe_packed_dot4(g);
     if (g->info.timestamp_query && (st = create_timestamp_objects(g))) return st;
-    if (g->info.subgroups && !g->info.subgroup_min_size) observe_subgroup_size(g);
+    // Implementations that do not report subgroup sizes (wgpu-native) get the
+    // size a kernel observes; min and max are then that one size.
+    if (g->info.subgroups && !g->info.subgroup_min_size)
+        g->info.subgroup_min_size = g->info.subgroup_max_size = wgml_gpu_probe_subgroup_size(g);
     return WGML_OK;
 }
 
 // ================================================================ buffers
-
-// Size classes: powers of two up to 1 MiB, then multiples of 1 MiB, so that
-// reuse wastes little and small buffers are shared often.
-static uint64_t size_class(uint64_t size)
-{
-    if (size < 256) return 256;
-    if (size <= (1u << 20)) {
-        uint64_t c = 256;
-        while (c < size) c <<= 1;
-        return c;
-    }
-    return (size + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
-}
 
 // A storage buffer as every wgml_gpu_buf holds (contents zero, as WebGPU
 // initialises them).
@@ -603,17 +554,8 @@ wgml_status wgml_gpu_buf_create(wgml_gpu *g, uint64_t size, const char *label,
     *out = NULL;
     wgml_status st = check_alive(g);
     if (st) return st;
-    if (size == 0)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "buffer '%s': size 0",
-                             label ? label : "");
-    uint64_t max = g->info.max_buffer_size;
-    uint64_t cap = size <= max ? size_class(size) : size;
-    if (cap > max) cap = size <= max - 3 ? (size + 3) & ~(uint64_t)3 : size;
-    if (cap > max)
-        return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY,
-                             "buffer '%s' of %llu bytes exceeds the device's maxBufferSize "
-                             "of %llu bytes", label ? label : "", (unsigned long long)size,
-                             (unsigned long long)g->info.max_buffer_size);
+    uint64_t cap;
+    if ((st = wgml_gpu_buf_capacity(g, size, label, &cap))) return st;
 
     for (wgml_gpu_buf **p = &g->pool; *p; p = &(*p)->next) {
         if ((*p)->capacity == cap) {
@@ -707,14 +649,7 @@ wgml_status wgml_gpu_buf_write(wgml_gpu *g, wgml_gpu_buf *b, uint64_t offset,
 {
     wgml_status st = check_alive(g);
     if (st) return st;
-    if ((offset | size) & 3)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
-                             "buffer write: offset and size must be multiples of 4");
-    if (offset > b->capacity || size > b->capacity - offset)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
-                             "buffer write of %llu bytes at %llu is past the end (%llu)",
-                             (unsigned long long)size, (unsigned long long)offset,
-                             (unsigned long long)b->capacity);
+    if ((st = wgml_gpu_range_check(g, "buffer write", offset, size, b->capacity))) return st;
     if (size) wgpuQueueWriteBuffer(g->queue, b->buffer, offset, data, size);
     return WGML_OK;
 }
@@ -754,20 +689,13 @@ wgml_status wgml_gpu_buf_read(wgml_gpu *g, wgml_gpu_buf *b, uint64_t offset, voi
 {
     wgml_status st = check_alive(g);
     if (st) return st;
-    if ((offset | size) & 3)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
-                             "buffer read: offset and size must be multiples of 4");
-    if (offset > b->capacity || size > b->capacity - offset)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
-                             "buffer read of %llu bytes at %llu is past the end (%llu)",
-                             (unsigned long long)size, (unsigned long long)offset,
-                             (unsigned long long)b->capacity);
+    if ((st = wgml_gpu_range_check(g, "buffer read", offset, size, b->capacity))) return st;
     if (size == 0) return WGML_OK;
     if (g->recording && (st = wgml_gpu_submit(g, NULL))) return st;
 
     if (g->staging_size < size) {
         if (g->staging) wgpuBufferRelease(g->staging);
-        uint64_t cap = size_class(size);
+        uint64_t cap = wgml_gpu_size_class(size);
         WGPUBufferDescriptor d = {.label = sv("wgml.staging"),
                                   .usage = WGPUBufferUsage_MapRead | WGPUBufferUsage_CopyDst,
                                   .size = cap};
@@ -802,82 +730,6 @@ wgml_status wgml_gpu_buf_read(wgml_gpu *g, wgml_gpu_buf *b, uint64_t offset, voi
 }
 
 // ================================================================ pipelines
-
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
-static bool is_directive(const char *line)
-{
-    return !strncmp(line, "enable ", 7) || !strncmp(line, "requires ", 9);
-}
-
-// Appends `text` to `out` (at *n), moving directive lines to `dir` (at *nd).
-static void split_directives(const char *text, char *out, size_t *n, char *dir, size_t *nd)
-{
-    for (const char *line = text; *line;) {
-        const char *end = strchr(line, '\n');
-        size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
-        bool d = is_directive(line);
-#if defined(WGML_WGPU_NATIVE)
-        // naga takes subgroup builtins without `enable subgroups;` and rejects
-        // the directive itself.
-        if (d && !strncmp(line, "enable subgroups;", 17)) {
-            line += len;
-            continue;
-        }
-#endif
-        memcpy(d ? dir + *nd : out + *n, line, len);
-        *(d ? nd : n) += len;
-        line += len;
-    }
-}
-
-// The module's text: directives first, then the prelude, then the kernel.
-static char *compose_source(const char *prelude, const char *source)
-{
-    size_t cap = strlen(source) + (prelude ? strlen(prelude) : 0) + 2;
-    char *dir = malloc(cap), *body = malloc(cap), *out = malloc(2 * cap);
-    if (!dir || !body || !out) {
-        free(dir); free(body); free(out);
-        return NULL;
-    }
-    size_t nd = 0, nb = 0;
-    if (prelude) {
-        split_directives(prelude, body, &nb, dir, &nd);
-        if (nb && body[nb - 1] != '\n') body[nb++] = '\n';
-    }
-    split_directives(source, body, &nb, dir, &nd);
-    memcpy(out, dir, nd);
-    memcpy(out + nd, body, nb);
-    out[nd + nb] = 0;
-    free(dir);
-    free(body);
-    return out;
-}
-
-// The cache key: family (or the hash of raw source), entry and constants.
-static void pipeline_key(const wgml_gpu_kernel *k, char *key, size_t cap)
-{
-    size_t n = 0;
-    if (k->source)
-        n += snprintf(key + n, cap - n, "src:%016llx",
-                      (unsigned long long)fnv1a(1469598103934665603ull, k->source,
-                                                strlen(k->source)));
-    else
-        n += snprintf(key + n, cap - n, "%s", k->family);
-    if (k->prelude && n < cap)
-        n += snprintf(key + n, cap - n, "+%016llx",
-                      (unsigned long long)fnv1a(1469598103934665603ull, k->prelude,
-                                                strlen(k->prelude)));
-    n += snprintf(key + n, n < cap ? cap - n : 0, "|%s", k->entry ? k->entry : "main");
-    for (size_t i = 0; i < k->n_constants && n < cap; i++)
-        n += snprintf(key + n, cap - n, "|%s=%.17g", k->constants[i].name,
-                      k->constants[i].value);
-}
 
 typedef struct compile_result {
     bool done;
@@ -934,7 +786,7 @@ static wgml_status recipe_make(wgml_gpu *g, const wgml_gpu_kernel *k, const char
     size_t names_len = 1;
     for (size_t i = 0; i < k->n_constants; i++) names_len += strlen(k->constants[i].name) + 1;
     const char *entry = k->entry ? k->entry : "main";
-    r->wgsl = compose_source(k->prelude, source);
+    r->wgsl = wgml_gpu_source_compose(k->prelude, source, DROP_SUBGROUPS_DIRECTIVE);
     r->entry = malloc(strlen(entry) + 1);
     r->names = malloc(names_len);
     r->consts = calloc(k->n_constants ? k->n_constants : 1, sizeof *r->consts);
@@ -990,16 +842,16 @@ static wgml_status cache_add(wgml_gpu *g, module_build *mb, WGPUComputePipeline 
 
 static void module_build_key(const wgml_gpu_kernel *k, module_build *mb)
 {
-    pipeline_key(k, mb->key, sizeof mb->key);
-    mb->hash = fnv1a(1469598103934665603ull, mb->key, strlen(mb->key));
+    wgml_gpu_pipeline_key(k, mb->key, sizeof mb->key);
+    mb->hash = wgml_gpu_fnv1a(WGML_GPU_FNV_SEED, mb->key, strlen(mb->key));
 }
 
 // Compiles mb->recipe into mb->module. A compilation error becomes
 // WGML_ERR_GPU with the compiler's line:column messages first.
 static wgml_status module_compile(wgml_gpu *g, module_build *mb)
 {
-    snprintf(mb->what, sizeof mb->what, "compiling kernel '%s' (entry %s)", mb->label,
-             mb->recipe.entry);
+    wgml_gpu_kernel k = {.family = mb->label, .entry = mb->recipe.entry};
+    wgml_gpu_kernel_what(&k, mb->what, sizeof mb->what);
     WGPUShaderSourceWGSL wgsl = {.chain = {.sType = WGPUSType_ShaderSourceWGSL},
                                  .code = sv(mb->recipe.wgsl)};
     WGPUShaderModuleDescriptor md = {.nextInChain = &wgsl.chain, .label = sv(mb->label)};
@@ -1035,14 +887,8 @@ static wgml_status module_build_run(wgml_gpu *g, const wgml_gpu_kernel *k, modul
 {
     if (k->n_constants > 32)
         return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "too many override constants");
-    const char *source = k->source;
-    if (!source) {
-        const wgml_kernel_source *ks = k->family ? wgml_kernel_find(k->family) : NULL;
-        if (!ks)
-            return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "no kernel family '%s'",
-                                 k->family ? k->family : "(null)");
-        source = ks->text;
-    }
+    const char *source = wgml_gpu_kernel_text(g, k);
+    if (!source) return WGML_ERR_INVALID_ARGUMENT;
     wgml_status st = recipe_make(g, k, source, &mb->recipe);
     if (st) return st;
     mb->label = k->family ? k->family : "wgml.inline";
@@ -1246,46 +1092,20 @@ static wgml_status keep_bind_group(wgml_gpu *g, WGPUBindGroup bg)
     return WGML_OK;
 }
 
-// Checks the dispatch size against the device's limits.
-static wgml_status check_grid(wgml_gpu *g, uint32_t gx, uint32_t gy, uint32_t gz)
-{
-    uint32_t gmax = g->info.max_compute_workgroups_per_dimension;
-    if (gx == 0 || gy == 0 || gz == 0 || gx > gmax || gy > gmax || gz > gmax)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
-                             "dispatch of %ux%ux%u workgroups is outside 1..%u per dimension",
-                             gx, gy, gz, gmax);
-    return WGML_OK;
-}
-
 // Validates storage bindings and turns them into bind group entries.
 static wgml_status storage_entries(wgml_gpu *g, const wgml_gpu_binding *bindings,
                                    size_t n_bindings, WGPUBindGroupEntry *entries, size_t *n)
 {
-    const wgml_device_info *d = &g->info;
-    if (n_bindings + 1 > MAX_BINDINGS || n_bindings > d->max_storage_buffers_per_stage)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "too many bindings (%zu)",
-                             n_bindings);
+    wgml_status st = wgml_gpu_bindings_count_check(g, n_bindings);
+    if (st) return st;
     *n = 0;
     for (size_t i = 0; i < n_bindings; i++) {
         const wgml_gpu_binding *b = &bindings[i];
-        if (!b->buf)
-            return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "binding %zu has no buffer",
-                                 i + 1);
-        uint64_t size = b->size ? b->size : b->buf->capacity - b->offset;
-        if (b->offset % d->min_storage_buffer_offset_alignment ||
-            b->offset > b->buf->capacity || size > b->buf->capacity - b->offset)
-            return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
-                                 "binding %zu: range %llu+%llu is misaligned or outside "
-                                 "its buffer", i + 1, (unsigned long long)b->offset,
-                                 (unsigned long long)size);
-        if (size > d->max_storage_buffer_binding_size)
-            return wgml_gpu_fail(g, WGML_ERR_UNSUPPORTED,
-                                 "binding %zu of %llu bytes exceeds the device's "
-                                 "maxStorageBufferBindingSize (%llu)", i + 1,
-                                 (unsigned long long)size,
-                                 (unsigned long long)d->max_storage_buffer_binding_size);
-        entries[(*n)++] = (WGPUBindGroupEntry){.binding = b->slot ? b->slot : (uint32_t)(i + 1),
-                                               .buffer = b->buf->buffer,
+        uint64_t size;
+        uint32_t slot;
+        if ((st = wgml_gpu_binding_check(g, i, b, b->buf ? b->buf->capacity : 0, &size, &slot)))
+            return st;
+        entries[(*n)++] = (WGPUBindGroupEntry){.binding = slot, .buffer = b->buf->buffer,
                                                .offset = b->offset, .size = size};
     }
     return WGML_OK;
@@ -1305,7 +1125,7 @@ wgml_status wgml_gpu_dispatch(wgml_gpu *g, wgml_gpu_pipeline *p, const void *par
                               size_t n_bindings, uint32_t gx, uint32_t gy, uint32_t gz)
 {
     wgml_status st = check_alive(g);
-    if (st || (st = check_grid(g, gx, gy, gz))) return st;
+    if (st || (st = wgml_gpu_grid_check(g, gx, gy, gz))) return st;
     WGPUBindGroupEntry entries[MAX_BINDINGS];
     size_t n = 0;
     if ((st = storage_entries(g, bindings, n_bindings, entries, &n))) return st;
@@ -1363,7 +1183,7 @@ wgml_status wgml_gpu_group_create(wgml_gpu *g, wgml_gpu_pipeline *p, const void 
     *out = NULL;
     wgml_status st = check_alive(g);
     if (st) return st;
-    if (params_size > 256)
+    if (params_size > WGML_GPU_GROUP_PARAMS_MAX)
         return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "group parameters above 256 bytes");
     WGPUBindGroupEntry entries[MAX_BINDINGS];
     size_t n = 0;
@@ -1398,7 +1218,7 @@ wgml_status wgml_gpu_dispatch_group(wgml_gpu *g, wgml_gpu_group *grp, uint32_t g
                                     uint32_t gz)
 {
     wgml_status st = check_alive(g);
-    if (st || (st = check_grid(g, gx, gy, gz))) return st;
+    if (st || (st = wgml_gpu_grid_check(g, gx, gy, gz))) return st;
     if (!g->recording && (st = wgml_gpu_begin(g, false))) return st;
     record(g, grp->pipeline, grp->bind_group, gx, gy, gz);
     return WGML_OK;

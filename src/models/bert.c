@@ -640,7 +640,7 @@ wgml_status wgml_bert_plan_stats_get(wgml_bert *m, uint32_t batch, uint32_t seq,
 // ================================================================ running
 
 wgml_status wgml_bert_embed_ids(wgml_bert *m, const int32_t *ids, const int32_t *mask,
-                                uint32_t batch, uint32_t seq, float *out)
+                                uint32_t batch, uint32_t seq, float *out, double *gpu_ns)
 {
     if (!m) return WGML_ERR_INVALID_ARGUMENT;
     if (!ids || !mask || !out || batch == 0 || seq == 0)
@@ -671,7 +671,7 @@ wgml_status wgml_bert_embed_ids(wgml_bert *m, const int32_t *ids, const int32_t 
     if (st || (st = wgml_plan_write_u32(bp->plan, bp->ids, m->h_ids, n)) ||
         (st = wgml_plan_write(bp->plan, bp->mask, m->h_mask, n)) ||
         (st = wgml_plan_write(bp->plan, bp->weights, m->h_weights, n)) ||
-        (st = wgml_plan_run(bp->plan, NULL)))
+        (st = wgml_plan_run(bp->plan, gpu_ns)))
         return st;
     return wgml_plan_read(bp->plan, bp->out, out, (size_t)batch * m->cfg.hidden_size);
 }

@@ -4,11 +4,11 @@
 #   tests/fuzz/run.sh TARGET SECONDS [LIBFUZZER_ARGS...]   e.g. fuzz_tokenizer 60
 #   tests/fuzz/run.sh all SECONDS                         every tests/fuzz/fuzz_*.c in turn
 # Targets are the files tests/fuzz/fuzz_*.c (a new file is a new target).
-# Seeds come from tests/fuzz/corpus/TARGET/ and tests/data/fuzz/TARGET/ (the
-# inputs that once crashed it; only read); the inputs a run finds go to
-# build/fuzz/corpus/TARGET/ and crashing inputs to build/fuzz/artifacts/TARGET/
-# (copy one to tests/data/fuzz/TARGET/ once it is fixed: fuzz.TARGET.replay
-# and every later run replay it). Each run ends with a line giving executions,
+# Seeds come from tests/fuzz/corpus/NAME/ and tests/data/fuzz/NAME/ (the
+# inputs that once crashed it; only read), NAME being TARGET without "fuzz_";
+# the inputs a run finds go to build/fuzz/corpus/TARGET/ and crashing inputs
+# to build/fuzz/artifacts/TARGET/ (copy one to tests/data/fuzz/NAME/ once it
+# is fixed: fuzz.NAME.replay and every later run replay it). Each run ends with a line giving executions,
 # coverage (cov: edges, ft: features) and corpus size. Exits non-zero when a
 # harness crashed, leaked, hung (an input over 30 s) or did not build.
 set -uo pipefail
@@ -43,9 +43,10 @@ corpus="$build/corpus/$target"
 artifacts="$build/artifacts/$target"
 mkdir -p "$corpus" "$artifacts"
 # Seeds: the corpus kept in the repository and every input that once crashed
-# the harness (tests/data/fuzz/TARGET/), which each run replays first.
+# the harness (tests/data/fuzz/NAME/), which each run replays first.
 seeds=()
-for d in "tests/fuzz/corpus/$target" "tests/data/fuzz/$target"; do
+name=${target#fuzz_}
+for d in "tests/fuzz/corpus/$name" "tests/data/fuzz/$name"; do
   [ -d "$d" ] && seeds+=("$d")
 done
 log="$build/run-$target.log"
