@@ -705,13 +705,13 @@ static int test_bad_ids(void)
     const int32_t bad[][4] = {{101, (int32_t)V, 102, 0}, {101, -1, 102, 0},
                               {101, INT32_MIN, 102, 0}, {101, INT32_MAX, 102, 0}};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        wgml_status st = wgml_bert_embed_ids(m, bad[k], mask, 1, 4, out);
+        wgml_status st = wgml_bert_embed_ids(m, bad[k], mask, 1, 4, out, NULL);
         TEST_CHECK(st == WGML_ERR_INVALID_ARGUMENT, "id %d: %s", bad[k][1], wgml_status_name(st));
         TEST_CHECK(strstr(wgml_gpu_last_error(gpu), "outside the vocabulary"), "id %d: message %s",
                    bad[k][1], wgml_gpu_last_error(gpu));
     }
     const int32_t good[4] = {101, (int32_t)V - 1, 102, 0};
-    TEST_OK(gpu, wgml_bert_embed_ids(m, good, mask, 1, 4, out));
+    TEST_OK(gpu, wgml_bert_embed_ids(m, good, mask, 1, 4, out, NULL));
     for (uint32_t i = 0; i < D; i++) TEST_CHECK(isfinite(out[i]), "value %u is %g", i, out[i]);
     free(out);
     wgml_bert_free(m);
