@@ -98,6 +98,22 @@ typedef struct wgml_device_info {
 
 wgml_status wgml_ctx_device_info(wgml_ctx *ctx, wgml_device_info *out);
 
+// ---------------------------------------------------------------- device loss
+//
+// A GPU device can be lost: a driver reset or crash, the GPU removed, the
+// system reclaiming it. From then on every call that needs the device
+// (wgml_embed included) returns WGML_ERR_DEVICE_LOST -- never zeros or stale
+// vectors -- and wgml_ctx_device_lost is true. wgml_ctx_recover then requests
+// a new device with the context's parameters and moves the context onto it:
+// every model loaded on the context (embedders) uploads its weights again,
+// from its model file, which stays mapped while the model lives, and goes on
+// giving the same results as before the loss. Handles stay valid. With no
+// loss it returns WGML_OK at once. When it fails (no device to be had, a
+// model that cannot be restored) the context stays lost, the reason is in
+// wgml_ctx_last_error, and wgml_ctx_recover may be called again later.
+bool        wgml_ctx_device_lost(const wgml_ctx *ctx);
+wgml_status wgml_ctx_recover(wgml_ctx *ctx);
+
 // ---------------------------------------------------------------- embeddings
 //
 // Sentence embeddings from a BERT-family encoder in the sentence-transformers
@@ -125,6 +141,9 @@ typedef struct wgml_embedder_params {
                            // else its position count)
 } wgml_embedder_params;
 
+// A model whose weights do not fit the device's buffer limits is refused
+// before anything is uploaded, with WGML_ERR_OUT_OF_MEMORY and a message
+// giving the bytes it needs.
 wgml_status wgml_embedder_load(wgml_ctx *ctx, const char *dir, const wgml_embedder_params *params,
                                wgml_embedder **out);
 void        wgml_embedder_free(wgml_embedder *e);
@@ -132,7 +151,9 @@ void        wgml_embedder_free(wgml_embedder *e);
 uint32_t    wgml_embedder_dim(const wgml_embedder *e);
 // Embeds n texts: texts[i] has lens[i] bytes (lens NULL: NUL-terminated) and
 // its vector goes to out[i * dim ...]; out holds n * dim floats. Texts past
-// max_tokens are truncated, as sentence-transformers does.
+// max_tokens are truncated, as sentence-transformers does. On failure the
+// contents of out are undefined (a device lost in the middle of the call
+// leaves the vectors of earlier batches there).
 wgml_status wgml_embed(wgml_embedder *e, const char *const *texts, const size_t *lens, size_t n,
                        float *out);
 

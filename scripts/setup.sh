@@ -2,7 +2,8 @@
 # Installs everything wgml needs to build and test, from package registries only:
 #   - Debian packages: compilers, CMake, Ninja, the Vulkan loader, SwiftShader
 #     (chromium-common) and lavapipe (mesa-vulkan-drivers), the CPU Vulkan
-#     devices that tests run on;
+#     devices that tests run on; clang with its libFuzzer and sanitizer
+#     runtimes, for the fuzz harnesses (tests/fuzz/run.sh);
 #   - the WebGPU implementations, pinned and checksummed, into .deps/ (ignored):
 #       .deps/wgpu-native/{include,lib}  from the PyPI wheel `wgpu`
 #       .deps/dawn/{include,lib}         see install_dawn below
@@ -43,6 +44,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# clang's libFuzzer and sanitizer runtimes are only a Recommends of clang
+# (skipped above); they come in libclang-rt-N-dev for clang's major version N.
+if ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' |
+     clang -x c -fsanitize=fuzzer,address,undefined -o /dev/null - 2>/dev/null; then
+  rt="libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
+  say "installing Debian package $rt (libFuzzer for clang)"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "$rt" >/dev/null
 fi
 
 verify() { # file sha256

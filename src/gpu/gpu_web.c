@@ -166,6 +166,12 @@ struct wgml_gpu {
     void *attachment;
     void (*attachment_free)(void *);
 
+    uint64_t n_buffers_created;
+    uint64_t cap_buffer, cap_binding;   // test caps on the limits (0: none)
+    uint32_t lose_after_submits;        // test fault: lose the device after this many
+    struct { wgml_gpu_restore_fn fn; void *user; } *hooks;   // (n_hooks) restore hooks
+    size_t n_hooks, cap_hooks;
+
     bool recording, timed;
     uint32_t n_dispatches;
     uint64_t n_submits;
@@ -245,6 +251,18 @@ static void string_of(uint32_t which, char *dst, size_t cap)
     dst[n < cap ? n : cap - 1] = 0;
 }
 
+// The buffer limits as the device has them, lowered by the test caps
+// (wgml_gpu_debug_cap_limits).
+static void caps_apply(wgml_gpu *g)
+{
+    wgml_device_info *d = &g->info;
+    d->max_buffer_size = (uint64_t)js_device_limit(LIM_MAX_BUFFER_SIZE);
+    d->max_storage_buffer_binding_size = (uint64_t)js_device_limit(LIM_MAX_STORAGE_BINDING);
+    if (g->cap_buffer && g->cap_buffer < d->max_buffer_size) d->max_buffer_size = g->cap_buffer;
+    if (g->cap_binding && g->cap_binding < d->max_storage_buffer_binding_size)
+        d->max_storage_buffer_binding_size = g->cap_binding;
+}
+
 static void fill_info(wgml_gpu *g)
 {
     wgml_device_info *d = &g->info;
@@ -278,6 +296,7 @@ static void fill_info(wgml_gpu *g)
     d->max_compute_workgroups_per_dimension = (uint32_t)js_device_limit(LIM_MAX_WG_PER_DIM);
     d->min_storage_buffer_offset_alignment = (uint32_t)js_device_limit(LIM_MIN_STORAGE_ALIGN);
     d->min_uniform_buffer_offset_alignment = (uint32_t)js_device_limit(LIM_MIN_UNIFORM_ALIGN);
+    caps_apply(g);
 }
 
 wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out, char *err,
@@ -348,6 +367,7 @@ wgml_status wgml_gpu_buf_create(wgml_gpu *g, uint64_t size, const char *label,
     b->size = size;
     b->capacity = cap;
     g->pool_bytes += cap;
+    g->n_buffers_created++;
     b->all_next = g->all;
     if (g->all) g->all->all_prev = b;
     g->all = b;
@@ -741,6 +761,7 @@ wgml_status wgml_gpu_submit(wgml_gpu *g, double *gpu_ns)
                                 (double)((g->arena[i].used + 3) & ~3u));
         js_queue_submit();
         g->n_submits++;
+        if (g->lose_after_submits && --g->lose_after_submits == 0) wgml_gpu_debug_lose_device(g);
     } else {
         js_encoder_discard();
     }
@@ -762,6 +783,69 @@ wgml_status wgml_gpu_wait(wgml_gpu *g)
     int js = js_queue_wait();
     if ((st = check_alive(g))) return st;
     return js ? fail_js(g, js, "waiting for submitted work") : WGML_OK;
+}
+
+// ================================================================ device loss
+
+// A loss is reported (every call returns WGML_ERR_DEVICE_LOST) as natively.
+// Recovery in place is not implemented in the browser build yet: it would
+// need the native layer's recipes for pipelines and bind groups, and a new
+// device request from JS; wgml_gpu_recover says so.
+uint64_t wgml_gpu_buffers_created(const wgml_gpu *g) { return g->n_buffers_created; }
+bool wgml_gpu_lost(const wgml_gpu *g) { return g->lost; }
+size_t wgml_gpu_restore_hook_count(const wgml_gpu *g) { return g->n_hooks; }
+
+wgml_status wgml_gpu_restore_hook_add(wgml_gpu *g, wgml_gpu_restore_fn fn, void *user)
+{
+    if (!fn) return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "restore hook: no function");
+    if (g->n_hooks == g->cap_hooks) {
+        size_t cap = g->cap_hooks ? 2 * g->cap_hooks : 4;
+        void *h = realloc(g->hooks, cap * sizeof *g->hooks);
+        if (!h) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        g->hooks = h;
+        g->cap_hooks = cap;
+    }
+    g->hooks[g->n_hooks].fn = fn;
+    g->hooks[g->n_hooks++].user = user;
+    return WGML_OK;
+}
+
+void wgml_gpu_restore_hook_remove(wgml_gpu *g, wgml_gpu_restore_fn fn, void *user)
+{
+    for (size_t i = 0; i < g->n_hooks; i++) {
+        if (g->hooks[i].fn == fn && g->hooks[i].user == user) {
+            memmove(&g->hooks[i], &g->hooks[i + 1], (g->n_hooks - i - 1) * sizeof *g->hooks);
+            g->n_hooks--;
+            return;
+        }
+    }
+}
+
+wgml_status wgml_gpu_recover(wgml_gpu *g)
+{
+    if (!g->lost && !check_alive(g)) return WGML_OK;
+    return wgml_gpu_fail(g, WGML_ERR_UNSUPPORTED, "device recovery is not implemented in the "
+                         "browser build yet (the device was lost: %s); create a new context",
+                         g->lost_message);
+}
+
+void wgml_gpu_debug_lose_device(wgml_gpu *g)
+{
+    if (g->lost) return;
+    js_device_destroy();
+    // The browser reports the loss through a promise, later; record it now.
+    g->lost = true;
+    snprintf(g->lost_message, sizeof g->lost_message, "destroyed by wgml_gpu_debug_lose_device");
+}
+
+void wgml_gpu_debug_lose_after_submits(wgml_gpu *g, uint32_t n) { g->lose_after_submits = n; }
+
+void wgml_gpu_debug_cap_limits(wgml_gpu *g, uint64_t max_buffer_size,
+                               uint64_t max_storage_binding_size)
+{
+    g->cap_buffer = max_buffer_size;
+    g->cap_binding = max_storage_binding_size;
+    caps_apply(g);
 }
 
 // ================================================================ teardown
@@ -786,6 +870,7 @@ void wgml_gpu_free(wgml_gpu *g)
         free(g->arena[i].shadow);
     }
     free(g->arena);
+    free(g->hooks);
     js_device_destroy();   // staging and timestamp objects go with it
     free(g);
 }

@@ -90,7 +90,9 @@ wgml_status wgml_vocab_set(wgml_vocab *v, int32_t id, const char *s, size_t len)
         v->pool = pool;
         v->pool_cap = cap;
     }
-    memcpy(v->pool + v->pool_len, s, len);
+    // An empty token may come before the pool exists (NULL + 0 is undefined;
+    // found by fuzz_tokenizer).
+    if (len) memcpy(v->pool + v->pool_len, s, len);
     v->off[id] = (uint32_t)v->pool_len;
     v->len[id] = (uint32_t)len;
     v->pool_len += len;
