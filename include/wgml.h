@@ -98,6 +98,22 @@ typedef struct wgml_device_info {
 
 wgml_status wgml_ctx_device_info(wgml_ctx *ctx, wgml_device_info *out);
 
+// ---------------------------------------------------------------- device loss
+//
+// A GPU device can be lost: a driver reset or crash, the GPU removed, the
+// system reclaiming it. From then on every call that needs the device
+// (wgml_embed included) returns WGML_ERR_DEVICE_LOST -- never zeros or stale
+// vectors -- and wgml_ctx_device_lost is true. wgml_ctx_recover then requests
+// a new device with the context's parameters and moves the context onto it:
+// every model loaded on the context (embedders) uploads its weights again,
+// from its model file, which stays mapped while the model lives, and goes on
+// giving the same results as before the loss. Handles stay valid. With no
+// loss it returns WGML_OK at once. When it fails (no device to be had, a
+// model that cannot be restored) the context stays lost, the reason is in
+// wgml_ctx_last_error, and wgml_ctx_recover may be called again later.
+bool        wgml_ctx_device_lost(const wgml_ctx *ctx);
+wgml_status wgml_ctx_recover(wgml_ctx *ctx);
+
 // ---------------------------------------------------------------- embeddings
 //
 // Sentence embeddings from a BERT-family encoder in the sentence-transformers
@@ -125,6 +141,9 @@ typedef struct wgml_embedder_params {
                            // else its position count)
 } wgml_embedder_params;
 
+// A model whose weights do not fit the device's buffer limits is refused
+// before anything is uploaded, with WGML_ERR_OUT_OF_MEMORY and a message
+// giving the bytes it needs.
 wgml_status wgml_embedder_load(wgml_ctx *ctx, const char *dir, const wgml_embedder_params *params,
                                wgml_embedder **out);
 void        wgml_embedder_free(wgml_embedder *e);
@@ -132,9 +151,111 @@ void        wgml_embedder_free(wgml_embedder *e);
 uint32_t    wgml_embedder_dim(const wgml_embedder *e);
 // Embeds n texts: texts[i] has lens[i] bytes (lens NULL: NUL-terminated) and
 // its vector goes to out[i * dim ...]; out holds n * dim floats. Texts past
-// max_tokens are truncated, as sentence-transformers does.
+// max_tokens are truncated, as sentence-transformers does. On failure the
+// contents of out are undefined (a device lost in the middle of the call
+// leaves the vectors of earlier batches there).
 wgml_status wgml_embed(wgml_embedder *e, const char *const *texts, const size_t *lens, size_t n,
                        float *out);
+
+// ---------------------------------------------------------------- text generation
+//
+// Llama-family decoders (Llama 2/3, SmolLM2, Qwen2) from a GGUF file, with the
+// file's tokenizer and chat template. A generation tokenizes the prompt,
+// prefills it and samples the first token in one GPU submit, then takes one
+// submit per token (its forward pass and its sampling, on the GPU; only the
+// chosen id comes back). The KV cache persists between calls: a prompt that
+// starts with the tokens already in it (an earlier prompt and the tokens
+// generated from it, as a conversation grows) prefills only the rest.
+// Failures are recorded on the context (wgml_ctx_last_error); the model must
+// not outlive its context.
+
+typedef struct wgml_llm wgml_llm;
+
+typedef struct wgml_llm_params {
+    uint32_t n_ctx;            // context (KV cache) in tokens; 0: min(the model's, 4096)
+    wgml_precision precision;  // AUTO: f16 KV cache where the device has shader-f16;
+                               // F32: f32 activations and cache; F16: f16 cache or
+                               // WGML_ERR_UNSUPPORTED
+} wgml_llm_params;
+
+// What was loaded. Strings are owned by the model.
+typedef struct wgml_llm_info {
+    const char *name;           // general.name ("" when absent)
+    const char *architecture;   // general.architecture: "llama", "qwen2"
+    const char *chat_format;    // "chatml", "llama3", "llama2"; "" when the file's
+                                // chat template is not one wgml renders
+    uint32_t n_vocab, n_ctx, n_ctx_train, n_layers, dim;
+    bool kv_f16;                // the KV cache holds f16
+    uint64_t gpu_bytes;         // weights, KV cache, activations
+    double load_seconds;        // from the file to the GPU
+} wgml_llm_info;
+
+// WGML_ERR_BAD_FILE / WGML_ERR_UNSUPPORTED with the loader's message for a
+// file that is not a usable model.
+wgml_status wgml_llm_load(wgml_ctx *ctx, const char *path, const wgml_llm_params *params,
+                          wgml_llm **out);
+void        wgml_llm_free(wgml_llm *llm);
+const wgml_llm_info *wgml_llm_info_of(const wgml_llm *llm);
+
+typedef struct wgml_generate_params {
+    uint32_t max_tokens;       // 0: until an end-of-generation token or a full context
+    float temperature;         // 0: greedy (the most likely token; ties to the lowest id)
+    uint32_t top_k;            // 0: off
+    float top_p;               // 0 or 1: off
+    float min_p;               // 0: off
+    float repeat_penalty;      // 0 or 1: off
+    uint32_t repeat_last_n;    // tokens the penalty looks back over (prompt included); 0: 64
+    uint64_t seed;             // with the same prompt and context, the same text
+    bool ignore_eog;           // go on past end-of-generation tokens
+} wgml_generate_params;
+
+typedef enum wgml_stop_reason {
+    WGML_STOP_NONE = 0,        // (the call failed)
+    WGML_STOP_LENGTH,          // max_tokens generated
+    WGML_STOP_EOG,             // an end-of-generation token (not part of the text)
+    WGML_STOP_CONTEXT,         // the context is full
+    WGML_STOP_CANCELLED,       // wgml_llm_cancel, or the text callback returned false
+} wgml_stop_reason;
+
+typedef struct wgml_generate_stats {
+    uint32_t prompt_tokens;        // tokens of the prompt
+    uint32_t cached_tokens;        // of them, already in the KV cache (not prefilled)
+    uint32_t generated_tokens;     // tokens generated (an end-of-generation token not counted)
+    double prefill_seconds;        // prefill and the first token's sampling
+    double decode_seconds;         // every later token's forward pass and sampling
+    double prefill_tokens_per_s;   // prefilled tokens / prefill_seconds
+    double decode_tokens_per_s;    // tokens sampled after the first / decode_seconds
+    wgml_stop_reason stop;
+} wgml_generate_stats;
+
+// Receives the generated text piece by piece: valid UTF-8 (never part of a
+// character; bytes that cannot become one come out as U+FFFD). Returning
+// false stops the generation.
+typedef bool (*wgml_text_fn)(void *user, const char *text, size_t len);
+
+// Generates from a UTF-8 prompt (tokenized with the vocabulary's BOS, special
+// tokens such as "<|im_start|>" recognised). on_text and stats may be NULL.
+wgml_status wgml_llm_generate(wgml_llm *llm, const char *prompt,
+                              const wgml_generate_params *params, wgml_text_fn on_text,
+                              void *user, wgml_generate_stats *stats);
+// Stops a running wgml_llm_generate after the token in progress. Safe to call
+// from a signal handler or another thread; each generate call clears it first.
+void        wgml_llm_cancel(wgml_llm *llm);
+// Forgets the KV cache: the next prompt is prefilled whole.
+void        wgml_llm_reset(wgml_llm *llm);
+
+// One message of a conversation.
+typedef struct wgml_chat_message {
+    const char *role;      // "system", "user" or "assistant"
+    const char *content;   // UTF-8, NUL-terminated
+} wgml_chat_message;
+
+// The prompt for a conversation in the file's chat template (ChatML when the
+// file has none), ending with the assistant's turn being opened. *text
+// (NUL-terminated) is freed with free(). WGML_ERR_UNSUPPORTED for a template
+// wgml does not render, WGML_ERR_INVALID_ARGUMENT for roles it cannot place.
+wgml_status wgml_llm_chat_prompt(wgml_llm *llm, const wgml_chat_message *msgs, size_t n,
+                                 char **text);
 
 #ifdef __cplusplus
 }

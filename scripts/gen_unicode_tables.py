@@ -22,6 +22,13 @@ Tables (all sorted, searched by binary search in src/tokenizer/unicode.c):
   decomp  one-step canonical decompositions {cp, a, b} (b = 0 for a
           singleton); NFD applies them recursively; Hangul is arithmetic;
   ccc     ranges of the same non-zero canonical combining class.
+  gc      ranges of the same general-category class as llama.cpp groups
+          them for its pre-tokenizers (\\p{L}, \\p{N}, \\p{M}, \\p{P}, \\p{S},
+          \\p{Z}, \\p{C}; unassigned code points omitted). This table follows
+          llama.cpp's Unicode version (15.1, its src/unicode-data.cpp, checked
+          code point by code point against it), not the HF-aligned one above,
+          so it comes from the PyPI package unicodedata2==15.1.0:
+              pip install unicodedata2==15.1.0
 """
 import argparse
 import os
@@ -39,6 +46,39 @@ PROP_WHITESPACE = 1
 PROP_OTHER = 2
 PROP_PUNCT = 4
 PROP_MN = 8
+
+# General-category classes of the gc table (WGML_UCAT_* in unicode.h).
+UCAT = {"L": 1, "N": 2, "M": 3, "P": 4, "S": 5, "Z": 6, "C": 7}
+UCAT_VERSION = "15.1.0"
+
+
+def ucat_table():
+    """{cp: class} from unicodedata2 (llama.cpp's Unicode version); Cn left out."""
+    try:
+        import unicodedata2
+    except ImportError:
+        raise SystemExit("the gc table needs: pip install unicodedata2==" + UCAT_VERSION)
+    if unicodedata2.unidata_version != UCAT_VERSION:
+        raise SystemExit(f"unicodedata2 has Unicode {unicodedata2.unidata_version}, "
+                         f"want {UCAT_VERSION}: pip install unicodedata2=={UCAT_VERSION}")
+    out = {}
+    for cp in range(MAX_CP + 1):
+        c = unicodedata2.category(chr(cp))
+        if c != "Cn":
+            out[cp] = UCAT[c[0]]
+    return out
+
+
+def check_llama_contractions():
+    """The BPE pre-tokenizers compare the simple lowercase of the letters after
+    an apostrophe with s, t, m, d, r, e, v, l; the C code compares ASCII case-
+    insensitively, which is the same only while no other code point lowercases
+    to one of them. Checked here so a new Unicode version cannot break it."""
+    for cp in code_points():
+        lo = chr(cp).lower()
+        if len(lo) == 1 and lo in "stmdrevl" and lo != chr(cp):
+            assert chr(cp) in "STMDREVL", hex(cp)
+
 
 # Hangul syllables decompose arithmetically (Unicode 3.12); the C code does it.
 HANGUL_FIRST, HANGUL_LAST = 0xAC00, 0xD7A3
@@ -220,6 +260,8 @@ def generate(model):
         if c:
             ccc[cp] = c
 
+    check_llama_contractions()
+    gc_r = ranges_of(ucat_table())
     prop_r = ranges_of(props)
     lower_r = lower_ranges(lower1)
     ccc_r = ranges_of(ccc)
@@ -278,6 +320,15 @@ def generate(model):
         w("    " + " ".join("{0x%04X, 0x%04X, %d}," % tuple(r) for r in ccc_r[i:i + 4]))
     w("};")
     w(f"const size_t wgml_unicode_ccc_ranges_count = {len(ccc_r)};")
+    w("")
+    w(f"// {{first, last, WGML_UCAT_* class}}: Unicode {UCAT_VERSION} (PyPI unicodedata2), as")
+    w("// llama.cpp's pre-tokenizers see it; unassigned code points are left out.")
+    w(f"const char wgml_unicode_gc_version[] = \"{UCAT_VERSION}\";")
+    w(f"const wgml_unicode_range wgml_unicode_gc_ranges[{len(gc_r)}] = {{")
+    for i in range(0, len(gc_r), 4):
+        w("    " + " ".join("{0x%04X, 0x%04X, %d}," % tuple(r) for r in gc_r[i:i + 4]))
+    w("};")
+    w(f"const size_t wgml_unicode_gc_ranges_count = {len(gc_r)};")
     return "\n".join(L) + "\n"
 
 

@@ -2,7 +2,8 @@
 # Installs everything wgml needs to build and test, from package registries only:
 #   - Debian packages: compilers, CMake, Ninja, the Vulkan loader, SwiftShader
 #     (chromium-common) and lavapipe (mesa-vulkan-drivers), the CPU Vulkan
-#     devices that tests run on;
+#     devices that tests run on; clang with its libFuzzer and sanitizer
+#     runtimes, for the fuzz harnesses (tests/fuzz/run.sh);
 #   - the WebGPU implementations, pinned and checksummed, into .deps/ (ignored):
 #       .deps/wgpu-native/{include,lib}  from the PyPI wheel `wgpu`
 #       .deps/dawn/{include,lib}         see install_dawn below
@@ -10,7 +11,10 @@
 #     Debian 12's own lavapipe (Mesa 22.3) is refused by Dawn, and lavapipe is
 #     the CPU device that exposes shader-f16, so f16 kernels get tested in CI;
 #   - models into .deps/models: all-MiniLM-L6-v2 (sentence embeddings) and
-#     SmolLM2-135M-Instruct (GGUF, the default decoder), from PyPI wheels.
+#     SmolLM2-135M-Instruct (GGUF, the default decoder), from PyPI wheels;
+#   - tokenizer vocabularies into .deps/vocab (GGUF, vocabulary only: GPT-2,
+#     Llama 3, Llama 2 SentencePiece, Qwen2, Phi-3) from the llama-cpp-python sdist,
+#     which vendors llama.cpp and its models/ggml-vocab-*.gguf test files.
 # Safe to run again: every step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +25,11 @@ mkdir -p "$deps"
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- Debian
+# clang, lld, wasi-libc and libclang-rt-14-dev-wasm32 build the wasm module
+# (web/build.sh); chromium runs it in the browser tests (WebGPU on SwiftShader).
 apt_packages=(build-essential cmake ninja-build pkg-config python3 unzip curl
-              libvulkan1 mesa-vulkan-drivers chromium-common nodejs npm)
+              libvulkan1 mesa-vulkan-drivers chromium-common nodejs npm
+              clang lld wasi-libc libclang-rt-14-dev-wasm32 chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -37,6 +44,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# clang's libFuzzer and sanitizer runtimes are only a Recommends of clang
+# (skipped above); they come in libclang-rt-N-dev for clang's major version N.
+if ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' |
+     clang -x c -fsanitize=fuzzer,address,undefined -o /dev/null - 2>/dev/null; then
+  rt="libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev"
+  say "installing Debian package $rt (libFuzzer for clang)"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "$rt" >/dev/null
 fi
 
 verify() { # file sha256
@@ -156,9 +174,52 @@ install_smollm2() {
   rm -rf "$tmp"
 }
 
+# ---------------------------------------------------------------- web
+# The browser tests' and benchmarks' npm packages, pinned with their
+# checksums in web/package-lock.json (playwright-core drives Debian's
+# chromium: no browser is downloaded; onnxruntime-web for the comparison).
+install_web() {
+  [ -f web/node_modules/playwright-core/package.json ] && [ -f web/node_modules/onnxruntime-web/package.json ] && return
+  say "installing web/node_modules (npm ci: playwright-core, onnxruntime-web)"
+  (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund >/dev/null)
+}
+
+# Vocabulary-only GGUF files of several tokenizer types, for the tokenizer
+# tests (tests/test_bpe.c): llama.cpp keeps them in its models/ folder, and
+# the llama-cpp-python sdist on PyPI vendors llama.cpp whole. The same sdist,
+# pip-installed, is the reference scripts/gen_bpe_testdata.py runs.
+LLAMA_CPP_PYTHON_VERSION=0.3.36
+LLAMA_CPP_PYTHON_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+VOCAB_FILES="gpt-2 llama-bpe llama-spm qwen2 phi-3"
+install_vocab() {
+  local dst="$deps/vocab" missing=0 v
+  for v in $VOCAB_FILES; do [ -f "$dst/ggml-vocab-$v.gguf" ] || missing=1; done
+  [ $missing = 0 ] && return
+  say "installing tokenizer vocabularies (PyPI llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION sdist, 77 MB)"
+  local tmp; tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --no-binary :all: -d "$tmp" \
+    "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION"
+  local sdist="$tmp/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz"
+  [ -f "$sdist" ] || { say "could not download the llama-cpp-python sdist"; exit 1; }
+  verify "$sdist" "$LLAMA_CPP_PYTHON_SHA256"
+  local members=()
+  for v in $VOCAB_FILES; do
+    members+=("llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp/models/ggml-vocab-$v.gguf")
+  done
+  tar -xzf "$sdist" -C "$tmp" "${members[@]}"
+  mkdir -p "$dst"
+  for v in $VOCAB_FILES; do
+    mv "$tmp/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp/models/ggml-vocab-$v.gguf" "$dst/"
+  done
+  echo "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION (llama.cpp models/)" > "$dst/VERSION"
+  rm -rf "$tmp"
+}
+
 install_wgpu_native
 install_dawn
 install_lavapipe
 install_minilm
 install_smollm2
+install_web
+install_vocab
 say "done: $(ls -d "$deps"/*/ | xargs -n1 basename | tr '\n' ' ')"

@@ -32,5 +32,15 @@ assert "(3, 384)" in b[10:10 + n].decode() and (10 + n) % 64 == 0 and len(b) == 
 "$WGML" similarity "A man is eating food." "A man is eating bread." "The stock market fell." \
   | awk -F'\t' 'NR == 1 { a = $1 } NR == 2 { b = $1 } END { exit !(a > 0.5 && b < 0.2) }' \
   || fail "similarity"
+"$WGML" bench embed --help | grep -q 'usage: wgml bench embed' || fail "bench embed --help"
+set +e
+"$WGML" bench embed --batch 0 >/dev/null 2>&1; [ $? -eq 2 ] || fail "bench embed --batch 0 should exit 2"
+set -e
+"$WGML" bench embed --f32 --batch 2 --seq 8 --repeat 1 --json | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+assert r["batch"] == 2 and r["seq"] == 8 and r["precision"] == "f32", r
+assert r["sentences_per_s"] > 0 and r["flops"] > 0, r
+' || fail "bench embed --json"
 rm -rf "$tmp"
 echo "ok   cli embed"

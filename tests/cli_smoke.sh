@@ -51,6 +51,10 @@ ls "$tmp"/cache/tune-*.tsv >/dev/null 2>&1 || fail "tune wrote no cache file"
 WGML_CACHE_DIR="$tmp/cache" "$WGML" bench --quick --op layernorm | grep -q 'vpl' || fail "bench variant column"
 rm -rf "$tmp"
 
+"$WGML" synth --help | grep -q 'usage: wgml synth' || fail "synth --help"
+rc=0; "$WGML" synth --type q4_k --output /dev/null 2>/dev/null || rc=$?
+[ "$rc" -eq 2 ] || fail "synth --type q4_k exited $rc, not 2"
+
 # wgml embed: help and argument errors, caught before any model is read
 # (the outputs are cli.embed's).
 "$WGML" embed --help | grep -q 'usage: wgml embed' || fail "wgml embed --help"

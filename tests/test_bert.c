@@ -13,6 +13,8 @@
  *   plans       kernel count and planned vs naive memory of the encoder
  *               plan at (1, 128) and (32, 128), printed
  *   errors      a missing directory, a bad precision, NULL texts
+ *   second_model(_f16)  another BERT-family directory (tests/data/bert_tiny_cls:
+ *               CLS pooling, F16 file, vocab.txt) against its reference
  * Skipped (77) when the model directory is absent.
  */
 #include "formats/json.h"
@@ -49,12 +51,16 @@ static char *read_all(const char *path, size_t *len)
     return buf;
 }
 
-static int load_testdata(testdata *td)
+// Reads tests/data/<name>.{jsonl,bin}.
+static int load_testdata(testdata *td, const char *name)
 {
     size_t len, blen;
-    char *text = read_all(WGML_TEST_DATA_DIR "/minilm_embeddings.jsonl", &len);
-    char *bin = read_all(WGML_TEST_DATA_DIR "/minilm_embeddings.bin", &blen);
-    TEST_CHECK(text && bin, "cannot read tests/data/minilm_embeddings.*");
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.jsonl", WGML_TEST_DATA_DIR, name);
+    char *text = read_all(path, &len);
+    snprintf(path, sizeof path, "%s/%s.bin", WGML_TEST_DATA_DIR, name);
+    char *bin = read_all(path, &blen);
+    TEST_CHECK(text && bin, "cannot read tests/data/%s.*", name);
     td->texts = calloc(len + 1, sizeof *td->texts);
     TEST_CHECK(td->texts, "out of memory");
     int line = 0;
@@ -119,8 +125,8 @@ static wgml_ctx *ctx_create(void)
 
 // stride 1: every text; stride k: every k-th and the longest (for slow CPU
 // devices, where the whole set takes minutes).
-static int test_reference(wgml_ctx *ctx, const testdata *td, wgml_precision precision,
-                          size_t stride)
+static int test_reference(wgml_ctx *ctx, const char *model_dir, const testdata *td,
+                          wgml_precision precision, size_t stride)
 {
     wgml_device_info info;
     CTX_OK(ctx, wgml_ctx_device_info(ctx, &info));
@@ -132,7 +138,7 @@ static int test_reference(wgml_ctx *ctx, const testdata *td, wgml_precision prec
     double min_cos = f16 ? 0.999 : 0.9999;
     wgml_embedder *e;
     wgml_embedder_params p = {.precision = precision};
-    CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, &p, &e));
+    CTX_OK(ctx, wgml_embedder_load(ctx, model_dir, &p, &e));
     TEST_CHECK(wgml_embedder_dim(e) == td->dim, "dim %u, reference %u", wgml_embedder_dim(e),
                td->dim);
     size_t *pick = malloc(td->n * sizeof *pick), n = 0, longest = 0;
@@ -157,9 +163,9 @@ static int test_reference(wgml_ctx *ctx, const testdata *td, wgml_precision prec
             bad = 1;
         }
     }
-    printf("%s  %zu texts (%s) against sentence-transformers: min cosine %.9f (1 - cos = %.2g; "
-           "text %zu \"%.30s\")\n", bad ? "FAIL" : "ok  ", n, f16 ? "f16 weights" : "f32",
-           worst, 1 - worst, worst_i, td->texts[worst_i]);
+    printf("%s  %s: %zu texts (%s) against sentence-transformers: min cosine %.9f (1 - cos = "
+           "%.2g; text %zu \"%.30s\")\n", bad ? "FAIL" : "ok  ", model_dir, n,
+           f16 ? "f16 weights" : "f32", worst, 1 - worst, worst_i, td->texts[worst_i]);
     free(got);
     free(pick);
     free(texts);
@@ -202,10 +208,10 @@ static int test_padding(wgml_ctx *ctx, const testdata *td)
         }
     float *pb = malloc(B * D * sizeof(float)), *pa = malloc(D * sizeof(float));
     TEST_CHECK(pb && pa, "out of memory");
-    CTX_OK(ctx, wgml_bert_embed_ids(m, ids, mask, B, L, pb));
+    CTX_OK(ctx, wgml_bert_embed_ids(m, ids, mask, B, L, pb, NULL));
     worst = 0;
     for (int b = 0; b < B - 1; b++) {
-        CTX_OK(ctx, wgml_bert_embed_ids(m, ids + b * L, mask + b * L, 1, lens[b], pa));
+        CTX_OK(ctx, wgml_bert_embed_ids(m, ids + b * L, mask + b * L, 1, lens[b], pa, NULL));
         for (uint32_t k = 0; k < D; k++) worst = fmax(worst, fabs((double)pa[k] - pb[b * D + k]));
     }
     for (uint32_t k = 0; k < D; k++)
@@ -268,27 +274,48 @@ static int test_errors(wgml_ctx *ctx)
     return 0;
 }
 
+// Any BERT-family directory in the sentence-transformers layout must work:
+// tests/data/bert_tiny_cls (scripts/gen_bert_tiny_testdata.py) has random
+// weights in F16, CLS pooling, no normalisation, 4 heads of 16 and a
+// vocab.txt tokenizer; its reference is sentence-transformers on the same
+// directory. Needs no installed model.
+static int test_second_model(bool f16)
+{
+    testdata td = {0};
+    if (load_testdata(&td, "bert_tiny_cls_embeddings")) return 1;
+    wgml_ctx *ctx = ctx_create();
+    int rc = test_reference(ctx, WGML_TEST_DATA_DIR "/bert_tiny_cls", &td,
+                            f16 ? WGML_PRECISION_F16 : WGML_PRECISION_F32, 1);
+    wgml_ctx_free(ctx);
+    for (size_t i = 0; i < td.n; i++) free(td.texts[i]);
+    free(td.texts);
+    free(td.expected);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: test_bert reference|reference_f16|padding|plans|errors\n");
+        fprintf(stderr, "usage: test_bert reference|reference_sample|reference_f16|padding|plans|"
+                "errors|second_model|second_model_f16\n");
         return 2;
     }
+    const char *t = argv[1];
+    if (!strncmp(t, "second_model", 12)) return test_second_model(!strcmp(t, "second_model_f16"));
     FILE *f = fopen(WGML_TEST_MODEL_DIR "/model.safetensors", "rb");
     if (!f) {
         printf("skip: no model at %s\n", WGML_TEST_MODEL_DIR);
         return TEST_SKIP;
     }
     fclose(f);
-    const char *t = argv[1];
     if (!strcmp(t, "plans")) return test_plans();
     testdata td = {0};
-    if (load_testdata(&td)) return 1;
+    if (load_testdata(&td, "minilm_embeddings")) return 1;
     wgml_ctx *ctx = ctx_create();
     int rc;
-    if (!strcmp(t, "reference")) rc = test_reference(ctx, &td, WGML_PRECISION_F32, 1);
-    else if (!strcmp(t, "reference_sample")) rc = test_reference(ctx, &td, WGML_PRECISION_F32, 6);
-    else if (!strcmp(t, "reference_f16")) rc = test_reference(ctx, &td, WGML_PRECISION_F16, 1);
+    if (!strcmp(t, "reference")) rc = test_reference(ctx, WGML_TEST_MODEL_DIR, &td, WGML_PRECISION_F32, 1);
+    else if (!strcmp(t, "reference_sample")) rc = test_reference(ctx, WGML_TEST_MODEL_DIR, &td, WGML_PRECISION_F32, 6);
+    else if (!strcmp(t, "reference_f16")) rc = test_reference(ctx, WGML_TEST_MODEL_DIR, &td, WGML_PRECISION_F16, 1);
     else if (!strcmp(t, "padding")) rc = test_padding(ctx, &td);
     else if (!strcmp(t, "errors")) rc = test_errors(ctx);
     else {

@@ -21,11 +21,17 @@
 //             from all three sources; refusals; a failed write leaves no file.
 //   expect FILE TXT: any file against a description by scripts/gguf_dump.py.
 //   write_sample FILE: the sample, for tests/gguf_python.sh to hand to GGUFReader.
+//   synth WGML [MODEL]: `wgml synth` files opened by the reader: metadata as
+//             asked, shapes that follow it, N(0, 1/K) weights in the asked
+//             type, a well-formed byte-level vocabulary, the same bytes for
+//             the same seed, refusals; with MODEL, --tokenizer-from copies
+//             its tokenizer keys unchanged.
 #include "formats/gguf.h"
 #include "test_util.h"
 
 #include <errno.h>
 #include <math.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -323,6 +329,32 @@ static int check_deq(wgml_gguf *g, char **tok, int nt)
     }
     free(raw);
     free(y);
+    // read_f32 gives the same values, over the range and (for tensors of up
+    // to a million elements, many bounce-buffer chunks) over the whole tensor.
+    size_t all = (size_t)t->n_elements;
+    if (all > (1u << 20)) all = 0;
+    float *part = malloc((size_t)count * sizeof *part + 1), *whole = malloc(all * sizeof *whole + 1);
+    unsigned char *bytes = malloc(all ? (size_t)t->size : 1);
+    float *ref = malloc(all * sizeof *ref + 1);
+    TEST_CHECK(part && whole && bytes && ref, "out of memory");
+    TEST_CHECK(wgml_gguf_tensor_read_f32(g, t, start, count, part) == WGML_OK, "read_f32 %s: %s",
+               t->name, wgml_gguf_last_error(g));
+    for (uint64_t i = 0; i < count; i++) {
+        uint32_t bits;
+        memcpy(&bits, &part[i], 4);
+        TEST_CHECK(strtoul(tok[4 + i], NULL, 16) == bits, "read_f32 %s[%llu]", t->name,
+                   (unsigned long long)(start + i));
+    }
+    if (all) {
+        TEST_CHECK(wgml_gguf_tensor_read_f32(g, t, 0, all, whole) == WGML_OK &&
+                   wgml_gguf_tensor_read(g, t, 0, bytes, (size_t)t->size) == WGML_OK &&
+                   wgml_gguf_dequantize(t->type, bytes, all, ref) == WGML_OK &&
+                   !memcmp(whole, ref, all * sizeof *ref), "read_f32 of all of %s", t->name);
+    }
+    free(part);
+    free(whole);
+    free(bytes);
+    free(ref);
     return 0;
 }
 
@@ -586,6 +618,8 @@ static int test_dequant(void)
     wgml_gguf *g;
     char err[256];
     TEST_CHECK(wgml_gguf_open_file(path, &g, err, sizeof err) == WGML_OK, "%s", err);
+    blob file = read_whole(path);
+    TEST_CHECK(file.p, "cannot read %s", path);
     bool seen[64] = {0};
     int types = 0;
     for (size_t i = 0; i < wgml_gguf_tensor_count(g); i++) {
@@ -615,8 +649,29 @@ static int test_dequant(void)
         }
         TEST_CHECK(!nan, "%s: %zu expected values are NaN (the data script should avoid them)",
                    t->name, nan);
+        // read_f32 over ranges that start and end inside blocks, from a reader source.
+        uint32_t be;
+        wgml_gguf_type_block(t->type, &be, NULL);
+        mem_reader rd = {.p = file.p, .size = file.n, .fail_from = UINT64_MAX};
+        wgml_gguf *gr;
+        TEST_CHECK(wgml_gguf_open_reader(mem_read_at, &rd, file.n, &gr, err, sizeof err) == WGML_OK,
+                   "%s", err);
+        const wgml_gguf_tensor *tr = wgml_gguf_tensor_find(gr, t->name);
+        const uint64_t ranges[][2] = {{0, n}, {1, n - 1}, {be - 1, be + 2 < n - be + 1 ? be + 2 : 1},
+                                      {n - 1, 1}, {n / 2, 0}};
+        for (size_t r = 0; r < sizeof ranges / sizeof ranges[0]; r++) {
+            float part[2048];
+            uint64_t f0 = ranges[r][0], cnt = ranges[r][1];
+            TEST_CHECK(wgml_gguf_tensor_read_f32(gr, tr, f0, cnt, part) == WGML_OK, "read_f32 %s: %s",
+                       t->name, wgml_gguf_last_error(gr));
+            TEST_CHECK(!memcmp(part, y + f0, (size_t)cnt * 4), "read_f32 %s [%llu, +%llu)", t->name,
+                       (unsigned long long)f0, (unsigned long long)cnt);
+        }
+        TEST_CHECK(wgml_gguf_tensor_read_f32(gr, tr, n - 1, 2, y) == WGML_ERR_INVALID_ARGUMENT &&
+                   strstr(wgml_gguf_last_error(gr), "outside tensor"), "read_f32 past the end");
+        wgml_gguf_close(gr);
         free(y);
-        printf("%-5s %5zu values equal gguf.dequantize's, bit for bit\n", t->name, n);
+        printf("%-5s %5zu values equal gguf.dequantize's, bit for bit (and read_f32's)\n", t->name, n);
         seen[t->type] = true;
         types++;
     }
@@ -634,6 +689,7 @@ static int test_dequant(void)
                "NULL source");
     TEST_CHECK(wgml_gguf_dequantize(WGML_GGUF_Q8_0, blk, 0, y) == WGML_OK, "zero elements");
     wgml_gguf_close(g);
+    free(file.p);
     return 0;
 }
 
@@ -1086,6 +1142,269 @@ static int write_sample(const char *path)
     return 0;
 }
 
+// ---------------------------------------------------------------- synth
+
+// Runs `wgml synth ARGS --quiet --output FILE`; returns its exit status.
+static int run_synth(const char *wgml, const char *args, const char *file)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' synth %s --quiet --output '%s' > /dev/null", wgml, args, file);
+    int r = system(cmd);
+    return r == -1 || !WIFEXITED(r) ? -1 : WEXITSTATUS(r);
+}
+
+static uint64_t meta_u64(wgml_gguf *g, const char *key)
+{
+    uint64_t v = 0;
+    return wgml_gguf_get_u64(g, key, &v) ? v : 0;
+}
+
+// GPT-2's byte alphabet, as its bytes_to_unicode states it: the printable
+// bytes keep their code point, the others take 256, 257, ... in byte order.
+static void gpt2_byte_chars(char out[256][3])
+{
+    int n = 0;
+    for (int b = 0; b < 256; b++) {
+        bool keep = (b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae);
+        int cp = keep ? b : 256 + n++;
+        memset(out[b], 0, 3);
+        if (cp < 0x80) out[b][0] = (char)cp;
+        else {
+            out[b][0] = (char)(0xc0 | cp >> 6);
+            out[b][1] = (char)(0x80 | (cp & 0x3f));
+        }
+    }
+}
+
+// The file's shapes follow its own llama.* metadata, every matrix holds
+// N(0, 1/K)-distributed values in `type`, norms are 1, the vocabulary is
+// well-formed. want_*: the sizes the command was given.
+static int check_synth(const char *path, uint32_t type, const uint64_t want[7], bool tied,
+                       bool own_tokenizer)
+{
+    wgml_gguf *g;
+    char err[512];
+    TEST_CHECK(wgml_gguf_open_file(path, &g, err, sizeof err) == WGML_OK, "%s", err);
+    const char *arch;
+    size_t len;
+    TEST_CHECK(wgml_gguf_get_str(g, "general.architecture", &arch, &len) && !strcmp(arch, "llama"),
+               "architecture");
+    static const char *const keys[7] = {"llama.embedding_length", "llama.block_count",
+                                        "llama.attention.head_count", "llama.attention.head_count_kv",
+                                        "llama.feed_forward_length", "llama.vocab_size",
+                                        "llama.context_length"};
+    uint64_t v[7];
+    for (int i = 0; i < 7; i++) {
+        v[i] = meta_u64(g, keys[i]);
+        TEST_CHECK(v[i] == want[i], "%s = %llu, expected %llu", keys[i], (unsigned long long)v[i],
+                   (unsigned long long)want[i]);
+    }
+    uint64_t D = v[0], L = v[1], H = v[2], Hk = v[3], F = v[4], V = v[5], Dh = D / H;
+    double base = 0, eps = 0;
+    TEST_CHECK(meta_u64(g, "llama.rope.dimension_count") == Dh &&
+               wgml_gguf_get_f64(g, "llama.rope.freq_base", &base) && base > 0 &&
+               wgml_gguf_get_f64(g, "llama.attention.layer_norm_rms_epsilon", &eps) && eps > 0 &&
+               eps < 1e-3, "rope and norm metadata");
+    wgml_gguf_value_type et;
+    uint64_t n_tok = 0;
+    TEST_CHECK(wgml_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &n_tok) && n_tok == V,
+               "%llu tokens for a vocabulary of %llu", (unsigned long long)n_tok,
+               (unsigned long long)V);
+
+    // Every tensor, with the shape its role implies.
+    size_t expect_n = 2 + 9 * L + (tied ? 0 : 1);
+    TEST_CHECK(wgml_gguf_tensor_count(g) == expect_n, "%zu tensors, expected %zu",
+               wgml_gguf_tensor_count(g), expect_n);
+    TEST_CHECK(!tied == !!wgml_gguf_tensor_find(g, "output.weight"), "output.weight");
+    double worst = 0;
+    for (size_t i = 0; i < wgml_gguf_tensor_count(g); i++) {
+        const wgml_gguf_tensor *t = wgml_gguf_tensor_at(g, i);
+        const char *role = strrchr(t->name, '.');
+        char what[64];
+        snprintf(what, sizeof what, "%.*s", (int)(role - t->name), t->name);
+        const char *r = strrchr(what, '.') ? strrchr(what, '.') + 1 : what;
+        uint64_t k = D, n = 1;
+        bool norm = strstr(r, "norm") != NULL;
+        if (!strcmp(r, "token_embd") || !strcmp(r, "output")) n = V;
+        else if (!strcmp(r, "attn_q") || !strcmp(r, "attn_output")) n = D;
+        else if (!strcmp(r, "attn_k") || !strcmp(r, "attn_v")) n = Hk * Dh;
+        else if (!strcmp(r, "ffn_gate") || !strcmp(r, "ffn_up")) n = F;
+        else if (!strcmp(r, "ffn_down")) k = F, n = D;
+        else TEST_CHECK(norm, "unexpected tensor %s", t->name);
+        TEST_CHECK(t->ne[0] == k && t->ne[1] == n && t->n_dims == (norm ? 1u : 2u),
+                   "%s: ne %llu x %llu, expected %llu x %llu", t->name,
+                   (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+                   (unsigned long long)k, (unsigned long long)n);
+        TEST_CHECK(t->type == (norm ? WGML_GGUF_F32 : type), "%s: type %s", t->name,
+                   wgml_gguf_type_name(t->type));
+        float *x = malloc((size_t)t->n_elements * sizeof *x);
+        TEST_CHECK(x && wgml_gguf_dequantize(t->type, wgml_gguf_tensor_data(g, t), t->n_elements,
+                                             x) == WGML_OK, "dequantize %s", t->name);
+        double sum = 0, sq = 0;
+        for (uint64_t j = 0; j < t->n_elements; j++) {
+            sum += x[j];
+            sq += (double)x[j] * x[j];
+        }
+        free(x);
+        double m = sum / t->n_elements, sd = sqrt(sq / t->n_elements - m * m);
+        if (norm) {
+            TEST_CHECK(m == 1 && sd == 0, "%s: norm weights not all 1", t->name);
+            continue;
+        }
+        // The mean within 5 standard errors of 0; the deviation within 4%
+        // of 1/sqrt(K) (4-bit blocks add their rounding noise).
+        double want_sd = 1 / sqrt((double)k), rel = fabs(sd / want_sd - 1);
+        TEST_CHECK(fabs(m) < 5 * want_sd / sqrt((double)t->n_elements) && rel < 0.04,
+                   "%s: mean %g, deviation %g, expected 0 and %g", t->name, m, sd, want_sd);
+        if (rel > worst) worst = rel;
+    }
+
+    if (own_tokenizer) {
+        // Byte tokens in GPT-2's alphabet; every merge joins two tokens into a later one.
+        char bytes[256][3];
+        gpt2_byte_chars(bytes);
+        const char *s, *model;
+        for (int b = 0; b < 256; b++)
+            TEST_CHECK(wgml_gguf_arr_str(g, "tokenizer.ggml.tokens", (uint64_t)b, &s, &len) &&
+                       !strcmp(s, bytes[b]), "token %d is \"%s\", expected \"%s\"", b, s, bytes[b]);
+        TEST_CHECK(wgml_gguf_get_str(g, "tokenizer.ggml.model", &model, &len) &&
+                   !strcmp(model, "gpt2"), "tokenizer model");
+        uint64_t n_merges = 0, eos = meta_u64(g, "tokenizer.ggml.eos_token_id");
+        TEST_CHECK(wgml_gguf_get_arr(g, "tokenizer.ggml.merges", &et, &n_merges) &&
+                   n_merges == V - 257, "%llu merges", (unsigned long long)n_merges);
+        TEST_CHECK(eos == V - 1 && wgml_gguf_arr_str(g, "tokenizer.ggml.tokens", eos, &s, &len) &&
+                   !strcmp(s, "<|endoftext|>"), "end-of-text token");
+        const int32_t *types = wgml_gguf_arr_data(g, "tokenizer.ggml.token_type");
+        TEST_CHECK(types && types[0] == 1 && types[V - 1] == 3, "token types");
+        for (uint64_t m = 0; m < n_merges; m++) {
+            const char *mg;
+            TEST_CHECK(wgml_gguf_arr_str(g, "tokenizer.ggml.merges", m, &mg, &len), "merge %llu",
+                       (unsigned long long)m);
+            const char *sp = strchr(mg, ' ');
+            TEST_CHECK(sp && !strchr(sp + 1, ' '), "merge \"%s\"", mg);
+            char joined[256];
+            snprintf(joined, sizeof joined, "%.*s%s", (int)(sp - mg), mg, sp + 1);
+            const char *made;
+            TEST_CHECK(wgml_gguf_arr_str(g, "tokenizer.ggml.tokens", 256 + m, &made, &len) &&
+                       !strcmp(made, joined), "merge %llu \"%s\" makes \"%s\", token %llu is \"%s\"",
+                       (unsigned long long)m, mg, joined, (unsigned long long)(256 + m), made);
+            // Both parts are earlier tokens.
+            int found = 0;
+            for (uint64_t t = 0; t < 256 + m && found < 2; t++) {
+                const char *tok;
+                wgml_gguf_arr_str(g, "tokenizer.ggml.tokens", t, &tok, &len);
+                found += len == (size_t)(sp - mg) && !memcmp(tok, mg, len);
+                found += !strcmp(tok, sp + 1);
+            }
+            TEST_CHECK(found >= 2, "merge \"%s\": parts are not earlier tokens", mg);
+        }
+    }
+    wgml_gguf_close(g);
+    printf("%s: shapes follow its metadata; weight deviations within %.1f%% of 1/sqrt(K)\n", path,
+           100 * worst);
+    return 0;
+}
+
+static bool same_bytes(const char *a, const char *b)
+{
+    blob x = read_whole(a), y = read_whole(b);
+    bool same = x.p && y.p && x.n == y.n && !memcmp(x.p, y.p, x.n);
+    free(x.p);
+    free(y.p);
+    return same;
+}
+
+static int test_synth(const char *wgml, const char *model)
+{
+    char *a = write_temp("", 0), *b = write_temp("", 0);
+    TEST_CHECK(a && b, "temp files");
+    // The tiny preset, as its --help describes it.
+    const uint64_t tiny[7] = {64, 2, 4, 2, 192, 512, 256};
+    TEST_CHECK(run_synth(wgml, "--preset tiny --type q8_0 --seed 5", a) == 0, "synth tiny");
+    if (check_synth(a, WGML_GGUF_Q8_0, tiny, false, true)) return 1;
+    TEST_CHECK(run_synth(wgml, "--seed 5 --type q8_0", b) == 0 && same_bytes(a, b),
+               "the same seed gives the same bytes");
+    TEST_CHECK(run_synth(wgml, "--seed 6 --type q8_0", b) == 0 && !same_bytes(a, b),
+               "another seed, other bytes");
+    // Explicit sizes, tied embeddings, every type.
+    const uint64_t custom[7] = {96, 1, 3, 1, 128, 300, 64};
+    static const struct { const char *name; uint32_t type; } types[] = {
+        {"f32", WGML_GGUF_F32}, {"f16", WGML_GGUF_F16}, {"q4_0", WGML_GGUF_Q4_0},
+        {"q4_1", WGML_GGUF_Q4_1}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        char args[256];
+        snprintf(args, sizeof args, "--dim 96 --layers 1 --heads 3 --kv-heads 1 --ffn 128 --vocab "
+                 "300 --ctx 64 --tied --type %s", types[i].name);
+        TEST_CHECK(run_synth(wgml, args, a) == 0, "synth %s", args);
+        if (check_synth(a, types[i].type, custom, true, true)) return 1;
+    }
+    // Refusals: exit status 2 and no file.
+    static const char *const bad[] = {
+        "--dim 65", "--kv-heads 3", "--type q4_k", "--type i8", "--dim 48 --heads 4 --type q8_0",
+        "--dim 12 --heads 4 --type f32", "--preset gpt5", "--vocab 100", "--layers 0", "--seed x",
+        "--bogus",
+    };
+    unlink(a);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        TEST_CHECK(run_synth(wgml, bad[i], a) == 2 && access(a, F_OK) != 0, "synth %s accepted",
+                   bad[i]);
+    if (model && access(model, R_OK) == 0) {
+        // SmolLM2's shapes at one layer with SmolLM2's own tokenizer.
+        char args[2048];
+        snprintf(args, sizeof args, "--preset smollm2-135m --layers 1 --type q4_1 --tokenizer-from '%s'",
+                 model);
+        TEST_CHECK(run_synth(wgml, args, a) == 0, "synth %s", args);
+        const uint64_t smol[7] = {576, 1, 9, 3, 1536, 49152, 8192};
+        if (check_synth(a, WGML_GGUF_Q4_1, smol, true, false)) return 1;
+        wgml_gguf *src, *out;
+        char err[512];
+        TEST_CHECK(wgml_gguf_open_file(model, &src, err, sizeof err) == WGML_OK &&
+                   wgml_gguf_open_file(a, &out, err, sizeof err) == WGML_OK, "%s", err);
+        int copied = 0;
+        for (size_t i = 0; i < wgml_gguf_kv_count(src); i++) {
+            const char *key = wgml_gguf_kv_key(src, i);
+            if (strncmp(key, "tokenizer.", 10)) continue;
+            int64_t j = wgml_gguf_kv_find(out, key);
+            TEST_CHECK(j >= 0 && wgml_gguf_kv_type(out, (size_t)j) == wgml_gguf_kv_type(src, i),
+                       "%s not copied", key);
+            const char *x, *y;
+            size_t lx, ly;
+            wgml_gguf_value_type ex, ey;
+            uint64_t nx, ny;
+            if (wgml_gguf_get_str(src, key, &x, &lx))
+                TEST_CHECK(wgml_gguf_get_str(out, key, &y, &ly) && lx == ly && !memcmp(x, y, lx),
+                           "%s differs", key);
+            if (wgml_gguf_get_arr(src, key, &ex, &nx)) {
+                TEST_CHECK(wgml_gguf_get_arr(out, key, &ey, &ny) && ex == ey && nx == ny, "%s", key);
+                for (uint64_t e = 0; e < nx && ex == WGML_GGUF_STRING; e++)
+                    TEST_CHECK(wgml_gguf_arr_str(src, key, e, &x, &lx) &&
+                               wgml_gguf_arr_str(out, key, e, &y, &ly) && lx == ly &&
+                               !memcmp(x, y, lx), "%s[%llu] differs", key, (unsigned long long)e);
+                if (ex != WGML_GGUF_STRING)
+                    TEST_CHECK(!memcmp(wgml_gguf_arr_data(src, key), wgml_gguf_arr_data(out, key),
+                                       (size_t)nx * 4), "%s differs", key);
+            }
+            uint64_t ux, uy;
+            if (wgml_gguf_get_u64(src, key, &ux))
+                TEST_CHECK(wgml_gguf_get_u64(out, key, &uy) && ux == uy, "%s differs", key);
+            copied++;
+        }
+        printf("%d tokenizer keys of %s copied unchanged\n", copied, model);
+        TEST_CHECK(copied >= 5, "only %d tokenizer keys", copied);
+        wgml_gguf_close(src);
+        wgml_gguf_close(out);
+        snprintf(args, sizeof args, "--vocab 1000 --tokenizer-from '%s'", model);
+        TEST_CHECK(run_synth(wgml, args, a) == 2, "--vocab against the tokenizer's size");
+    } else {
+        printf("(no SmolLM2 model: --tokenizer-from not tested)\n");
+    }
+    unlink(a);
+    unlink(b);
+    free(a);
+    free(b);
+    return 0;
+}
+
 // ---------------------------------------------------------------- model
 
 static int test_expect(const char *path, const char *txt)
@@ -1109,9 +1428,10 @@ int main(int argc, char **argv)
     if (!strcmp(what, "source")) return test_source();
     if (!strcmp(what, "writer")) return test_writer();
     if (!strcmp(what, "write_sample") && argc == 3) return write_sample(argv[2]);
+    if (!strcmp(what, "synth") && argc >= 3) return test_synth(argv[2], argc > 3 ? argv[3] : NULL);
     if ((!strcmp(what, "model") || !strcmp(what, "expect")) && argc == 4)
         return test_expect(argv[2], argv[3]);
     fprintf(stderr, "usage: test_gguf valid|dequant|bad|alloc|source|writer | model|expect FILE TXT | "
-            "write_sample FILE\n");
+            "write_sample FILE | synth WGML [MODEL]\n");
     return 2;
 }

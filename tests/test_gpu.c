@@ -2,6 +2,7 @@
 // the uniform arena past one chunk, timestamps, every kernel compiling, and
 // the capabilities it reports.
 #include "kernels/kernels.h"
+#include "models/sampler.h"
 #include "ops/gemv.h"
 #include "ops/reference.h"
 #include "ops/templates.h"
@@ -130,7 +131,8 @@ static int test_kernels_compile(wgml_gpu *gpu)
     // matmul_sgm runs only where the device has subgroup matrices (f16 matmul).
     static const char *covered[] = {"rows", "matmul", "matmul_f16", "matmul_sgm", "gemv",
                                     "gather", "attention", "pool", "rope", "attn_decode",
-                                    "attn_prefill", "decoder_rows", "matmul_q"};
+                                    "attn_prefill", "decoder_rows", "matmul_q", "sampler",
+                                    "sampler_penalty"};
     for (size_t i = 0; i < wgml_kernel_source_count; i++) {
         bool known = false;
         for (size_t j = 0; j < sizeof covered / sizeof covered[0]; j++)
@@ -157,6 +159,11 @@ static int test_kernels_compile(wgml_gpu *gpu)
     TEST_OK(gpu, wgml_op_gather(gpu, v, v, o, 8, 8, 8));
     TEST_OK(gpu, wgml_op_attention(gpu, v, v, o, 2, 8, 2, 8, 0.25f));
     TEST_OK(gpu, wgml_op_pool(gpu, WGML_POOL_MEAN, true, v, v, o, 2, 8, 8));
+    // Every sampler entry point: creation builds them all, the penalty's too.
+    wgml_sampler *sampler;
+    wgml_sampler_params sp = {.temperature = 1, .repeat_penalty = 1.1f, .repeat_last_n = 8};
+    TEST_OK(gpu, wgml_sampler_create(gpu, 64, &sp, &sampler));
+    wgml_sampler_free(sampler);
     // The decoder's kernels (f32 caches; f16 ones below). A second output
     // buffer for add_rmsnorm's two outputs and attention's scratch.
     wgml_gpu_buf *b2;

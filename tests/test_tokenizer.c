@@ -7,6 +7,12 @@
 //   test_tokenizer linear   time grows linearly with the input
 //   test_tokenizer normalizer  the BERT normalizer alone equals tokenizers' output
 //                           (tests/data/bert_normalizer.jsonl)
+//   test_tokenizer invalid_utf8  ill-formed UTF-8 (overlong forms, surrogates,
+//                           values past U+10FFFF, cut sequences, lone continuation
+//                           bytes, NULs) decodes as Python's errors="replace" and
+//                           tokenizes as tokenizers does the decoded text, under
+//                           vocabularies where U+FFFD and U+0000 are tokens
+//                           (tests/data/invalid_utf8.jsonl)
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/unicode.h"
@@ -811,6 +817,108 @@ static int test_normalizer(void)
     return 0;
 }
 
+// ---------------------------------------------------------------- invalid UTF-8
+
+// tests/data/invalid_utf8.jsonl (scripts/gen_invalid_utf8_testdata.py): each
+// ill-formed string must decode to the code points of Python's
+// bytes.decode('utf-8', 'replace') -- one U+FFFD per maximal subpart, U+0000
+// kept -- and encode to the ids tokenizers gives that decoded text.
+static int test_invalid_utf8(void)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/invalid_utf8.jsonl", WGML_TEST_DATA_DIR);
+    FILE *f = fopen(path, "rb");
+    TEST_CHECK(f, "cannot open %s", path);
+    enum { MAX_CONFIGS = 8 };
+    char names[MAX_CONFIGS][32];
+    wgml_tokenizer *toks[MAX_CONFIGS] = {NULL};
+    int n_configs = 0;
+    size_t cap = 1 << 20, cases = 0, replacements = 0, nuls = 0;
+    char *line = malloc(cap), *raw = malloc(cap), *dec = malloc(cap);
+    TEST_CHECK(line && raw && dec, "out of memory");
+    char err[256] = "";
+    while (fgets(line, (int)cap, f)) {
+        wgml_json_doc *doc = NULL;
+        TEST_CHECK(wgml_json_parse(line, strlen(line), NULL, &doc, err, sizeof err) == WGML_OK,
+                   "%s: %s", path, err);
+        const wgml_json *row = wgml_json_root(doc);
+        const char *config = wgml_json_string(wgml_json_get(row, "config"), NULL);
+        size_t tj_len;
+        const char *tj = wgml_json_string(wgml_json_get(row, "tokenizer"), &tj_len);
+        if (!config) {   // the meta line
+            wgml_json_free(doc);
+            continue;
+        }
+        if (tj) {
+            TEST_CHECK(n_configs < MAX_CONFIGS, "too many tokenizers");
+            snprintf(names[n_configs], sizeof names[0], "%s", config);
+            TEST_CHECK(wgml_tokenizer_load_json_buffer(tj, tj_len, &toks[n_configs], err,
+                                                       sizeof err) == WGML_OK,
+                       "tokenizer %s: %s", config, err);
+            n_configs++;
+            wgml_json_free(doc);
+            continue;
+        }
+        const wgml_tokenizer *tok = NULL;
+        for (int k = 0; k < n_configs; k++)
+            if (!strcmp(names[k], config)) tok = toks[k];
+        TEST_CHECK(tok, "case before its tokenizer %s", config);
+        size_t hl, dl, nl;
+        const char *hex = wgml_json_string(wgml_json_get(row, "hex"), &hl);
+        const char *dhex = wgml_json_string(wgml_json_get(row, "decoded"), &dl);
+        const char *name = wgml_json_string(wgml_json_get(row, "name"), &nl);
+        TEST_CHECK(hex && dhex && name && hex_decode(hex, hl, raw) && hex_decode(dhex, dl, dec),
+                   "bad line %zu", cases);
+        // The decoder: code point for code point what Python decoded.
+        size_t p = 0, q = 0, k = 0;
+        while (p < hl / 2 && q < dl / 2) {
+            uint32_t got = wgml_utf8_decode((const uint8_t *)raw, hl / 2, &p);
+            uint32_t want = wgml_utf8_decode((const uint8_t *)dec, dl / 2, &q);
+            TEST_CHECK(got == want, "%s (%s): code point %zu is U+%04X, Python has U+%04X", name,
+                       config, k, got, want);
+            replacements += got == WGML_UNICODE_REPLACEMENT;
+            nuls += got == 0;
+            k++;
+        }
+        TEST_CHECK(p == hl / 2 && q == dl / 2, "%s (%s): %zu code points, Python has more or fewer",
+                   name, config, k);
+        // The tokenizer: tokenizers' ids, with and without special tokens.
+        static const struct {
+            const char *key;
+            bool special;
+        } variants[] = {{"ids", true}, {"ids_plain", false}};
+        for (size_t v = 0; v < 2; v++) {
+            size_t n_want;
+            int32_t *want = json_ids(wgml_json_get(row, variants[v].key), &n_want);
+            TEST_CHECK(want, "out of memory");
+            char what[160];
+            snprintf(what, sizeof what, "%.*s [%s, %s]", (int)nl, name, config, variants[v].key);
+            int r = expect_ids(tok, raw, hl / 2, variants[v].special, WGML_TOKENIZER_NO_TRUNCATION,
+                               want, n_want, what);
+            free(want);
+            if (r) {
+                fprintf(stderr, "  text: ");
+                print_escaped(raw, hl / 2);
+                fprintf(stderr, "\n");
+                return 1;
+            }
+        }
+        cases++;
+        wgml_json_free(doc);
+    }
+    fclose(f);
+    free(line);
+    free(raw);
+    free(dec);
+    for (int k = 0; k < n_configs; k++) wgml_tokenizer_free(toks[k]);
+    printf("invalid_utf8: %zu strings x tokenizers agree with Python's decoding and tokenizers "
+           "(%zu U+FFFD, %zu U+0000 decoded)\n", cases, replacements, nuls);
+    TEST_CHECK(n_configs == 3 && cases >= 3 * 60, "only %d tokenizers and %zu cases", n_configs,
+               cases);
+    TEST_CHECK(replacements > 0 && nuls > 0, "no U+FFFD or no U+0000 seen");
+    return 0;
+}
+
 // ---------------------------------------------------------------- main
 
 int main(int argc, char **argv)
@@ -821,6 +929,7 @@ int main(int argc, char **argv)
     } tests[] = {
         {"hf", test_hf}, {"unit", test_unit}, {"json", test_json},
         {"utf8", test_utf8}, {"linear", test_linear}, {"normalizer", test_normalizer},
+        {"invalid_utf8", test_invalid_utf8},
     };
     int rc = 0;
     bool ran = false;

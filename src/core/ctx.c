@@ -64,3 +64,11 @@ wgml_status wgml_ctx_device_info(wgml_ctx *ctx, wgml_device_info *out)
     *out = *wgml_gpu_info(ctx->gpu);
     return WGML_OK;
 }
+
+bool wgml_ctx_device_lost(const wgml_ctx *ctx) { return ctx && wgml_gpu_lost(ctx->gpu); }
+
+wgml_status wgml_ctx_recover(wgml_ctx *ctx)
+{
+    if (!ctx) return WGML_ERR_INVALID_ARGUMENT;
+    return wgml_gpu_recover(ctx->gpu);
+}

@@ -137,6 +137,12 @@ const void *wgml_gguf_tensor_data(const wgml_gguf *g, const wgml_gguf_tensor *t)
 // source. A range outside the tensor is WGML_ERR_INVALID_ARGUMENT.
 wgml_status wgml_gguf_tensor_read(wgml_gguf *g, const wgml_gguf_tensor *t, uint64_t offset,
                                   void *dst, size_t n);
+// The f32 values of elements [first, first + n) of a tensor (counted in
+// ne[0]-fastest order), dequantised from any source through a small bounce
+// buffer: embedding rows, norm weights. Outside the tensor is
+// WGML_ERR_INVALID_ARGUMENT.
+wgml_status wgml_gguf_tensor_read_f32(wgml_gguf *g, const wgml_gguf_tensor *t, uint64_t first,
+                                      uint64_t n, float *dst);
 
 // ---- writing (tests, `wgml synth`) -----------------------------------------
 // Builds a GGUF v3 file in memory: add key/values and tensors (data copied),

@@ -495,7 +495,9 @@ static bool close_container(parser *p, wgml_json *v)
     memset(v, 0, sizeof *v);
     v->type = f.is_object ? WGML_JSON_OBJECT : WGML_JSON_ARRAY;
     v->n = count;
-    if (f.is_object && p->opt.reject_duplicate_keys &&
+    // An empty object has no duplicates (and p->keys may still be NULL:
+    // NULL + 0 is undefined behaviour; found by fuzz_json).
+    if (f.is_object && p->opt.reject_duplicate_keys && count &&
         !check_duplicates(p, p->keys + f.first_key, count))
         return false;
     if (count) {

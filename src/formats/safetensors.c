@@ -52,7 +52,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if !defined(__wasi__)
 #include <sys/mman.h>
+#endif
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -101,6 +103,7 @@ struct wgml_safetensors {
     size_t map_len;
     wgml_safetensors_read_fn read_at;   // READER
     void *user;
+    int fd;                      // READER over a file (WASI): what to close, else -1
 
     wgml_safetensors_tensor *tensors;   // (n_tensors) in header order
     size_t n_tensors;
@@ -470,6 +473,23 @@ static wgml_status finish_open(wgml_safetensors *st, open_ctx *oc, wgml_safetens
 
 // ---------------------------------------------------------------- opening
 
+#if defined(__wasi__)
+// The read-at source over an open file descriptor (user points at the fd).
+static wgml_status fd_read_at(void *user, uint64_t offset, void *dst, size_t n)
+{
+    int fd = *(const int *)user;
+    unsigned char *d = dst;
+    while (n > 0) {
+        ssize_t got = pread(fd, d, n, (off_t)offset);
+        if (got <= 0) return WGML_ERR_BAD_FILE;   // an error, or the file shrank
+        d += got;
+        n -= (size_t)got;
+        offset += (uint64_t)got;
+    }
+    return WGML_OK;
+}
+#endif
+
 wgml_status wgml_safetensors_open_memory(const void *data, size_t size, wgml_safetensors **out,
                                          char *err, size_t err_size)
 {
@@ -523,6 +543,21 @@ wgml_status wgml_safetensors_open_file(const char *path, wgml_safetensors **out,
         return BAD(&oc, "%s: file is %llu bytes, shorter than the 8-byte header length", path,
                    (unsigned long long)size);
     }
+#if defined(__wasi__)
+    // WASI has no mmap: the file is read on demand through pread. In the
+    // browser each read is a slice of a Blob (web/wgml.js), so a large model
+    // never sits whole in memory; the loader reads one tensor at a time.
+    wgml_safetensors *st = calloc(1, sizeof *st);
+    if (!st) {
+        close(fd);
+        return fail(&oc, WGML_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    st->kind = SOURCE_READER;
+    st->read_at = fd_read_at;
+    st->fd = fd;
+    st->user = &st->fd;
+    st->size = size;
+#else
     if (size > SIZE_MAX) {
         close(fd);
         return fail(&oc, WGML_ERR_UNSUPPORTED, "%s: %llu bytes cannot be mapped here", path,
@@ -543,6 +578,8 @@ wgml_status wgml_safetensors_open_file(const char *path, wgml_safetensors **out,
     st->size = size;
     st->map = map;
     st->map_len = (size_t)size;
+    st->fd = -1;
+#endif
     wgml_status s = finish_open(st, &oc, out);
     if (s && err && err_size) {
         // Name the file in front of the reason.
@@ -556,7 +593,11 @@ wgml_status wgml_safetensors_open_file(const char *path, wgml_safetensors **out,
 void wgml_safetensors_close(wgml_safetensors *st)
 {
     if (!st) return;
+#if defined(__wasi__)
+    if (st->kind == SOURCE_READER && st->read_at == fd_read_at) close(st->fd);
+#else
     if (st->map) munmap(st->map, st->map_len);
+#endif
     free(st->tensors);
     free(st->by_name);
     free(st->meta);

@@ -12,7 +12,10 @@
  *     follow as bindings 1..n;
  *   - one submit per run; readback copies through a staging buffer;
  *   - errors from WebGPU (validation, out-of-memory, shader compilation,
- *     device loss) become a wgml_status plus a message on the gpu object.
+ *     device loss) become a wgml_status plus a message on the gpu object;
+ *   - after a device loss every call that needs the device returns
+ *     WGML_ERR_DEVICE_LOST until wgml_gpu_recover moves every object onto a
+ *     new device (see "device loss" below).
  */
 #ifndef WGML_GPU_H
 #define WGML_GPU_H
@@ -147,5 +150,53 @@ wgml_status wgml_gpu_wait(wgml_gpu *gpu);
 uint32_t wgml_gpu_pending_dispatches(const wgml_gpu *gpu);
 // Number of queue submits of recorded runs so far (for tests).
 uint64_t wgml_gpu_submit_count(const wgml_gpu *gpu);
+// Number of buffers created on the device so far; pool reuse is not counted
+// (for tests: "nothing was uploaded").
+uint64_t wgml_gpu_buffers_created(const wgml_gpu *gpu);
+
+// ---------------------------------------------------------------- device loss
+//
+// A device is lost when the driver resets or crashes, the GPU goes away, or
+// wgml_gpu_debug_lose_device says so. From then on every call that needs it
+// returns WGML_ERR_DEVICE_LOST -- never zeros or stale results -- and
+// wgml_gpu_lost is true, until wgml_gpu_recover succeeds.
+//
+// wgml_gpu_recover requests a new device (same options) and makes, in place,
+// every object of the old one again: buffers keep their handles and sizes but
+// come back zero-filled; pipelines are compiled again from the WGSL they were
+// built from; bind groups (wgml_gpu_group) bind the same buffers. Handles
+// that layers above hold (buffers, pipelines, groups, hence compiled graph
+// plans) stay valid. Then it calls every restore hook, in registration
+// order: a hook puts back the contents that must survive (a model writes its
+// weights again, from its file) and resets state that cannot (a KV cache
+// starts empty). If anything fails, the device stays marked lost, with the
+// reason, and wgml_gpu_recover may be called again. With no loss it returns
+// WGML_OK at once.
+
+// Restores what `user` (a model) keeps on the device, on the new device; buffers
+// are zero-filled when it is called. Returns WGML_OK or a failure recorded with
+// wgml_gpu_fail.
+typedef wgml_status (*wgml_gpu_restore_fn)(void *user, wgml_gpu *gpu);
+wgml_status wgml_gpu_restore_hook_add(wgml_gpu *gpu, wgml_gpu_restore_fn fn, void *user);
+// Removes the hook added with the same fn and user (nothing if there is none).
+void wgml_gpu_restore_hook_remove(wgml_gpu *gpu, wgml_gpu_restore_fn fn, void *user);
+// Hooks registered now (for tests: a freed model leaves none).
+size_t wgml_gpu_restore_hook_count(const wgml_gpu *gpu);
+bool wgml_gpu_lost(const wgml_gpu *gpu);
+wgml_status wgml_gpu_recover(wgml_gpu *gpu);
+
+// ---------------------------------------------------------------- fault injection (tests)
+
+// Destroys the device now, as a driver reset would: the device-lost
+// callback fires and later calls see WGML_ERR_DEVICE_LOST.
+void wgml_gpu_debug_lose_device(wgml_gpu *gpu);
+// Destroys the device right after the n-th queue submit of a recorded run
+// from now (n >= 1), while that work is in flight; 0 cancels.
+void wgml_gpu_debug_lose_after_submits(wgml_gpu *gpu, uint32_t n);
+// Lowers the limits that sizes are checked against (maxBufferSize and
+// maxStorageBufferBindingSize as wgml_gpu_info reports them), as on a smaller
+// device; 0 leaves one as the device has it. Never raises a limit.
+void wgml_gpu_debug_cap_limits(wgml_gpu *gpu, uint64_t max_buffer_size,
+                               uint64_t max_storage_binding_size);
 
 #endif

@@ -11,21 +11,51 @@ struct wgml_gpu_buf {
     uint64_t capacity;      // bytes allocated (the size class)
     wgml_gpu_buf *next;     // pool free list
     wgml_gpu_buf *all_prev, *all_next;   // every buffer of the device
+    char label[48];         // for the buffer made again after a device loss
 };
+
+// What a pipeline is built from, kept to build it again on a new device.
+typedef struct wgml_gpu_recipe {
+    char *wgsl;                    // the composed module text
+    char *entry;
+    WGPUConstantEntry *consts;     // (n_consts), keys pointing into names
+    size_t n_consts;
+    char *names;                   // the constants' names, NUL-separated
+} wgml_gpu_recipe;
 
 struct wgml_gpu_pipeline {
     WGPUComputePipeline pipeline;
     WGPUBindGroupLayout layout;   // group 0, from the pipeline's auto layout
     uint64_t hash;                // of key
     char key[512];                // family|entry|constants
+    wgml_gpu_recipe recipe;
+    char label[64];
     wgml_gpu_pipeline *next;
 };
+
+// A bind group's storage binding, kept to bind it again on a new device.
+typedef struct wgml_gpu_group_binding {
+    wgml_gpu_buf *buf;
+    uint64_t offset, size;   // bytes
+    uint32_t slot;
+} wgml_gpu_group_binding;
 
 struct wgml_gpu_group {
     WGPUBindGroup bind_group;
     WGPUBuffer params;              // its own uniform buffer, or NULL
     wgml_gpu_pipeline *pipeline;
+    uint8_t params_data[256];       // (params_size) what params holds
+    size_t params_size;             // bytes, rounded up to 16; 0: no params
+    wgml_gpu_group_binding binds[16];
+    size_t n_binds;
+    wgml_gpu_group *prev, *next;    // every group of the device
 };
+
+// A function that puts back what must survive a device loss (wgml_gpu_recover).
+typedef struct wgml_gpu_hook {
+    wgml_gpu_restore_fn fn;
+    void *user;
+} wgml_gpu_hook;
 
 // One slice of the uniform arena: parameters are staged in `shadow` while a
 // run is recorded and written to `buffer` once, just before the submit.
@@ -49,6 +79,16 @@ struct wgml_gpu {
     char lost_message[1024];
     volatile bool uncaptured;       // an uncaptured error arrived since the last submit
     bool destroying;
+    uintptr_t generation;           // which device the callbacks belong to (+1 per recovery)
+    wgml_gpu_options opt;           // as created, for a new device after a loss
+    uint64_t cap_buffer, cap_binding;   // test caps on the limits (0: none)
+    uint64_t dev_max_buffer, dev_max_binding;   // the device's own limits, uncapped
+    uint64_t n_buffers_created;
+    uint32_t lose_after_submits;    // test fault: destroy the device after this many (0: never)
+    bool recovering;
+    wgml_gpu_hook *hooks;           // (n_hooks) restore hooks, in registration order
+    size_t n_hooks, cap_hooks;
+    wgml_gpu_group *groups_all;     // every live bind group (wgml_gpu_group_create)
 
     wgml_gpu_buf *pool;             // free buffers
     wgml_gpu_buf *all;              // every live buffer, pooled or not
@@ -75,5 +115,28 @@ struct wgml_gpu {
     WGPUQuerySet ts_queries;
     WGPUBuffer ts_resolve, ts_readback;
 };
+
+
+// ---------------------------------------------------------------- between the files
+// gpu_native.c: resources, recording, the device's creation; gpu_recover.c:
+// recovery after a device loss, restore hooks, fault injection.
+
+// Requests an adapter and a device (g->opt) on g->instance, creating the
+// instance when there is none, and fills g->info. A new generation: callbacks
+// of an older device are ignored from here on.
+wgml_status wgml_gpu_device_open(wgml_gpu *g);
+// What needs a working device on top: timestamp queries, feature probes.
+wgml_status wgml_gpu_device_probe(wgml_gpu *g);
+// Releases every WebGPU object of the current device (buffers, pipelines,
+// bind groups, the arena, staging, queries, the device and its adapter) and
+// keeps the handles above them.
+void wgml_gpu_objects_drop(wgml_gpu *g);
+// Makes every kept handle's object again on the current device: buffers
+// (zero-filled, same capacity), pipelines from their recipes, bind groups.
+wgml_status wgml_gpu_objects_rebuild(wgml_gpu *g);
+// Applies the test caps to g->info.
+void wgml_gpu_caps_apply(wgml_gpu *g);
+// Delivers callbacks an implementation holds back (the device-lost one).
+void wgml_gpu_events_process(wgml_gpu *g);
 
 #endif

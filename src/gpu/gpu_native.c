@@ -11,8 +11,8 @@
  * in wgpuDevicePoll(wait=true) between wgpuInstanceProcessEvents calls.
  */
 #include "gpu/gpu.h"
+#include "gpu/gpu_common.h"
 #include "gpu/gpu_internal.h"
-#include "kernels/kernels.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,10 +35,16 @@
 #endif
 
 enum {
-    ARENA_CHUNK_BYTES = 1 << 20,   // uniform arena chunk; many dispatches each
-    MAX_BINDINGS = 16,
+    ARENA_CHUNK_BYTES = WGML_GPU_ARENA_CHUNK_BYTES,
+    MAX_BINDINGS = WGML_GPU_MAX_BINDINGS,
     TIMESTAMP_RESOLVE_BYTES = 256, // resolve offsets must be 256-aligned
 };
+
+#if defined(WGML_WGPU_NATIVE)
+static const bool DROP_SUBGROUPS_DIRECTIVE = true;   // naga rejects it
+#else
+static const bool DROP_SUBGROUPS_DIRECTIVE = false;
+#endif
 
 // ================================================================ utilities
 
@@ -172,7 +178,12 @@ static wgml_status scopes_pop(wgml_gpu *g, const char *what)
     if (st) return st;
     for (int i = 0; i < N_SCOPES; i++) {
         if (r[i].type == WGPUErrorType_NoError) continue;
-        if (r[i].type == WGPUErrorType_OutOfMemory)
+        // wgpu (wgpu-core's DeviceError::OutOfMemory) reports a failed device
+        // allocation as a validation error, "Not enough memory left" (seen
+        // with wgpu-native 0.32 on SwiftShader; ruffle-rs/ruffle's "wgpu-oom"
+        // reports show the same from wgpu 0.19 on).
+        if (r[i].type == WGPUErrorType_OutOfMemory ||
+            strstr(r[i].message, "Not enough memory left"))
             return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "%s: out of GPU memory: %s",
                                  what, r[i].message);
         return wgml_gpu_fail(g, WGML_ERR_GPU, "%s: %s", what, r[i].message);
@@ -185,8 +196,9 @@ static wgml_status scopes_pop(wgml_gpu *g, const char *what)
 static void on_uncaptured_error(WGPUDevice const *device, WGPUErrorType type,
                                 WGPUStringView message, void *u1, void *u2)
 {
-    (void)device; (void)u2;
+    (void)device;
     wgml_gpu *g = u1;
+    if ((uintptr_t)u2 != g->generation) return;   // from a device lost before
     char msg[2048];
     sv_copy(msg, sizeof msg, message);
     g->uncaptured = true;
@@ -196,9 +208,11 @@ static void on_uncaptured_error(WGPUDevice const *device, WGPUErrorType type,
 static void on_device_lost(WGPUDevice const *device, WGPUDeviceLostReason reason,
                            WGPUStringView message, void *u1, void *u2)
 {
-    (void)device; (void)u2;
+    (void)device;
     wgml_gpu *g = u1;
-    if (!g || g->destroying) return;
+    // Ignored while wgml_gpu_free destroys the device, and from a device
+    // that an earlier loss replaced.
+    if (!g || g->destroying || (uintptr_t)u2 != g->generation) return;
     g->lost = true;
     char msg[900];
     sv_copy(msg, sizeof msg, message);
@@ -322,51 +336,6 @@ static void fill_info(wgml_gpu *g, const WGPUAdapterInfo *ai, const WGPULimits *
     d->min_uniform_buffer_offset_alignment = lim->minUniformBufferOffsetAlignment;
 }
 
-// Whether a WGSL snippet compiles and links on this device: the honest test
-// for language features an implementation may not advertise.
-static bool wgsl_compiles(wgml_gpu *g, const char *wgsl)
-{
-    char saved[sizeof g->err];
-    memcpy(saved, g->err, sizeof saved);
-    wgml_gpu_kernel k = {.source = wgsl};
-    wgml_gpu_pipeline *p = NULL;
-    bool ok = wgml_gpu_pipeline_get(g, &k, &p) == WGML_OK;
-    memcpy(g->err, saved, sizeof saved);
-    return ok;
-}
-
-static const char PROBE_DOT4[] =
-    "@group(0) @binding(1) var<storage, read_write> o: array<i32>;\n"
-    "@compute @workgroup_size(1) fn main() { o[0] = dot4I8Packed(0x01020304u, 0x01010101u); }\n";
-
-static const char PROBE_SUBGROUP_SIZE[] =
-    "enable subgroups;\n"
-    "@group(0) @binding(1) var<storage, read_write> o: array<u32>;\n"
-    "@compute @workgroup_size(128) fn main(@builtin(subgroup_size) s: u32,\n"
-    "    @builtin(local_invocation_index) i: u32) { if (i == 0u) { o[0] = s; } }\n";
-
-// Implementations that do not report subgroup sizes (wgpu-native) get the size
-// a kernel observes; min and max are then that one size.
-static void observe_subgroup_size(wgml_gpu *g)
-{
-    char saved[sizeof g->err];
-    memcpy(saved, g->err, sizeof saved);
-    wgml_gpu_kernel k = {.source = PROBE_SUBGROUP_SIZE};
-    wgml_gpu_pipeline *p;
-    wgml_gpu_buf *b = NULL;
-    uint32_t size = 0;
-    if (wgml_gpu_pipeline_get(g, &k, &p) == WGML_OK &&
-        wgml_gpu_buf_create(g, 4, "wgml.probe", &b) == WGML_OK) {
-        wgml_gpu_binding bind = {.buf = b};
-        if (wgml_gpu_dispatch(g, p, NULL, 0, &bind, 1, 1, 1, 1) == WGML_OK &&
-            wgml_gpu_buf_read(g, b, 0, &size, 4) == WGML_OK && size >= 1 && size <= 128)
-            g->info.subgroup_min_size = g->info.subgroup_max_size = size;
-    }
-    wgml_gpu_buf_release(g, b);
-    wgml_gpu_pool_trim(g);
-    memcpy(g->err, saved, sizeof saved);
-}
-
 static wgml_status create_timestamp_objects(wgml_gpu *g)
 {
     WGPUQuerySetDescriptor qd = {.label = sv("wgml.timestamps"),
@@ -394,8 +363,22 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
         if (err) snprintf(err, err_size, "out of host memory");
         return WGML_ERR_OUT_OF_MEMORY;
     }
-    wgml_status st = WGML_OK;
+    g->opt = *opt;
+    wgml_status st = wgml_gpu_device_open(g);
+    if (!st) st = wgml_gpu_device_probe(g);
+    if (st) {
+        if (err) snprintf(err, err_size, "%s", g->err);
+        wgml_gpu_free(g);
+        return st;
+    }
+    *out = g;
+    return WGML_OK;
+}
 
+wgml_status wgml_gpu_device_open(wgml_gpu *g)
+{
+    const wgml_gpu_options *opt = &g->opt;
+    wgml_status st = WGML_OK;
 #if defined(WGML_DAWN)
     // Experimental features (subgroup matrices) are listed by the adapter only
     // under the allow_unsafe_apis toggle; wgml asks for them by name only.
@@ -410,7 +393,7 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
 #else
     WGPUInstanceDescriptor idesc = {0};
 #endif
-    g->instance = wgpuCreateInstance(&idesc);
+    if (!g->instance) g->instance = wgpuCreateInstance(&idesc);
     if (!g->instance) {
         st = wgml_gpu_fail(g, WGML_ERR_GPU, "could not create a WebGPU instance");
         goto fail;
@@ -489,8 +472,10 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
         .requiredFeatures = want,
         .requiredLimits = &alim,
         .deviceLostCallbackInfo = {.mode = WGPUCallbackMode_AllowSpontaneous,
-                                   .callback = on_device_lost, .userdata1 = g},
-        .uncapturedErrorCallbackInfo = {.callback = on_uncaptured_error, .userdata1 = g},
+                                   .callback = on_device_lost, .userdata1 = g,
+                                   .userdata2 = (void *)(g->generation + 1)},
+        .uncapturedErrorCallbackInfo = {.callback = on_uncaptured_error, .userdata1 = g,
+                                        .userdata2 = (void *)(g->generation + 1)},
     };
 #if defined(WGML_DAWN)
     // Full-resolution timestamps: benchmarks need them, and quantisation is a
@@ -505,6 +490,10 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
 #endif
     WGPURequestDeviceCallbackInfo dcb = {.mode = CALLBACK_MODE, .callback = on_device,
                                          .userdata1 = &dr};
+    // From here on, callbacks of an earlier device are ignored.
+    g->generation++;
+    g->lost = false;
+    g->uncaptured = false;
     st = wait_future(g, wgpuAdapterRequestDevice(g->adapter, &ddesc, dcb), &dr.done,
                      "the device");
     if (st == WGML_OK && !dr.device)
@@ -517,6 +506,9 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
     g->queue = wgpuDeviceGetQueue(g->device);
 
     fill_info(g, &ainfo, &alim);
+    g->dev_max_buffer = g->info.max_buffer_size;
+    g->dev_max_binding = g->info.max_storage_buffer_binding_size;
+    wgml_gpu_caps_apply(g);
     wgpuAdapterInfoFreeMembers(ainfo);
     g->info.shader_f16 = wgpuDeviceHasFeature(g->device, WGPUFeatureName_ShaderF16);
     g->info.subgroups = wgpuDeviceHasFeature(g->device, FEATURE_SUBGROUPS);
@@ -525,33 +517,36 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
     g->info.subgroup_matrix = wgpuDeviceHasFeature(
         g->device, WGPUFeatureName_ChromiumExperimentalSubgroupMatrix);
 #endif
-    g->info.packed_dot4 = wgsl_compiles(g, PROBE_DOT4);
-    if (g->info.timestamp_query && (st = create_timestamp_objects(g))) goto fail;
-    if (g->info.subgroups && !g->info.subgroup_min_size) observe_subgroup_size(g);
-
-    *out = g;
-    return WGML_OK;
-
 fail:
-    if (err) snprintf(err, err_size, "%s", g->err);
-    wgml_gpu_free(g);
     return st;
+}
+
+wgml_status wgml_gpu_device_probe(wgml_gpu *g)
+{
+    wgml_status st = WGML_OK;
+    g->info.packed_dot4 = wgml_gpu_probe_packed_dot4(g);
+    if (g->info.timestamp_query && (st = create_timestamp_objects(g))) return st;
+    // Implementations that do not report subgroup sizes (wgpu-native) get the
+    // size a kernel observes; min and max are then that one size.
+    if (g->info.subgroups && !g->info.subgroup_min_size)
+        g->info.subgroup_min_size = g->info.subgroup_max_size = wgml_gpu_probe_subgroup_size(g);
+    return WGML_OK;
 }
 
 // ================================================================ buffers
 
-// Size classes: powers of two up to 1 MiB, then multiples of 1 MiB, so that
-// reuse wastes little and small buffers are shared often.
-static uint64_t size_class(uint64_t size)
+// A storage buffer as every wgml_gpu_buf holds (contents zero, as WebGPU
+// initialises them).
+static WGPUBuffer buffer_make(wgml_gpu *g, const char *label, uint64_t capacity)
 {
-    if (size < 256) return 256;
-    if (size <= (1u << 20)) {
-        uint64_t c = 256;
-        while (c < size) c <<= 1;
-        return c;
-    }
-    return (size + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
+    WGPUBufferDescriptor d = {
+        .label = sv(label),
+        .usage = WGPUBufferUsage_Storage | WGPUBufferUsage_CopySrc | WGPUBufferUsage_CopyDst,
+        .size = capacity};
+    return wgpuDeviceCreateBuffer(g->device, &d);
 }
+
+uint64_t wgml_gpu_buffers_created(const wgml_gpu *g) { return g->n_buffers_created; }
 
 wgml_status wgml_gpu_buf_create(wgml_gpu *g, uint64_t size, const char *label,
                                 wgml_gpu_buf **out)
@@ -559,17 +554,8 @@ wgml_status wgml_gpu_buf_create(wgml_gpu *g, uint64_t size, const char *label,
     *out = NULL;
     wgml_status st = check_alive(g);
     if (st) return st;
-    if (size == 0)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "buffer '%s': size 0",
-                             label ? label : "");
-    uint64_t max = g->info.max_buffer_size;
-    uint64_t cap = size <= max ? size_class(size) : size;
-    if (cap > max) cap = size <= max - 3 ? (size + 3) & ~(uint64_t)3 : size;
-    if (cap > max)
-        return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY,
-                             "buffer '%s' of %llu bytes exceeds the device's maxBufferSize "
-                             "of %llu bytes", label ? label : "", (unsigned long long)size,
-                             (unsigned long long)g->info.max_buffer_size);
+    uint64_t cap;
+    if ((st = wgml_gpu_buf_capacity(g, size, label, &cap))) return st;
 
     for (wgml_gpu_buf **p = &g->pool; *p; p = &(*p)->next) {
         if ((*p)->capacity == cap) {
@@ -577,9 +563,12 @@ wgml_status wgml_gpu_buf_create(wgml_gpu *g, uint64_t size, const char *label,
             *p = b->next;
             b->next = NULL;
             b->size = size;
+            if (label) {
+                snprintf(b->label, sizeof b->label, "%s", label);
 #if defined(WGML_DAWN)   // wgpu-native does not implement relabelling
-            if (label) wgpuBufferSetLabel(b->buffer, sv(label));
+                wgpuBufferSetLabel(b->buffer, sv(label));
 #endif
+            }
             *out = b;
             return WGML_OK;
         }
@@ -587,12 +576,10 @@ wgml_status wgml_gpu_buf_create(wgml_gpu *g, uint64_t size, const char *label,
 
     wgml_gpu_buf *b = calloc(1, sizeof *b);
     if (!b) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
-    WGPUBufferDescriptor d = {
-        .label = sv(label ? label : "wgml.buffer"),
-        .usage = WGPUBufferUsage_Storage | WGPUBufferUsage_CopySrc | WGPUBufferUsage_CopyDst,
-        .size = cap};
+    snprintf(b->label, sizeof b->label, "%s", label ? label : "wgml.buffer");
     scopes_push(g);
-    b->buffer = wgpuDeviceCreateBuffer(g->device, &d);
+    b->buffer = buffer_make(g, b->label, cap);
+    g->n_buffers_created++;
     char what[160];
     snprintf(what, sizeof what, "creating buffer '%s' (%llu bytes)", label ? label : "",
              (unsigned long long)cap);
@@ -628,8 +615,10 @@ static void buf_destroy(wgml_gpu *g, wgml_gpu_buf *b)
     else g->all = b->all_next;
     if (b->all_next) b->all_next->all_prev = b->all_prev;
     g->pool_bytes -= b->capacity;
-    wgpuBufferDestroy(b->buffer);
-    wgpuBufferRelease(b->buffer);
+    if (b->buffer) {   // none after a failed recovery
+        wgpuBufferDestroy(b->buffer);
+        wgpuBufferRelease(b->buffer);
+    }
     free(b);
 }
 
@@ -637,10 +626,21 @@ void wgml_gpu_pool_trim(wgml_gpu *g)
 {
     // A released buffer may still be used by the run being recorded.
     if (g->recording) wgml_gpu_submit(g, NULL);
+    bool freed = g->pool != NULL;
     while (g->pool) {
         wgml_gpu_buf *b = g->pool;
         g->pool = b->next;
         buf_destroy(g, b);
+    }
+    // Uploads still queued (buffer writes, lazy clears) hold their buffers
+    // until the queue's next submit: with no run between a load and a free,
+    // the memory would never come back (seen on SwiftShader and lavapipe with
+    // Dawn and wgpu-native alike: +64 MiB per written and freed 64 MiB
+    // buffer). An empty submit flushes them; the memory goes as the device
+    // processes its events. (wgpu-native aborts on a submit to a lost device.)
+    if (freed && g->queue && !g->lost) {
+        wgpuQueueSubmit(g->queue, 0, NULL);
+        wgml_gpu_events_process(g);
     }
 }
 
@@ -649,14 +649,7 @@ wgml_status wgml_gpu_buf_write(wgml_gpu *g, wgml_gpu_buf *b, uint64_t offset,
 {
     wgml_status st = check_alive(g);
     if (st) return st;
-    if ((offset | size) & 3)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
-                             "buffer write: offset and size must be multiples of 4");
-    if (offset > b->capacity || size > b->capacity - offset)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
-                             "buffer write of %llu bytes at %llu is past the end (%llu)",
-                             (unsigned long long)size, (unsigned long long)offset,
-                             (unsigned long long)b->capacity);
+    if ((st = wgml_gpu_range_check(g, "buffer write", offset, size, b->capacity))) return st;
     if (size) wgpuQueueWriteBuffer(g->queue, b->buffer, offset, data, size);
     return WGML_OK;
 }
@@ -696,20 +689,13 @@ wgml_status wgml_gpu_buf_read(wgml_gpu *g, wgml_gpu_buf *b, uint64_t offset, voi
 {
     wgml_status st = check_alive(g);
     if (st) return st;
-    if ((offset | size) & 3)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
-                             "buffer read: offset and size must be multiples of 4");
-    if (offset > b->capacity || size > b->capacity - offset)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
-                             "buffer read of %llu bytes at %llu is past the end (%llu)",
-                             (unsigned long long)size, (unsigned long long)offset,
-                             (unsigned long long)b->capacity);
+    if ((st = wgml_gpu_range_check(g, "buffer read", offset, size, b->capacity))) return st;
     if (size == 0) return WGML_OK;
     if (g->recording && (st = wgml_gpu_submit(g, NULL))) return st;
 
     if (g->staging_size < size) {
         if (g->staging) wgpuBufferRelease(g->staging);
-        uint64_t cap = size_class(size);
+        uint64_t cap = wgml_gpu_size_class(size);
         WGPUBufferDescriptor d = {.label = sv("wgml.staging"),
                                   .usage = WGPUBufferUsage_MapRead | WGPUBufferUsage_CopyDst,
                                   .size = cap};
@@ -744,82 +730,6 @@ wgml_status wgml_gpu_buf_read(wgml_gpu *g, wgml_gpu_buf *b, uint64_t offset, voi
 }
 
 // ================================================================ pipelines
-
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
-static bool is_directive(const char *line)
-{
-    return !strncmp(line, "enable ", 7) || !strncmp(line, "requires ", 9);
-}
-
-// Appends `text` to `out` (at *n), moving directive lines to `dir` (at *nd).
-static void split_directives(const char *text, char *out, size_t *n, char *dir, size_t *nd)
-{
-    for (const char *line = text; *line;) {
-        const char *end = strchr(line, '\n');
-        size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
-        bool d = is_directive(line);
-#if defined(WGML_WGPU_NATIVE)
-        // naga takes subgroup builtins without `enable subgroups;` and rejects
-        // the directive itself.
-        if (d && !strncmp(line, "enable subgroups;", 17)) {
-            line += len;
-            continue;
-        }
-#endif
-        memcpy(d ? dir + *nd : out + *n, line, len);
-        *(d ? nd : n) += len;
-        line += len;
-    }
-}
-
-// The module's text: directives first, then the prelude, then the kernel.
-static char *compose_source(const char *prelude, const char *source)
-{
-    size_t cap = strlen(source) + (prelude ? strlen(prelude) : 0) + 2;
-    char *dir = malloc(cap), *body = malloc(cap), *out = malloc(2 * cap);
-    if (!dir || !body || !out) {
-        free(dir); free(body); free(out);
-        return NULL;
-    }
-    size_t nd = 0, nb = 0;
-    if (prelude) {
-        split_directives(prelude, body, &nb, dir, &nd);
-        if (nb && body[nb - 1] != '\n') body[nb++] = '\n';
-    }
-    split_directives(source, body, &nb, dir, &nd);
-    memcpy(out, dir, nd);
-    memcpy(out + nd, body, nb);
-    out[nd + nb] = 0;
-    free(dir);
-    free(body);
-    return out;
-}
-
-// The cache key: family (or the hash of raw source), entry and constants.
-static void pipeline_key(const wgml_gpu_kernel *k, char *key, size_t cap)
-{
-    size_t n = 0;
-    if (k->source)
-        n += snprintf(key + n, cap - n, "src:%016llx",
-                      (unsigned long long)fnv1a(1469598103934665603ull, k->source,
-                                                strlen(k->source)));
-    else
-        n += snprintf(key + n, cap - n, "%s", k->family);
-    if (k->prelude && n < cap)
-        n += snprintf(key + n, cap - n, "+%016llx",
-                      (unsigned long long)fnv1a(1469598103934665603ull, k->prelude,
-                                                strlen(k->prelude)));
-    n += snprintf(key + n, n < cap ? cap - n : 0, "|%s", k->entry ? k->entry : "main");
-    for (size_t i = 0; i < k->n_constants && n < cap; i++)
-        n += snprintf(key + n, cap - n, "|%s=%.17g", k->constants[i].name,
-                      k->constants[i].value);
-}
 
 typedef struct compile_result {
     bool done;
@@ -859,7 +769,57 @@ static wgml_gpu_pipeline *cache_find(wgml_gpu *g, const char *key, uint64_t h)
     return NULL;
 }
 
-static wgml_status cache_add(wgml_gpu *g, const char *key, uint64_t h, WGPUComputePipeline pipe,
+static void recipe_free(wgml_gpu_recipe *r)
+{
+    free(r->wgsl);
+    free(r->entry);
+    free(r->consts);
+    free(r->names);
+    memset(r, 0, sizeof *r);
+}
+
+// The recipe of kernel k: its composed WGSL, entry point and constants.
+static wgml_status recipe_make(wgml_gpu *g, const wgml_gpu_kernel *k, const char *source,
+                               wgml_gpu_recipe *r)
+{
+    memset(r, 0, sizeof *r);
+    size_t names_len = 1;
+    for (size_t i = 0; i < k->n_constants; i++) names_len += strlen(k->constants[i].name) + 1;
+    const char *entry = k->entry ? k->entry : "main";
+    r->wgsl = wgml_gpu_source_compose(k->prelude, source, DROP_SUBGROUPS_DIRECTIVE);
+    r->entry = malloc(strlen(entry) + 1);
+    r->names = malloc(names_len);
+    r->consts = calloc(k->n_constants ? k->n_constants : 1, sizeof *r->consts);
+    if (!r->wgsl || !r->entry || !r->names || !r->consts) {
+        recipe_free(r);
+        return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    memcpy(r->entry, entry, strlen(entry) + 1);
+    char *at = r->names;
+    for (size_t i = 0; i < k->n_constants; i++) {
+        size_t n = strlen(k->constants[i].name);
+        memcpy(at, k->constants[i].name, n + 1);
+        r->consts[i] = (WGPUConstantEntry){.key = {.data = at, .length = n},
+                                           .value = k->constants[i].value};
+        at += n + 1;
+    }
+    r->n_consts = k->n_constants;
+    return WGML_OK;
+}
+
+// A kernel's shader module, compiled and checked, and what its pipeline needs.
+typedef struct module_build {
+    WGPUShaderModule module;
+    wgml_gpu_recipe recipe;   // owned until cache_add takes it
+    const char *label;
+    char what[256];       // "compiling kernel ... (entry ...)" for messages
+    char key[512];
+    uint64_t hash;
+} module_build;
+
+// Adds a compiled pipeline to the cache; it takes mb's recipe (kept to build
+// the pipeline again after a device loss).
+static wgml_status cache_add(wgml_gpu *g, module_build *mb, WGPUComputePipeline pipe,
                              wgml_gpu_pipeline **out)
 {
     wgml_gpu_pipeline *p = calloc(1, sizeof *p);
@@ -869,58 +829,34 @@ static wgml_status cache_add(wgml_gpu *g, const char *key, uint64_t h, WGPUCompu
     }
     p->pipeline = pipe;
     p->layout = wgpuComputePipelineGetBindGroupLayout(pipe, 0);
-    p->hash = h;
-    snprintf(p->key, sizeof p->key, "%s", key);
+    p->hash = mb->hash;
+    snprintf(p->key, sizeof p->key, "%s", mb->key);
+    snprintf(p->label, sizeof p->label, "%s", mb->label);
+    p->recipe = mb->recipe;
+    memset(&mb->recipe, 0, sizeof mb->recipe);
     p->next = g->pipelines;
     g->pipelines = p;
     *out = p;
     return WGML_OK;
 }
 
-// A kernel's shader module, compiled and checked, and what its pipeline needs.
-typedef struct module_build {
-    WGPUShaderModule module;
-    WGPUConstantEntry consts[32];
-    const char *label, *entry;
-    char what[256];       // "compiling kernel ... (entry ...)" for messages
-    char key[512];
-    uint64_t hash;
-} module_build;
-
 static void module_build_key(const wgml_gpu_kernel *k, module_build *mb)
 {
-    pipeline_key(k, mb->key, sizeof mb->key);
-    mb->hash = fnv1a(1469598103934665603ull, mb->key, strlen(mb->key));
+    wgml_gpu_pipeline_key(k, mb->key, sizeof mb->key);
+    mb->hash = wgml_gpu_fnv1a(WGML_GPU_FNV_SEED, mb->key, strlen(mb->key));
 }
 
-// Compiles k's WGSL into mb->module. A compilation error becomes WGML_ERR_GPU
-// with the compiler's line:column messages first.
-static wgml_status module_build_run(wgml_gpu *g, const wgml_gpu_kernel *k, module_build *mb)
+// Compiles mb->recipe into mb->module. A compilation error becomes
+// WGML_ERR_GPU with the compiler's line:column messages first.
+static wgml_status module_compile(wgml_gpu *g, module_build *mb)
 {
-    if (k->n_constants > 32)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "too many override constants");
-    const char *source = k->source;
-    if (!source) {
-        const wgml_kernel_source *ks = k->family ? wgml_kernel_find(k->family) : NULL;
-        if (!ks)
-            return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "no kernel family '%s'",
-                                 k->family ? k->family : "(null)");
-        source = ks->text;
-    }
-    char *composed = compose_source(k->prelude, source);
-    if (!composed) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
-    mb->label = k->family ? k->family : "wgml.inline";
-    mb->entry = k->entry ? k->entry : "main";
-    snprintf(mb->what, sizeof mb->what, "compiling kernel '%s' (entry %s)", mb->label, mb->entry);
-    for (size_t i = 0; i < k->n_constants; i++)
-        mb->consts[i] = (WGPUConstantEntry){.key = sv(k->constants[i].name),
-                                            .value = k->constants[i].value};
+    wgml_gpu_kernel k = {.family = mb->label, .entry = mb->recipe.entry};
+    wgml_gpu_kernel_what(&k, mb->what, sizeof mb->what);
     WGPUShaderSourceWGSL wgsl = {.chain = {.sType = WGPUSType_ShaderSourceWGSL},
-                                 .code = sv(composed)};
+                                 .code = sv(mb->recipe.wgsl)};
     WGPUShaderModuleDescriptor md = {.nextInChain = &wgsl.chain, .label = sv(mb->label)};
     scopes_push(g);
     mb->module = wgpuDeviceCreateShaderModule(g->device, &md);
-    free(composed);
     compile_result cr = {0};
     wgml_status st = WGML_OK;
 #if defined(WGML_DAWN)
@@ -946,12 +882,26 @@ static wgml_status module_build_run(wgml_gpu *g, const wgml_gpu_kernel *k, modul
     return WGML_OK;
 }
 
-static WGPUComputePipelineDescriptor module_build_desc(const module_build *mb, size_t n_constants)
+// Makes k's recipe and compiles it into mb->module.
+static wgml_status module_build_run(wgml_gpu *g, const wgml_gpu_kernel *k, module_build *mb)
+{
+    if (k->n_constants > 32)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "too many override constants");
+    const char *source = wgml_gpu_kernel_text(g, k);
+    if (!source) return WGML_ERR_INVALID_ARGUMENT;
+    wgml_status st = recipe_make(g, k, source, &mb->recipe);
+    if (st) return st;
+    mb->label = k->family ? k->family : "wgml.inline";
+    if ((st = module_compile(g, mb))) recipe_free(&mb->recipe);
+    return st;
+}
+
+static WGPUComputePipelineDescriptor module_build_desc(const module_build *mb)
 {
     return (WGPUComputePipelineDescriptor){
         .label = sv(mb->label),
-        .compute = {.module = mb->module, .entryPoint = sv(mb->entry),
-                    .constantCount = n_constants, .constants = mb->consts}};
+        .compute = {.module = mb->module, .entryPoint = sv(mb->recipe.entry),
+                    .constantCount = mb->recipe.n_consts, .constants = mb->recipe.consts}};
 }
 
 wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
@@ -964,15 +914,16 @@ wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
     module_build_key(k, &mb);
     if ((*out = cache_find(g, mb.key, mb.hash))) return WGML_OK;
     if ((st = module_build_run(g, k, &mb))) return st;
-    WGPUComputePipelineDescriptor pd = module_build_desc(&mb, k->n_constants);
+    WGPUComputePipelineDescriptor pd = module_build_desc(&mb);
     scopes_push(g);
     WGPUComputePipeline pipe = wgpuDeviceCreateComputePipeline(g->device, &pd);
     wgpuShaderModuleRelease(mb.module);
     if ((st = scopes_pop(g, mb.what))) {
         if (pipe) wgpuComputePipelineRelease(pipe);
+        recipe_free(&mb.recipe);
         return st;
     }
-    return cache_add(g, mb.key, mb.hash, pipe, out);
+    return cache_add(g, &mb, pipe, out);
 }
 
 #if defined(WGML_DAWN)
@@ -1013,7 +964,7 @@ wgml_status wgml_gpu_pipelines_get(wgml_gpu *g, const wgml_gpu_kernel *ks, size_
         module_build_key(&ks[i], &mb[i]);
         if ((out[i] = cache_find(g, mb[i].key, mb[i].hash))) continue;
         if ((st = module_build_run(g, &ks[i], &mb[i]))) break;
-        WGPUComputePipelineDescriptor pd = module_build_desc(&mb[i], ks[i].n_constants);
+        WGPUComputePipelineDescriptor pd = module_build_desc(&mb[i]);
         WGPUCreateComputePipelineAsyncCallbackInfo cb = {
             .mode = CALLBACK_MODE, .callback = on_pipeline, .userdata1 = &ap[i]};
         wait[n_wait++] = (WGPUFutureWaitInfo){
@@ -1032,10 +983,14 @@ wgml_status wgml_gpu_pipelines_get(wgml_gpu *g, const wgml_gpu_kernel *ks, size_
     }
     for (size_t i = 0; i < n && mb; i++) {
         if (mb[i].module) wgpuShaderModuleRelease(mb[i].module);
-        if (!ap[i].done) continue;
+        if (!ap[i].done) {
+            recipe_free(&mb[i].recipe);
+            continue;
+        }
         if (st || ap[i].status != WGPUCreatePipelineAsyncStatus_Success) {
             if (!st) st = wgml_gpu_fail(g, WGML_ERR_GPU, "%s: %s", mb[i].what, ap[i].message);
             if (ap[i].pipeline) wgpuComputePipelineRelease(ap[i].pipeline);
+            recipe_free(&mb[i].recipe);
             continue;
         }
         // The same kernel twice in one batch: keep the first, drop the copy.
@@ -1044,8 +999,9 @@ wgml_status wgml_gpu_pipelines_get(wgml_gpu *g, const wgml_gpu_kernel *ks, size_
             wgpuComputePipelineRelease(ap[i].pipeline);
             out[i] = have;
         } else {
-            st = cache_add(g, mb[i].key, mb[i].hash, ap[i].pipeline, &out[i]);
+            st = cache_add(g, &mb[i], ap[i].pipeline, &out[i]);
         }
+        recipe_free(&mb[i].recipe);   // what cache_add did not take
     }
     free(mb);
     free(ap);
@@ -1136,46 +1092,20 @@ static wgml_status keep_bind_group(wgml_gpu *g, WGPUBindGroup bg)
     return WGML_OK;
 }
 
-// Checks the dispatch size against the device's limits.
-static wgml_status check_grid(wgml_gpu *g, uint32_t gx, uint32_t gy, uint32_t gz)
-{
-    uint32_t gmax = g->info.max_compute_workgroups_per_dimension;
-    if (gx == 0 || gy == 0 || gz == 0 || gx > gmax || gy > gmax || gz > gmax)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
-                             "dispatch of %ux%ux%u workgroups is outside 1..%u per dimension",
-                             gx, gy, gz, gmax);
-    return WGML_OK;
-}
-
 // Validates storage bindings and turns them into bind group entries.
 static wgml_status storage_entries(wgml_gpu *g, const wgml_gpu_binding *bindings,
                                    size_t n_bindings, WGPUBindGroupEntry *entries, size_t *n)
 {
-    const wgml_device_info *d = &g->info;
-    if (n_bindings + 1 > MAX_BINDINGS || n_bindings > d->max_storage_buffers_per_stage)
-        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "too many bindings (%zu)",
-                             n_bindings);
+    wgml_status st = wgml_gpu_bindings_count_check(g, n_bindings);
+    if (st) return st;
     *n = 0;
     for (size_t i = 0; i < n_bindings; i++) {
         const wgml_gpu_binding *b = &bindings[i];
-        if (!b->buf)
-            return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "binding %zu has no buffer",
-                                 i + 1);
-        uint64_t size = b->size ? b->size : b->buf->capacity - b->offset;
-        if (b->offset % d->min_storage_buffer_offset_alignment ||
-            b->offset > b->buf->capacity || size > b->buf->capacity - b->offset)
-            return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
-                                 "binding %zu: range %llu+%llu is misaligned or outside "
-                                 "its buffer", i + 1, (unsigned long long)b->offset,
-                                 (unsigned long long)size);
-        if (size > d->max_storage_buffer_binding_size)
-            return wgml_gpu_fail(g, WGML_ERR_UNSUPPORTED,
-                                 "binding %zu of %llu bytes exceeds the device's "
-                                 "maxStorageBufferBindingSize (%llu)", i + 1,
-                                 (unsigned long long)size,
-                                 (unsigned long long)d->max_storage_buffer_binding_size);
-        entries[(*n)++] = (WGPUBindGroupEntry){.binding = b->slot ? b->slot : (uint32_t)(i + 1),
-                                               .buffer = b->buf->buffer,
+        uint64_t size;
+        uint32_t slot;
+        if ((st = wgml_gpu_binding_check(g, i, b, b->buf ? b->buf->capacity : 0, &size, &slot)))
+            return st;
+        entries[(*n)++] = (WGPUBindGroupEntry){.binding = slot, .buffer = b->buf->buffer,
                                                .offset = b->offset, .size = size};
     }
     return WGML_OK;
@@ -1195,7 +1125,7 @@ wgml_status wgml_gpu_dispatch(wgml_gpu *g, wgml_gpu_pipeline *p, const void *par
                               size_t n_bindings, uint32_t gx, uint32_t gy, uint32_t gz)
 {
     wgml_status st = check_alive(g);
-    if (st || (st = check_grid(g, gx, gy, gz))) return st;
+    if (st || (st = wgml_gpu_grid_check(g, gx, gy, gz))) return st;
     WGPUBindGroupEntry entries[MAX_BINDINGS];
     size_t n = 0;
     if ((st = storage_entries(g, bindings, n_bindings, entries, &n))) return st;
@@ -1221,6 +1151,31 @@ wgml_status wgml_gpu_dispatch(wgml_gpu *g, wgml_gpu_pipeline *p, const void *par
     return WGML_OK;
 }
 
+// Makes grp's parameter buffer and bind group on the current device from
+// what grp keeps (at creation, and again after a device loss).
+static void group_make(wgml_gpu *g, wgml_gpu_group *grp)
+{
+    WGPUBindGroupEntry entries[MAX_BINDINGS];
+    size_t n = 0;
+    for (size_t i = 0; i < grp->n_binds; i++) {
+        const wgml_gpu_group_binding *b = &grp->binds[i];
+        entries[n++] = (WGPUBindGroupEntry){.binding = b->slot, .buffer = b->buf->buffer,
+                                            .offset = b->offset, .size = b->size};
+    }
+    if (grp->params_size) {
+        WGPUBufferDescriptor d = {.label = sv("wgml.group_params"),
+                                  .usage = WGPUBufferUsage_Uniform | WGPUBufferUsage_CopyDst,
+                                  .size = grp->params_size};
+        grp->params = wgpuDeviceCreateBuffer(g->device, &d);
+        wgpuQueueWriteBuffer(g->queue, grp->params, 0, grp->params_data, grp->params_size);
+        entries[n++] = (WGPUBindGroupEntry){.binding = 0, .buffer = grp->params,
+                                            .size = grp->params_size};
+    }
+    WGPUBindGroupDescriptor bd = {.layout = grp->pipeline->layout, .entryCount = n,
+                                  .entries = entries};
+    grp->bind_group = wgpuDeviceCreateBindGroup(g->device, &bd);
+}
+
 wgml_status wgml_gpu_group_create(wgml_gpu *g, wgml_gpu_pipeline *p, const void *params,
                                   size_t params_size, const wgml_gpu_binding *bindings,
                                   size_t n_bindings, wgml_gpu_group **out)
@@ -1228,28 +1183,28 @@ wgml_status wgml_gpu_group_create(wgml_gpu *g, wgml_gpu_pipeline *p, const void 
     *out = NULL;
     wgml_status st = check_alive(g);
     if (st) return st;
-    if (params_size > 256)
+    if (params_size > WGML_GPU_GROUP_PARAMS_MAX)
         return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "group parameters above 256 bytes");
     WGPUBindGroupEntry entries[MAX_BINDINGS];
     size_t n = 0;
     if ((st = storage_entries(g, bindings, n_bindings, entries, &n))) return st;
     wgml_gpu_group *grp = calloc(1, sizeof *grp);
     if (!grp) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
-    scopes_push(g);
-    if (params && params_size) {
-        size_t bound = (params_size + 15) & ~(size_t)15;
-        WGPUBufferDescriptor d = {.label = sv("wgml.group_params"),
-                                  .usage = WGPUBufferUsage_Uniform | WGPUBufferUsage_CopyDst,
-                                  .size = bound};
-        grp->params = wgpuDeviceCreateBuffer(g->device, &d);
-        uint8_t padded[256] = {0};
-        memcpy(padded, params, params_size);
-        wgpuQueueWriteBuffer(g->queue, grp->params, 0, padded, bound);
-        entries[n++] = (WGPUBindGroupEntry){.binding = 0, .buffer = grp->params, .size = bound};
-    }
-    WGPUBindGroupDescriptor bd = {.layout = p->layout, .entryCount = n, .entries = entries};
-    grp->bind_group = wgpuDeviceCreateBindGroup(g->device, &bd);
     grp->pipeline = p;
+    for (size_t i = 0; i < n; i++)
+        grp->binds[i] = (wgml_gpu_group_binding){.buf = bindings[i].buf, .offset = entries[i].offset,
+                                                 .size = entries[i].size,
+                                                 .slot = entries[i].binding};
+    grp->n_binds = n;
+    if (params && params_size) {
+        memcpy(grp->params_data, params, params_size);
+        grp->params_size = (params_size + 15) & ~(size_t)15;
+    }
+    scopes_push(g);
+    group_make(g, grp);
+    grp->next = g->groups_all;
+    if (g->groups_all) g->groups_all->prev = grp;
+    g->groups_all = grp;
     st = scopes_pop(g, "creating a bind group");
     if (st) {
         wgml_gpu_group_free(g, grp);
@@ -1263,7 +1218,7 @@ wgml_status wgml_gpu_dispatch_group(wgml_gpu *g, wgml_gpu_group *grp, uint32_t g
                                     uint32_t gz)
 {
     wgml_status st = check_alive(g);
-    if (st || (st = check_grid(g, gx, gy, gz))) return st;
+    if (st || (st = wgml_gpu_grid_check(g, gx, gy, gz))) return st;
     if (!g->recording && (st = wgml_gpu_begin(g, false))) return st;
     record(g, grp->pipeline, grp->bind_group, gx, gy, gz);
     return WGML_OK;
@@ -1272,6 +1227,9 @@ wgml_status wgml_gpu_dispatch_group(wgml_gpu *g, wgml_gpu_group *grp, uint32_t g
 void wgml_gpu_group_free(wgml_gpu *g, wgml_gpu_group *grp)
 {
     if (!grp) return;
+    if (grp->prev) grp->prev->next = grp->next;
+    else if (g->groups_all == grp) g->groups_all = grp->next;
+    if (grp->next) grp->next->prev = grp->prev;
     if (grp->bind_group) wgpuBindGroupRelease(grp->bind_group);
     if (grp->params) wgpuBufferRelease(grp->params);
     free(grp);
@@ -1320,6 +1278,8 @@ wgml_status wgml_gpu_submit(wgml_gpu *g, double *gpu_ns)
                                      (g->arena[i].used + 3) & ~3u);
         wgpuQueueSubmit(g->queue, 1, &cmd);
         g->n_submits++;
+        // Fault injection (tests): the device goes while this run is in flight.
+        if (g->lose_after_submits && --g->lose_after_submits == 0) wgml_gpu_debug_lose_device(g);
     }
     wgpuCommandBufferRelease(cmd);
     release_run_objects(g);
@@ -1365,6 +1325,98 @@ wgml_status wgml_gpu_wait(wgml_gpu *g)
     return WGML_OK;
 }
 
+// ================================================================ device loss
+
+void wgml_gpu_caps_apply(wgml_gpu *g)
+{
+    wgml_device_info *d = &g->info;
+    d->max_buffer_size = g->cap_buffer && g->cap_buffer < g->dev_max_buffer ? g->cap_buffer
+                                                                            : g->dev_max_buffer;
+    d->max_storage_buffer_binding_size =
+        g->cap_binding && g->cap_binding < g->dev_max_binding ? g->cap_binding
+                                                              : g->dev_max_binding;
+}
+
+void wgml_gpu_events_process(wgml_gpu *g)
+{
+#if defined(WGML_WGPU_NATIVE)
+    if (g->device) wgpuDevicePoll(g->device, false, NULL);
+#endif
+    if (g->instance) wgpuInstanceProcessEvents(g->instance);
+}
+
+void wgml_gpu_objects_drop(wgml_gpu *g)
+{
+    // A run half recorded on the old device is abandoned.
+    if (g->pass) wgpuComputePassEncoderRelease(g->pass);
+    if (g->encoder) wgpuCommandEncoderRelease(g->encoder);
+    g->pass = NULL;
+    g->encoder = NULL;
+    release_run_objects(g);
+    for (wgml_gpu_group *grp = g->groups_all; grp; grp = grp->next) {
+        if (grp->bind_group) wgpuBindGroupRelease(grp->bind_group);
+        if (grp->params) wgpuBufferRelease(grp->params);
+        grp->bind_group = NULL;
+        grp->params = NULL;
+    }
+    for (wgml_gpu_pipeline *p = g->pipelines; p; p = p->next) {
+        if (p->layout) wgpuBindGroupLayoutRelease(p->layout);
+        if (p->pipeline) wgpuComputePipelineRelease(p->pipeline);
+        p->layout = NULL;
+        p->pipeline = NULL;
+    }
+    for (wgml_gpu_buf *b = g->all; b; b = b->all_next) {
+        if (b->buffer) wgpuBufferRelease(b->buffer);
+        b->buffer = NULL;
+    }
+    for (size_t i = 0; i < g->n_arena; i++) {
+        if (g->arena[i].buffer) wgpuBufferRelease(g->arena[i].buffer);
+        g->arena[i].buffer = NULL;
+    }
+    WGPUBuffer *bufs[] = {&g->staging, &g->ts_resolve, &g->ts_readback};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        if (*bufs[i]) wgpuBufferRelease(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+    g->staging_size = 0;
+    if (g->ts_queries) wgpuQuerySetRelease(g->ts_queries);
+    if (g->queue) wgpuQueueRelease(g->queue);
+    if (g->device) wgpuDeviceRelease(g->device);
+    if (g->adapter) wgpuAdapterRelease(g->adapter);
+    g->ts_queries = NULL;
+    g->queue = NULL;
+    g->device = NULL;
+    g->adapter = NULL;
+}
+
+wgml_status wgml_gpu_objects_rebuild(wgml_gpu *g)
+{
+    wgml_status st;
+    // Pipelines first: bind groups are made against their layouts.
+    for (wgml_gpu_pipeline *p = g->pipelines; p; p = p->next) {
+        module_build mb = {.recipe = p->recipe, .label = p->label};   // the recipe is lent
+        if ((st = module_compile(g, &mb))) return st;
+        WGPUComputePipelineDescriptor pd = module_build_desc(&mb);
+        scopes_push(g);
+        p->pipeline = wgpuDeviceCreateComputePipeline(g->device, &pd);
+        wgpuShaderModuleRelease(mb.module);
+        if ((st = scopes_pop(g, mb.what))) return st;
+        p->layout = wgpuComputePipelineGetBindGroupLayout(p->pipeline, 0);
+    }
+    scopes_push(g);
+    for (wgml_gpu_buf *b = g->all; b; b = b->all_next) b->buffer = buffer_make(g, b->label, b->capacity);
+    for (size_t i = 0; i < g->n_arena; i++) {
+        WGPUBufferDescriptor d = {.label = sv("wgml.uniform_arena"),
+                                  .usage = WGPUBufferUsage_Uniform | WGPUBufferUsage_CopyDst,
+                                  .size = ARENA_CHUNK_BYTES};
+        g->arena[i].buffer = wgpuDeviceCreateBuffer(g->device, &d);
+    }
+    if ((st = scopes_pop(g, "making the buffers again on the new device"))) return st;
+    scopes_push(g);
+    for (wgml_gpu_group *grp = g->groups_all; grp; grp = grp->next) group_make(g, grp);
+    return scopes_pop(g, "making the bind groups again on the new device");
+}
+
 // ================================================================ teardown
 
 void wgml_gpu_free(wgml_gpu *g)
@@ -1379,17 +1431,19 @@ void wgml_gpu_free(wgml_gpu *g)
     while (g->pipelines) {
         wgml_gpu_pipeline *p = g->pipelines;
         g->pipelines = p->next;
-        wgpuBindGroupLayoutRelease(p->layout);
-        wgpuComputePipelineRelease(p->pipeline);
+        if (p->layout) wgpuBindGroupLayoutRelease(p->layout);
+        if (p->pipeline) wgpuComputePipelineRelease(p->pipeline);
+        recipe_free(&p->recipe);
         free(p);
     }
     while (g->all) buf_destroy(g, g->all);   // pooled and still-held buffers
     g->pool = NULL;
     for (size_t i = 0; i < g->n_arena; i++) {
-        wgpuBufferRelease(g->arena[i].buffer);
+        if (g->arena[i].buffer) wgpuBufferRelease(g->arena[i].buffer);
         free(g->arena[i].shadow);
     }
     free(g->arena);
+    free(g->hooks);
     if (g->staging) wgpuBufferRelease(g->staging);
     if (g->ts_readback) wgpuBufferRelease(g->ts_readback);
     if (g->ts_resolve) wgpuBufferRelease(g->ts_resolve);

@@ -43,6 +43,10 @@ typedef struct bert_plan {
 struct wgml_bert {
     wgml_gpu *gpu;
     wgml_bert_config cfg;
+    // model.safetensors, kept open (mapped) while the model lives: after a
+    // device loss the weights are uploaded again from it (bert_restore).
+    wgml_safetensors *st;
+    const char *prefix;       // "" or "bert." before every tensor name
     wgml_gpu_buf *word;       // (V, D)
     wgml_gpu_buf *pos;        // (P, D)
     wgml_gpu_buf *type0;      // (D): token type 0, the only one sentence embedders use
@@ -268,10 +272,11 @@ static wgml_status read_tensor(loader *ld, const char *name, uint64_t d0, uint64
     return WGML_OK;
 }
 
-// Uploads the first n floats of ld->tmp into a new buffer.
+// Uploads the first n floats of ld->tmp into *out, a new buffer unless one is
+// there already (restoring after a device loss).
 static wgml_status upload(loader *ld, size_t n, const char *label, wgml_gpu_buf **out)
 {
-    wgml_status st = wgml_gpu_buf_create(ld->gpu, 4ull * n, label, out);
+    wgml_status st = *out ? WGML_OK : wgml_gpu_buf_create(ld->gpu, 4ull * n, label, out);
     if (!st) st = wgml_gpu_buf_write(ld->gpu, *out, 0, ld->tmp, 4ull * n);
     return st;
 }
@@ -290,7 +295,7 @@ static wgml_status upload_f16(loader *ld, size_t n, const char *label, wgml_gpu_
                                "%g, outside f16's range: load it in f32", label, ld->tmp[i]);
         h[i] = wgml_f32_to_f16(ld->tmp[i]);
     }
-    if (!st) st = wgml_gpu_buf_create(ld->gpu, 2ull * padded, label, out);
+    if (!st && !*out) st = wgml_gpu_buf_create(ld->gpu, 2ull * padded, label, out);
     if (!st) st = wgml_gpu_buf_write(ld->gpu, *out, 0, h, 2ull * padded);
     free(h);
     return st;
@@ -344,24 +349,14 @@ static wgml_status load_layer(loader *ld, const wgml_bert_config *c, uint32_t i,
     return st;
 }
 
-static wgml_status load_weights(wgml_bert *m, const char *dir)
+// Uploads every weight from m->st: into new buffers at load, into the same
+// buffers when restoring after a device loss.
+static wgml_status upload_weights(wgml_bert *m)
 {
     const wgml_bert_config *c = &m->cfg;
-    char *path = path_join(dir, "model.safetensors");
-    if (!path) return wgml_gpu_fail(m->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
-    char err[512];
-    loader ld = {.gpu = m->gpu, .prefix = "", .f16 = c->f16_weights};
-    wgml_status st = wgml_safetensors_open_file(path, &ld.st, err, sizeof err);
-    if (st) {
-        wgml_gpu_fail(m->gpu, st, "%s: %s", path, err);
-        free(path);
-        return st;
-    }
-    free(path);
-    if (!wgml_safetensors_tensor_find(ld.st, "embeddings.word_embeddings.weight") &&
-        wgml_safetensors_tensor_find(ld.st, "bert.embeddings.word_embeddings.weight"))
-        ld.prefix = "bert.";
+    loader ld = {.gpu = m->gpu, .st = m->st, .prefix = m->prefix, .f16 = c->f16_weights};
     uint64_t D = c->hidden_size;
+    wgml_status st;
     if ((st = load(&ld, "embeddings.word_embeddings.weight", c->vocab_size, D, &m->word)) ||
         (st = load(&ld, "embeddings.position_embeddings.weight", c->max_position, D, &m->pos)) ||
         (st = read_tensor(&ld, "embeddings.token_type_embeddings.weight", c->type_vocab_size, D,
@@ -373,8 +368,91 @@ static wgml_status load_weights(wgml_bert *m, const char *dir)
     for (uint32_t i = 0; i < c->num_layers && !st; i++) st = load_layer(&ld, c, i, &m->layers[i]);
 done:
     free(ld.tmp);
-    wgml_safetensors_close(ld.st);
     return st;
+}
+
+static wgml_status load_weights(wgml_bert *m, const char *dir)
+{
+    char *path = path_join(dir, "model.safetensors");
+    if (!path) return wgml_gpu_fail(m->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    char err[512];
+    wgml_status st = wgml_safetensors_open_file(path, &m->st, err, sizeof err);
+    if (st) {
+        wgml_gpu_fail(m->gpu, st, "%s: %s", path, err);
+        free(path);
+        return st;
+    }
+    free(path);
+    m->prefix = "";
+    if (!wgml_safetensors_tensor_find(m->st, "embeddings.word_embeddings.weight") &&
+        wgml_safetensors_tensor_find(m->st, "bert.embeddings.word_embeddings.weight"))
+        m->prefix = "bert.";
+    return upload_weights(m);
+}
+
+// The restore hook (gpu.h, "device loss"): the buffers and plans are there
+// again, zero-filled; the weights go back in from the mapped file.
+static wgml_status bert_restore(void *user, wgml_gpu *gpu)
+{
+    (void)gpu;
+    wgml_status st = upload_weights(user);
+    if (st) wgml_gpu_fail(gpu, st, "bert: restoring the weights: %s", wgml_gpu_last_error(gpu));
+    return st;
+}
+
+// Bytes of every weight buffer as upload_weights makes them; the largest one
+// and its name.
+static uint64_t weight_bytes(const wgml_bert_config *c, uint64_t *largest, const char **name)
+{
+    uint64_t D = c->hidden_size, I = c->intermediate_size, L = c->num_layers;
+    uint64_t es = c->f16_weights ? 2 : 4;   // Linear weights in layers
+    // f16 buffers hold an even count (writes go by 4 bytes).
+    uint64_t qkv = es * ((3 * D * D + 1) & ~1ull), ffn = es * ((I * D + 1) & ~1ull),
+             ao = es * ((D * D + 1) & ~1ull);
+    struct { const char *name; uint64_t bytes, count; } w[] = {
+        {"embeddings.word_embeddings.weight", 4 * c->vocab_size * D, 1},
+        {"embeddings.position_embeddings.weight", 4 * (uint64_t)c->max_position * D, 1},
+        {"token type 0, embeddings.LayerNorm", 4 * D, 3},
+        {"attention.self.{query,key,value}.weight (stacked)", qkv, L},
+        {"attention.output.dense.weight", ao, L},
+        {"intermediate.dense.weight", ffn, L},
+        {"output.dense.weight", ffn, L},
+        {"intermediate.dense.bias", 4 * I, L},
+        {"attention.self.{query,key,value}.bias (stacked)", 4 * 3 * D, L},
+        {"a layer's other biases and LayerNorms", 4 * D, 6 * L},
+    };
+    uint64_t total = 0;
+    *largest = 0;
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+        total += w[i].bytes * w[i].count;
+        if (w[i].bytes > *largest) {
+            *largest = w[i].bytes;
+            *name = w[i].name;
+        }
+    }
+    return total;
+}
+
+// Refuses a model whose weights cannot live on this device, before anything
+// is uploaded: each weight is one buffer, bound whole, so each must fit
+// maxBufferSize and maxStorageBufferBindingSize.
+static wgml_status check_fits(wgml_bert *m)
+{
+    const wgml_device_info *d = wgml_gpu_info(m->gpu);
+    uint64_t largest;
+    const char *name = "";
+    uint64_t total = weight_bytes(&m->cfg, &largest, &name);
+    bool by_binding = d->max_storage_buffer_binding_size < d->max_buffer_size;
+    uint64_t limit = by_binding ? d->max_storage_buffer_binding_size : d->max_buffer_size;
+    if (largest <= limit) return WGML_OK;
+    return wgml_gpu_fail(m->gpu, WGML_ERR_OUT_OF_MEMORY,
+                         "bert: the model needs %llu bytes of weights on the GPU (%s); its "
+                         "largest weight, %s, needs %llu bytes in one buffer, more than the "
+                         "device's %s of %llu bytes", (unsigned long long)total,
+                         m->cfg.f16_weights ? "f16 Linear weights" : "f32",
+                         name, (unsigned long long)largest,
+                         by_binding ? "maxStorageBufferBindingSize" : "maxBufferSize",
+                         (unsigned long long)limit);
 }
 
 // ================================================================ loading
@@ -394,7 +472,9 @@ wgml_status wgml_bert_load(wgml_gpu *gpu, const char *dir, bool f16_weights, wgm
     m->cfg.f16_weights = f16_weights;
     if (!st && !(m->layers = calloc(m->cfg.num_layers, sizeof *m->layers)))
         st = wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (!st) st = check_fits(m);
     if (!st) st = load_weights(m, dir);
+    if (!st) st = wgml_gpu_restore_hook_add(gpu, bert_restore, m);
     if (st) {
         wgml_bert_free(m);
         return st;
@@ -406,6 +486,8 @@ wgml_status wgml_bert_load(wgml_gpu *gpu, const char *dir, bool f16_weights, wgm
 void wgml_bert_free(wgml_bert *m)
 {
     if (!m) return;
+    wgml_gpu_restore_hook_remove(m->gpu, bert_restore, m);
+    wgml_safetensors_close(m->st);
     for (int i = 0; i < PLAN_CACHE; i++) wgml_plan_free(m->plans[i].plan);
     wgml_gpu *g = m->gpu;
     wgml_gpu_buf *bufs[] = {m->word, m->pos, m->type0, m->emb_ln_g, m->emb_ln_b};
@@ -558,7 +640,7 @@ wgml_status wgml_bert_plan_stats_get(wgml_bert *m, uint32_t batch, uint32_t seq,
 // ================================================================ running
 
 wgml_status wgml_bert_embed_ids(wgml_bert *m, const int32_t *ids, const int32_t *mask,
-                                uint32_t batch, uint32_t seq, float *out)
+                                uint32_t batch, uint32_t seq, float *out, double *gpu_ns)
 {
     if (!m) return WGML_ERR_INVALID_ARGUMENT;
     if (!ids || !mask || !out || batch == 0 || seq == 0)
@@ -589,7 +671,7 @@ wgml_status wgml_bert_embed_ids(wgml_bert *m, const int32_t *ids, const int32_t 
     if (st || (st = wgml_plan_write_u32(bp->plan, bp->ids, m->h_ids, n)) ||
         (st = wgml_plan_write(bp->plan, bp->mask, m->h_mask, n)) ||
         (st = wgml_plan_write(bp->plan, bp->weights, m->h_weights, n)) ||
-        (st = wgml_plan_run(bp->plan, NULL)))
+        (st = wgml_plan_run(bp->plan, gpu_ns)))
         return st;
     return wgml_plan_read(bp->plan, bp->out, out, (size_t)batch * m->cfg.hidden_size);
 }

@@ -73,9 +73,10 @@ const wgml_bert_config *wgml_bert_config_of(const wgml_bert *m);
 
 // Embeds B sequences of L tokens: ids (B x L) below V, mask (B x L) 1 for a
 // token and 0 for padding (a sequence may be all padding: its row is zeros);
-// out (B x D). L <= P. The first call for a shape compiles its plan.
+// out (B x D). L <= P. The first call for a shape compiles its plan. With
+// gpu_ns, the run is timed with GPU timestamps (-1 where the device has none).
 wgml_status wgml_bert_embed_ids(wgml_bert *m, const int32_t *ids, const int32_t *mask,
-                                uint32_t batch, uint32_t seq, float *out);
+                                uint32_t batch, uint32_t seq, float *out, double *gpu_ns);
 
 // The plan for (batch, seq), compiled if needed: its kernel count and the
 // memory of its intermediates, planned (shared by liveness) and naive (one

@@ -164,7 +164,7 @@ wgml_status wgml_embed(wgml_embedder *e, const char *const *texts, const size_t 
             memcpy(ids + r * seq, x->ids, x->n * sizeof *ids);
             for (size_t l = 0; l < x->n; l++) mask[r * seq + l] = 1;
         }
-        st = wgml_bert_embed_ids(e->bert, ids, mask, batch, (uint32_t)seq, vec);
+        st = wgml_bert_embed_ids(e->bert, ids, mask, batch, (uint32_t)seq, vec, NULL);
         for (size_t r = 0; r < count && !st; r++)
             memcpy(out + order[first + r].index * D, vec + r * D, D * sizeof *vec);
     }

@@ -23,6 +23,7 @@
  * pre-tokenizer) is refused as unsupported rather than silently ignored.
  */
 #include "tokenizer/tokenizer_internal.h"
+#include "tokenizer/bpe.h"
 #include "tokenizer/unicode.h"
 #include "formats/json.h"
 
@@ -623,6 +624,7 @@ wgml_status wgml_tokenizer_load_dir(const char *dir, wgml_tokenizer **out, char 
 void wgml_tokenizer_free(wgml_tokenizer *tok)
 {
     if (!tok) return;
+    wgml_bpe_free(tok->bpe);
     wgml_vocab_free(&tok->vocab);
     for (size_t i = 0; i < tok->n_added; i++) {
         free(tok->added[i].content);
@@ -679,6 +681,36 @@ size_t wgml_tokenizer_default_max_length(const wgml_tokenizer *tok)
 
 // ---------------------------------------------------------------- encoding
 
+// A GGUF tokenizer under the Hugging Face style call: special tokens in the
+// text are parsed (as tokenizers matches added tokens), the text's ids are
+// truncated to what leaves room for BOS and EOS.
+static wgml_status encode_gguf(const wgml_tokenizer *tok, const char *text, size_t len,
+                               bool add_special, size_t ml, wgml_ids *out, char *err, size_t es)
+{
+    bool bos = add_special && wgml_tokenizer_adds_bos(tok);
+    bool eos = add_special && wgml_tokenizer_adds_eos(tok);
+    size_t n_special = (size_t)bos + (size_t)eos;
+    if (ml < n_special)
+        return fail(err, es, WGML_ERR_INVALID_ARGUMENT,
+                    "encode: max_length %zu cannot hold the %zu special tokens", ml, n_special);
+    wgml_ids body = {0};
+    // Tokenizing with add_special checks that BOS and EOS exist when asked for.
+    wgml_status st = wgml_bpe_tokenize(tok, text, len, add_special, true, &body, err, es);
+    if (st) {
+        free(body.v);
+        return st;
+    }
+    size_t first = bos, n = body.n - n_special;
+    size_t limit = ml == WGML_TOKENIZER_NO_TRUNCATION ? SIZE_MAX : ml - n_special;
+    if (n > limit) n = limit;
+    if (bos) st = wgml_ids_push(out, body.v[0]);
+    for (size_t i = 0; !st && i < n; i++) st = wgml_ids_push(out, body.v[first + i]);
+    if (!st && eos) st = wgml_ids_push(out, body.v[body.n - 1]);
+    free(body.v);
+    if (st) return fail(err, es, st, "encode: %s", wgml_status_name(st));
+    return WGML_OK;
+}
+
 static wgml_status encode_ids(const wgml_tokenizer *tok, const char *text, size_t len,
                               bool add_special, size_t max_length, wgml_ids *out, char *err,
                               size_t es)
@@ -686,6 +718,7 @@ static wgml_status encode_ids(const wgml_tokenizer *tok, const char *text, size_
     out->n = 0;
     if (!text && len) return fail(err, es, WGML_ERR_INVALID_ARGUMENT, "encode: NULL text");
     size_t ml = max_length ? max_length : tok->max_length;
+    if (tok->bpe) return encode_gguf(tok, text, len, add_special, ml, out, err, es);
     size_t n_special = add_special ? tok->n_post_prefix + tok->n_post_suffix : 0;
     if (ml < n_special)
         return fail(err, es, WGML_ERR_INVALID_ARGUMENT,
@@ -722,6 +755,29 @@ wgml_status wgml_tokenizer_encode(const wgml_tokenizer *tok, const char *text, s
 }
 
 void wgml_tokenizer_ids_free(int32_t *ids) { free(ids); }
+
+wgml_status wgml_tokenizer_tokenize(const wgml_tokenizer *tok, const char *text, size_t len,
+                                    bool add_special, bool parse_special, int32_t **ids,
+                                    size_t *n_ids, char *err, size_t err_size)
+{
+    if (!tok || !ids || !n_ids)
+        return fail(err, err_size, WGML_ERR_INVALID_ARGUMENT, "tokenize: NULL argument");
+    *ids = NULL;
+    *n_ids = 0;
+    if (!tok->bpe)
+        return wgml_tokenizer_encode(tok, text, len, add_special, WGML_TOKENIZER_NO_TRUNCATION,
+                                     ids, n_ids, err, err_size);
+    wgml_ids out = {0};
+    wgml_status st = wgml_bpe_tokenize(tok, text, len, add_special, parse_special, &out, err,
+                                       err_size);
+    if (st) {
+        free(out.v);
+        return st;
+    }
+    *ids = out.v;
+    *n_ids = out.n;
+    return WGML_OK;
+}
 
 wgml_status wgml_tokenizer_encode_batch(const wgml_tokenizer *tok, const char *const *texts,
                                         const size_t *lens, size_t n_texts,

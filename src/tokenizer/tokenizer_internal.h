@@ -30,6 +30,10 @@ typedef struct wgml_vocab {
     size_t max_token_len;    // bytes of the longest token
 } wgml_vocab;
 
+// Builds the index by string once every token is set (wgml_tokenizer_finish
+// does it for WordPiece tokenizers); for a string held by several ids the
+// largest id wins.
+wgml_status wgml_vocab_index(wgml_vocab *v);
 // Sets id's token to s (len bytes). A string already present keeps pointing
 // at the id added last, as a Rust HashMap insert does.
 wgml_status wgml_vocab_set(wgml_vocab *v, int32_t id, const char *s, size_t len);
@@ -51,8 +55,11 @@ typedef struct wgml_added_token {
     bool special;
 } wgml_added_token;
 
+typedef struct wgml_bpe wgml_bpe;
+
 struct wgml_tokenizer {
     wgml_vocab vocab;
+    wgml_bpe *bpe;           // a GGUF tokenizer (bpe.h); NULL for WordPiece
 
     bool has_normalizer;     // BertNormalizer
     bool clean_text, handle_chinese_chars, strip_accents, lowercase;

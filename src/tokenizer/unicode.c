@@ -98,6 +98,13 @@ unsigned wgml_unicode_props_of(uint32_t cp)
     return r ? r->value : 0;
 }
 
+unsigned wgml_unicode_category(uint32_t cp)
+{
+    const wgml_unicode_range *r = range_find(wgml_unicode_gc_ranges, wgml_unicode_gc_ranges_count,
+                                             cp);
+    return r ? r->value : WGML_UCAT_UNASSIGNED;
+}
+
 uint8_t wgml_unicode_ccc(uint32_t cp)
 {
     if (cp < 0x300) return 0;   // nothing below the combining diacritics block

@@ -25,6 +25,19 @@ enum {
     WGML_UNICODE_MN = 8,           // Mn, nonspacing mark
 };
 
+// General-category classes as llama.cpp's BPE pre-tokenizers group them
+// (\p{L}, \p{N}, ...), from Unicode 15.1 (wgml_unicode_gc_ranges).
+enum {
+    WGML_UCAT_UNASSIGNED = 0,      // Cn, and anything past U+10FFFF
+    WGML_UCAT_LETTER = 1,          // L*
+    WGML_UCAT_NUMBER = 2,          // N*
+    WGML_UCAT_MARK = 3,            // M*
+    WGML_UCAT_PUNCT = 4,           // P*
+    WGML_UCAT_SYMBOL = 5,          // S*
+    WGML_UCAT_SEPARATOR = 6,       // Z*
+    WGML_UCAT_CONTROL = 7,         // Cc, Cf, Co, Cs
+};
+
 // ---------------------------------------------------------------- UTF-8
 
 // Decodes the code point at s[*pos] (pos < len) and advances *pos. An
@@ -44,6 +57,8 @@ size_t wgml_utf8_encode(uint32_t cp, uint8_t out[4]);
 unsigned wgml_unicode_props_of(uint32_t cp);
 // Writes cp's full lowercase (1-3 code points) to out; returns the count.
 size_t wgml_unicode_lower(uint32_t cp, uint32_t out[3]);
+// WGML_UCAT_* class of cp (any uint32_t).
+unsigned wgml_unicode_category(uint32_t cp);
 // Canonical combining class (0 for starters).
 uint8_t wgml_unicode_ccc(uint32_t cp);
 // Full canonical decomposition of cp, at most WGML_UNICODE_MAX_DECOMP code
@@ -85,5 +100,8 @@ extern const wgml_unicode_decomp wgml_unicode_decomps[];
 extern const size_t wgml_unicode_decomps_count;
 extern const wgml_unicode_range wgml_unicode_ccc_ranges[];
 extern const size_t wgml_unicode_ccc_ranges_count;
+extern const char wgml_unicode_gc_version[];
+extern const wgml_unicode_range wgml_unicode_gc_ranges[];
+extern const size_t wgml_unicode_gc_ranges_count;
 
 #endif

@@ -90,7 +90,9 @@ wgml_status wgml_vocab_set(wgml_vocab *v, int32_t id, const char *s, size_t len)
         v->pool = pool;
         v->pool_cap = cap;
     }
-    memcpy(v->pool + v->pool_len, s, len);
+    // An empty token may come before the pool exists (NULL + 0 is undefined;
+    // found by fuzz_tokenizer).
+    if (len) memcpy(v->pool + v->pool_len, s, len);
     v->off[id] = (uint32_t)v->pool_len;
     v->len[id] = (uint32_t)len;
     v->pool_len += len;
@@ -100,7 +102,7 @@ wgml_status wgml_vocab_set(wgml_vocab *v, int32_t id, const char *s, size_t len)
 // Builds the hash index over every id that has a token; for a string held by
 // several ids the largest id wins (a later line of vocab.txt overwrites an
 // earlier one in tokenizers' HashMap).
-static wgml_status vocab_index(wgml_vocab *v)
+wgml_status wgml_vocab_index(wgml_vocab *v)
 {
     size_t n = 0, count = 0;
     for (size_t i = 0; i < v->n; i++) {
@@ -552,7 +554,7 @@ wgml_tokenizer *wgml_tokenizer_alloc(void)
     memcpy(tok->prefix, "##", 2);
     tok->prefix_len = 2;
     tok->max_input_chars_per_word = 100;
-    tok->special = (wgml_tokenizer_special){-1, -1, -1, -1, -1};
+    tok->special = (wgml_tokenizer_special){-1, -1, -1, -1, -1, -1, -1, -1, -1};
     tok->pad_id = -1;
     tok->max_length = WGML_TOKENIZER_NO_TRUNCATION;
     return tok;
@@ -604,7 +606,7 @@ static int added_cmp(const void *pa, const void *pb)
 
 wgml_status wgml_tokenizer_finish(wgml_tokenizer *tok)
 {
-    wgml_status st = vocab_index(&tok->vocab);
+    wgml_status st = wgml_vocab_index(&tok->vocab);
     if (st) return st;
     // A normalized token is looked for in normalized text, so its content is
     // normalized too (added_vocabulary.rs refresh_added_tokens).

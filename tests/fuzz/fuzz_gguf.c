@@ -2,7 +2,8 @@
 // from memory and through a read-at callback that aborts on any read outside
 // the file. Everything an accepted file offers is used: every key through
 // every getter, every array element, every tensor read in full and
-// dequantised, and the file rewritten by the writer must open again.
+// dequantised (and a part of it through read_f32), and the file rewritten by
+// the writer must open again.
 #include "formats/gguf.h"
 
 #include <stdio.h>
@@ -58,6 +59,13 @@ static void use(wgml_gguf *g)
         float *y = malloc((size_t)t->n_elements * sizeof *y + 1);
         if (raw && wgml_gguf_tensor_read(g, t, 0, raw, (size_t)t->size) != WGML_OK) abort();
         if (raw && y && wgml_gguf_dequantize(t->type, raw, t->n_elements, y) != WGML_OK) abort();
+        // A range that starts and ends inside blocks must give the same values.
+        uint64_t first = t->n_elements / 3, n = t->n_elements / 2;
+        float *part = malloc((size_t)n * sizeof *part + 1);
+        if (part && y && (wgml_gguf_tensor_read_f32(g, t, first, n, part) != WGML_OK ||
+                          memcmp(part, y + first, (size_t)n * sizeof *part)))
+            abort();
+        free(part);
         free(raw);
         free(y);
     }

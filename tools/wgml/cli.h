@@ -9,12 +9,15 @@
 int wgml_cmd_info(int argc, char **argv);
 int wgml_cmd_bench(int argc, char **argv);
 int wgml_cmd_bench_fusion(int argc, char **argv);
+int wgml_cmd_bench_embed(int argc, char **argv);
 // embed and similarity (argv[0] tells which).
 int wgml_cmd_embed(int argc, char **argv);
 
 int wgml_cmd_roofline(int argc, char **argv);
 int wgml_cmd_tune(int argc, char **argv);
 int wgml_cmd_synth(int argc, char **argv);
+int wgml_cmd_generate(int argc, char **argv);
+int wgml_cmd_chat(int argc, char **argv);
 
 // One measured `wgml bench` row.
 typedef struct cli_bench_row {
@@ -43,6 +46,11 @@ void cli_json_string(FILE *f, const char *s);
 int cli_parse_long(const char *s, long lo, long hi, long *out);
 // qsort comparison of doubles, ascending.
 int cli_cmp_double(const void *a, const void *b);
+
+// The path of `rel` under .deps/ of the source tree that holds this
+// executable (build/<impl>/wgml), found by looking for rel/probe ("" probes
+// rel itself), else under the tree it was built from. Returns buf.
+const char *cli_deps_path(const char *rel, const char *probe, char *buf, size_t cap);
 
 // True when arg is -h or --help.
 int cli_is_help(const char *arg);

@@ -99,31 +99,12 @@ static int read_lines(FILE *f, const char *name, texts *t)
     return bad ? -1 : 0;
 }
 
-// $WGML_MODEL_DIR, else the default model beside the source tree that holds
-// this executable (build/<impl>/wgml), else the one of the tree it was built from.
+// $WGML_MODEL_DIR, else the installed all-MiniLM-L6-v2 (cli_deps_path).
 static const char *default_model(char *buf, size_t cap)
 {
     const char *env = getenv("WGML_MODEL_DIR");
     if (env && *env) return env;
-    static const char *rel[] = {"/../../.deps/models/all-MiniLM-L6-v2",
-                                "/../.deps/models/all-MiniLM-L6-v2",
-                                "/.deps/models/all-MiniLM-L6-v2"};
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-            snprintf(buf, cap, "%s%s/config.json", exe, rel[i]);
-            if (access(buf, R_OK) == 0) {
-                buf[strlen(buf) - strlen("/config.json")] = 0;
-                return buf;
-            }
-        }
-    }
-    snprintf(buf, cap, "%s/.deps/models/all-MiniLM-L6-v2", WGML_SOURCE_DIR);
-    return buf;
+    return cli_deps_path("models/all-MiniLM-L6-v2", "config.json", buf, cap);
 }
 
 static void progress(size_t done, size_t total)

@@ -100,15 +100,23 @@ static uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-// Element i of tensor t: std * (an approximately standard normal deviate).
-static float element(const synth *s, const synth_tensor *t, uint64_t i)
+// Elements [first, first + n) of tensor t: std * (approximately standard
+// normal deviates). Four 16-bit uniforms u_k = (h_k + 0.5) / 65536 sum to
+// (h_0 + h_1 + h_2 + h_3 + 2) / 65536, of mean 2 and variance 4/12.
+static void elements(const synth *s, const synth_tensor *t, uint64_t first, size_t n, float *x)
 {
-    if (t->std == 0) return 1.0f;
-    uint64_t h = splitmix64(splitmix64(s->seed ^ t->id << 40) + i);
-    double sum = 0;
-    for (int k = 0; k < 4; k++) sum += ((double)(h >> (16 * k) & 0xffff) + 0.5) / 65536.0;
-    // Four U(0,1) have mean 2 and variance 4/12.
-    return (float)((sum - 2.0) * sqrt(3.0) * t->std);
+    if (t->std == 0) {
+        for (size_t i = 0; i < n; i++) x[i] = 1.0f;
+        return;
+    }
+    uint64_t base = splitmix64(s->seed ^ t->id << 40);
+    double scale = sqrt(3.0) * t->std / 65536.0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = splitmix64(base + first + i);
+        int64_t sum = (int64_t)(h & 0xffff) + (int64_t)(h >> 16 & 0xffff) +
+                      (int64_t)(h >> 32 & 0xffff) + (int64_t)(h >> 48) + 2 - 131072;
+        x[i] = (float)((double)sum * scale);
+    }
 }
 
 static wgml_quant quant_of(uint32_t type)
@@ -157,7 +165,7 @@ static wgml_status fill(void *user, const char *name, uint64_t offset, void *dst
         s->x = x;
         s->x_cap = elems;
     }
-    for (size_t i = 0; i < elems; i++) s->x[i] = element(s, t, b0 * be + i);
+    elements(s, t, b0 * be, elems, s->x);
     // Quantised bytes go after the floats in the same scratch buffer.
     unsigned char *q = (unsigned char *)(s->x + s->x_cap);
     wgml_quant qt = quant_of(t->type);

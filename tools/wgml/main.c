@@ -1,9 +1,11 @@
 // wgml: the command-line front end. Each command lives in its own file.
 #include "cli.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char USAGE[] =
     "usage: wgml <command> [options]\n"
@@ -20,6 +22,8 @@ static const char USAGE[] =
     "           JSON lines, TSV or .npy; --query ranks texts by similarity\n"
     "  similarity  cosine similarity of a text with others\n"
     "  synth    write a Llama-architecture GGUF with random weights (tests, timing)\n"
+    "  generate text from a prompt with a Llama-family GGUF model (SmolLM2 by default)\n"
+    "  chat     an interactive conversation in the model's chat template\n"
     "\n"
     "Run 'wgml <command> --help' for a command's options.\n";
 
@@ -34,10 +38,33 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "roofline")) return wgml_cmd_roofline(argc - 1, argv + 1);
     if (!strcmp(argv[1], "tune")) return wgml_cmd_tune(argc - 1, argv + 1);
     if (!strcmp(argv[1], "synth")) return wgml_cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "generate")) return wgml_cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "chat")) return wgml_cmd_chat(argc - 1, argv + 1);
     if (!strcmp(argv[1], "embed") || !strcmp(argv[1], "similarity"))
         return wgml_cmd_embed(argc - 1, argv + 1);
     fprintf(stderr, "wgml: unknown command '%s'\n\n%s", argv[1], USAGE);
     return 2;
+}
+
+const char *cli_deps_path(const char *rel, const char *probe, char *buf, size_t cap)
+{
+    static const char *up[] = {"/../..", "/..", ""};
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        for (size_t i = 0; i < sizeof up / sizeof up[0]; i++) {
+            snprintf(buf, cap, "%s%s/.deps/%s%s%s", exe, up[i], rel, *probe ? "/" : "", probe);
+            if (access(buf, R_OK) == 0) {
+                snprintf(buf, cap, "%s%s/.deps/%s", exe, up[i], rel);
+                return buf;
+            }
+        }
+    }
+    snprintf(buf, cap, "%s/.deps/%s", WGML_SOURCE_DIR, rel);
+    return buf;
 }
 
 int cli_is_help(const char *arg)

@@ -1,0 +1,345 @@
+// Text generation (the wgml_llm part of wgml.h): GGUF file -> tokenizer,
+// Llama decoder, chat template; prompt -> prefill + sampling in one submit,
+// then one submit per token; text streamed through a UTF-8-safe decoder.
+#include "core/ctx_internal.h"
+#include "models/chat.h"
+#include "models/llama.h"
+#include "models/sampler.h"
+#include "tokenizer/tokenizer.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum {
+    // Prompt tokens per submit while prefilling (the last chunk also samples):
+    // a long prompt is not one unbounded GPU submit, and cancelling can act
+    // between chunks.
+    PREFILL_CHUNK = 512,
+    DEFAULT_REPEAT_LAST_N = 64,
+};
+
+// wgml_llm_cancel may run in a signal handler: only lock-free atomics are safe there.
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int must be lock-free");
+
+struct wgml_llm {
+    wgml_ctx *ctx;
+    wgml_gpu *gpu;
+    wgml_llama *model;
+    wgml_tokenizer *tok;
+    uint32_t n_vocab;              // V, the model's logits
+    uint32_t n_ctx;                // C
+    wgml_chat_template tmpl;
+    bool tmpl_ok;                  // the file's template is one wgml renders
+    char tmpl_err[256];
+    char *bos_text, *eos_text;     // the pieces of BOS and EOS ("" when none)
+    char *name, *arch;
+    wgml_llm_info info;
+    int32_t *cache;                // (C) the tokens whose keys and values the KV cache holds
+    uint32_t n_cache;
+    atomic_int cancel;             // set by wgml_llm_cancel
+};
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        if (n) memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+// The text of a special token, "" when the vocabulary has none.
+static char *special_text(const wgml_tokenizer *tok, int32_t id)
+{
+    size_t n = 0;
+    const char *p = id >= 0 ? wgml_tokenizer_token_to_piece(tok, id, true, &n) : NULL;
+    return dup_n(p ? p : "", p ? n : 0);
+}
+
+// ================================================================ loading
+
+wgml_status wgml_llm_load(wgml_ctx *ctx, const char *path, const wgml_llm_params *params,
+                          wgml_llm **out)
+{
+    if (!ctx) return WGML_ERR_INVALID_ARGUMENT;
+    wgml_gpu *gpu = ctx->gpu;
+    if (!out || !path) return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "llm: NULL argument");
+    *out = NULL;
+    wgml_llm_params p = params ? *params : (wgml_llm_params){0};
+    bool has_f16 = wgml_gpu_info(gpu)->shader_f16;
+    if (p.precision != WGML_PRECISION_AUTO && p.precision != WGML_PRECISION_F32 &&
+        p.precision != WGML_PRECISION_F16)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "llm: unknown precision %d",
+                             (int)p.precision);
+    if (p.precision == WGML_PRECISION_F16 && !has_f16)
+        return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED, "llm: an f16 KV cache needs the "
+                             "shader-f16 feature, which this device lacks");
+    double t0 = now_seconds();
+    wgml_llm *llm = calloc(1, sizeof *llm);
+    if (!llm) return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    llm->ctx = ctx;
+    llm->gpu = gpu;
+    char err[512];
+    wgml_gguf *g = NULL;
+    wgml_status st = wgml_gguf_open_file(path, &g, err, sizeof err);
+    if (st) {
+        wgml_gpu_fail(gpu, st, "%s: %s", path, err);
+        goto fail;
+    }
+    if ((st = wgml_tokenizer_load_gguf(g, &llm->tok, err, sizeof err))) {
+        wgml_gpu_fail(gpu, st, "%s: tokenizer: %s", path, err);
+        goto fail;
+    }
+    wgml_llama_params lp = {.n_ctx = p.n_ctx, .f32_activations = p.precision == WGML_PRECISION_F32};
+    if ((st = wgml_llama_load(gpu, g, &lp, &llm->model))) goto fail;
+    const wgml_llama_config *c = wgml_llama_config_of(llm->model);
+    llm->n_vocab = c->n_vocab;
+    llm->n_ctx = wgml_llama_n_ctx(llm->model);
+    if (wgml_tokenizer_vocab_size(llm->tok) > c->n_vocab) {
+        st = wgml_gpu_fail(gpu, WGML_ERR_BAD_FILE, "%s: the tokenizer has %zu tokens, the model's "
+                           "output only %u", path, wgml_tokenizer_vocab_size(llm->tok), c->n_vocab);
+        goto fail;
+    }
+    const char *s = NULL;
+    size_t n = 0;
+    if (wgml_gguf_get_str(g, "tokenizer.chat_template", &s, &n)) {
+        llm->tmpl_ok = !wgml_chat_template_parse(s, n, &llm->tmpl, llm->tmpl_err,
+                                                 sizeof llm->tmpl_err);
+    } else {
+        llm->tmpl_ok = !wgml_chat_template_parse(NULL, 0, &llm->tmpl, NULL, 0);
+    }
+    wgml_tokenizer_special sp = wgml_tokenizer_special_ids(llm->tok);
+    llm->bos_text = special_text(llm->tok, sp.bos);
+    llm->eos_text = special_text(llm->tok, sp.eos);
+    s = "";
+    n = 0;
+    wgml_gguf_get_str(g, "general.name", &s, &n);
+    llm->name = dup_n(s, strnlen(s, n));
+    llm->arch = dup_n(c->arch, strlen(c->arch));
+    llm->cache = malloc(sizeof(int32_t) * llm->n_ctx);
+    if (!llm->bos_text || !llm->eos_text || !llm->name || !llm->arch || !llm->cache) {
+        st = wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        goto fail;
+    }
+    wgml_gguf_close(g);
+    g = NULL;
+    llm->info = (wgml_llm_info){
+        .name = llm->name, .architecture = llm->arch,
+        .chat_format = llm->tmpl_ok ? wgml_chat_format_name(llm->tmpl.format) : "",
+        .n_vocab = c->n_vocab, .n_ctx = llm->n_ctx, .n_ctx_train = c->n_ctx_train,
+        .n_layers = c->n_layers, .dim = c->dim, .kv_f16 = wgml_llama_kv_f16(llm->model),
+        .gpu_bytes = wgml_llama_gpu_bytes(llm->model), .load_seconds = now_seconds() - t0,
+    };
+    *out = llm;
+    return WGML_OK;
+fail:
+    wgml_gguf_close(g);
+    wgml_llm_free(llm);
+    return st;
+}
+
+void wgml_llm_free(wgml_llm *llm)
+{
+    if (!llm) return;
+    wgml_llama_free(llm->model);
+    wgml_tokenizer_free(llm->tok);
+    wgml_chat_template_free(&llm->tmpl);
+    free(llm->bos_text);
+    free(llm->eos_text);
+    free(llm->name);
+    free(llm->arch);
+    free(llm->cache);
+    free(llm);
+}
+
+const wgml_llm_info *wgml_llm_info_of(const wgml_llm *llm) { return llm ? &llm->info : NULL; }
+
+void wgml_llm_cancel(wgml_llm *llm)
+{
+    if (llm) atomic_store_explicit(&llm->cancel, 1, memory_order_relaxed);
+}
+
+void wgml_llm_reset(wgml_llm *llm)
+{
+    if (llm) llm->n_cache = 0;
+}
+
+// ================================================================ chat
+
+wgml_status wgml_llm_chat_prompt(wgml_llm *llm, const wgml_chat_message *msgs, size_t n,
+                                 char **text)
+{
+    if (!llm) return WGML_ERR_INVALID_ARGUMENT;
+    if (!text) return wgml_gpu_fail(llm->gpu, WGML_ERR_INVALID_ARGUMENT, "chat: NULL argument");
+    *text = NULL;
+    if (!llm->tmpl_ok)
+        return wgml_gpu_fail(llm->gpu, WGML_ERR_UNSUPPORTED, "chat: %s", llm->tmpl_err);
+    char err[256], *out = NULL;
+    size_t len = 0;
+    wgml_status st = wgml_chat_render(&llm->tmpl, msgs, n, true, llm->bos_text, llm->eos_text,
+                                      &out, &len, err, sizeof err);
+    if (st) return wgml_gpu_fail(llm->gpu, st, "%s", err);
+    // The tokenizer puts BOS first itself where the vocabulary asks for it: a
+    // template's own BOS text would make it two.
+    size_t nb = strlen(llm->bos_text);
+    if (nb && wgml_tokenizer_adds_bos(llm->tok) && len >= nb && !memcmp(out, llm->bos_text, nb))
+        memmove(out, out + nb, len - nb + 1);
+    *text = out;
+    return WGML_OK;
+}
+
+// ================================================================ generation
+
+// Hands a piece of text to the caller; false when the caller wants to stop.
+static bool emit(wgml_text_fn on_text, void *user, const char *text, size_t len)
+{
+    return !on_text || !len || on_text(user, text, len);
+}
+
+wgml_status wgml_llm_generate(wgml_llm *llm, const char *prompt,
+                              const wgml_generate_params *params, wgml_text_fn on_text,
+                              void *user, wgml_generate_stats *stats)
+{
+    if (!llm) return WGML_ERR_INVALID_ARGUMENT;
+    wgml_gpu *gpu = llm->gpu;
+    wgml_generate_stats local = {0};
+    wgml_generate_stats *S = stats ? stats : &local;
+    memset(S, 0, sizeof *S);
+    if (!prompt) return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "generate: NULL prompt");
+    atomic_store_explicit(&llm->cancel, 0, memory_order_relaxed);
+    wgml_generate_params gp = params ? *params : (wgml_generate_params){0};
+    wgml_sampler_params sp = {
+        .temperature = gp.temperature, .top_k = gp.top_k, .top_p = gp.top_p, .min_p = gp.min_p,
+        .repeat_penalty = gp.repeat_penalty,
+        .repeat_last_n = gp.repeat_last_n ? gp.repeat_last_n : DEFAULT_REPEAT_LAST_N,
+        .seed = gp.seed,
+    };
+    wgml_sampler *sampler = NULL;
+    wgml_token_stream *stream = NULL;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    char err[256];
+    wgml_status st = wgml_sampler_create(gpu, llm->n_vocab, &sp, &sampler);
+    if (st) goto done;
+    if ((st = wgml_tokenizer_tokenize(llm->tok, prompt, strlen(prompt), true, true, &ids, &n_ids,
+                                      err, sizeof err))) {
+        wgml_gpu_fail(gpu, st, "generate: %s", err);
+        goto done;
+    }
+    if (n_ids == 0) {
+        st = wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "generate: the prompt has no tokens "
+                           "(and the vocabulary adds no BOS)");
+        goto done;
+    }
+    if (n_ids > llm->n_ctx) {
+        st = wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "generate: the prompt has %zu tokens, "
+                           "the context holds %u", n_ids, llm->n_ctx);
+        goto done;
+    }
+    if ((st = wgml_token_stream_create(llm->tok, false, &stream))) {
+        wgml_gpu_fail(gpu, st, "generate: no streaming decoder for this tokenizer");
+        goto done;
+    }
+    uint32_t n_prompt = (uint32_t)n_ids;
+    // Reuse the cached tokens the prompt starts with; at least the last
+    // prompt token is run again, for its logits.
+    uint32_t keep = 0;
+    while (keep < llm->n_cache && keep < n_prompt - 1 && llm->cache[keep] == ids[keep]) keep++;
+    llm->n_cache = keep;
+    memcpy(llm->cache + keep, ids + keep, sizeof(int32_t) * (n_prompt - keep));
+    S->prompt_tokens = n_prompt;
+    S->cached_tokens = keep;
+
+    double t0 = now_seconds();
+    wgml_gpu_buf *logits = NULL;
+    for (uint32_t pos = keep; pos < n_prompt;) {
+        uint32_t m = n_prompt - pos < PREFILL_CHUNK ? n_prompt - pos : PREFILL_CHUNK;
+        if ((st = wgml_llama_record(llm->model, llm->cache + pos, m, pos, &logits))) goto done;
+        pos += m;
+        if (pos == n_prompt) {
+            uint32_t back = pos < sp.repeat_last_n ? pos : sp.repeat_last_n;
+            if ((st = wgml_sampler_record(sampler, logits, 0, llm->cache + pos - back, back, pos)))
+                goto done;
+        }
+        if ((st = wgml_gpu_submit(gpu, NULL))) goto done;
+        llm->n_cache = pos;
+        if (pos < n_prompt && atomic_load_explicit(&llm->cancel, memory_order_relaxed)) {
+            S->stop = WGML_STOP_CANCELLED;
+            goto done;
+        }
+    }
+    int32_t tok;
+    if ((st = wgml_sampler_result(sampler, &tok))) goto done;
+    double t1 = now_seconds();
+    S->prefill_seconds = t1 - t0;
+    uint32_t decode_steps = 0;
+    for (;;) {
+        if (!gp.ignore_eog && wgml_tokenizer_is_eog(llm->tok, tok)) {
+            S->stop = WGML_STOP_EOG;
+            break;
+        }
+        const char *piece;
+        size_t len;
+        if (wgml_token_stream_push(stream, tok, &piece, &len)) {
+            st = wgml_gpu_fail(gpu, WGML_ERR_BAD_FILE, "generate: the model chose token %d, which "
+                               "the tokenizer does not have", tok);
+            goto done;
+        }
+        S->generated_tokens++;
+        if (!emit(on_text, user, piece, len) ||
+            atomic_load_explicit(&llm->cancel, memory_order_relaxed)) {
+            S->stop = WGML_STOP_CANCELLED;
+            break;
+        }
+        if (gp.max_tokens && S->generated_tokens >= gp.max_tokens) {
+            S->stop = WGML_STOP_LENGTH;
+            break;
+        }
+        if (llm->n_cache >= llm->n_ctx) {
+            S->stop = WGML_STOP_CONTEXT;
+            break;
+        }
+        // The token goes into the context, and the next one is sampled, in one submit.
+        uint32_t pos = llm->n_cache;
+        llm->cache[pos] = tok;
+        uint32_t back = pos + 1 < sp.repeat_last_n ? pos + 1 : sp.repeat_last_n;
+        if ((st = wgml_llama_record(llm->model, &tok, 1, pos, &logits)) ||
+            (st = wgml_sampler_record(sampler, logits, 0, llm->cache + pos + 1 - back, back,
+                                      pos + 1)) ||
+            (st = wgml_gpu_submit(gpu, NULL)))
+            goto done;
+        llm->n_cache = pos + 1;
+        if ((st = wgml_sampler_result(sampler, &tok))) goto done;
+        decode_steps++;
+    }
+    S->decode_seconds = decode_steps ? now_seconds() - t1 : 0;
+    const char *rest;
+    size_t rest_len;
+    wgml_token_stream_flush(stream, &rest, &rest_len);
+    emit(on_text, user, rest, rest_len);
+    if (S->prefill_seconds > 0)
+        S->prefill_tokens_per_s = (n_prompt - keep) / S->prefill_seconds;
+    if (S->decode_seconds > 0) S->decode_tokens_per_s = decode_steps / S->decode_seconds;
+done:
+    if (st) {
+        S->stop = WGML_STOP_NONE;
+        // A failed run leaves the cache's contents uncertain past what was
+        // confirmed; after a GPU error nothing is.
+        if (st == WGML_ERR_GPU || st == WGML_ERR_DEVICE_LOST) llm->n_cache = 0;
+    }
+    wgml_token_stream_free(stream);
+    wgml_tokenizer_ids_free(ids);
+    wgml_sampler_free(sampler);
+    return st;
+}

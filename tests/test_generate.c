@@ -1,0 +1,590 @@
+/*
+ * Text generation (the wgml_llm API of wgml.h) on tiny random Llama models
+ * this test writes, with the tokenizer of a real vocabulary file (GPT-2's,
+ * .deps/vocab/ggml-vocab-gpt-2.gguf; skipped without it).
+ *
+ *   test_generate greedy VOCAB   greedy text == the C reference decoder's
+ *                                argmax tokens (src/models/llama_ref.h, run token
+ *                                by token) through the same streaming decoder,
+ *                                over every step whose top-2 margin exceeds the
+ *                                GPU/reference difference
+ *   test_generate cache VOCAB    a repeated prompt reuses the KV cache (all but
+ *                                its last token) and gives the same text; a
+ *                                longer prompt reuses the common prefix; a seed
+ *                                reproduces; reset forgets
+ *   test_generate stops VOCAB    max_tokens, the context's end, cancelling from
+ *                                the callback and wgml_llm_cancel, end-of-
+ *                                generation tokens (and ignore_eog); every
+ *                                piece of text is valid UTF-8
+ *   test_generate errors VOCAB   bad files, prompts too long, bad arguments
+ *   test_generate timing MODEL   (not a test) where a decode step's time goes:
+ *                                recording (host), the GPU's time (timestamps),
+ *                                the wait and the 4-byte readback
+ */
+#include "formats/gguf.h"
+#include "models/llama_ref.h"
+#include "models/sampler.h"
+#include "tokenizer/tokenizer.h"
+#include "wgml.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHECK(cond, ...)                                                  \
+    do {                                                                  \
+        if (!(cond)) {                                                    \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);          \
+            fprintf(stderr, __VA_ARGS__);                                 \
+            fprintf(stderr, "\n");                                        \
+            return 1;                                                     \
+        }                                                                 \
+    } while (0)
+
+#define CHECK_OK(ctx, expr)                                               \
+    do {                                                                  \
+        wgml_status st_ = (expr);                                         \
+        CHECK(st_ == WGML_OK, "%s -> %s: %s", #expr, wgml_status_name(st_), \
+              wgml_ctx_last_error(ctx));                                  \
+    } while (0)
+
+// ---------------------------------------------------------------- tiny models
+
+enum { DIM = 64, LAYERS = 2, HEADS = 4, KV_HEADS = 2, FFN = 128, CTX = 256 };
+
+static uint64_t rng;
+static float urand(void)   // uniform in [-1, 1)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * (2.0 / 16777216.0) - 1.0);
+}
+
+static wgml_status add_f32(wgml_gguf_writer *w, const char *name, uint64_t K, uint64_t N, float sd,
+                           float constant)
+{
+    uint64_t n = K * N;
+    float *v = malloc(4 * n);
+    if (!v) return WGML_ERR_OUT_OF_MEMORY;
+    for (uint64_t i = 0; i < n; i++) v[i] = sd > 0 ? urand() * sd * 1.7320508f : constant;
+    uint64_t ne[2] = {K, N};
+    wgml_status st = wgml_gguf_writer_add_tensor(w, name, WGML_GGUF_F32, N > 1 ? 2 : 1, ne, v,
+                                                 4 * n);
+    free(v);
+    return st;
+}
+
+// A llama model of the shape above with the tokenizer.* keys of `vocab`.
+// eos_override >= 0 replaces the EOS id; zero_output_norm makes every logit 0
+// (so greedy decoding picks id 0 at every step).
+static int write_model(const char *vocab, const char *path, int64_t eos_override,
+                       bool zero_output_norm, uint64_t seed)
+{
+    char err[512];
+    wgml_gguf *v;
+    if (wgml_gguf_open_file(vocab, &v, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", vocab, err);
+        return 1;
+    }
+    uint64_t n_vocab = 0;
+    wgml_gguf_value_type et;
+    CHECK(wgml_gguf_get_arr(v, "tokenizer.ggml.tokens", &et, &n_vocab) && n_vocab, "no tokens");
+    wgml_gguf_writer *w = wgml_gguf_writer_create();
+    CHECK(w, "out of memory");
+    for (size_t i = 0; i < wgml_gguf_kv_count(v); i++) {
+        const char *key = wgml_gguf_kv_key(v, i);
+        if (!strncmp(key, "tokenizer.", 10))
+            CHECK(wgml_gguf_writer_copy_kv(w, v, key) == WGML_OK, "copy %s", key);
+    }
+    wgml_gguf_close(v);
+    rng = seed * 0x9e3779b97f4a7c15ull + 1;
+    wgml_status st = WGML_OK;
+    if (eos_override >= 0)
+        st = wgml_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eos_override);
+    if (!st) st = wgml_gguf_writer_set_str(w, "general.architecture", "llama");
+    if (!st) st = wgml_gguf_writer_set_str(w, "general.name", "test tiny");
+    if (!st) st = wgml_gguf_writer_set_u32(w, "llama.block_count", LAYERS);
+    if (!st) st = wgml_gguf_writer_set_u32(w, "llama.embedding_length", DIM);
+    if (!st) st = wgml_gguf_writer_set_u32(w, "llama.feed_forward_length", FFN);
+    if (!st) st = wgml_gguf_writer_set_u32(w, "llama.context_length", CTX);
+    if (!st) st = wgml_gguf_writer_set_u32(w, "llama.attention.head_count", HEADS);
+    if (!st) st = wgml_gguf_writer_set_u32(w, "llama.attention.head_count_kv", KV_HEADS);
+    if (!st) st = wgml_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    if (!st) st = wgml_gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f);
+    // Embeddings of a scale that makes the logits spread (tied output).
+    if (!st) st = add_f32(w, "token_embd.weight", DIM, n_vocab, 0.5f, 0);
+    if (!st) st = add_f32(w, "output_norm.weight", DIM, 1, 0, zero_output_norm ? 0.0f : 1.0f);
+    uint32_t kv = DIM / HEADS * KV_HEADS;
+    for (int l = 0; l < LAYERS && !st; l++) {
+        char name[64];
+#define T(suffix, K, N, sd, c)                                              \
+        snprintf(name, sizeof name, "blk.%d." suffix, l);                   \
+        if (!st) st = add_f32(w, name, K, N, sd, c);
+        T("attn_norm.weight", DIM, 1, 0, 1.0f)
+        T("attn_q.weight", DIM, DIM, 1 / sqrtf(DIM), 0)
+        T("attn_k.weight", DIM, kv, 1 / sqrtf(DIM), 0)
+        T("attn_v.weight", DIM, kv, 1 / sqrtf(DIM), 0)
+        T("attn_output.weight", DIM, DIM, 1 / sqrtf(DIM), 0)
+        T("ffn_norm.weight", DIM, 1, 0, 1.0f)
+        T("ffn_gate.weight", DIM, FFN, 1 / sqrtf(DIM), 0)
+        T("ffn_up.weight", DIM, FFN, 1 / sqrtf(DIM), 0)
+        T("ffn_down.weight", FFN, DIM, 1 / sqrtf(FFN), 0)
+#undef T
+    }
+    if (!st) st = wgml_gguf_writer_write_file(w, path, NULL, NULL, err, sizeof err);
+    CHECK(st == WGML_OK, "writing %s: %s %s", path, err, wgml_gguf_writer_last_error(w));
+    wgml_gguf_writer_free(w);
+    return 0;
+}
+
+static char model_path[64];
+
+static void remove_model(void) { unlink(model_path); }
+
+// Writes the model to a temporary file (removed at exit).
+static int make_model(const char *vocab, int64_t eos_override, bool zero_output_norm)
+{
+    if (access(vocab, R_OK)) {
+        printf("skip: no vocabulary file %s (scripts/setup.sh installs it)\n", vocab);
+        exit(77);
+    }
+    if (!model_path[0]) {
+        snprintf(model_path, sizeof model_path, "/tmp/wgml_test_generate_XXXXXX");
+        int fd = mkstemp(model_path);
+        CHECK(fd >= 0, "mkstemp");
+        close(fd);
+        atexit(remove_model);
+    }
+    return write_model(vocab, model_path, eos_override, zero_output_norm, 7);
+}
+
+// ---------------------------------------------------------------- helpers
+
+typedef struct collected {
+    char *s;
+    size_t n;
+    int pieces;
+    int stop_after;     // return false after this many pieces (0: never)
+    bool invalid_utf8;
+    wgml_llm *cancel;   // wgml_llm_cancel after stop_after pieces instead
+} collected;
+
+static bool valid_utf8(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!k || i + k > n) return false;
+        uint32_t cp = k == 1 ? c : c & (0x7f >> k);
+        for (size_t j = 1; j < k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80) return false;
+            cp = cp << 6 | (s[i + j] & 0x3f);
+        }
+        static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min[k] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+        i += k;
+    }
+    return true;
+}
+
+static bool collect(void *user, const char *text, size_t len)
+{
+    collected *c = user;
+    if (!valid_utf8((const unsigned char *)text, len)) c->invalid_utf8 = true;
+    char *p = realloc(c->s, c->n + len + 1);
+    if (!p) return false;
+    c->s = p;
+    memcpy(c->s + c->n, text, len);
+    c->n += len;
+    c->s[c->n] = '\0';
+    c->pieces++;
+    if (c->stop_after && c->pieces >= c->stop_after) {
+        if (c->cancel) wgml_llm_cancel(c->cancel);
+        else return false;
+    }
+    return true;
+}
+
+static wgml_llm *load(wgml_ctx *ctx, uint32_t n_ctx, wgml_precision precision)
+{
+    wgml_llm_params p = {.n_ctx = n_ctx, .precision = precision};
+    wgml_llm *llm = NULL;
+    wgml_status st = wgml_llm_load(ctx, model_path, &p, &llm);
+    if (st) fprintf(stderr, "load: %s: %s\n", wgml_status_name(st), wgml_ctx_last_error(ctx));
+    return llm;
+}
+
+static wgml_ctx *ctx_create(void)
+{
+    char err[512];
+    wgml_ctx *ctx = NULL;
+    if (wgml_ctx_create(NULL, &ctx, err, sizeof err)) {
+        fprintf(stderr, "FAIL: no GPU: %s\n", err);
+        exit(1);
+    }
+    return ctx;
+}
+
+static const char PROMPT[] = "The quick brown fox jumps over the lazy dog. Once upon a time";
+
+// ---------------------------------------------------------------- greedy
+
+static int test_greedy(const char *vocab)
+{
+    if (make_model(vocab, -1, false)) return 1;
+    enum { STEPS = 24 };
+    // The reference: prompt token by token, then argmax (ties to the lowest
+    // id) fed back, noting each step's top-2 margin.
+    char err[512];
+    wgml_gguf *g;
+    CHECK(!wgml_gguf_open_file(model_path, &g, err, sizeof err), "%s", err);
+    wgml_tokenizer *tok;
+    CHECK(!wgml_tokenizer_load_gguf(g, &tok, err, sizeof err), "%s", err);
+    wgml_llama_ref *ref;
+    wgml_llama_ref_params rp = {.n_ctx = CTX};
+    CHECK(!wgml_llama_ref_load(g, &rp, &ref, err, sizeof err), "%s", err);
+    wgml_gguf_close(g);
+    int32_t *ids;
+    size_t n_ids;
+    CHECK(!wgml_tokenizer_tokenize(tok, PROMPT, strlen(PROMPT), true, true, &ids, &n_ids, err,
+                                   sizeof err), "%s", err);
+    uint32_t V = wgml_llama_ref_config(ref)->n_vocab;
+    float *logits = malloc(4ull * V);
+    int32_t gen[STEPS];
+    double margin[STEPS];
+    CHECK(logits, "out of memory");
+    for (size_t i = 0; i < n_ids; i++)
+        CHECK(!wgml_llama_ref_step(ref, ids[i], (uint32_t)i, logits), "reference step");
+    for (int s = 0; s < STEPS; s++) {
+        int best = 0;
+        for (uint32_t j = 1; j < V; j++)
+            if (logits[j] > logits[best]) best = (int)j;
+        double second = -INFINITY;
+        for (uint32_t j = 0; j < V; j++)
+            if ((int)j != best && logits[j] > second) second = logits[j];
+        gen[s] = best;
+        margin[s] = logits[best] - second;
+        CHECK(!wgml_llama_ref_step(ref, best, (uint32_t)(n_ids + s), logits), "reference step");
+    }
+    // The steps to compare: up to the first near-tie (f32 sums on the GPU
+    // against double ones differ by ~1e-5 in these logits).
+    int trusted = 0;
+    while (trusted < STEPS && margin[trusted] > 1e-3) trusted++;
+    wgml_token_stream *ts;
+    CHECK(!wgml_token_stream_create(tok, false, &ts), "stream");
+    char *want = calloc(1, 1);
+    size_t want_n = 0;
+    for (int s = 0; s < trusted; s++) {
+        const char *p;
+        size_t n;
+        CHECK(!wgml_token_stream_push(ts, gen[s], &p, &n), "push");
+        want = realloc(want, want_n + n + 1);
+        memcpy(want + want_n, p, n);
+        want_n += n;
+        want[want_n] = '\0';
+    }
+    wgml_token_stream_free(ts);
+
+    wgml_ctx *ctx = ctx_create();
+    wgml_llm *llm = load(ctx, CTX, WGML_PRECISION_F32);
+    CHECK(llm, "load");
+    collected c = {0};
+    wgml_generate_params gp = {.max_tokens = (uint32_t)trusted, .ignore_eog = true};
+    wgml_generate_stats st;
+    CHECK_OK(ctx, wgml_llm_generate(llm, PROMPT, &gp, collect, &c, &st));
+    CHECK(st.generated_tokens == (uint32_t)trusted && st.stop == WGML_STOP_LENGTH,
+          "%u tokens, stop %d", st.generated_tokens, st.stop);
+    CHECK(st.prompt_tokens == n_ids, "prompt tokens %u, tokenizer %zu", st.prompt_tokens, n_ids);
+    // The stream holds back an unfinished character at the end; compare the
+    // common part.
+    CHECK(c.n <= want_n && !memcmp(c.s ? c.s : "", want, c.n) && want_n - c.n < 4,
+          "greedy text differs from the reference's argmax tokens:\n  gpu: %s\n  ref: %s",
+          c.s ? c.s : "", want);
+    CHECK(!c.invalid_utf8, "a piece was not valid UTF-8");
+    double smallest = INFINITY;
+    for (int s = 0; s < trusted; s++)
+        if (margin[s] < smallest) smallest = margin[s];
+    CHECK(trusted >= 8, "only %d steps had a clear argmax", trusted);
+    printf("ok   greedy: %d tokens equal the reference decoder's argmax (of %d; smallest "
+           "top-2 margin %.4f)\n", trusted, STEPS, smallest);
+    free(c.s);
+    free(want);
+    free(logits);
+    wgml_tokenizer_ids_free(ids);
+    wgml_tokenizer_free(tok);
+    wgml_llama_ref_free(ref);
+    wgml_llm_free(llm);
+    wgml_ctx_free(ctx);
+    return 0;
+}
+
+// ---------------------------------------------------------------- cache
+
+static int test_cache(const char *vocab)
+{
+    if (make_model(vocab, -1, false)) return 1;
+    wgml_ctx *ctx = ctx_create();
+    wgml_llm *llm = load(ctx, CTX, WGML_PRECISION_AUTO);
+    CHECK(llm, "load");
+    wgml_generate_params gp = {.max_tokens = 12, .temperature = 0.9f, .top_k = 50,
+                               .top_p = 0.95f, .seed = 99, .ignore_eog = true};
+    collected a = {0}, b = {0}, c = {0}, d = {0};
+    wgml_generate_stats sa, sb, sc, sd;
+    CHECK_OK(ctx, wgml_llm_generate(llm, PROMPT, &gp, collect, &a, &sa));
+    CHECK(sa.cached_tokens == 0, "a fresh model reused %u tokens", sa.cached_tokens);
+    CHECK_OK(ctx, wgml_llm_generate(llm, PROMPT, &gp, collect, &b, &sb));
+    CHECK(sb.cached_tokens == sb.prompt_tokens - 1, "the same prompt reused %u of %u tokens",
+          sb.cached_tokens, sb.prompt_tokens);
+    CHECK(a.n == b.n && !memcmp(a.s, b.s, a.n), "the same seed gave\n  %s\n  %s", a.s, b.s);
+    // The prompt followed by what was generated: everything in the cache is reused.
+    size_t len = strlen(PROMPT) + b.n + 32;
+    char *longer = malloc(len);
+    snprintf(longer, len, "%s%s and then", PROMPT, b.s);
+    CHECK_OK(ctx, wgml_llm_generate(llm, longer, &gp, collect, &c, &sc));
+    CHECK(sc.cached_tokens >= sb.prompt_tokens && sc.cached_tokens < sc.prompt_tokens,
+          "the longer prompt reused %u tokens (first prompt %u, longer %u)", sc.cached_tokens,
+          sb.prompt_tokens, sc.prompt_tokens);
+    printf("     longer prompt: %u tokens, %u reused (the first prompt had %u, %u generated)\n",
+           sc.prompt_tokens, sc.cached_tokens, sb.prompt_tokens, sb.generated_tokens);
+    wgml_llm_reset(llm);
+    gp.seed = 100;
+    CHECK_OK(ctx, wgml_llm_generate(llm, PROMPT, &gp, collect, &d, &sd));
+    CHECK(sd.cached_tokens == 0, "reset kept %u tokens", sd.cached_tokens);
+    CHECK(d.n != a.n || memcmp(d.s, a.s, a.n), "another seed gave the same text: %s", d.s);
+    CHECK(!a.invalid_utf8 && !b.invalid_utf8 && !c.invalid_utf8 && !d.invalid_utf8,
+          "a piece was not valid UTF-8");
+    printf("ok   cache: a repeated prompt reuses %u of %u tokens and repeats its text; prefix "
+           "reuse; reset; seeds\n", sb.cached_tokens, sb.prompt_tokens);
+    free(longer);
+    free(a.s);
+    free(b.s);
+    free(c.s);
+    free(d.s);
+    wgml_llm_free(llm);
+    wgml_ctx_free(ctx);
+    return 0;
+}
+
+// ---------------------------------------------------------------- stops
+
+static int test_stops(const char *vocab)
+{
+    if (make_model(vocab, -1, false)) return 1;
+    wgml_ctx *ctx = ctx_create();
+    enum { SMALL_CTX = 32 };
+    wgml_llm *llm = load(ctx, SMALL_CTX, WGML_PRECISION_AUTO);
+    CHECK(llm, "load");
+    CHECK(wgml_llm_info_of(llm)->n_ctx == SMALL_CTX, "n_ctx %u", wgml_llm_info_of(llm)->n_ctx);
+    wgml_generate_params gp = {.max_tokens = 7, .temperature = 1, .seed = 1, .ignore_eog = true};
+    collected c = {0};
+    wgml_generate_stats s;
+    CHECK_OK(ctx, wgml_llm_generate(llm, "Hello", &gp, collect, &c, &s));
+    CHECK(s.stop == WGML_STOP_LENGTH && s.generated_tokens == 7, "max_tokens 7: %u, stop %d",
+          s.generated_tokens, s.stop);
+    // The context's end: every position filled, then the token sampled there.
+    gp.max_tokens = 0;
+    free(c.s);
+    c = (collected){0};
+    CHECK_OK(ctx, wgml_llm_generate(llm, "Hello", &gp, collect, &c, &s));
+    CHECK(s.stop == WGML_STOP_CONTEXT && s.generated_tokens == SMALL_CTX - s.prompt_tokens + 1,
+          "context %d, prompt %u: %u tokens, stop %d", SMALL_CTX, s.prompt_tokens,
+          s.generated_tokens, s.stop);
+    CHECK(!c.invalid_utf8, "a piece was not valid UTF-8");
+    // Cancelling: from the callback, and through wgml_llm_cancel.
+    free(c.s);
+    c = (collected){.stop_after = 3};
+    CHECK_OK(ctx, wgml_llm_generate(llm, "Hello", &gp, collect, &c, &s));
+    CHECK(s.stop == WGML_STOP_CANCELLED && s.generated_tokens >= 3 && s.generated_tokens < 10,
+          "callback stop: %u tokens, stop %d", s.generated_tokens, s.stop);
+    free(c.s);
+    c = (collected){.stop_after = 2, .cancel = llm};
+    CHECK_OK(ctx, wgml_llm_generate(llm, "Hello", &gp, collect, &c, &s));
+    CHECK(s.stop == WGML_STOP_CANCELLED && s.generated_tokens >= 2 && s.generated_tokens < 10,
+          "wgml_llm_cancel: %u tokens, stop %d", s.generated_tokens, s.stop);
+    // The cancel flag does not outlive its call.
+    free(c.s);
+    c = (collected){0};
+    gp.max_tokens = 4;
+    CHECK_OK(ctx, wgml_llm_generate(llm, "Hello", &gp, collect, &c, &s));
+    CHECK(s.stop == WGML_STOP_LENGTH && s.generated_tokens == 4, "after a cancel: %u, stop %d",
+          s.generated_tokens, s.stop);
+    free(c.s);
+    wgml_llm_free(llm);
+
+    // End of generation: every logit 0, so greedy picks id 0, made the EOS.
+    if (make_model(vocab, 0, true)) return 1;
+    llm = load(ctx, SMALL_CTX, WGML_PRECISION_AUTO);
+    CHECK(llm, "load");
+    gp = (wgml_generate_params){.max_tokens = 5};
+    c = (collected){0};
+    CHECK_OK(ctx, wgml_llm_generate(llm, "Hello", &gp, collect, &c, &s));
+    CHECK(s.stop == WGML_STOP_EOG && s.generated_tokens == 0 && c.n == 0,
+          "EOS first: %u tokens, stop %d, text \"%s\"", s.generated_tokens, s.stop,
+          c.s ? c.s : "");
+    gp.ignore_eog = true;
+    CHECK_OK(ctx, wgml_llm_generate(llm, "Hello", &gp, collect, &c, &s));
+    CHECK(s.stop == WGML_STOP_LENGTH && s.generated_tokens == 5, "ignore_eog: %u tokens, stop %d",
+          s.generated_tokens, s.stop);
+    free(c.s);
+    wgml_llm_free(llm);
+    wgml_ctx_free(ctx);
+    printf("ok   stops: max_tokens, context end (%d), callback and wgml_llm_cancel, EOS and "
+           "ignore_eog; pieces valid UTF-8\n", SMALL_CTX);
+    return 0;
+}
+
+// ---------------------------------------------------------------- errors
+
+static int test_errors(const char *vocab)
+{
+    if (make_model(vocab, -1, false)) return 1;
+    wgml_ctx *ctx = ctx_create();
+    wgml_llm *llm = NULL;
+    wgml_status st;
+    CHECK(wgml_llm_load(ctx, "/nonexistent/model.gguf", NULL, &llm) != WGML_OK && !llm &&
+          strstr(wgml_ctx_last_error(ctx), "/nonexistent/model.gguf"), "a missing file: %s",
+          wgml_ctx_last_error(ctx));
+    // Not a GGUF file.
+    char text_path[] = "/tmp/wgml_test_generate_text_XXXXXX";
+    int fd = mkstemp(text_path);
+    CHECK(fd >= 0 && write(fd, "not a model\n", 12) == 12, "writing %s", text_path);
+    close(fd);
+    st = wgml_llm_load(ctx, text_path, NULL, &llm);
+    unlink(text_path);
+    CHECK(st == WGML_ERR_BAD_FILE && !llm, "a text file: %s", wgml_ctx_last_error(ctx));
+    // A GGUF file without a model: the vocabulary alone.
+    st = wgml_llm_load(ctx, vocab, NULL, &llm);
+    CHECK(st != WGML_OK && !llm, "a vocabulary without weights loaded");
+    printf("     vocabulary only: %s: %s\n", wgml_status_name(st), wgml_ctx_last_error(ctx));
+    wgml_llm_params bad = {.precision = (wgml_precision)77};
+    CHECK(wgml_llm_load(ctx, model_path, &bad, &llm) == WGML_ERR_INVALID_ARGUMENT, "precision 77");
+    llm = load(ctx, 8, WGML_PRECISION_AUTO);   // PROMPT has 14 tokens
+    CHECK(llm, "load");
+    wgml_generate_params gp = {.max_tokens = 2};
+    wgml_generate_stats s;
+    CHECK(wgml_llm_generate(llm, PROMPT, &gp, NULL, NULL, &s) == WGML_ERR_INVALID_ARGUMENT &&
+          strstr(wgml_ctx_last_error(ctx), "context"), "a prompt longer than the context: %s",
+          wgml_ctx_last_error(ctx));
+    CHECK(wgml_llm_generate(llm, NULL, &gp, NULL, NULL, &s) == WGML_ERR_INVALID_ARGUMENT, "NULL");
+    gp.temperature = NAN;
+    CHECK(wgml_llm_generate(llm, "Hi", &gp, NULL, NULL, &s) == WGML_ERR_INVALID_ARGUMENT &&
+          strstr(wgml_ctx_last_error(ctx), "temperature"), "NaN temperature: %s",
+          wgml_ctx_last_error(ctx));
+    gp = (wgml_generate_params){.max_tokens = 3, .ignore_eog = true};
+    CHECK_OK(ctx, wgml_llm_generate(llm, "Hi", &gp, NULL, NULL, &s));   // still usable
+    CHECK(s.generated_tokens == 3, "%u tokens", s.generated_tokens);
+    // Chat: no template in this file, so plain ChatML.
+    wgml_chat_message m[2] = {{"system", "Be brief."}, {"user", "Hi"}};
+    char *text;
+    CHECK_OK(ctx, wgml_llm_chat_prompt(llm, m, 2, &text));
+    CHECK(!strcmp(text, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+                        "<|im_start|>assistant\n"), "chat prompt: %s", text);
+    free(text);
+    CHECK(!strcmp(wgml_llm_info_of(llm)->chat_format, "chatml") &&
+          !strcmp(wgml_llm_info_of(llm)->name, "test tiny") &&
+          !strcmp(wgml_llm_info_of(llm)->architecture, "llama"), "info");
+    wgml_llm_free(llm);
+    wgml_ctx_free(ctx);
+    printf("ok   errors: missing and bad files, bad precision, long prompt, NaN temperature, "
+           "chat prompt\n");
+    return 0;
+}
+
+// ---------------------------------------------------------------- timing
+
+static double now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e6 + t.tv_nsec * 1e-3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int run_timing(const char *path)
+{
+    char err[512];
+    wgml_gpu *gpu;
+    CHECK(!wgml_gpu_create(NULL, &gpu, err, sizeof err), "%s", err);
+    wgml_gguf *g;
+    CHECK(!wgml_gguf_open_file(path, &g, err, sizeof err), "%s", err);
+    wgml_llama *m;
+    CHECK(!wgml_llama_load(gpu, g, NULL, &m), "%s", wgml_gpu_last_error(gpu));
+    wgml_gguf_close(g);
+    uint32_t V = wgml_llama_config_of(m)->n_vocab;
+    static const struct {
+        const char *name;
+        wgml_sampler_params p;
+    } sets[] = {
+        {"greedy", {.temperature = 0}},
+        {"k40+p0.95+min_p", {.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f}},
+    };
+    enum { PROMPT_N = 32, STEPS = 64 };
+    int32_t prompt[PROMPT_N];
+    for (int i = 0; i < PROMPT_N; i++) prompt[i] = (int32_t)((i * 7919 + 11) % V);
+    for (size_t si = 0; si < sizeof sets / sizeof sets[0]; si++) {
+        wgml_sampler *s;
+        CHECK(!wgml_sampler_create(gpu, V, &sets[si].p, &s), "%s", wgml_gpu_last_error(gpu));
+        wgml_gpu_buf *logits;
+        int32_t tok;
+        CHECK(!wgml_llama_record(m, prompt, PROMPT_N, 0, &logits) &&
+              !wgml_sampler_record(s, logits, 0, NULL, 0, PROMPT_N) &&
+              !wgml_gpu_submit(gpu, NULL) && !wgml_sampler_result(s, &tok), "%s",
+              wgml_gpu_last_error(gpu));
+        double rec[STEPS], gpu_t[STEPS], wait[STEPS], back[STEPS], total[STEPS];
+        uint32_t n_disp = 0;
+        for (int i = 0; i < STEPS; i++) {
+            uint32_t pos = PROMPT_N + (uint32_t)i;
+            double t0 = now_us(), ns = -1;
+            CHECK(!wgml_gpu_begin(gpu, true) && !wgml_llama_record(m, &tok, 1, pos, &logits) &&
+                  !wgml_sampler_record(s, logits, 0, NULL, 0, pos + 1), "%s",
+                  wgml_gpu_last_error(gpu));
+            double t1 = now_us();
+            n_disp = wgml_gpu_pending_dispatches(gpu);
+            CHECK(!wgml_gpu_submit(gpu, &ns), "%s", wgml_gpu_last_error(gpu));
+            double t2 = now_us();
+            CHECK(!wgml_sampler_result(s, &tok), "%s", wgml_gpu_last_error(gpu));
+            double t3 = now_us();
+            rec[i] = t1 - t0;
+            gpu_t[i] = ns / 1e3;
+            wait[i] = t2 - t1;
+            back[i] = t3 - t2;
+            total[i] = t3 - t0;
+        }
+        double *cols[] = {rec, gpu_t, wait, back, total};
+        for (int c = 0; c < 5; c++) qsort(cols[c], STEPS, sizeof(double), cmp_double);
+        printf("%-16s V=%u, %u dispatches a step (sampler %u): record %.0f us, GPU %.0f us, submit+wait %.0f "
+               "us, readback %.0f us, step %.0f us (%.0f tokens/s), medians of %d\n",
+               sets[si].name, V, n_disp, wgml_sampler_dispatches(s, false), rec[STEPS / 2],
+               gpu_t[STEPS / 2], wait[STEPS / 2], back[STEPS / 2], total[STEPS / 2],
+               1e6 / total[STEPS / 2], STEPS);
+        wgml_sampler_free(s);
+    }
+    wgml_llama_free(m);
+    wgml_gpu_free(gpu);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: test_generate greedy|cache|stops|errors VOCAB.gguf\n");
+        return 2;
+    }
+    const char *t = argv[1], *vocab = argv[2];
+    if (!strcmp(t, "greedy")) return test_greedy(vocab);
+    if (!strcmp(t, "cache")) return test_cache(vocab);
+    if (!strcmp(t, "stops")) return test_stops(vocab);
+    if (!strcmp(t, "errors")) return test_errors(vocab);
+    if (!strcmp(t, "timing")) return run_timing(argv[2]);
+    fprintf(stderr, "unknown test '%s'\n", t);
+    return 2;
+}
