@@ -14,7 +14,8 @@
  *                           steps, a 3-row GEMV chunk) equals the whole prompt at
  *                           once; rewinding to an earlier position and going on
  *                           equals a recomputation; prompts longer than one
- *                           256-row chunk
+ *                           256-row chunk; a token id read from a GPU buffer
+ *                           (wgml_llama_record_gpu_token) equals the same id from the host
  *   test_llama errors       bad files, tokens, positions; device limits
  *
  * Each model case runs a 9-token prefill (GEMM path), 6 decode steps (GEMV,
@@ -472,6 +473,27 @@ static int test_continuation(wgml_gpu *gpu)
     worst = 0;
     if (compare("rewind", piece, whole, V, 2e-4, &worst)) return 1;
     printf("ok   rewound to position 25 with other tokens vs recomputed: nmse %.2e\n", worst);
+    // A token id that the GPU holds (a sampler's result) instead of the host.
+    wgml_gpu_buf *tb = test_upload(gpu, &alt[39], 4);
+    TEST_CHECK(tb, "upload: %s", wgml_gpu_last_error(gpu));
+    wgml_gpu_buf *lb;
+    TEST_OK(gpu, wgml_llama_logits(m, alt, 39, 0, false, whole));
+    TEST_OK(gpu, wgml_llama_record_gpu_token(m, (wgml_view){tb, 0}, 39, &lb));
+    TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
+    TEST_OK(gpu, wgml_gpu_buf_read(gpu, lb, 0, piece, 4ull * V));
+    TEST_OK(gpu, wgml_llama_logits(m, alt + 39, 1, 39, false, whole));
+    worst = 0;
+    if (compare("token from the GPU", piece, whole, V, 1e-12, &worst)) return 1;
+    printf("ok   the token id read from a GPU buffer gives the same logits: nmse %.2e\n", worst);
+    uint32_t bad_id = V + 7;   // outside the vocabulary: a zero embedding row, finite logits
+    TEST_OK(gpu, wgml_gpu_buf_write(gpu, tb, 0, &bad_id, 4));
+    TEST_OK(gpu, wgml_llama_record_gpu_token(m, (wgml_view){tb, 0}, 39, &lb));
+    TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
+    TEST_OK(gpu, wgml_gpu_buf_read(gpu, lb, 0, piece, 4ull * V));
+    for (uint32_t i = 0; i < V; i++) TEST_CHECK(isfinite(piece[i]), "logit %u of a bad id", i);
+    TEST_CHECK(wgml_llama_record_gpu_token(m, (wgml_view){tb, 0}, wgml_llama_n_ctx(m), &lb) ==
+                   WGML_ERR_INVALID_ARGUMENT, "a position past the context accepted");
+    wgml_gpu_buf_release(gpu, tb);
     // Longer than one chunk of 256 rows, against the reference.
     char err[256];
     wgml_llama_ref *r;

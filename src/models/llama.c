@@ -733,14 +733,16 @@ static wgml_status ffn(wgml_llama *m, const llama_layer *L, uint32_t rows)
 // Records one chunk: rows [r0, r0 + rows) of the call, at positions
 // pos .. pos + rows - 1. Leaves x holding the residual stream before the
 // last layer's down-projection is added (in proj).
-static wgml_status record_chunk(wgml_llama *m, uint32_t pos, uint32_t rows)
+// The token ids come from `ids` at element ids_offset.
+static wgml_status record_chunk(wgml_llama *m, wgml_view ids, uint32_t ids_offset, uint32_t pos,
+                                uint32_t rows)
 {
     wgml_gpu *gpu = m->gpu;
     const wgml_llama_config *c = &m->cfg;
     uint32_t D = c->dim, Q = c->n_heads * c->head_dim, KV = c->n_kv_heads * c->head_dim;
     float scale = 1.0f / sqrtf((float)c->head_dim);
     wgml_status st;
-    if ((st = wgml_op_embed(gpu, m->embd.format, view(m->embd.buf), view(m->ids), pos,
+    if ((st = wgml_op_embed(gpu, m->embd.format, view(m->embd.buf), ids, ids_offset,
                             wgml_mat_of(view(m->x), D), rows, c->n_vocab, D)))
         return st;
     for (uint32_t i = 0; i < c->n_layers; i++) {
@@ -810,6 +812,8 @@ static wgml_status record_final_norm(wgml_llama *m, uint32_t r0, uint32_t rows)
                                wgml_mat_of(view(m->xn), D), rows, D, m->cfg.rms_eps);
 }
 
+static wgml_status record_logits(wgml_llama *m, uint32_t row, wgml_gpu_buf **logits);
+
 // Checks a call's tokens and positions and writes the ids at their positions.
 static wgml_status begin_call(wgml_llama *m, const int32_t *tokens, uint32_t n, uint32_t pos)
 {
@@ -838,10 +842,29 @@ wgml_status wgml_llama_record(wgml_llama *m, const int32_t *tokens, uint32_t n, 
     uint32_t rows = 0;
     for (uint32_t r0 = 0; r0 < n; r0 += rows) {
         rows = n - r0 < CHUNK_ROWS ? n - r0 : CHUNK_ROWS;
-        if ((st = record_chunk(m, pos + r0, rows))) return st;
+        if ((st = record_chunk(m, view(m->ids), pos + r0, pos + r0, rows))) return st;
     }
+    return record_logits(m, rows - 1, logits);
+}
+
+wgml_status wgml_llama_record_gpu_token(wgml_llama *m, wgml_view token, uint32_t pos,
+                                        wgml_gpu_buf **logits)
+{
+    if (!m) return WGML_ERR_INVALID_ARGUMENT;
+    if (!token.buf) return wgml_gpu_fail(m->gpu, WGML_ERR_INVALID_ARGUMENT, "llama: no token buffer");
+    if (pos >= m->n_ctx)
+        return wgml_gpu_fail(m->gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "llama: position %u is past the context of %u", pos, m->n_ctx);
+    wgml_status st = record_chunk(m, token, 0, pos, 1);
+    return st ? st : record_logits(m, 0, logits);
+}
+
+// The last row's logits: the final norm of chunk row `row`, then the output GEMV.
+static wgml_status record_logits(wgml_llama *m, uint32_t row, wgml_gpu_buf **logits)
+{
+    wgml_status st;
     const llama_weight *w = &m->output;
-    if ((st = record_final_norm(m, rows - 1, 1))) return st;
+    if ((st = record_final_norm(m, row, 1))) return st;
     wgml_gemv_args a = {.format = w->format, .w = view(w->buf), .x = view(m->xn),
                         .y = view(m->logits), .N = w->N, .K = w->K, .M = 1,
                         .variant = m->gemv_shape};
@@ -874,7 +897,8 @@ wgml_status wgml_llama_logits(wgml_llama *m, const int32_t *tokens, uint32_t n, 
     uint32_t rows;
     for (uint32_t r0 = 0; r0 < n; r0 += rows) {
         rows = n - r0 < CHUNK_ROWS ? n - r0 : CHUNK_ROWS;
-        if ((st = record_chunk(m, pos + r0, rows)) || (st = record_final_norm(m, 0, rows)))
+        if ((st = record_chunk(m, view(m->ids), pos + r0, pos + r0, rows)) ||
+            (st = record_final_norm(m, 0, rows)))
             return st;
         // The output projection in groups of LR rows, each read back.
         for (uint32_t g0 = 0; g0 < rows; g0 += m->logits_rows) {

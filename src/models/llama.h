@@ -24,6 +24,7 @@
 #include "formats/gguf.h"
 #include "gpu/gpu.h"
 #include "ops/gemv.h"
+#include "ops/ops.h"
 
 typedef struct wgml_llama_config {
     uint32_t n_vocab;          // V
@@ -89,6 +90,14 @@ uint64_t wgml_llama_gpu_bytes(const wgml_llama *m);
 // (a sampler) after it and submits once.
 wgml_status wgml_llama_record(wgml_llama *m, const int32_t *tokens, uint32_t n, uint32_t pos,
                               wgml_gpu_buf **logits);
+
+// As wgml_llama_record for one token whose id (a u32 or non-negative i32)
+// the GPU holds at `token` (a sampler's result): recording the next step
+// needs no readback, so the host can record it while the GPU runs this one.
+// An id outside the vocabulary gives a zero embedding row (the GPU cannot
+// refuse it).
+wgml_status wgml_llama_record_gpu_token(wgml_llama *m, wgml_view token, uint32_t pos,
+                                        wgml_gpu_buf **logits);
 
 // Runs the forward pass and reads logits back (tests, reference checks): the
 // last token's (V floats) or, with all_positions, every token's (n x V).
