@@ -175,6 +175,13 @@ static int test_kernels_compile(wgml_gpu *gpu)
                              .capacity = 4, .rotate = true, .table = v, .n_rot = 8, .n = 2,
                              .kv_heads = 1, .head_dim = 8};
     TEST_OK(gpu, wgml_op_kv_store(gpu, &ka));
+    wgml_gpu_buf *b3;   // rope_qkv writes three buffers
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, 1 << 12, "k.out3", &b3));
+    wgml_rope_qkv_args qa = {.qkv = wgml_mat_of(o, 24), .table = v, .k_cache = (wgml_view){b2, 0},
+                             .v_cache = (wgml_view){b3, 0}, .cache_type = WGML_F32,
+                             .capacity = 4, .n = 2, .heads = 1, .kv_heads = 1, .head_dim = 8,
+                             .n_rot = 8};
+    TEST_OK(gpu, wgml_op_rope_qkv(gpu, &qa));
     wgml_attn_args aa = {.q = wgml_mat_of(v, 16), .out = wgml_mat_of(o, 16), .k = v, .v = v,
                          .kv_type = WGML_F32, .scratch = {b2, 0}, .n = 1, .capacity = 8, .heads = 2,
                          .kv_heads = 1, .head_dim = 8, .scale = 1};
@@ -190,8 +197,9 @@ static int test_kernels_compile(wgml_gpu *gpu)
     if (wgml_gpu_info(gpu)->shader_f16) {
         TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F16, v, v, o, 8, 8, 8));
         TEST_OK(gpu, wgml_op_matmul_nt_w16(gpu, v, v, o, 8, 8, 8));
-        ka.cache_type = aa.kv_type = WGML_F16;
+        ka.cache_type = aa.kv_type = qa.cache_type = WGML_F16;
         TEST_OK(gpu, wgml_op_kv_store(gpu, &ka));
+        TEST_OK(gpu, wgml_op_rope_qkv(gpu, &qa));
         TEST_OK(gpu, wgml_op_attn_decode(gpu, &aa));
         TEST_OK(gpu, wgml_op_attn_prefill(gpu, &aa));
     } else {
@@ -204,6 +212,7 @@ static int test_kernels_compile(wgml_gpu *gpu)
     wgml_gpu_buf_release(gpu, bi);
     wgml_gpu_buf_release(gpu, bo);
     wgml_gpu_buf_release(gpu, b2);
+    wgml_gpu_buf_release(gpu, b3);
     printf("ok   every kernel family compiles%s\n", skipped ? " (f16 skipped)" : "");
     return 0;
 }

@@ -6,8 +6,9 @@
  *   test_llama TYPE         f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q6_k: a llama model
  *                           whose matrices are all of TYPE (norms f32)
  *   test_llama qwen2        qwen2: Q/K/V biases, NeoX rotation, untied output
- *   test_llama mixed        q4_1 with attn_v in q8_0 and ffn_up in f16: Q/K/V and
- *                           gate/up stay separate matrices (else they are stacked)
+ *   test_llama mixed        qwen2, q4_1 with attn_v in q8_0 and ffn_up in f16: Q/K/V
+ *                           and gate/up stay separate matrices (else they are
+ *                           stacked), RoPE and the cache stores separate ops
  *   test_llama rope         linear rope scaling, rope_freqs factors, partial
  *                           rotation (R = HD / 2), f32 KV cache
  *   test_llama continuation the KV cache: a prompt in pieces (prefill, decode
@@ -416,6 +417,7 @@ static int test_qwen2(wgml_gpu *gpu)
 static int test_mixed(wgml_gpu *gpu)
 {
     model_spec s = BASE;
+    s.arch = "qwen2";   // biases and NeoX through the separate ops
     s.type = WGML_GGUF_Q4_1;
     s.mixed = true;
     s.seed = 51;

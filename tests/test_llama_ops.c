@@ -5,15 +5,15 @@
  * kernel writing a wrong column or row is caught: the whole buffer is
  * compared, gaps included.
  *
- *   test_llama_ops rope|kv_store|attn_decode|attn_prefill|add_rmsnorm|swiglu|
- *                  embed|matmul_q|errors
- *   (kv_store_f16, attn_decode_f16, attn_prefill_f16: the same with f16
- *   caches; skipped on devices without shader-f16)
+ *   test_llama_ops rope|kv_store|rope_qkv|attn_decode|attn_prefill|add_rmsnorm|
+ *                  swiglu|embed|matmul_q|errors
+ *   (kv_store_f16, rope_qkv_f16, attn_decode_f16, attn_prefill_f16: the same
+ *   with f16 caches; skipped on devices without shader-f16)
  *
  * Thresholds (normalised mean squared error):
- *   rope, kv_store (f32 cache)       1e-10  f32 rotations with table cos/sin
+ *   rope, kv_store, rope_qkv (f32)   1e-10  f32 rotations with table cos/sin
  *                                           (f32-rounded) against double ones
- *   kv_store (f16 cache)             1e-6   the reference rounded to f16 too;
+ *   kv_store, rope_qkv (f16 cache)   1e-6   the reference rounded to f16 too;
  *                                           a rounding of an f32 that differs in
  *                                           its last bit may land one f16 step away
  *   attn_decode, attn_prefill        1e-8   f32 sums in another order than the
@@ -244,6 +244,109 @@ static int test_kv_store(wgml_gpu *gpu, bool f16)
                 wgml_gpu_buf_release(gpu, bb);
                 free(src); free(bias); free(rows); free(cache); free(ref); free(got); free(raw);
             }
+    }
+    return 0;
+}
+
+// RoPE and both cache stores in one dispatch, against the references composed.
+static int test_rope_qkv(wgml_gpu *gpu, bool f16)
+{
+    static const uint32_t cases[][6] = {   // n, H, HKV, HD, rot, pos
+        {1, 1, 1, 4, 4, 0}, {7, 9, 3, 64, 64, 9}, {17, 8, 2, 128, 64, 100}, {64, 14, 2, 64, 64, 3},
+    };
+    if (f16 && !wgml_gpu_info(gpu)->shader_f16) {
+        printf("skip rope_qkv f16: the device has no shader-f16\n");
+        return TEST_SKIP;
+    }
+    wgml_dtype ct = f16 ? WGML_F16 : WGML_F32;
+    for (size_t c = 0; c < COUNT(cases); c++) {
+        uint32_t n = cases[c][0], H = cases[c][1], HKV = cases[c][2], hd = cases[c][3],
+                 rot = cases[c][4], pos = cases[c][5], C = pos + n + 5;
+        uint32_t heads = H + 2 * HKV, width = heads * hd, stride = width + 3, off = 2;
+        bool neox = c % 2, with_bias = c != 2;
+        wgml_rope_params rp = {rot, neox, 10000.f, 1.f, NULL};
+        size_t total = off + (size_t)n * stride, cache_n = (size_t)HKV * C * hd;
+        float *x = rand_floats(total, -3.f, 3.f, 300 + c), *bias = rand_floats(width, -1, 1, 400 + c);
+        float *xr = malloc(4 * total), *kc = rand_floats(cache_n, -9, 9, 500 + c),
+              *vc = rand_floats(cache_n, -9, 9, 600 + c), *kref = malloc(4 * cache_n),
+              *vref = malloc(4 * cache_n);
+        TEST_CHECK(x && bias && xr && kc && vc && kref && vref, "out of memory");
+        if (f16)
+            for (size_t i = 0; i < cache_n; i++) kc[i] = round16(kc[i]), vc[i] = round16(vc[i]);
+        memcpy(xr, x, 4 * total);
+        if (with_bias)
+            for (uint32_t r = 0; r < n; r++)
+                for (uint32_t i = 0; i < width; i++) xr[off + r * stride + i] += bias[i];
+        wgml_ref_rope(&rp, xr + off, n, stride, H + HKV, hd, pos);   // q and k heads
+        memcpy(kref, kc, 4 * cache_n);
+        memcpy(vref, vc, 4 * cache_n);
+        for (uint32_t r = 0; r < n; r++)
+            for (uint32_t g = 0; g < HKV; g++)
+                for (uint32_t d = 0; d < hd; d++) {
+                    float k = xr[off + r * stride + (H + g) * hd + d];
+                    float v = xr[off + r * stride + (H + HKV + g) * hd + d];
+                    kref[((size_t)g * C + pos + r) * hd + d] = f16 ? round16(k) : k;
+                    vref[((size_t)g * C + pos + r) * hd + d] = f16 ? round16(v) : v;
+                }
+        // The q columns change in place; the k and v columns stay as they were.
+        float *xref = malloc(4 * total);
+        TEST_CHECK(xref, "out of memory");
+        memcpy(xref, x, 4 * total);
+        for (uint32_t r = 0; r < n; r++)
+            memcpy(xref + off + r * stride, xr + off + r * stride, 4ull * H * hd);
+        wgml_gpu_buf *tb = rope_table(gpu, &rp, C), *bb = test_upload(gpu, bias, 4ull * width);
+        TEST_CHECK(tb && bb, "upload: %s", wgml_gpu_last_error(gpu));
+        test_guarded gx, gk, gv;
+        if (guarded_with(gpu, x, total, &gx)) return 1;
+        TEST_OK(gpu, test_guarded_create(gpu, cache_n * (f16 ? 2 : 4), &gk));
+        TEST_OK(gpu, test_guarded_create(gpu, cache_n * (f16 ? 2 : 4), &gv));
+        for (int which = 0; which < 2; which++) {
+            float *src = which ? vc : kc;
+            test_guarded *g = which ? &gv : &gk;
+            if (f16) {
+                uint16_t *h = calloc(cache_n + 1, 2);
+                TEST_CHECK(h, "out of memory");
+                for (size_t i = 0; i < cache_n; i++) h[i] = wgml_f32_to_f16(src[i]);
+                TEST_OK(gpu, wgml_gpu_buf_write(gpu, g->buf, g->head, h, g->payload));
+                free(h);
+            } else {
+                TEST_OK(gpu, wgml_gpu_buf_write(gpu, g->buf, g->head, src, 4 * cache_n));
+            }
+        }
+        wgml_rope_qkv_args a = {.qkv = {gx.view, off, stride},
+                                .bias = with_bias ? (wgml_view){bb, 0} : (wgml_view){0},
+                                .table = {tb, 0}, .k_cache = gk.view, .v_cache = gv.view,
+                                .cache_type = ct, .capacity = C, .n = n, .heads = H,
+                                .kv_heads = HKV, .head_dim = hd, .n_rot = rot, .pos = pos,
+                                .neox = neox};
+        TEST_OK(gpu, wgml_op_rope_qkv(gpu, &a));
+        char what[128];
+        snprintf(what, sizeof what, "rope_qkv %s %s n=%u h=%u/%u hd=%u rot=%u pos=%u%s: q",
+                 f16 ? "f16" : "f32", neox ? "neox" : "pairs", n, H, HKV, hd, rot, pos,
+                 with_bias ? " bias" : "");
+        if (check_guarded(gpu, &gx, xref, total, 1e-10, what)) return 1;
+        for (int which = 0; which < 2; which++) {
+            test_guarded *g = which ? &gv : &gk;
+            void *raw = malloc(g->payload);
+            float *got = malloc(4 * cache_n);
+            TEST_CHECK(raw && got, "out of memory");
+            int bad = test_guarded_read(gpu, g, raw);
+            for (size_t i = 0; i < cache_n; i++)
+                got[i] = f16 ? wgml_f16_to_f32(((uint16_t *)raw)[i]) : ((float *)raw)[i];
+            double e = test_nmse(got, which ? vref : kref, cache_n);
+            TEST_CHECK(!bad, "%s: cache guard overwritten", what);
+            TEST_CHECK(e <= (f16 ? 1e-6 : 1e-10), "%s: %s cache nmse %.3g", what,
+                       which ? "value" : "key", e);
+            printf("ok   %-58s %s cache nmse %.2e\n", what, which ? "value" : "key", e);
+            free(raw);
+            free(got);
+        }
+        test_guarded_free(gpu, &gx);
+        test_guarded_free(gpu, &gk);
+        test_guarded_free(gpu, &gv);
+        wgml_gpu_buf_release(gpu, tb);
+        wgml_gpu_buf_release(gpu, bb);
+        free(x); free(bias); free(xr); free(kc); free(vc); free(kref); free(vref); free(xref);
     }
     return 0;
 }
@@ -586,7 +689,7 @@ static int test_errors(wgml_gpu *gpu)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: test_llama_ops rope|kv_store[_f16]|attn_decode[_f16]|"
+        fprintf(stderr, "usage: test_llama_ops rope|kv_store[_f16]|rope_qkv[_f16]|attn_decode[_f16]|"
                         "attn_prefill[_f16]|add_rmsnorm|swiglu|embed|matmul_q|errors\n");
         return 2;
     }
@@ -596,6 +699,8 @@ int main(int argc, char **argv)
     if (!strcmp(t, "rope")) rc = test_rope(gpu);
     else if (!strcmp(t, "kv_store")) rc = test_kv_store(gpu, false);
     else if (!strcmp(t, "kv_store_f16")) rc = test_kv_store(gpu, true);
+    else if (!strcmp(t, "rope_qkv")) rc = test_rope_qkv(gpu, false);
+    else if (!strcmp(t, "rope_qkv_f16")) rc = test_rope_qkv(gpu, true);
     else if (!strcmp(t, "attn_decode")) rc = test_attn(gpu, true, false);
     else if (!strcmp(t, "attn_decode_f16")) rc = test_attn(gpu, true, true);
     else if (!strcmp(t, "attn_prefill")) rc = test_attn(gpu, false, false);

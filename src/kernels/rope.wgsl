@@ -1,5 +1,8 @@
 // Rotary position embedding and the KV cache store (src/ops/decoder.h has
-// the definitions and the dimension legend).
+// the definitions and the dimension legend): `rope` rotates rows in place,
+// `kv_store` writes rows (rotated or not) into a cache, `rope_qkv` does both
+// for rows of q | k | v in one dispatch (q rotated in place, k rotated into
+// the key cache, v into the value cache).
 //
 // A template: the prelude gives `alias KV = f32` or `f16` (the cache's
 // element type, with `enable f16;`).
@@ -21,8 +24,12 @@ struct Params {
     neox: u32,       // 1: pairs (i, i + R/2); 0: pairs (2i, 2i + 1)
     rotate: u32,     // kv_store: 1 rotates (keys), 0 copies (values)
     bias: u32,       // 1: add bias[h * HD + d] first
-    capacity: u32,   // kv_store: C
+    capacity: u32,   // kv_store, rope_qkv: C
     groups_x: u32,   // workgroups per row of the dispatch grid
+    q_heads: u32,    // rope_qkv: H (heads is H + 2 HKV there)
+    kv_heads: u32,   // rope_qkv: HKV
+    _p0: u32,
+    _p1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -30,7 +37,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;       // rope: in place
 @group(0) @binding(4) var<storage, read> src: array<f32>;           // kv_store
-@group(0) @binding(5) var<storage, read_write> cache: array<KV>;    // kv_store
+@group(0) @binding(5) var<storage, read_write> cache: array<KV>;    // kv_store; rope_qkv: keys
+@group(0) @binding(6) var<storage, read_write> vcache: array<KV>;   // rope_qkv: values
 
 const WG: u32 = 64u;
 
@@ -96,4 +104,29 @@ fn kv_store(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     let dst = (u.head * p.capacity + p.pos + u.row) * p.hd;
     cache[dst + u.a] = KV(r.x);
     cache[dst + u.b] = KV(r.y);
+}
+
+@compute @workgroup_size(WG)
+fn rope_qkv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    var u = unit_of(wid, li);
+    if (!u.live) { return; }
+    let base = p.x_off + u.row * p.x_stride + u.head * p.hd;
+    let is_v = u.head >= p.q_heads + p.kv_heads;
+    if (is_v) { u.pair = -1; }
+    let r = turn(u, x[base + u.a], x[base + u.b]);
+    if (u.head < p.q_heads) {
+        x[base + u.a] = r.x;
+        x[base + u.b] = r.y;
+        return;
+    }
+    var g = u.head - p.q_heads;
+    if (is_v) { g -= p.kv_heads; }
+    let dst = (g * p.capacity + p.pos + u.row) * p.hd;
+    if (is_v) {
+        vcache[dst + u.a] = KV(r.x);
+        vcache[dst + u.b] = KV(r.y);
+    } else {
+        cache[dst + u.a] = KV(r.x);
+        cache[dst + u.b] = KV(r.y);
+    }
 }

@@ -51,6 +51,7 @@ typedef struct llama_layer {
                                           // they share a format (then their bufs are NULL)
     llama_weight gate_up;                 // (2F, D): gate and up stacked, likewise
     wgml_gpu_buf *bq, *bk, *bv;           // (H*HD), (HKV*HD) x2 f32, or NULL
+    wgml_gpu_buf *bqkv;                   // (H*HD + 2 HKV*HD): the three stacked, with wqkv
     wgml_gpu_buf *k_cache, *v_cache;      // (HKV, C, HD) of kv_type
 } llama_layer;
 
@@ -364,6 +365,29 @@ static wgml_status load_vector(loader *ld, const char *name, uint64_t n, bool re
     return upload(ld, ld->f32, 4 * n, name, out);
 }
 
+// Vectors (biases) one after the other in one f32 buffer.
+static wgml_status load_vectors_stacked(loader *ld, const char *const *names, const uint32_t *n,
+                                        int count, wgml_gpu_buf **out)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < count; i++) total += n[i];
+    float *all = malloc(4 * (size_t)total);
+    if (!all) return wgml_gpu_fail(ld->m->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    wgml_status st = WGML_OK;
+    uint64_t at = 0;
+    for (int i = 0; i < count && !st; i++) {
+        const wgml_gguf_tensor *t;
+        if ((st = find_tensor(ld->g, names[i], n[i], 0, true, &t, ld->err, ld->err_size)))
+            st = wgml_gpu_fail(ld->m->gpu, st, "%s", ld->err);
+        else if (!(st = tensor_f32(ld, t)))
+            memcpy(all + at, ld->f32, 4ull * n[i]);
+        at += n[i];
+    }
+    if (!st) st = upload(ld, all, 4 * total, names[0], out);
+    free(all);
+    return st;
+}
+
 // A matrix of N rows of K (GGUF ne = {K, N}) in the host layout (quant.h)
 // of the format it takes on the GPU: a new copy in *out (the caller frees).
 static wgml_status host_matrix(loader *ld, const char *name, uint32_t N, uint32_t K,
@@ -539,11 +563,17 @@ static wgml_status load_weights(loader *ld)
         if ((st = load_stacked(ld, qkv_names, qkv_n, 3, D, &L->wqkv, qkv_parts)) ||
             (st = load_stacked(ld, ffn_names, ffn_n, 2, D, &L->gate_up, ffn_parts)))
             return st;
-        if (c->qkv_bias &&
-            ((st = load_vector(ld, NAME("attn_q.bias"), Q, true, &L->bq)) ||
-             (st = load_vector(ld, NAME("attn_k.bias"), KV, true, &L->bk)) ||
-             (st = load_vector(ld, NAME("attn_v.bias"), KV, true, &L->bv))))
+        if (c->qkv_bias && L->wqkv.buf) {
+            snprintf(qn, sizeof qn, "blk.%u.attn_q.bias", i);
+            snprintf(kn, sizeof kn, "blk.%u.attn_k.bias", i);
+            snprintf(vn, sizeof vn, "blk.%u.attn_v.bias", i);
+            if ((st = load_vectors_stacked(ld, qkv_names, qkv_n, 3, &L->bqkv))) return st;
+        } else if (c->qkv_bias &&
+                   ((st = load_vector(ld, NAME("attn_q.bias"), Q, true, &L->bq)) ||
+                    (st = load_vector(ld, NAME("attn_k.bias"), KV, true, &L->bk)) ||
+                    (st = load_vector(ld, NAME("attn_v.bias"), KV, true, &L->bv)))) {
             return st;
+        }
 #undef NAME
         uint64_t cb = (uint64_t)c->n_kv_heads * m->n_ctx * c->head_dim * wgml_dtype_size(m->kv_type);
         if ((st = make_buf(m, cb, "llama.k_cache", &L->k_cache)) ||
@@ -666,7 +696,8 @@ void wgml_llama_free(wgml_llama *m)
         llama_layer *L = &m->layers[i];
         wgml_gpu_buf *lb[] = {L->attn_norm, L->ffn_norm, L->wq.buf, L->wk.buf, L->wv.buf,
                               L->wo.buf, L->gate.buf, L->up.buf, L->down.buf, L->bq, L->bk,
-                              L->bv, L->k_cache, L->v_cache, L->wqkv.buf, L->gate_up.buf};
+                              L->bv, L->k_cache, L->v_cache, L->wqkv.buf, L->gate_up.buf,
+                              L->bqkv};
         for (size_t k = 0; k < sizeof lb / sizeof lb[0]; k++) wgml_gpu_buf_release(g, lb[k]);
     }
     // The weights were large one-off buffers: give their memory back now.
@@ -789,8 +820,17 @@ static wgml_status record_chunk(wgml_llama *m, wgml_view ids, uint32_t ids_offse
                              .scratch = view(m->scratch), .n = rows, .pos = pos,
                              .capacity = m->n_ctx, .heads = c->n_heads,
                              .kv_heads = c->n_kv_heads, .head_dim = c->head_dim, .scale = scale};
-        if ((st = wgml_op_rope(gpu, &ra)) || (st = wgml_op_kv_store(gpu, &ka)) ||
-            (st = wgml_op_kv_store(gpu, &va)) ||
+        // Stacked q | k | v: RoPE and the cache stores in one dispatch.
+        wgml_rope_qkv_args qa = {.qkv = qm, .bias = view(L->bqkv), .table = view(m->rope_table),
+                                 .k_cache = view(L->k_cache), .v_cache = view(L->v_cache),
+                                 .cache_type = m->kv_type, .capacity = m->n_ctx, .n = rows,
+                                 .heads = c->n_heads, .kv_heads = c->n_kv_heads,
+                                 .head_dim = c->head_dim, .n_rot = c->n_rot, .pos = pos,
+                                 .neox = c->rope_neox};
+        if (L->wqkv.buf) st = wgml_op_rope_qkv(gpu, &qa);
+        else if (!(st = wgml_op_rope(gpu, &ra)) && !(st = wgml_op_kv_store(gpu, &ka)))
+            st = wgml_op_kv_store(gpu, &va);
+        if (st ||
             (st = rows == 1 ? wgml_op_attn_decode(gpu, &aa) : wgml_op_attn_prefill(gpu, &aa)) ||
             (st = linear(m, &L->wo, m->att, 0, wgml_mat_of(view(m->proj), D), rows)) ||
             (st = wgml_op_add_rmsnorm(gpu, wgml_mat_of(view(m->x), D),

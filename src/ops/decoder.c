@@ -87,6 +87,7 @@ void wgml_rope_table_fill(const wgml_rope_params *r, uint32_t n_pos, float *tabl
 // The rope.wgsl uniform.
 typedef struct rope_params {
     uint32_t n, heads, hd, n_rot, pos, x_off, x_stride, neox, rotate, bias, capacity, groups_x;
+    uint32_t q_heads, kv_heads, pad[2];
 } rope_params;
 
 static wgml_status rope_shape(wgml_gpu *gpu, const char *op, uint32_t n, uint32_t heads,
@@ -171,6 +172,41 @@ wgml_status wgml_op_kv_store(wgml_gpu *gpu, const wgml_kv_store_args *a)
                             {a->src.v.buf, a->src.v.offset, 0, 4},
                             {a->cache.buf, a->cache.offset, 0, 5}};
     return rope_dispatch(gpu, "kv_store", a->cache_type, &rp, b, 4);
+}
+
+wgml_status wgml_op_rope_qkv(wgml_gpu *gpu, const wgml_rope_qkv_args *a)
+{
+    uint32_t heads = a->heads + 2 * a->kv_heads, width = heads * a->head_dim;
+    wgml_status st = need_f16(gpu, "rope_qkv", a->cache_type);
+    if (st || (st = rope_shape(gpu, "rope_qkv", a->n, heads, a->head_dim, a->n_rot, a->pos,
+                               a->table, true)))
+        return st;
+    if (a->kv_heads == 0 || a->heads == 0 || (uint64_t)a->pos + a->n > a->capacity)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "rope_qkv: %u heads over %u key/value heads, positions %u..%u of a "
+                             "cache of %u", a->heads, a->kv_heads, a->pos, a->pos + a->n - 1,
+                             a->capacity);
+    uint64_t cache_elems = (uint64_t)a->kv_heads * a->capacity * a->head_dim;
+    if (cache_elems > UINT32_MAX)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "rope_qkv: the cache exceeds 2^32 "
+                             "elements");
+    uint64_t cb = cache_elems * wgml_dtype_size(a->cache_type);
+    if ((st = check_mat(gpu, "rope_qkv", "qkv", a->qkv, a->n, width, 4)) ||
+        (st = wgml_ops_check_view(gpu, "rope_qkv", "k_cache", a->k_cache, cb)) ||
+        (st = wgml_ops_check_view(gpu, "rope_qkv", "v_cache", a->v_cache, cb)) ||
+        (a->bias.buf && (st = wgml_ops_check_view(gpu, "rope_qkv", "bias", a->bias, 4ull * width))))
+        return st;
+    if (!a->table.buf) return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "rope_qkv: no table");
+    rope_params rp = {.n = a->n, .heads = heads, .hd = a->head_dim, .n_rot = a->n_rot,
+                      .pos = a->pos, .x_off = a->qkv.offset, .x_stride = a->qkv.stride,
+                      .neox = a->neox, .rotate = 1, .bias = a->bias.buf != NULL,
+                      .capacity = a->capacity, .q_heads = a->heads, .kv_heads = a->kv_heads};
+    wgml_view bias = a->bias.buf ? a->bias : a->table;
+    wgml_gpu_binding b[] = {{a->table.buf, a->table.offset, 0, 1}, {bias.buf, bias.offset, 0, 2},
+                            {a->qkv.v.buf, a->qkv.v.offset, 0, 3},
+                            {a->k_cache.buf, a->k_cache.offset, 0, 5},
+                            {a->v_cache.buf, a->v_cache.offset, 0, 6}};
+    return rope_dispatch(gpu, "rope_qkv", a->cache_type, &rp, b, 5);
 }
 
 // ================================================================ attention

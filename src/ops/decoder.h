@@ -101,6 +101,22 @@ typedef struct wgml_kv_store_args {
 } wgml_kv_store_args;
 wgml_status wgml_op_kv_store(wgml_gpu *gpu, const wgml_kv_store_args *a);
 
+// Both at once, one dispatch, for rows of q | k | v (H heads of queries, then
+// HKV of keys, then HKV of values, side by side: a stacked projection's
+// output), with bias ((H + 2 HKV) * HD f32, or buf NULL) added first: q
+// rotated in place, k rotated into k_cache, v into v_cache, each cache
+// (HKV, C, HD) of cache_type, at positions pos .. pos + n - 1.
+typedef struct wgml_rope_qkv_args {
+    wgml_mat qkv;
+    wgml_view bias;
+    wgml_view table;
+    wgml_view k_cache, v_cache;
+    wgml_dtype cache_type;
+    uint32_t capacity, n, heads, kv_heads, head_dim, n_rot, pos;
+    bool neox;
+} wgml_rope_qkv_args;
+wgml_status wgml_op_rope_qkv(wgml_gpu *gpu, const wgml_rope_qkv_args *a);
+
 // ---------------------------------------------------------------- attention
 
 // Causal attention of n query rows at positions pos .. pos + n - 1 over the
