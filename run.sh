@@ -29,3 +29,8 @@ echo "[run] sentence embeddings (all-MiniLM-L6-v2): wgml embed \"hello world\" -
 echo "[run] wgml similarity: cosine of the first sentence with each other"
 "$wgml" similarity "A man is eating food." "A man is eating a piece of bread." \
   "The girl is carrying a baby." "A man is riding a horse."
+echo
+# On CPU devices lavapipe runs the decoder several times faster than SwiftShader.
+[ ${#quick[@]} -gt 0 ] && [ -f "${LAVAPIPE_ICD:-}" ] && export VK_ICD_FILENAMES="$LAVAPIPE_ICD"
+echo "[run] text generation (SmolLM2-135M-Instruct): wgml generate --chat -p \"What is the capital of France?\" -n 24 --temp 0"
+"$wgml" generate --chat -p "What is the capital of France?" -n 24 --temp 0 --stats
