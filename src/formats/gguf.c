@@ -57,6 +57,7 @@
  * copied at open. A mapped file that another process truncates later can
  * still fault on access; that is the price of mapping.
  */
+#include "formats/file_read.h"
 #include "formats/gguf.h"
 
 #include <errno.h>
@@ -665,22 +666,6 @@ wgml_status wgml_gguf_open_reader(wgml_gguf_read_fn read_at, void *user, uint64_
     return finish_open(g, err, err_size, out);
 }
 
-#if defined(__wasi__)
-// The read-at source over an open file descriptor (user points at the fd).
-static wgml_status fd_read_at(void *user, uint64_t offset, void *dst, size_t n)
-{
-    int fd = *(const int *)user;
-    unsigned char *d = dst;
-    while (n > 0) {
-        ssize_t got = pread(fd, d, n, (off_t)offset);
-        if (got <= 0) return WGML_ERR_BAD_FILE;   // an error, or the file shrank
-        d += got;
-        n -= (size_t)got;
-        offset += (uint64_t)got;
-    }
-    return WGML_OK;
-}
-#endif
 
 wgml_status wgml_gguf_open_file(const char *path, wgml_gguf **out, char *err, size_t err_size)
 {
@@ -711,7 +696,7 @@ wgml_status wgml_gguf_open_file(const char *path, wgml_gguf **out, char *err, si
         return open_fail(err, err_size, WGML_ERR_OUT_OF_MEMORY, "out of memory");
     }
     g->kind = SOURCE_READER;
-    g->read_at = fd_read_at;
+    g->read_at = wgml_fd_read_at;
     g->fd = fd;
     g->user = &g->fd;
     g->size = size;
@@ -756,7 +741,7 @@ void wgml_gguf_close(wgml_gguf *g)
 {
     if (!g) return;
 #if defined(__wasi__)
-    if (g->fd >= 0 && g->read_at == fd_read_at) close(g->fd);
+    if (g->fd >= 0 && g->read_at == wgml_fd_read_at) close(g->fd);
 #else
     if (g->map) munmap(g->map, g->map_len);
 #endif

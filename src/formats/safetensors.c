@@ -40,6 +40,7 @@
  * metadata strings remain. A mapped file that another process truncates
  * later can still fault on access; that is the price of mapping.
  */
+#include "formats/file_read.h"
 #include "formats/safetensors.h"
 
 #include "core/half.h"
@@ -473,22 +474,6 @@ static wgml_status finish_open(wgml_safetensors *st, open_ctx *oc, wgml_safetens
 
 // ---------------------------------------------------------------- opening
 
-#if defined(__wasi__)
-// The read-at source over an open file descriptor (user points at the fd).
-static wgml_status fd_read_at(void *user, uint64_t offset, void *dst, size_t n)
-{
-    int fd = *(const int *)user;
-    unsigned char *d = dst;
-    while (n > 0) {
-        ssize_t got = pread(fd, d, n, (off_t)offset);
-        if (got <= 0) return WGML_ERR_BAD_FILE;   // an error, or the file shrank
-        d += got;
-        n -= (size_t)got;
-        offset += (uint64_t)got;
-    }
-    return WGML_OK;
-}
-#endif
 
 wgml_status wgml_safetensors_open_memory(const void *data, size_t size, wgml_safetensors **out,
                                          char *err, size_t err_size)
@@ -553,7 +538,7 @@ wgml_status wgml_safetensors_open_file(const char *path, wgml_safetensors **out,
         return fail(&oc, WGML_ERR_OUT_OF_MEMORY, "out of memory");
     }
     st->kind = SOURCE_READER;
-    st->read_at = fd_read_at;
+    st->read_at = wgml_fd_read_at;
     st->fd = fd;
     st->user = &st->fd;
     st->size = size;
@@ -594,7 +579,7 @@ void wgml_safetensors_close(wgml_safetensors *st)
 {
     if (!st) return;
 #if defined(__wasi__)
-    if (st->kind == SOURCE_READER && st->read_at == fd_read_at) close(st->fd);
+    if (st->kind == SOURCE_READER && st->read_at == wgml_fd_read_at) close(st->fd);
 #else
     if (st->map) munmap(st->map, st->map_len);
 #endif
