@@ -103,14 +103,19 @@ wgml_status wgml_ctx_device_info(wgml_ctx *ctx, wgml_device_info *out);
 // A GPU device can be lost: a driver reset or crash, the GPU removed, the
 // system reclaiming it. From then on every call that needs the device
 // (wgml_embed included) returns WGML_ERR_DEVICE_LOST -- never zeros or stale
-// vectors -- and wgml_ctx_device_lost is true. wgml_ctx_recover then requests
-// a new device with the context's parameters and moves the context onto it:
-// every model loaded on the context (embedders) uploads its weights again,
-// from its model file, which stays mapped while the model lives, and goes on
-// giving the same results as before the loss. Handles stay valid. With no
+// vectors or tokens -- and wgml_ctx_device_lost is true. wgml_ctx_recover then
+// requests a new device with the context's parameters and moves the context
+// onto it: every model loaded on the context uploads its weights again and
+// goes on giving the same results as before the loss. An embedder reads them
+// from its model.safetensors, which stays mapped while it lives; a wgml_llm
+// opens its GGUF file again by path (the file must stay in place, unchanged)
+// and recomputes the KV cache of the tokens its context holds, so that the
+// conversation goes on (see wgml_llm_continue). Handles stay valid. With no
 // loss it returns WGML_OK at once. When it fails (no device to be had, a
-// model that cannot be restored) the context stays lost, the reason is in
-// wgml_ctx_last_error, and wgml_ctx_recover may be called again later.
+// model that cannot be restored: WGML_ERR_BAD_FILE when an LLM's file is gone
+// or changed) the context stays lost, the reason is in wgml_ctx_last_error,
+// and wgml_ctx_recover may be called again later (after freeing a model that
+// cannot come back, for the others).
 bool        wgml_ctx_device_lost(const wgml_ctx *ctx);
 wgml_status wgml_ctx_recover(wgml_ctx *ctx);
 
@@ -191,7 +196,11 @@ typedef struct wgml_llm_info {
 } wgml_llm_info;
 
 // WGML_ERR_BAD_FILE / WGML_ERR_UNSUPPORTED with the loader's message for a
-// file that is not a usable model.
+// file that is not a usable model. A model with a buffer (a weight, a layer's
+// KV cache, activations) past the device's buffer limits is refused before
+// anything is uploaded, with WGML_ERR_OUT_OF_MEMORY and a message giving the
+// bytes it needs in all and in that buffer. The file is read again after a
+// device loss (wgml_ctx_recover): keep it in place while the model lives.
 wgml_status wgml_llm_load(wgml_ctx *ctx, const char *path, const wgml_llm_params *params,
                           wgml_llm **out);
 void        wgml_llm_free(wgml_llm *llm);
@@ -235,9 +244,25 @@ typedef bool (*wgml_text_fn)(void *user, const char *text, size_t len);
 
 // Generates from a UTF-8 prompt (tokenized with the vocabulary's BOS, special
 // tokens such as "<|im_start|>" recognised). on_text and stats may be NULL.
+// The context then holds the prompt and the tokens given to on_text (an
+// end-of-generation token is not given out and not held). When the device is
+// lost during the call it returns WGML_ERR_DEVICE_LOST and gives out nothing
+// more: no token after the last one the GPU computed before the loss; the
+// context keeps the prompt and every token given out (its KV cache is
+// recomputed by wgml_ctx_recover).
 wgml_status wgml_llm_generate(wgml_llm *llm, const char *prompt,
                               const wgml_generate_params *params, wgml_text_fn on_text,
                               void *user, wgml_generate_stats *stats);
+// Generates on from the context, as if the call that filled it had not
+// stopped: after a max_tokens stop, a cancel, or a device loss followed by a
+// successful wgml_ctx_recover. With the parameters (and seed) of that call it
+// gives the tokens it would have gone on to give: draws depend on the seed and
+// the position only. (After a device loss the recovered KV cache is a
+// recomputation: equal to the lost one up to float rounding.) The stats count
+// the context as the prompt. WGML_ERR_INVALID_ARGUMENT on an empty context; a
+// full context stops at once (WGML_STOP_CONTEXT).
+wgml_status wgml_llm_continue(wgml_llm *llm, const wgml_generate_params *params,
+                              wgml_text_fn on_text, void *user, wgml_generate_stats *stats);
 // Stops a running wgml_llm_generate after the token in progress. Safe to call
 // from a signal handler or another thread; each generate call clears it first.
 void        wgml_llm_cancel(wgml_llm *llm);

@@ -565,7 +565,7 @@ static int test_errors(wgml_gpu *gpu)
         bad.ctx = (uint32_t)ctx;
         wgml_llama_params p = {.n_ctx = (uint32_t)ctx};
         uint64_t before = wgml_gpu_pool_bytes(gpu);
-        if (expect_load_error(gpu, &bad, NULL, &p, WGML_ERR_UNSUPPORTED, "cache past the limits"))
+        if (expect_load_error(gpu, &bad, NULL, &p, WGML_ERR_OUT_OF_MEMORY, "cache past the limits"))
             return 1;
         TEST_CHECK(strstr(wgml_gpu_last_error(gpu), "bytes"), "no byte count in the message");
         TEST_CHECK(wgml_gpu_pool_bytes(gpu) == before, "buffers were made before refusing");

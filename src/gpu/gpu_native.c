@@ -64,10 +64,14 @@ static void sv_copy(char *dst, size_t cap, WGPUStringView v)
 
 wgml_status wgml_gpu_fail(wgml_gpu *g, wgml_status status, const char *fmt, ...)
 {
+    // Formatted aside first: a message may quote the last one
+    // (wgml_gpu_last_error), which vsnprintf must not write over as it reads.
+    char msg[sizeof g->err];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g->err, sizeof g->err, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(g->err, msg, strlen(msg) + 1);
     return status;
 }
 

@@ -4,6 +4,7 @@
 #include "core/ctx_internal.h"
 #include "models/chat.h"
 #include "models/llama.h"
+#include "models/llm_recover.h"
 #include "models/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -37,8 +38,11 @@ struct wgml_llm {
     char *bos_text, *eos_text;     // the pieces of BOS and EOS ("" when none)
     char *name, *arch;
     wgml_llm_info info;
-    int32_t *cache;                // (C) the tokens whose keys and values the KV cache holds
-    uint32_t n_cache;
+    int32_t *cache;                // (C) the tokens of the context
+    uint32_t n_cache;              // of them, those whose keys and values the KV cache holds
+    uint32_t n_held;               // the context's length (>= n_cache): tokens known on the
+                                   // host, the rest still to run (a continue or a recovery does)
+    wgml_llm_source *source;       // the model file, for restoring after a device loss
     atomic_int cancel;             // set by wgml_llm_cancel
 };
 
@@ -69,6 +73,19 @@ static char *special_text(const wgml_tokenizer *tok, int32_t id)
 
 // ================================================================ loading
 
+// The restore hook (gpu.h, "device loss"): the weights again from the file,
+// and the KV cache recomputed for the whole context, so that generation goes
+// on from it as if the device had not gone (llm_recover.c).
+static wgml_status llm_restore(void *user, wgml_gpu *gpu)
+{
+    wgml_llm *llm = user;
+    llm->n_cache = 0;
+    wgml_status st = wgml_llm_restore(gpu, llm->model, llm->source, llm->cache, llm->n_held,
+                                      PREFILL_CHUNK);
+    if (!st) llm->n_cache = llm->n_held;
+    return st;
+}
+
 wgml_status wgml_llm_load(wgml_ctx *ctx, const char *path, const wgml_llm_params *params,
                           wgml_llm **out)
 {
@@ -97,6 +114,7 @@ wgml_status wgml_llm_load(wgml_ctx *ctx, const char *path, const wgml_llm_params
         wgml_gpu_fail(gpu, st, "%s: %s", path, err);
         goto fail;
     }
+    if ((st = wgml_llm_source_create(gpu, path, &llm->source))) goto fail;
     if ((st = wgml_tokenizer_load_gguf(g, &llm->tok, err, sizeof err))) {
         wgml_gpu_fail(gpu, st, "%s: tokenizer: %s", path, err);
         goto fail;
@@ -141,6 +159,7 @@ wgml_status wgml_llm_load(wgml_ctx *ctx, const char *path, const wgml_llm_params
         .n_layers = c->n_layers, .dim = c->dim, .kv_f16 = wgml_llama_kv_f16(llm->model),
         .gpu_bytes = wgml_llama_gpu_bytes(llm->model), .load_seconds = now_seconds() - t0,
     };
+    if ((st = wgml_gpu_restore_hook_add(gpu, llm_restore, llm))) goto fail;
     *out = llm;
     return WGML_OK;
 fail:
@@ -152,6 +171,8 @@ fail:
 void wgml_llm_free(wgml_llm *llm)
 {
     if (!llm) return;
+    wgml_gpu_restore_hook_remove(llm->gpu, llm_restore, llm);
+    wgml_llm_source_free(llm->source);
     wgml_llama_free(llm->model);
     wgml_tokenizer_free(llm->tok);
     wgml_chat_template_free(&llm->tmpl);
@@ -172,7 +193,7 @@ void wgml_llm_cancel(wgml_llm *llm)
 
 void wgml_llm_reset(wgml_llm *llm)
 {
-    if (llm) llm->n_cache = 0;
+    if (llm) llm->n_cache = llm->n_held = 0;
 }
 
 // ================================================================ chat
@@ -207,16 +228,13 @@ static bool emit(wgml_text_fn on_text, void *user, const char *text, size_t len)
     return !on_text || !len || on_text(user, text, len);
 }
 
-wgml_status wgml_llm_generate(wgml_llm *llm, const char *prompt,
-                              const wgml_generate_params *params, wgml_text_fn on_text,
-                              void *user, wgml_generate_stats *stats)
+// A generation from `prompt`, or with prompt NULL from the context's tokens
+// (wgml_llm_continue).
+static wgml_status generate(wgml_llm *llm, const char *prompt,
+                            const wgml_generate_params *params, wgml_text_fn on_text,
+                            void *user, wgml_generate_stats *S)
 {
-    if (!llm) return WGML_ERR_INVALID_ARGUMENT;
     wgml_gpu *gpu = llm->gpu;
-    wgml_generate_stats local = {0};
-    wgml_generate_stats *S = stats ? stats : &local;
-    memset(S, 0, sizeof *S);
-    if (!prompt) return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "generate: NULL prompt");
     atomic_store_explicit(&llm->cancel, 0, memory_order_relaxed);
     wgml_generate_params gp = params ? *params : (wgml_generate_params){0};
     wgml_sampler_params sp = {
@@ -232,8 +250,23 @@ wgml_status wgml_llm_generate(wgml_llm *llm, const char *prompt,
     char err[256];
     wgml_status st = wgml_sampler_create(gpu, llm->n_vocab, &sp, &sampler);
     if (st) goto done;
-    if ((st = wgml_tokenizer_tokenize(llm->tok, prompt, strlen(prompt), true, true, &ids, &n_ids,
-                                      err, sizeof err))) {
+    if (!prompt) {   // the context is the prompt
+        if (!llm->n_held) {
+            st = wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "continue: the context is empty");
+            goto done;
+        }
+        if (llm->n_cache >= llm->n_ctx) {   // full, and nothing left to run
+            S->stop = WGML_STOP_CONTEXT;
+            goto done;
+        }
+        if (!(ids = malloc(sizeof(int32_t) * llm->n_held))) {
+            st = wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+            goto done;
+        }
+        memcpy(ids, llm->cache, sizeof(int32_t) * llm->n_held);
+        n_ids = llm->n_held;
+    } else if ((st = wgml_tokenizer_tokenize(llm->tok, prompt, strlen(prompt), true, true, &ids,
+                                             &n_ids, err, sizeof err))) {
         wgml_gpu_fail(gpu, st, "generate: %s", err);
         goto done;
     }
@@ -258,6 +291,7 @@ wgml_status wgml_llm_generate(wgml_llm *llm, const char *prompt,
     while (keep < llm->n_cache && keep < n_prompt - 1 && llm->cache[keep] == ids[keep]) keep++;
     llm->n_cache = keep;
     memcpy(llm->cache + keep, ids + keep, sizeof(int32_t) * (n_prompt - keep));
+    llm->n_held = n_prompt;
     S->prompt_tokens = n_prompt;
     S->cached_tokens = keep;
 
@@ -313,6 +347,7 @@ wgml_status wgml_llm_generate(wgml_llm *llm, const char *prompt,
         // The token goes into the context, and the next one is sampled, in one submit.
         uint32_t pos = llm->n_cache;
         llm->cache[pos] = tok;
+        llm->n_held = pos + 1;
         uint32_t back = pos + 1 < sp.repeat_last_n ? pos + 1 : sp.repeat_last_n;
         if ((st = wgml_llama_record(llm->model, &tok, 1, pos, &logits)) ||
             (st = wgml_sampler_record(sampler, logits, 0, llm->cache + pos + 1 - back, back,
@@ -324,6 +359,12 @@ wgml_status wgml_llm_generate(wgml_llm *llm, const char *prompt,
         decode_steps++;
     }
     S->decode_seconds = decode_steps ? now_seconds() - t1 : 0;
+    // The last token given out but not yet run stays in the context: a
+    // continue call runs it first, as this call would have.
+    llm->n_held = llm->n_cache;
+    if ((S->stop == WGML_STOP_LENGTH || S->stop == WGML_STOP_CANCELLED) &&
+        llm->n_cache < llm->n_ctx)
+        llm->cache[llm->n_held++] = tok;
     const char *rest;
     size_t rest_len;
     wgml_token_stream_flush(stream, &rest, &rest_len);
@@ -335,11 +376,35 @@ done:
     if (st) {
         S->stop = WGML_STOP_NONE;
         // A failed run leaves the cache's contents uncertain past what was
-        // confirmed; after a GPU error nothing is.
+        // confirmed; after a GPU error nothing is. The context's tokens stay
+        // known (n_held): after a device loss wgml_ctx_recover runs them
+        // again (llm_restore), else a continue call does.
         if (st == WGML_ERR_GPU || st == WGML_ERR_DEVICE_LOST) llm->n_cache = 0;
     }
     wgml_token_stream_free(stream);
     wgml_tokenizer_ids_free(ids);
     wgml_sampler_free(sampler);
     return st;
+}
+
+wgml_status wgml_llm_generate(wgml_llm *llm, const char *prompt,
+                              const wgml_generate_params *params, wgml_text_fn on_text,
+                              void *user, wgml_generate_stats *stats)
+{
+    if (!llm) return WGML_ERR_INVALID_ARGUMENT;
+    wgml_generate_stats local;
+    wgml_generate_stats *S = stats ? stats : &local;
+    memset(S, 0, sizeof *S);
+    if (!prompt) return wgml_gpu_fail(llm->gpu, WGML_ERR_INVALID_ARGUMENT, "generate: NULL prompt");
+    return generate(llm, prompt, params, on_text, user, S);
+}
+
+wgml_status wgml_llm_continue(wgml_llm *llm, const wgml_generate_params *params,
+                              wgml_text_fn on_text, void *user, wgml_generate_stats *stats)
+{
+    if (!llm) return WGML_ERR_INVALID_ARGUMENT;
+    wgml_generate_stats local;
+    wgml_generate_stats *S = stats ? stats : &local;
+    memset(S, 0, sizeof *S);
+    return generate(llm, NULL, params, on_text, user, S);
 }

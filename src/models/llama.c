@@ -281,6 +281,7 @@ typedef struct loader {
     size_t f32_cap;
     void *packed;       // the GPU layout
     size_t packed_cap;
+    bool restore;       // after a device loss: write into the buffers the model has
 } loader;
 
 static bool grow(void **p, size_t *cap, size_t need)
@@ -339,9 +340,18 @@ static wgml_status upload(loader *ld, const void *data, uint64_t bytes, const ch
                           wgml_gpu_buf **out)
 {
     uint64_t padded = (bytes + 3) & ~3ull;
-    wgml_status st = wgml_gpu_buf_create(ld->m->gpu, padded ? padded : 4, label, out);
-    if (st) return st;
-    ld->m->bytes += padded;
+    if (ld->restore) {
+        // The buffer came back (zero-filled) with the device; the file must
+        // give the same layout as when it was loaded.
+        if (!*out || wgml_gpu_buf_size(*out) != (padded ? padded : 4))
+            return wgml_gpu_fail(ld->m->gpu, WGML_ERR_BAD_FILE, "GGUF: \"%s\" is not what was "
+                                 "loaded (%llu bytes on the GPU now): the file changed", label,
+                                 (unsigned long long)padded);
+    } else {
+        wgml_status st = wgml_gpu_buf_create(ld->m->gpu, padded ? padded : 4, label, out);
+        if (st) return st;
+        ld->m->bytes += padded;
+    }
     if (padded != bytes) {   // writes go by whole words: copy into a zero-padded tail
         if (!grow(&ld->packed, &ld->packed_cap, (size_t)padded))
             return wgml_gpu_fail(ld->m->gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -489,37 +499,185 @@ static wgml_status load_stacked(loader *ld, const char *const *names, const uint
     return st;
 }
 
-// Bytes of each GPU buffer the model will create, checked against the
-// device's limits before anything is uploaded.
+// ================================================================ sizes
+
+// Every buffer a load creates, counted from the file before anything is
+// uploaded (check_limits): `total` is what wgml_llama_gpu_bytes reports after
+// the load, `worst` the largest single buffer. BF16 matrices count as F16
+// (what they become unless a value exceeds f16's range) in the total, and as
+// F32 in the largest buffer, so that no buffer of the load can be refused
+// after the check.
+typedef struct llama_plan {
+    uint64_t total;
+    uint64_t worst;
+    char worst_name[96];
+} llama_plan;
+
+static void plan_add(llama_plan *p, uint64_t bytes, uint64_t worst_bytes, const char *name)
+{
+    p->total += (bytes + 3) & ~3ull;   // as upload and make_buf round
+    worst_bytes = (worst_bytes + 3) & ~3ull;
+    if (worst_bytes > p->worst) {
+        p->worst = worst_bytes;
+        snprintf(p->worst_name, sizeof p->worst_name, "%s", name);
+    }
+}
+
+// The GPU format of tensor `name` (BF16 as F16), false when absent or not loadable.
+static bool plan_format(const wgml_gguf *g, const char *name, wgml_quant *q, bool *bf16)
+{
+    const wgml_gguf_tensor *t = wgml_gguf_tensor_find(g, name);
+    if (!t || gpu_format(t->type, q)) return false;
+    *bf16 = t->type == WGML_GGUF_BF16;
+    return true;
+}
+
+// Matrices stacked as load_stacked stacks them (one buffer when they share a
+// format), else one buffer each. Absent or unloadable ones count nothing: the
+// load refuses the file before it uploads them.
+static void plan_matrices(llama_plan *p, const wgml_gguf *g, const char *const *names,
+                          const uint32_t *N, int count, uint32_t K, bool *stacked)
+{
+    wgml_quant q[3];
+    bool bf16[3], ok = true, same = true;
+    uint64_t rows = 0;
+    for (int i = 0; i < count; i++) {
+        ok &= plan_format(g, names[i], &q[i], &bf16[i]);
+        same &= ok && q[i] == q[0] && bf16[i] == bf16[0];
+        rows += N[i];
+    }
+    *stacked = ok && same && rows <= UINT32_MAX && rows * K <= UINT32_MAX;
+    if (*stacked) {
+        plan_add(p, wgml_gemv_packed_bytes(q[0], rows, K),
+                 wgml_gemv_packed_bytes(bf16[0] ? WGML_QUANT_F32 : q[0], rows, K), names[0]);
+        return;
+    }
+    for (int i = 0; i < count; i++) {
+        wgml_quant qi;
+        bool b;
+        if (plan_format(g, names[i], &qi, &b))
+            plan_add(p, wgml_gemv_packed_bytes(qi, N[i], K),
+                     wgml_gemv_packed_bytes(b ? WGML_QUANT_F32 : qi, N[i], K), names[i]);
+    }
+}
+
+static void plan_matrix(llama_plan *p, const wgml_gguf *g, const char *name, uint32_t N,
+                        uint32_t K)
+{
+    bool stacked;
+    plan_matrices(p, g, &name, &N, 1, K, &stacked);
+}
+
+typedef struct activation_buf {
+    wgml_gpu_buf **dst;
+    uint64_t bytes;
+    const char *label;
+} activation_buf;
+
+enum { MAX_ACTIVATION_BUFS = 16 };
+
+// The activation buffers (CH rows each, and the per-call state): one list for
+// make_activations and for the plan. split_qkv / split_ffn: some layer keeps
+// Q/K/V or gate/up as separate matrices.
+static size_t activation_bufs(wgml_llama *m, bool split_qkv, bool split_ffn, activation_buf *b)
+{
+    const wgml_llama_config *c = &m->cfg;
+    uint64_t R = CHUNK_ROWS, D = c->dim, Q = (uint64_t)c->n_heads * c->head_dim,
+             KV = (uint64_t)c->n_kv_heads * c->head_dim, F = c->ffn_dim;
+    size_t n = 0;
+    if (split_qkv) {
+        b[n++] = (activation_buf){&m->q, 4 * R * Q, "llama.q"};
+        b[n++] = (activation_buf){&m->k, 4 * R * KV, "llama.k"};
+        b[n++] = (activation_buf){&m->v, 4 * R * KV, "llama.v"};
+    }
+    if (split_ffn) {
+        b[n++] = (activation_buf){&m->gate, 4 * R * F, "llama.gate"};
+        b[n++] = (activation_buf){&m->up, 4 * R * F, "llama.up"};
+    }
+    b[n++] = (activation_buf){&m->x, 4 * R * D, "llama.x"};
+    b[n++] = (activation_buf){&m->xn, 4 * R * D, "llama.xn"};
+    b[n++] = (activation_buf){&m->qkv, 4 * R * (Q + 2 * KV), "llama.qkv"};
+    b[n++] = (activation_buf){&m->att, 4 * R * Q, "llama.att"};
+    b[n++] = (activation_buf){&m->proj, 4 * R * D, "llama.proj"};
+    b[n++] = (activation_buf){&m->gu, 8 * R * F, "llama.gu"};
+    b[n++] = (activation_buf){&m->hid, 4 * R * F, "llama.hid"};
+    b[n++] = (activation_buf){&m->ids, 4ull * m->n_ctx, "llama.ids"};
+    b[n++] = (activation_buf){&m->scratch,
+                              wgml_attn_decode_scratch_bytes(c->n_heads, c->head_dim, m->n_ctx),
+                              "llama.scratch"};
+    b[n++] = (activation_buf){&m->logits, 4ull * c->n_vocab, "llama.logits"};
+    return n;
+}
+
+// The buffers load_weights and make_activations will make, in their order.
+static void plan_model(wgml_llama *m, const wgml_gguf *g, llama_plan *p)
+{
+    const wgml_llama_config *c = &m->cfg;
+    uint32_t D = c->dim, F = c->ffn_dim, Q = c->n_heads * c->head_dim,
+             KV = c->n_kv_heads * c->head_dim;
+    memset(p, 0, sizeof *p);
+    plan_matrix(p, g, "token_embd.weight", c->n_vocab, D);
+    if (!c->tied_output) plan_matrix(p, g, "output.weight", c->n_vocab, D);
+    plan_add(p, 4ull * D, 4ull * D, "output_norm.weight");
+    bool split_qkv = false, split_ffn = false;
+    uint64_t cache = (uint64_t)c->n_kv_heads * m->n_ctx * c->head_dim * wgml_dtype_size(m->kv_type);
+    for (uint32_t i = 0; i < c->n_layers; i++) {
+        char n[6][96];
+        static const char *const parts[6] = {"attn_q", "attn_k", "attn_v", "ffn_gate", "ffn_up",
+                                             "attn_output"};
+        for (int k = 0; k < 6; k++) snprintf(n[k], sizeof n[k], "blk.%u.%s.weight", i, parts[k]);
+        plan_add(p, 4ull * D, 4ull * D, "attn_norm.weight");
+        plan_add(p, 4ull * D, 4ull * D, "ffn_norm.weight");
+        plan_matrix(p, g, n[5], D, Q);
+        snprintf(n[5], sizeof n[5], "blk.%u.ffn_down.weight", i);
+        plan_matrix(p, g, n[5], D, F);
+        const char *qkv[3] = {n[0], n[1], n[2]}, *gu[2] = {n[3], n[4]};
+        uint32_t qkv_n[3] = {Q, KV, KV}, gu_n[2] = {F, F};
+        bool sq, sf;
+        plan_matrices(p, g, qkv, qkv_n, 3, D, &sq);
+        plan_matrices(p, g, gu, gu_n, 2, D, &sf);
+        split_qkv |= !sq;
+        split_ffn |= !sf;
+        if (c->qkv_bias && sq) {
+            plan_add(p, 4ull * (Q + 2 * KV), 4ull * (Q + 2 * KV), "attn_q.bias (stacked)");
+        } else if (c->qkv_bias) {
+            plan_add(p, 4ull * Q, 4ull * Q, "attn_q.bias");
+            plan_add(p, 4ull * KV, 4ull * KV, "attn_k.bias");
+            plan_add(p, 4ull * KV, 4ull * KV, "attn_v.bias");
+        }
+        plan_add(p, cache, cache, "the KV cache of one layer (keys or values)");
+        plan_add(p, cache, cache, "the KV cache of one layer (keys or values)");
+    }
+    uint64_t table = 4ull * m->n_ctx * c->n_rot;
+    plan_add(p, table, table, "the rotary table");
+    activation_buf b[MAX_ACTIVATION_BUFS];
+    size_t nb = activation_bufs(m, split_qkv, split_ffn, b);
+    for (size_t i = 0; i < nb; i++) plan_add(p, b[i].bytes, b[i].bytes, b[i].label);
+}
+
+// Refuses, before anything is uploaded, a model with a buffer past the
+// device's limits: each buffer is bound whole, so each must fit
+// maxBufferSize and maxStorageBufferBindingSize. WebGPU tells nothing of the
+// device's memory as a whole; the message gives the total so that the caller
+// can judge.
 static wgml_status check_limits(wgml_llama *m, wgml_gguf *g)
 {
     const wgml_device_info *d = wgml_gpu_info(m->gpu);
-    uint64_t lim = d->max_storage_buffer_binding_size < d->max_buffer_size
-                       ? d->max_storage_buffer_binding_size : d->max_buffer_size;
-    const wgml_llama_config *c = &m->cfg;
-    uint64_t total = 0, worst = 0;
-    const char *worst_name = "";
-    for (size_t i = 0; i < wgml_gguf_tensor_count(g); i++) {
-        const wgml_gguf_tensor *t = wgml_gguf_tensor_at(g, i);
-        wgml_quant q;
-        uint64_t b = t->n_elements * 4;   // vectors become f32
-        if (t->n_dims >= 2 && !gpu_format(t->type, &q))
-            b = wgml_gemv_packed_bytes(t->type == WGML_GGUF_BF16 ? WGML_QUANT_F32 : q, t->ne[1],
-                                       t->ne[0]);
-        total += b;
-        if (b > worst) worst = b, worst_name = t->name;
-    }
-    uint64_t cache = (uint64_t)c->n_kv_heads * m->n_ctx * c->head_dim * wgml_dtype_size(m->kv_type);
-    uint64_t ffn = 4ull * CHUNK_ROWS * c->ffn_dim;
-    total += 2 * cache * c->n_layers + 3 * ffn + 8ull * CHUNK_ROWS * c->dim * 5;
-    if (cache > worst) worst = cache, worst_name = "the KV cache of one layer";
-    if (ffn > worst) worst = ffn, worst_name = "the feed-forward activations";
-    if (worst > lim)
-        return wgml_gpu_fail(m->gpu, WGML_ERR_UNSUPPORTED,
-                             "llama: %s needs a buffer of %llu bytes; this device binds at most "
-                             "%llu (the model needs %llu bytes of GPU memory in all; a smaller "
-                             "n_ctx shrinks the cache)", worst_name, (unsigned long long)worst,
-                             (unsigned long long)lim, (unsigned long long)total);
+    bool by_binding = d->max_storage_buffer_binding_size < d->max_buffer_size;
+    uint64_t lim = by_binding ? d->max_storage_buffer_binding_size : d->max_buffer_size;
+    llama_plan p;
+    plan_model(m, g, &p);
+    if (p.worst > lim)
+        return wgml_gpu_fail(m->gpu, WGML_ERR_OUT_OF_MEMORY,
+                             "llama: the model needs %llu bytes of GPU memory (weights, KV cache "
+                             "of %u positions, activations); %s needs %llu bytes in one buffer, "
+                             "more than the device's %s of %llu bytes%s",
+                             (unsigned long long)p.total, m->n_ctx, p.worst_name,
+                             (unsigned long long)p.worst,
+                             by_binding ? "maxStorageBufferBindingSize" : "maxBufferSize",
+                             (unsigned long long)lim,
+                             strstr(p.worst_name, "KV cache") || strstr(p.worst_name, "scratch")
+                                 ? " (a smaller n_ctx shrinks it)" : "");
     return WGML_OK;
 }
 
@@ -576,8 +734,9 @@ static wgml_status load_weights(loader *ld)
         }
 #undef NAME
         uint64_t cb = (uint64_t)c->n_kv_heads * m->n_ctx * c->head_dim * wgml_dtype_size(m->kv_type);
-        if ((st = make_buf(m, cb, "llama.k_cache", &L->k_cache)) ||
-            (st = make_buf(m, cb, "llama.v_cache", &L->v_cache)))
+        // (A restore leaves the caches to their owner: their contents are gone.)
+        if (!ld->restore && ((st = make_buf(m, cb, "llama.k_cache", &L->k_cache)) ||
+                             (st = make_buf(m, cb, "llama.v_cache", &L->v_cache))))
             return st;
     }
     // The rotary table for every position of the cache.
@@ -603,34 +762,17 @@ static wgml_status load_weights(loader *ld)
 
 static wgml_status make_activations(wgml_llama *m)
 {
-    const wgml_llama_config *c = &m->cfg;
-    uint64_t R = CHUNK_ROWS, D = c->dim, Q = (uint64_t)c->n_heads * c->head_dim,
-             KV = (uint64_t)c->n_kv_heads * c->head_dim, F = c->ffn_dim;
-    wgml_status st;
     bool split_qkv = false, split_ffn = false;
-    for (uint32_t i = 0; i < c->n_layers; i++) {
+    for (uint32_t i = 0; i < m->cfg.n_layers; i++) {
         split_qkv |= !m->layers[i].wqkv.buf;
         split_ffn |= !m->layers[i].gate_up.buf;
     }
-    if (split_qkv && ((st = make_buf(m, 4 * R * Q, "llama.q", &m->q)) ||
-                      (st = make_buf(m, 4 * R * KV, "llama.k", &m->k)) ||
-                      (st = make_buf(m, 4 * R * KV, "llama.v", &m->v))))
-        return st;
-    if (split_ffn && ((st = make_buf(m, 4 * R * F, "llama.gate", &m->gate)) ||
-                      (st = make_buf(m, 4 * R * F, "llama.up", &m->up))))
-        return st;
-    if ((st = make_buf(m, 4 * R * D, "llama.x", &m->x)) ||
-        (st = make_buf(m, 4 * R * D, "llama.xn", &m->xn)) ||
-        (st = make_buf(m, 4 * R * (Q + 2 * KV), "llama.qkv", &m->qkv)) ||
-        (st = make_buf(m, 4 * R * Q, "llama.att", &m->att)) ||
-        (st = make_buf(m, 4 * R * D, "llama.proj", &m->proj)) ||
-        (st = make_buf(m, 8 * R * F, "llama.gu", &m->gu)) ||
-        (st = make_buf(m, 4 * R * F, "llama.hid", &m->hid)) ||
-        (st = make_buf(m, 4ull * m->n_ctx, "llama.ids", &m->ids)) ||
-        (st = make_buf(m, wgml_attn_decode_scratch_bytes(c->n_heads, c->head_dim, m->n_ctx),
-                       "llama.scratch", &m->scratch)) ||
-        (st = make_buf(m, 4ull * c->n_vocab, "llama.logits", &m->logits)))
-        return st;
+    activation_buf b[MAX_ACTIVATION_BUFS];
+    size_t n = activation_bufs(m, split_qkv, split_ffn, b);
+    for (size_t i = 0; i < n; i++) {
+        wgml_status st = make_buf(m, b[i].bytes, b[i].label, b[i].dst);
+        if (st) return st;
+    }
     return WGML_OK;
 }
 
@@ -681,6 +823,25 @@ wgml_status wgml_llama_load(wgml_gpu *gpu, wgml_gguf *g, const wgml_llama_params
     }
     *out = m;
     return WGML_OK;
+}
+
+wgml_status wgml_llama_restore(wgml_llama *m, wgml_gguf *g)
+{
+    if (!m || !g) return WGML_ERR_INVALID_ARGUMENT;
+    char err[512];
+    wgml_llama_config c;
+    wgml_status st = wgml_llama_config_read(g, &c, err, sizeof err);
+    if (st) return wgml_gpu_fail(m->gpu, st, "%s", err);
+    // Both configs were zeroed before they were read: padding compares equal.
+    if (memcmp(&c, &m->cfg, sizeof c))
+        return wgml_gpu_fail(m->gpu, WGML_ERR_BAD_FILE, "llama: the file's model is not the one "
+                             "that was loaded (its configuration differs)");
+    loader ld = {.m = m, .g = g, .err = err, .err_size = sizeof err, .restore = true};
+    st = load_weights(&ld);
+    free(ld.raw);
+    free(ld.f32);
+    free(ld.packed);
+    return st;
 }
 
 void wgml_llama_free(wgml_llama *m)

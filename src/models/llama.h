@@ -70,11 +70,18 @@ typedef struct wgml_llama wgml_llama;
 
 // Reads the config and the weights from `g` and uploads them (weights keep
 // their GGUF block format where the GEMV kernels read it directly). Refuses a
-// model that does not fit the device limits before any upload, saying how
-// many bytes it needs. Errors are recorded on gpu (wgml_gpu_last_error).
+// model with a buffer past the device limits before any upload, with
+// WGML_ERR_OUT_OF_MEMORY and the bytes it needs (in all, and in its largest
+// buffer). Errors are recorded on gpu (wgml_gpu_last_error).
 wgml_status wgml_llama_load(wgml_gpu *gpu, wgml_gguf *g, const wgml_llama_params *p,
                             wgml_llama **out);
 void wgml_llama_free(wgml_llama *m);
+// After a device loss and wgml_gpu_recover (which makes every buffer again,
+// zero-filled, behind the same handles): writes the weights and tables again
+// from `g`, which must hold the model that was loaded (WGML_ERR_BAD_FILE
+// otherwise). The KV cache is left zero: its owner recomputes what it needs
+// (wgml_llama_record from position 0). Errors are recorded on the gpu.
+wgml_status wgml_llama_restore(wgml_llama *m, wgml_gguf *g);
 const wgml_llama_config *wgml_llama_config_of(const wgml_llama *m);
 uint32_t wgml_llama_n_ctx(const wgml_llama *m);
 // Whether the KV cache holds f16 (else f32).
