@@ -469,25 +469,6 @@ static int test_model_limits(void)
 
 // ================================================================ load and free
 
-// Resident anonymous and shared memory in MiB (Linux /proc/self/status;
-// 0 when unknown): the host heap and, on CPU Vulkan devices, device memory
-// (lavapipe's is shared memory, SwiftShader's anonymous). Not the pages of
-// the mapped model file.
-static double resident_mib(const char *which)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
-    char line[256];
-    double kib = 0;
-    while (fgets(line, sizeof line, f)) {
-        bool anon = !strncmp(line, "RssAnon:", 8), shmem = !strncmp(line, "RssShmem:", 9);
-        if ((anon && strchr(which, 'a')) || (shmem && strchr(which, 's')))
-            kib += atof(line + (anon ? 8 : 9));
-    }
-    fclose(f);
-    return kib / 1024;
-}
-
 static int test_load_free(int count)
 {
     char err[512];
@@ -522,7 +503,7 @@ static int test_load_free(int count)
         TEST_CHECK(wgml_gpu_restore_hook_count(gpu) == 0, "load %d left %zu restore hooks", i,
                    wgml_gpu_restore_hook_count(gpu));
         CTX_OK(ctx, wgml_gpu_wait(gpu));   // let the implementation finish its frees
-        double now = resident_mib(which);
+        double now = test_resident_mib(which);
         // From the second load on (the first sets up caches), up to the one
         // before last (the last one's run compiles plans).
         if (i == 1) base = now;

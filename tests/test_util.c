@@ -106,3 +106,18 @@ wgml_gpu_buf *test_upload(wgml_gpu *gpu, const void *data, uint64_t bytes)
     }
     return b;
 }
+
+double test_resident_mib(const char *which)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    double kib = 0;
+    while (fgets(line, sizeof line, f)) {
+        bool anon = !strncmp(line, "RssAnon:", 8), shmem = !strncmp(line, "RssShmem:", 9);
+        if ((anon && strchr(which, 'a')) || (shmem && strchr(which, 's')))
+            kib += atof(line + (anon ? 8 : 9));
+    }
+    fclose(f);
+    return kib / 1024;
+}

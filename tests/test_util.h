@@ -37,6 +37,12 @@ void test_guarded_free(wgml_gpu *gpu, test_guarded *g);
 // Uploads host data to a new buffer.
 wgml_gpu_buf *test_upload(wgml_gpu *gpu, const void *data, uint64_t bytes);
 
+// Resident memory in MiB (Linux /proc/self/status; 0 when unknown): `which`
+// holds 'a' for anonymous memory (the host heap; SwiftShader's device memory)
+// and/or 's' for shared memory (lavapipe's device memory). Not the pages of
+// mapped files.
+double test_resident_mib(const char *which);
+
 #define TEST_CHECK(cond, ...)                                             \
     do {                                                                  \
         if (!(cond)) {                                                    \
