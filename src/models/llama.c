@@ -652,7 +652,11 @@ static void plan_model(wgml_llama *m, const wgml_gguf *g, llama_plan *p)
     plan_add(p, table, table, "the rotary table");
     activation_buf b[MAX_ACTIVATION_BUFS];
     size_t nb = activation_bufs(m, split_qkv, split_ffn, b);
-    for (size_t i = 0; i < nb; i++) plan_add(p, b[i].bytes, b[i].bytes, b[i].label);
+    for (size_t i = 0; i < nb; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "the activations %s", b[i].label);
+        plan_add(p, b[i].bytes, b[i].bytes, name);
+    }
 }
 
 // Refuses, before anything is uploaded, a model with a buffer past the
@@ -676,7 +680,8 @@ static wgml_status check_limits(wgml_llama *m, wgml_gguf *g)
                              (unsigned long long)p.worst,
                              by_binding ? "maxStorageBufferBindingSize" : "maxBufferSize",
                              (unsigned long long)lim,
-                             strstr(p.worst_name, "KV cache") || strstr(p.worst_name, "scratch")
+                             strstr(p.worst_name, "KV cache") || strstr(p.worst_name, "scratch") ||
+                                     strstr(p.worst_name, "rotary") || strstr(p.worst_name, ".ids")
                                  ? " (a smaller n_ctx shrinks it)" : "");
     return WGML_OK;
 }
