@@ -15,12 +15,13 @@
  *                 text, which equals the C reference decoder's argmax tokens
  *                 (src/models/llama_ref.h; every top-2 margin checked to be
  *                 far above the GPU/reference difference). A seeded sampled
- *                 generation continues the same way; a quantised model
- *                 (Q4_1) gives the same text after recovery as before. A
- *                 model file removed, or replaced, before recovery makes
- *                 wgml_ctx_recover fail with WGML_ERR_BAD_FILE naming it (the
- *                 context stays lost); putting it back, or freeing the
- *                 model, lets it succeed.
+ *                 generation continues the same way; so does one stopped by
+ *                 max_tokens (no loss).
+ *   llm_lost_file the model file removed, or replaced, before recovery:
+ *                 wgml_ctx_recover fails with WGML_ERR_BAD_FILE naming it and
+ *                 the context stays lost; with the file back, or the model
+ *                 freed, it recovers (and generates the reference's text)
+ *   llm_lost_quant a Q4_1 model gives the same text after recovery as before
  *   llm_too_big   a model with a buffer past maxStorageBufferBindingSize or
  *                 maxBufferSize (capped for the test) is refused with
  *                 WGML_ERR_OUT_OF_MEMORY before any buffer is made; the
@@ -283,59 +284,108 @@ static int test_llm_lost(void)
     if (lose_and_continue(ctx, llm, PROMPT, &sampled, 5, 0, us.s, "sampled, lost after 5"))
         return 1;
 
-    // The file gone at recovery: refused, the context stays lost; back, it recovers.
+    wgml_llm_free(llm);
+    TEST_CHECK(wgml_gpu_restore_hook_count(gpu) == 0, "a freed model left its hook");
+    wgml_ctx_free(ctx);
+    return 0;
+}
+
+// The model file gone, or replaced, when the context recovers. Two models
+// (two files of the same model); nothing runs until the end, so that the
+// recoveries compile no kernels (SwiftShader takes seconds for each).
+static int test_llm_lost_file(void)
+{
+    const char *path = test_llm_temp_path("faults_llm_file");
+    const char *other = test_llm_temp_path("faults_llm_other");
+    TEST_CHECK(path && other, "no temporary file");
+    test_llm_spec spec = {.ctx = 256, .seed = 11, .eos_override = -1};
+    if (test_llm_write(&spec, path) || test_llm_write(&spec, other)) return 1;
+    enum { N = 8 };
+    char want[N + 1];
+    double margin;
+    if (reference_greedy(path, PROMPT, N, want, &margin)) return 1;
+    TEST_CHECK(margin > 1e-3, "a near-tie in the reference's argmax");
+    wgml_ctx *ctx = ctx_create();
+    wgml_gpu *gpu = ctx->gpu;
+    wgml_llm_params lp32 = {.precision = WGML_PRECISION_F32};
+    wgml_llm *a, *b;
+    CTX_OK(ctx, wgml_llm_load(ctx, path, &lp32, &a));
+    CTX_OK(ctx, wgml_llm_load(ctx, other, &lp32, &b));
+    wgml_generate_params greedy = {.max_tokens = N, .ignore_eog = true};
+    wgml_generate_stats s;
+
+    // Gone: refused, naming the file; the context stays lost. Back: it recovers.
     char moved[128];
     snprintf(moved, sizeof moved, "%s.moved", path);
     wgml_gpu_debug_lose_device(gpu);
     TEST_CHECK(rename(path, moved) == 0, "rename %s", path);
     wgml_status st = wgml_ctx_recover(ctx);
-    printf("recover with the file gone: %s: %s\n", wgml_status_name(st), wgml_ctx_last_error(ctx));
-    TEST_CHECK(st == WGML_ERR_BAD_FILE && strstr(wgml_ctx_last_error(ctx), path),
+    printf("recover with a file gone: %s: %s\n", wgml_status_name(st), wgml_ctx_last_error(ctx));
+    TEST_CHECK(rename(moved, path) == 0, "renaming %s back", moved);
+    TEST_CHECK(st == WGML_ERR_BAD_FILE && strstr(wgml_ctx_last_error(ctx), path) &&
+               strstr(wgml_ctx_last_error(ctx), "No such file"),
                "recover without the file: %s", wgml_status_name(st));
     TEST_CHECK(wgml_ctx_device_lost(ctx), "a failed recovery left the context usable");
     text none = {0};
-    EXPECT(ctx, WGML_ERR_DEVICE_LOST, wgml_llm_continue(llm, &greedy, collect, &none, &s));
+    EXPECT(ctx, WGML_ERR_DEVICE_LOST, wgml_llm_generate(a, PROMPT, &greedy, collect, &none, &s));
     TEST_CHECK(none.pieces == 0, "%d pieces after a failed recovery", none.pieces);
-    TEST_CHECK(rename(moved, path) == 0, "rename back");
     CTX_OK(ctx, wgml_ctx_recover(ctx));
-    text again = {0};
-    wgml_llm_reset(llm);
-    CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &greedy, collect, &again, &s));
-    TEST_CHECK(!strcmp(again.s, want), "after recovering with the file back: \"%s\"", again.s);
 
-    // Another file in its place (another seed, same shape): refused; freeing
-    // the model lets the context recover.
+    // Another model in the other's place (another seed: same shape and size):
+    // refused, naming it; freeing that model lets the context recover.
     wgml_gpu_debug_lose_device(gpu);
     spec.seed = 12;
-    if (test_llm_write(&spec, path)) return 1;
+    if (test_llm_write(&spec, other)) return 1;
     st = wgml_ctx_recover(ctx);
     printf("recover with another file in place: %s: %s\n", wgml_status_name(st),
            wgml_ctx_last_error(ctx));
-    TEST_CHECK(st == WGML_ERR_BAD_FILE && strstr(wgml_ctx_last_error(ctx), "changed"),
+    TEST_CHECK(st == WGML_ERR_BAD_FILE && strstr(wgml_ctx_last_error(ctx), other) &&
+               strstr(wgml_ctx_last_error(ctx), "changed"),
                "recover with a changed file: %s", wgml_status_name(st));
-    wgml_llm_free(llm);
-    TEST_CHECK(wgml_gpu_restore_hook_count(gpu) == 0, "a freed model left its hook");
+    TEST_CHECK(wgml_ctx_device_lost(ctx), "a failed recovery left the context usable");
+    wgml_llm_free(b);
+    TEST_CHECK(wgml_gpu_restore_hook_count(gpu) == 1, "%zu restore hooks for one model",
+               wgml_gpu_restore_hook_count(gpu));
     CTX_OK(ctx, wgml_ctx_recover(ctx));
-    printf("ok   recovery refuses a model file gone or changed, naming it\n");
+    // The model whose file came back generates the reference's text.
+    text t = {0};
+    CTX_OK(ctx, wgml_llm_generate(a, PROMPT, &greedy, collect, &t, &s));
+    TEST_CHECK(!strcmp(t.s, want), "after recovering with the file back: \"%s\", the reference "
+               "\"%s\"", t.s, want);
+    wgml_llm_free(a);
+    wgml_ctx_free(ctx);
+    printf("ok   recovery refuses a model file gone or changed, naming it; it recovers with "
+           "the file back (then \"%s\", as the reference) or the model freed\n", t.s);
+    return 0;
+}
 
-    // A quantised model: after recovery, the prompt again gives the text it gave
-    // before the loss (both times all but the prompt's last token from the cache).
-    spec = (test_llm_spec){.type = WGML_GGUF_Q4_1, .ctx = 256, .seed = 3, .eos_override = -1};
+// A quantised model (Q4_1 matrices, the device's own choice of GEMV
+// arithmetic and KV cache type): recovery writes the repacked blocks again.
+// After it, the prompt gives the text it gave before the loss, both times
+// with all but its last token from the cache (so on the same kernels).
+static int test_llm_lost_quant(void)
+{
+    const char *path = test_llm_temp_path("faults_llm_q");
+    TEST_CHECK(path, "no temporary file");
+    test_llm_spec spec = {.type = WGML_GGUF_Q4_1, .ctx = 256, .seed = 3, .eos_override = -1};
     if (test_llm_write(&spec, path)) return 1;
+    wgml_ctx *ctx = ctx_create();
+    wgml_llm *llm;
     CTX_OK(ctx, wgml_llm_load(ctx, path, NULL, &llm));
     wgml_generate_params q = {.max_tokens = 12, .ignore_eog = true};
+    wgml_generate_stats s;
     text q1 = {0}, q2 = {0}, q3 = {0};
     CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &q, collect, &q1, &s));
     CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &q, collect, &q2, &s));
-    wgml_gpu_debug_lose_device(gpu);
+    wgml_gpu_debug_lose_device(ctx->gpu);
     CTX_OK(ctx, wgml_ctx_recover(ctx));
     CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &q, collect, &q3, &s));
     TEST_CHECK(s.cached_tokens + 1 == s.prompt_tokens, "reused %u of %u", s.cached_tokens,
                s.prompt_tokens);
-    TEST_CHECK(!strcmp(q2.s, q3.s), "Q4_1 before the loss \"%s\", after recovery \"%s\"", q2.s,
-               q3.s);
-    printf("ok   Q4_1 model: \"%s\" before the loss and after recovery (first run \"%s\")\n",
-           q3.s, q1.s);
+    TEST_CHECK(q2.n == q.max_tokens && !strcmp(q2.s, q3.s), "Q4_1 before the loss \"%s\", after "
+               "recovery \"%s\"", q2.s, q3.s);
+    printf("ok   Q4_1 model: \"%s\" before the loss and after recovery (a whole prefill gave "
+           "\"%s\")\n", q3.s, q1.s);
     wgml_llm_free(llm);
     wgml_ctx_free(ctx);
     return 0;
@@ -491,11 +541,15 @@ static int test_llm_load_free(int count)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_faults_llm llm_lost|llm_too_big|llm_load_free N\n");
+        fprintf(stderr, "usage: test_faults_llm llm_lost|llm_lost_file|llm_lost_quant|llm_too_big|"
+                        "llm_load_free N\n");
         return 2;
     }
+    setvbuf(stdout, NULL, _IOLBF, 0);   // in order with the library's messages on stderr
     const char *t = argv[1];
     if (!strcmp(t, "llm_lost")) return test_llm_lost();
+    if (!strcmp(t, "llm_lost_file")) return test_llm_lost_file();
+    if (!strcmp(t, "llm_lost_quant")) return test_llm_lost_quant();
     if (!strcmp(t, "llm_too_big")) return test_llm_too_big();
     if (!strcmp(t, "llm_load_free")) return test_llm_load_free(argc > 2 ? atoi(argv[2]) : 100);
     fprintf(stderr, "unknown test '%s'\n", t);
