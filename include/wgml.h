@@ -244,29 +244,32 @@ typedef bool (*wgml_text_fn)(void *user, const char *text, size_t len);
 
 // Generates from a UTF-8 prompt (tokenized with the vocabulary's BOS, special
 // tokens such as "<|im_start|>" recognised). on_text and stats may be NULL.
-// The context then holds the prompt and the tokens given to on_text (an
-// end-of-generation token is not given out and not held). When the device is
-// lost during the call it returns WGML_ERR_DEVICE_LOST and gives out nothing
-// more: no token after the last one the GPU computed before the loss; the
-// context keeps the prompt and every token given out (its KV cache is
-// recomputed by wgml_ctx_recover).
+// The context then holds the prompt and the tokens given to on_text (not an
+// end-of-generation token, which is not given out; not a token given out at
+// the context's end, which does not fit). When the device is lost during the
+// call it returns WGML_ERR_DEVICE_LOST, having given out only tokens the GPU
+// computed before the loss; the context keeps the prompt and every token
+// given out, and wgml_ctx_recover recomputes its KV cache.
 wgml_status wgml_llm_generate(wgml_llm *llm, const char *prompt,
                               const wgml_generate_params *params, wgml_text_fn on_text,
                               void *user, wgml_generate_stats *stats);
 // Generates on from the context, as if the call that filled it had not
 // stopped: after a max_tokens stop, a cancel, or a device loss followed by a
 // successful wgml_ctx_recover. With the parameters (and seed) of that call it
-// gives the tokens it would have gone on to give: draws depend on the seed and
-// the position only. (After a device loss the recovered KV cache is a
-// recomputation: equal to the lost one up to float rounding.) The stats count
-// the context as the prompt. WGML_ERR_INVALID_ARGUMENT on an empty context; a
-// full context stops at once (WGML_STOP_CONTEXT).
+// gives the tokens that call would have gone on to give (draws depend on the
+// seed and the position only; max_tokens counts from here). After a device
+// loss the KV cache is a recomputation by prefill of what decode steps had
+// computed: equal up to rounding (with quantised weights, up to the 8-bit
+// rounding of the decode steps' activations), so a near-tie can go the other
+// way. The stats count the context as the prompt. WGML_ERR_INVALID_ARGUMENT
+// on an empty context; a full context stops at once (WGML_STOP_CONTEXT).
 wgml_status wgml_llm_continue(wgml_llm *llm, const wgml_generate_params *params,
                               wgml_text_fn on_text, void *user, wgml_generate_stats *stats);
-// Stops a running wgml_llm_generate after the token in progress. Safe to call
-// from a signal handler or another thread; each generate call clears it first.
+// Stops a running wgml_llm_generate or wgml_llm_continue after the token in
+// progress. Safe to call from a signal handler or another thread; each of
+// those calls clears it first.
 void        wgml_llm_cancel(wgml_llm *llm);
-// Forgets the KV cache: the next prompt is prefilled whole.
+// Forgets the context and its KV cache: the next prompt is prefilled whole.
 void        wgml_llm_reset(wgml_llm *llm);
 
 // One message of a conversation.
