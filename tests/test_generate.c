@@ -24,6 +24,7 @@
 #include "formats/gguf.h"
 #include "models/llama_ref.h"
 #include "models/sampler.h"
+#include "test_llm_model.h"
 #include "tokenizer/tokenizer.h"
 #include "wgml.h"
 
@@ -53,93 +54,7 @@
 
 // ---------------------------------------------------------------- tiny models
 
-enum { DIM = 64, LAYERS = 2, HEADS = 4, KV_HEADS = 2, FFN = 128, CTX = 256 };
-
-static uint64_t rng;
-static float urand(void)   // uniform in [-1, 1)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 40) * (2.0 / 16777216.0) - 1.0);
-}
-
-static wgml_status add_f32(wgml_gguf_writer *w, const char *name, uint64_t K, uint64_t N, float sd,
-                           float constant)
-{
-    uint64_t n = K * N;
-    float *v = malloc(4 * n);
-    if (!v) return WGML_ERR_OUT_OF_MEMORY;
-    for (uint64_t i = 0; i < n; i++) v[i] = sd > 0 ? urand() * sd * 1.7320508f : constant;
-    uint64_t ne[2] = {K, N};
-    wgml_status st = wgml_gguf_writer_add_tensor(w, name, WGML_GGUF_F32, N > 1 ? 2 : 1, ne, v,
-                                                 4 * n);
-    free(v);
-    return st;
-}
-
-// A llama model of the shape above with the tokenizer.* keys of `vocab`.
-// eos_override >= 0 replaces the EOS id; zero_output_norm makes every logit 0
-// (so greedy decoding picks id 0 at every step).
-static int write_model(const char *vocab, const char *path, int64_t eos_override,
-                       bool zero_output_norm, uint64_t seed)
-{
-    char err[512];
-    wgml_gguf *v;
-    if (wgml_gguf_open_file(vocab, &v, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n", vocab, err);
-        return 1;
-    }
-    uint64_t n_vocab = 0;
-    wgml_gguf_value_type et;
-    CHECK(wgml_gguf_get_arr(v, "tokenizer.ggml.tokens", &et, &n_vocab) && n_vocab, "no tokens");
-    wgml_gguf_writer *w = wgml_gguf_writer_create();
-    CHECK(w, "out of memory");
-    for (size_t i = 0; i < wgml_gguf_kv_count(v); i++) {
-        const char *key = wgml_gguf_kv_key(v, i);
-        if (!strncmp(key, "tokenizer.", 10))
-            CHECK(wgml_gguf_writer_copy_kv(w, v, key) == WGML_OK, "copy %s", key);
-    }
-    wgml_gguf_close(v);
-    rng = seed * 0x9e3779b97f4a7c15ull + 1;
-    wgml_status st = WGML_OK;
-    if (eos_override >= 0)
-        st = wgml_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eos_override);
-    if (!st) st = wgml_gguf_writer_set_str(w, "general.architecture", "llama");
-    if (!st) st = wgml_gguf_writer_set_str(w, "general.name", "test tiny");
-    if (!st) st = wgml_gguf_writer_set_u32(w, "llama.block_count", LAYERS);
-    if (!st) st = wgml_gguf_writer_set_u32(w, "llama.embedding_length", DIM);
-    if (!st) st = wgml_gguf_writer_set_u32(w, "llama.feed_forward_length", FFN);
-    if (!st) st = wgml_gguf_writer_set_u32(w, "llama.context_length", CTX);
-    if (!st) st = wgml_gguf_writer_set_u32(w, "llama.attention.head_count", HEADS);
-    if (!st) st = wgml_gguf_writer_set_u32(w, "llama.attention.head_count_kv", KV_HEADS);
-    if (!st) st = wgml_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    if (!st) st = wgml_gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f);
-    // Embeddings of a scale that makes the logits spread (tied output).
-    if (!st) st = add_f32(w, "token_embd.weight", DIM, n_vocab, 0.5f, 0);
-    if (!st) st = add_f32(w, "output_norm.weight", DIM, 1, 0, zero_output_norm ? 0.0f : 1.0f);
-    uint32_t kv = DIM / HEADS * KV_HEADS;
-    for (int l = 0; l < LAYERS && !st; l++) {
-        char name[64];
-#define T(suffix, K, N, sd, c)                                              \
-        snprintf(name, sizeof name, "blk.%d." suffix, l);                   \
-        if (!st) st = add_f32(w, name, K, N, sd, c);
-        T("attn_norm.weight", DIM, 1, 0, 1.0f)
-        T("attn_q.weight", DIM, DIM, 1 / sqrtf(DIM), 0)
-        T("attn_k.weight", DIM, kv, 1 / sqrtf(DIM), 0)
-        T("attn_v.weight", DIM, kv, 1 / sqrtf(DIM), 0)
-        T("attn_output.weight", DIM, DIM, 1 / sqrtf(DIM), 0)
-        T("ffn_norm.weight", DIM, 1, 0, 1.0f)
-        T("ffn_gate.weight", DIM, FFN, 1 / sqrtf(DIM), 0)
-        T("ffn_up.weight", DIM, FFN, 1 / sqrtf(DIM), 0)
-        T("ffn_down.weight", FFN, DIM, 1 / sqrtf(FFN), 0)
-#undef T
-    }
-    if (!st) st = wgml_gguf_writer_write_file(w, path, NULL, NULL, err, sizeof err);
-    CHECK(st == WGML_OK, "writing %s: %s %s", path, err, wgml_gguf_writer_last_error(w));
-    wgml_gguf_writer_free(w);
-    return 0;
-}
+enum { CTX = 256 };
 
 static char model_path[64];
 
@@ -159,7 +74,9 @@ static int make_model(const char *vocab, int64_t eos_override, bool zero_output_
         close(fd);
         atexit(remove_model);
     }
-    return write_model(vocab, model_path, eos_override, zero_output_norm, 7);
+    test_llm_spec spec = {.vocab_from = vocab, .seed = 7, .eos_override = eos_override,
+                          .zero_output_norm = zero_output_norm};
+    return test_llm_write(&spec, model_path);
 }
 
 // ---------------------------------------------------------------- helpers
@@ -239,37 +156,17 @@ static int test_greedy(const char *vocab)
     enum { STEPS = 24 };
     // The reference: prompt token by token, then argmax (ties to the lowest
     // id) fed back, noting each step's top-2 margin.
+    int32_t gen[STEPS];
+    double margin[STEPS];
+    size_t n_ids;
+    CHECK(!test_llm_reference_greedy(model_path, PROMPT, CTX, STEPS, gen, margin, &n_ids),
+          "the reference failed");
     char err[512];
     wgml_gguf *g;
     CHECK(!wgml_gguf_open_file(model_path, &g, err, sizeof err), "%s", err);
     wgml_tokenizer *tok;
     CHECK(!wgml_tokenizer_load_gguf(g, &tok, err, sizeof err), "%s", err);
-    wgml_llama_ref *ref;
-    wgml_llama_ref_params rp = {.n_ctx = CTX};
-    CHECK(!wgml_llama_ref_load(g, &rp, &ref, err, sizeof err), "%s", err);
     wgml_gguf_close(g);
-    int32_t *ids;
-    size_t n_ids;
-    CHECK(!wgml_tokenizer_tokenize(tok, PROMPT, strlen(PROMPT), true, true, &ids, &n_ids, err,
-                                   sizeof err), "%s", err);
-    uint32_t V = wgml_llama_ref_config(ref)->n_vocab;
-    float *logits = malloc(4ull * V);
-    int32_t gen[STEPS];
-    double margin[STEPS];
-    CHECK(logits, "out of memory");
-    for (size_t i = 0; i < n_ids; i++)
-        CHECK(!wgml_llama_ref_step(ref, ids[i], (uint32_t)i, logits), "reference step");
-    for (int s = 0; s < STEPS; s++) {
-        int best = 0;
-        for (uint32_t j = 1; j < V; j++)
-            if (logits[j] > logits[best]) best = (int)j;
-        double second = -INFINITY;
-        for (uint32_t j = 0; j < V; j++)
-            if ((int)j != best && logits[j] > second) second = logits[j];
-        gen[s] = best;
-        margin[s] = logits[best] - second;
-        CHECK(!wgml_llama_ref_step(ref, best, (uint32_t)(n_ids + s), logits), "reference step");
-    }
     // The steps to compare: up to the first near-tie (f32 sums on the GPU
     // against double ones differ by ~1e-5 in these logits).
     int trusted = 0;
@@ -313,10 +210,7 @@ static int test_greedy(const char *vocab)
            "top-2 margin %.4f)\n", trusted, STEPS, smallest);
     free(c.s);
     free(want);
-    free(logits);
-    wgml_tokenizer_ids_free(ids);
     wgml_tokenizer_free(tok);
-    wgml_llama_ref_free(ref);
     wgml_llm_free(llm);
     wgml_ctx_free(ctx);
     return 0;

@@ -4,6 +4,8 @@
 #include "core/half.h"
 #include "formats/gguf.h"
 #include "formats/quant.h"
+#include "models/llama_ref.h"
+#include "tokenizer/tokenizer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -191,6 +193,58 @@ int test_llm_write(const test_llm_spec *s, const char *path)
     if (st) fprintf(stderr, "writing %s: %s %s\n", path, err, wgml_gguf_writer_last_error(w));
     wgml_gguf_writer_free(w);
     return st ? 1 : 0;
+}
+
+int test_llm_reference_greedy(const char *path, const char *prompt, uint32_t n_ctx, int steps,
+                              int32_t *out, double *margin, size_t *n_prompt)
+{
+    char err[512];
+    wgml_gguf *g = NULL;
+    wgml_tokenizer *tok = NULL;
+    wgml_llama_ref *ref = NULL;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    float *logits = NULL;
+    int rc = 1;
+    wgml_llama_ref_params rp = {.n_ctx = n_ctx};
+    if (wgml_gguf_open_file(path, &g, err, sizeof err) ||
+        wgml_tokenizer_load_gguf(g, &tok, err, sizeof err) ||
+        wgml_llama_ref_load(g, &rp, &ref, err, sizeof err) ||
+        wgml_tokenizer_tokenize(tok, prompt, strlen(prompt), true, true, &ids, &n_ids, err,
+                                sizeof err)) {
+        fprintf(stderr, "reference: %s: %s\n", path, err);
+        goto done;
+    }
+    uint32_t V = wgml_llama_ref_config(ref)->n_vocab;
+    if (!(logits = malloc(4ull * V))) {
+        fprintf(stderr, "out of memory\n");
+        goto done;
+    }
+    for (size_t i = 0; i < n_ids; i++)
+        if (wgml_llama_ref_step(ref, ids[i], (uint32_t)i, logits)) goto step_failed;
+    for (int s = 0; s < steps; s++) {
+        int best = 0;
+        for (uint32_t j = 1; j < V; j++)
+            if (logits[j] > logits[best]) best = (int)j;
+        double second = -INFINITY;
+        for (uint32_t j = 0; j < V; j++)
+            if ((int)j != best && logits[j] > second) second = logits[j];
+        out[s] = best;
+        margin[s] = logits[best] - second;
+        if (wgml_llama_ref_step(ref, best, (uint32_t)(n_ids + s), logits)) goto step_failed;
+    }
+    if (n_prompt) *n_prompt = n_ids;
+    rc = 0;
+    goto done;
+step_failed:
+    fprintf(stderr, "reference: a step failed\n");
+done:
+    free(logits);
+    wgml_tokenizer_ids_free(ids);
+    wgml_llama_ref_free(ref);
+    wgml_tokenizer_free(tok);
+    wgml_gguf_close(g);
+    return rc;
 }
 
 enum { MAX_TEMP = 8 };

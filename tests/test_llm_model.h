@@ -7,6 +7,7 @@
 #define WGML_TEST_LLM_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum {
@@ -37,6 +38,15 @@ typedef struct test_llm_spec {
 
 // Writes the model to `path`. 0 on success, else 1 with the reason on stderr.
 int test_llm_write(const test_llm_spec *s, const char *path);
+
+// The C reference decoder's greedy continuation (src/models/llama_ref.h, token
+// by token; argmax ties to the lowest id) of `prompt`, tokenized as
+// wgml_llm_generate does, in the model at `path` with a context of n_ctx:
+// `steps` ids in out and each step's top-2 logit margin in margin; the
+// prompt's token count in *n_prompt (when not NULL). 0 on success, else 1
+// with the reason on stderr.
+int test_llm_reference_greedy(const char *path, const char *prompt, uint32_t n_ctx, int steps,
+                              int32_t *out, double *margin, size_t *n_prompt);
 
 // A temporary file name made for the test (mkstemp), removed at exit.
 // Returns NULL (with the reason on stderr) when none can be made.
