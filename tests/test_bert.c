@@ -105,31 +105,13 @@ static double cosine(const float *a, const float *b, size_t n)
     return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : (aa == bb ? 1.0 : 0.0);
 }
 
-static wgml_ctx *ctx_create(void)
-{
-    char err[512];
-    wgml_ctx *ctx = NULL;
-    if (wgml_ctx_create(NULL, &ctx, err, sizeof err)) {
-        fprintf(stderr, "FAIL: no GPU device: %s\n", err);
-        exit(1);
-    }
-    return ctx;
-}
-
-#define CTX_OK(ctx, expr)                                                   \
-    do {                                                                    \
-        wgml_status st_ = (expr);                                           \
-        TEST_CHECK(st_ == WGML_OK, "%s -> %s: %s", #expr,                   \
-                   wgml_status_name(st_), wgml_ctx_last_error(ctx));        \
-    } while (0)
-
 // stride 1: every text; stride k: every k-th and the longest (for slow CPU
 // devices, where the whole set takes minutes).
 static int test_reference(wgml_ctx *ctx, const char *model_dir, const testdata *td,
                           wgml_precision precision, size_t stride)
 {
     wgml_device_info info;
-    CTX_OK(ctx, wgml_ctx_device_info(ctx, &info));
+    TEST_CTX_OK(ctx, wgml_ctx_device_info(ctx, &info));
     bool f16 = precision == WGML_PRECISION_F16;
     if (f16 && !info.shader_f16) {
         printf("skip reference_f16: the device has no shader-f16\n");
@@ -138,7 +120,7 @@ static int test_reference(wgml_ctx *ctx, const char *model_dir, const testdata *
     double min_cos = f16 ? 0.999 : 0.9999;
     wgml_embedder *e;
     wgml_embedder_params p = {.precision = precision};
-    CTX_OK(ctx, wgml_embedder_load(ctx, model_dir, &p, &e));
+    TEST_CTX_OK(ctx, wgml_embedder_load(ctx, model_dir, &p, &e));
     TEST_CHECK(wgml_embedder_dim(e) == td->dim, "dim %u, reference %u", wgml_embedder_dim(e),
                td->dim);
     size_t *pick = malloc(td->n * sizeof *pick), n = 0, longest = 0;
@@ -149,7 +131,7 @@ static int test_reference(wgml_ctx *ctx, const char *model_dir, const testdata *
         if (strlen(td->texts[i]) > strlen(td->texts[longest])) longest = i;
     for (size_t i = 0; i < td->n; i++)
         if (i % stride == 0 || i == longest) pick[n] = i, texts[n++] = td->texts[i];
-    CTX_OK(ctx, wgml_embed(e, texts, NULL, n, got));
+    TEST_CTX_OK(ctx, wgml_embed(e, texts, NULL, n, got));
     double worst = 2;
     size_t worst_i = 0;
     int bad = 0;
@@ -180,7 +162,7 @@ static int test_reference(wgml_ctx *ctx, const char *model_dir, const testdata *
 static int test_padding(wgml_ctx *ctx, const testdata *td)
 {
     wgml_embedder *e;
-    CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, NULL, &e));
+    TEST_CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, NULL, &e));
     uint32_t D = td->dim;
     enum { N = 6 };
     static const size_t pick[N] = {2, 4, 5, 8, 12, 13};   // 4 to 14 tokens: one bucket of 16
@@ -188,10 +170,10 @@ static int test_padding(wgml_ctx *ctx, const testdata *td)
     for (int i = 0; i < N; i++) texts[i] = td->texts[pick[i]];
     float batched[N * 384], alone[384];
     TEST_CHECK(D <= 384, "dim %u", D);
-    CTX_OK(ctx, wgml_embed(e, texts, NULL, N, batched));
+    TEST_CTX_OK(ctx, wgml_embed(e, texts, NULL, N, batched));
     double worst = 0;
     for (int i = 0; i < N; i++) {
-        CTX_OK(ctx, wgml_embed(e, &texts[i], NULL, 1, alone));
+        TEST_CTX_OK(ctx, wgml_embed(e, &texts[i], NULL, 1, alone));
         for (uint32_t k = 0; k < D; k++) worst = fmax(worst, fabs((double)alone[k] - batched[i * D + k]));
     }
     TEST_CHECK(worst <= 1e-6, "API: batch 1 and batch %d differ by %.3g", N, worst);
@@ -208,10 +190,10 @@ static int test_padding(wgml_ctx *ctx, const testdata *td)
         }
     float *pb = malloc(B * D * sizeof(float)), *pa = malloc(D * sizeof(float));
     TEST_CHECK(pb && pa, "out of memory");
-    CTX_OK(ctx, wgml_bert_embed_ids(m, ids, mask, B, L, pb, NULL));
+    TEST_CTX_OK(ctx, wgml_bert_embed_ids(m, ids, mask, B, L, pb, NULL));
     worst = 0;
     for (int b = 0; b < B - 1; b++) {
-        CTX_OK(ctx, wgml_bert_embed_ids(m, ids + b * L, mask + b * L, 1, lens[b], pa, NULL));
+        TEST_CTX_OK(ctx, wgml_bert_embed_ids(m, ids + b * L, mask + b * L, 1, lens[b], pa, NULL));
         for (uint32_t k = 0; k < D; k++) worst = fmax(worst, fabs((double)pa[k] - pb[b * D + k]));
     }
     for (uint32_t k = 0; k < D; k++)
@@ -260,15 +242,15 @@ static int test_errors(wgml_ctx *ctx)
     p = (wgml_embedder_params){.max_tokens = 100000};
     TEST_CHECK(wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, &p, &e) == WGML_ERR_INVALID_ARGUMENT,
                "max_tokens past the model's positions was accepted");
-    CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, NULL, &e));
+    TEST_CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, NULL, &e));
     const char *texts[2] = {"fine", NULL};
     float out[2 * 384];
     TEST_CHECK(wgml_embed(e, texts, NULL, 2, out) == WGML_ERR_INVALID_ARGUMENT, "NULL text accepted");
     TEST_CHECK(wgml_embed(e, NULL, NULL, 1, out) == WGML_ERR_INVALID_ARGUMENT, "NULL texts accepted");
-    CTX_OK(ctx, wgml_embed(e, texts, NULL, 0, out));
+    TEST_CTX_OK(ctx, wgml_embed(e, texts, NULL, 0, out));
     // Invalid UTF-8 is replaced, not refused (as tokenizers does).
     const char *odd[1] = {"\xff\xfe broken \xc3"};
-    CTX_OK(ctx, wgml_embed(e, odd, NULL, 1, out));
+    TEST_CTX_OK(ctx, wgml_embed(e, odd, NULL, 1, out));
     wgml_embedder_free(e);
     printf("ok   embedder errors\n");
     return 0;
@@ -283,7 +265,7 @@ static int test_second_model(bool f16)
 {
     testdata td = {0};
     if (load_testdata(&td, "bert_tiny_cls_embeddings")) return 1;
-    wgml_ctx *ctx = ctx_create();
+    wgml_ctx *ctx = test_ctx_create();
     int rc = test_reference(ctx, WGML_TEST_DATA_DIR "/bert_tiny_cls", &td,
                             f16 ? WGML_PRECISION_F16 : WGML_PRECISION_F32, 1);
     wgml_ctx_free(ctx);
@@ -311,7 +293,7 @@ int main(int argc, char **argv)
     if (!strcmp(t, "plans")) return test_plans();
     testdata td = {0};
     if (load_testdata(&td, "minilm_embeddings")) return 1;
-    wgml_ctx *ctx = ctx_create();
+    wgml_ctx *ctx = test_ctx_create();
     int rc;
     if (!strcmp(t, "reference")) rc = test_reference(ctx, WGML_TEST_MODEL_DIR, &td, WGML_PRECISION_F32, 1);
     else if (!strcmp(t, "reference_sample")) rc = test_reference(ctx, WGML_TEST_MODEL_DIR, &td, WGML_PRECISION_F32, 6);

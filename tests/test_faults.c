@@ -54,13 +54,6 @@ static bool have_model(void)
     return f != NULL;
 }
 
-#define CTX_OK(ctx, expr)                                                   \
-    do {                                                                    \
-        wgml_status st_ = (expr);                                           \
-        TEST_CHECK(st_ == WGML_OK, "%s -> %s: %s", #expr,                   \
-                   wgml_status_name(st_), wgml_ctx_last_error(ctx));        \
-    } while (0)
-
 #define EXPECT_STATUS(gpu, want, expr)                                              \
     do {                                                                            \
         wgml_status st_ = (expr);                                                   \
@@ -322,21 +315,19 @@ static int test_embed_lost(void)
     enum { N_TEXTS = 12 };
     refdata r = {0};
     if (refdata_load(&r, N_TEXTS)) return 1;
-    char err[512];
-    wgml_ctx *ctx;
-    TEST_CHECK(wgml_ctx_create(NULL, &ctx, err, sizeof err) == WGML_OK, "no device: %s", err);
+    wgml_ctx *ctx = test_ctx_create();
     wgml_gpu *gpu = ctx->gpu;
     // Batches of 4: a call over 12 texts makes several runs, so the device can
     // go in the middle of one.
     wgml_embedder_params p = {.precision = WGML_PRECISION_F32, .max_batch = 4};
     wgml_embedder *e;
-    CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, &p, &e));
+    TEST_CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, &p, &e));
     TEST_CHECK(wgml_embedder_dim(e) == r.dim, "dim %u", wgml_embedder_dim(e));
     size_t nv = (size_t)N_TEXTS * r.dim;
     float *before = malloc(4 * nv), *after = malloc(4 * nv);
     TEST_CHECK(before && after, "out of memory");
     const char *const *texts = (const char *const *)r.texts;
-    CTX_OK(ctx, wgml_embed(e, texts, NULL, N_TEXTS, before));
+    TEST_CTX_OK(ctx, wgml_embed(e, texts, NULL, N_TEXTS, before));
     if (check_reference(&r, before, "before the loss")) return 1;
 
     // Lost between two calls.
@@ -349,9 +340,9 @@ static int test_embed_lost(void)
     TEST_CHECK(st == WGML_ERR_DEVICE_LOST, "embed on a lost device: %s", wgml_status_name(st));
     st = wgml_embed(e, texts, NULL, 1, after);
     TEST_CHECK(st == WGML_ERR_DEVICE_LOST, "a second embed: %s", wgml_status_name(st));
-    CTX_OK(ctx, wgml_ctx_recover(ctx));
+    TEST_CTX_OK(ctx, wgml_ctx_recover(ctx));
     TEST_CHECK(!wgml_ctx_device_lost(ctx), "still lost after wgml_ctx_recover");
-    CTX_OK(ctx, wgml_embed(e, texts, NULL, N_TEXTS, after));
+    TEST_CTX_OK(ctx, wgml_embed(e, texts, NULL, N_TEXTS, after));
     double diff = 0;
     for (size_t i = 0; i < nv; i++) diff = fmax(diff, fabs((double)after[i] - before[i]));
     printf("after recovery: largest difference from before %.3g\n", diff);
@@ -369,8 +360,8 @@ static int test_embed_lost(void)
     TEST_CHECK(st == WGML_ERR_DEVICE_LOST, "embed losing the device: %s", wgml_status_name(st));
     TEST_CHECK(wgml_gpu_submit_count(gpu) - submits == 2, "the loss came after %llu runs",
                (unsigned long long)(wgml_gpu_submit_count(gpu) - submits));
-    CTX_OK(ctx, wgml_ctx_recover(ctx));
-    CTX_OK(ctx, wgml_embed(e, texts, NULL, N_TEXTS, after));
+    TEST_CTX_OK(ctx, wgml_ctx_recover(ctx));
+    TEST_CTX_OK(ctx, wgml_embed(e, texts, NULL, N_TEXTS, after));
     diff = 0;
     for (size_t i = 0; i < nv; i++) diff = fmax(diff, fabs((double)after[i] - before[i]));
     printf("after the second recovery: largest difference from before %.3g\n", diff);
@@ -378,15 +369,15 @@ static int test_embed_lost(void)
 
     // A second embedder on the same context comes back too.
     wgml_embedder *e2;
-    CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, &p, &e2));
+    TEST_CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, &p, &e2));
     wgml_gpu_debug_lose_device(gpu);
-    CTX_OK(ctx, wgml_ctx_recover(ctx));
-    CTX_OK(ctx, wgml_embed(e2, texts, NULL, N_TEXTS, after));
+    TEST_CTX_OK(ctx, wgml_ctx_recover(ctx));
+    TEST_CTX_OK(ctx, wgml_embed(e2, texts, NULL, N_TEXTS, after));
     diff = 0;
     for (size_t i = 0; i < nv; i++) diff = fmax(diff, fabs((double)after[i] - before[i]));
     TEST_CHECK(diff <= 1e-6, "second embedder after recovery differs by %g", diff);
     wgml_embedder_free(e2);
-    CTX_OK(ctx, wgml_embed(e, texts, NULL, N_TEXTS, after));
+    TEST_CTX_OK(ctx, wgml_embed(e, texts, NULL, N_TEXTS, after));
     wgml_embedder_free(e);
     free(before);
     free(after);
@@ -427,9 +418,7 @@ static int test_model_limits(void)
 {
     uint64_t total, largest;
     if (file_weight_bytes(&total, &largest)) return 1;
-    char err[512];
-    wgml_ctx *ctx;
-    TEST_CHECK(wgml_ctx_create(NULL, &ctx, err, sizeof err) == WGML_OK, "no device: %s", err);
+    wgml_ctx *ctx = test_ctx_create();
     wgml_gpu *gpu = ctx->gpu;
     wgml_embedder_params p = {.precision = WGML_PRECISION_F32};
     // The largest weight (the word embeddings) one byte over each limit in turn.
@@ -459,7 +448,7 @@ static int test_model_limits(void)
     // largest weight is the f32 embedding table).
     wgml_gpu_debug_cap_limits(gpu, 0, largest);
     wgml_embedder *e = NULL;
-    CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, &p, &e));
+    TEST_CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, &p, &e));
     wgml_embedder_free(e);
     wgml_ctx_free(ctx);
     printf("ok   a model over the device limits is refused before upload (%llu bytes, largest %llu)\n",
@@ -471,9 +460,7 @@ static int test_model_limits(void)
 
 static int test_load_free(int count)
 {
-    char err[512];
-    wgml_ctx *ctx;
-    TEST_CHECK(wgml_ctx_create(NULL, &ctx, err, sizeof err) == WGML_OK, "no device: %s", err);
+    wgml_ctx *ctx = test_ctx_create();
     wgml_gpu *gpu = ctx->gpu;
     // Under AddressSanitizer freed host memory waits in its quarantine, and
     // LeakSanitizer checks the heap instead; device memory (shared memory on
@@ -488,13 +475,13 @@ static int test_load_free(int count)
     double base = 0, peak = 0;
     for (int i = 0; i < count; i++) {
         wgml_embedder *e;
-        CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, NULL, &e));
+        TEST_CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, NULL, &e));
         TEST_CHECK(wgml_embedder_dim(e) == 384, "dim");
         // Embed on the first and the last load only: loads with no run in
         // between are what kept the memory of freed weights alive (uploads
         // still queued held their buffers until a submit).
         if (i == 0 || i == count - 1) {
-            CTX_OK(ctx, wgml_embed(e, &text, NULL, 1, i == 0 ? first : v));
+            TEST_CTX_OK(ctx, wgml_embed(e, &text, NULL, 1, i == 0 ? first : v));
             if (i) TEST_CHECK(!memcmp(first, v, sizeof v), "the last load embeds differently");
         }
         wgml_embedder_free(e);
@@ -502,7 +489,7 @@ static int test_load_free(int count)
                    (unsigned long long)wgml_gpu_pool_bytes(gpu));
         TEST_CHECK(wgml_gpu_restore_hook_count(gpu) == 0, "load %d left %zu restore hooks", i,
                    wgml_gpu_restore_hook_count(gpu));
-        CTX_OK(ctx, wgml_gpu_wait(gpu));   // let the implementation finish its frees
+        TEST_CTX_OK(ctx, wgml_gpu_wait(gpu));   // let the implementation finish its frees
         double now = test_resident_mib(which);
         // From the second load on (the first sets up caches), up to the one
         // before last (the last one's run compiles plans).

@@ -44,13 +44,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CTX_OK(ctx, expr)                                                   \
-    do {                                                                    \
-        wgml_status st_ = (expr);                                           \
-        TEST_CHECK(st_ == WGML_OK, "%s -> %s: %s", #expr,                   \
-                   wgml_status_name(st_), wgml_ctx_last_error(ctx));        \
-    } while (0)
-
 #define EXPECT(ctx, want, expr)                                                     \
     do {                                                                            \
         wgml_status st_ = (expr);                                                   \
@@ -62,17 +55,6 @@
 enum { CTX = 1024, STEPS = 24 };
 
 static const char PROMPT[] = "The quick brown fox jumps over the lazy dog. Once upon a time";
-
-static wgml_ctx *ctx_create(void)
-{
-    char err[512];
-    wgml_ctx *ctx = NULL;
-    if (wgml_ctx_create(NULL, &ctx, err, sizeof err)) {
-        fprintf(stderr, "FAIL: no GPU: %s\n", err);
-        exit(1);
-    }
-    return ctx;
-}
 
 // ---------------------------------------------------------------- text
 
@@ -154,12 +136,12 @@ static int lose_and_continue(wgml_ctx *ctx, wgml_llm *llm, const char *prompt,
     EXPECT(ctx, WGML_ERR_DEVICE_LOST, wgml_llm_continue(llm, gp, collect, &none, &s));
     TEST_CHECK(none.pieces == 0 && s.generated_tokens == 0, "%s: %d pieces from a lost device",
                what, none.pieces);
-    CTX_OK(ctx, wgml_ctx_recover(ctx));
+    TEST_CTX_OK(ctx, wgml_ctx_recover(ctx));
     TEST_CHECK(!wgml_ctx_device_lost(ctx), "%s: still lost after recovery", what);
     wgml_generate_params rest = *gp;
     rest.max_tokens = gp->max_tokens - (uint32_t)a.pieces;
     text b = {0};
-    CTX_OK(ctx, wgml_llm_continue(llm, &rest, collect, &b, &s));
+    TEST_CTX_OK(ctx, wgml_llm_continue(llm, &rest, collect, &b, &s));
     // The context held the prompt and the characters given out; all of it was
     // recomputed by the recovery, so only its last token runs again.
     TEST_CHECK(s.cached_tokens + 1 == s.prompt_tokens, "%s: continuing reused %u of %u tokens",
@@ -200,22 +182,22 @@ static int test_llm_lost(void)
     // GPU and reference logits differ by ~1e-5 here: the argmax is certain.
     TEST_CHECK(margin > 1e-3 && margin_long > 1e-3, "a near-tie in the reference's argmax");
 
-    wgml_ctx *ctx = ctx_create();
+    wgml_ctx *ctx = test_ctx_create();
     wgml_gpu *gpu = ctx->gpu;
     wgml_llm_params lp32 = {.n_ctx = CTX, .precision = WGML_PRECISION_F32};
     wgml_llm *llm;
-    CTX_OK(ctx, wgml_llm_load(ctx, path, &lp32, &llm));
+    TEST_CTX_OK(ctx, wgml_llm_load(ctx, path, &lp32, &llm));
     TEST_CHECK(wgml_gpu_restore_hook_count(gpu) == 1, "%zu restore hooks",
                wgml_gpu_restore_hook_count(gpu));
     wgml_generate_params greedy = {.max_tokens = STEPS, .ignore_eog = true};
     text u = {0};
     wgml_generate_stats s;
-    CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &greedy, collect, &u, &s));
+    TEST_CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &greedy, collect, &u, &s));
     TEST_CHECK(!strcmp(u.s, want), "greedy text differs from the reference:\n  gpu: \"%s\"\n"
                "  ref: \"%s\"", u.s, want);
     wgml_llm_reset(llm);
     text ul = {0};
-    CTX_OK(ctx, wgml_llm_generate(llm, long_prompt, &greedy, collect, &ul, &s));
+    TEST_CTX_OK(ctx, wgml_llm_generate(llm, long_prompt, &greedy, collect, &ul, &s));
     TEST_CHECK(!strcmp(ul.s, want_long), "greedy text after the long prompt differs from the "
                "reference:\n  gpu: \"%s\"\n  ref: \"%s\"", ul.s, want_long);
     TEST_CHECK(s.prompt_tokens > 512, "the long prompt has %u tokens", s.prompt_tokens);
@@ -226,9 +208,9 @@ static int test_llm_lost(void)
     text c1 = {0}, c2 = {0};
     wgml_generate_params half = greedy;
     half.max_tokens = STEPS / 3;
-    CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &half, collect, &c1, &s));
+    TEST_CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &half, collect, &c1, &s));
     half.max_tokens = STEPS - STEPS / 3;
-    CTX_OK(ctx, wgml_llm_continue(llm, &half, collect, &c2, &s));
+    TEST_CTX_OK(ctx, wgml_llm_continue(llm, &half, collect, &c2, &s));
     TEST_CHECK(c1.n + c2.n == STEPS && !memcmp(c1.s, want, c1.n) && !strcmp(c2.s, want + c1.n),
                "max_tokens stop + continue: \"%s\" + \"%s\", want \"%s\"", c1.s, c2.s, want);
     printf("ok   continue after a max_tokens stop: \"%s\" + \"%s\"\n", c1.s, c2.s);
@@ -246,7 +228,7 @@ static int test_llm_lost(void)
                                     .seed = 1234, .ignore_eog = true};
     wgml_llm_reset(llm);
     text us = {0};
-    CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &sampled, collect, &us, &s));
+    TEST_CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &sampled, collect, &us, &s));
     TEST_CHECK(strcmp(us.s, want), "sampling gave the greedy text");
     if (lose_and_continue(ctx, llm, PROMPT, &sampled, 5, 0, us.s, "sampled, lost after 5"))
         return 1;
@@ -272,12 +254,12 @@ static int test_llm_lost_file(void)
     double margin;
     if (reference_greedy(path, PROMPT, N, want, &margin)) return 1;
     TEST_CHECK(margin > 1e-3, "a near-tie in the reference's argmax");
-    wgml_ctx *ctx = ctx_create();
+    wgml_ctx *ctx = test_ctx_create();
     wgml_gpu *gpu = ctx->gpu;
     wgml_llm_params lp32 = {.precision = WGML_PRECISION_F32};
     wgml_llm *a, *b;
-    CTX_OK(ctx, wgml_llm_load(ctx, path, &lp32, &a));
-    CTX_OK(ctx, wgml_llm_load(ctx, other, &lp32, &b));
+    TEST_CTX_OK(ctx, wgml_llm_load(ctx, path, &lp32, &a));
+    TEST_CTX_OK(ctx, wgml_llm_load(ctx, other, &lp32, &b));
     wgml_generate_params greedy = {.max_tokens = N, .ignore_eog = true};
     wgml_generate_stats s;
 
@@ -296,7 +278,7 @@ static int test_llm_lost_file(void)
     text none = {0};
     EXPECT(ctx, WGML_ERR_DEVICE_LOST, wgml_llm_generate(a, PROMPT, &greedy, collect, &none, &s));
     TEST_CHECK(none.pieces == 0, "%d pieces after a failed recovery", none.pieces);
-    CTX_OK(ctx, wgml_ctx_recover(ctx));
+    TEST_CTX_OK(ctx, wgml_ctx_recover(ctx));
 
     // Another model in the other's place (another seed: same shape and size):
     // refused, naming it; freeing that model lets the context recover.
@@ -313,10 +295,10 @@ static int test_llm_lost_file(void)
     wgml_llm_free(b);
     TEST_CHECK(wgml_gpu_restore_hook_count(gpu) == 1, "%zu restore hooks for one model",
                wgml_gpu_restore_hook_count(gpu));
-    CTX_OK(ctx, wgml_ctx_recover(ctx));
+    TEST_CTX_OK(ctx, wgml_ctx_recover(ctx));
     // The model whose file came back generates the reference's text.
     text t = {0};
-    CTX_OK(ctx, wgml_llm_generate(a, PROMPT, &greedy, collect, &t, &s));
+    TEST_CTX_OK(ctx, wgml_llm_generate(a, PROMPT, &greedy, collect, &t, &s));
     TEST_CHECK(!strcmp(t.s, want), "after recovering with the file back: \"%s\", the reference "
                "\"%s\"", t.s, want);
     wgml_llm_free(a);
@@ -336,17 +318,17 @@ static int test_llm_lost_quant(void)
     TEST_CHECK(path, "no temporary file");
     test_llm_spec spec = {.type = WGML_GGUF_Q4_1, .ctx = 256, .seed = 3, .eos_override = -1};
     if (test_llm_write(&spec, path)) return 1;
-    wgml_ctx *ctx = ctx_create();
+    wgml_ctx *ctx = test_ctx_create();
     wgml_llm *llm;
-    CTX_OK(ctx, wgml_llm_load(ctx, path, NULL, &llm));
+    TEST_CTX_OK(ctx, wgml_llm_load(ctx, path, NULL, &llm));
     wgml_generate_params q = {.max_tokens = 12, .ignore_eog = true};
     wgml_generate_stats s;
     text q1 = {0}, q2 = {0}, q3 = {0};
-    CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &q, collect, &q1, &s));
-    CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &q, collect, &q2, &s));
+    TEST_CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &q, collect, &q1, &s));
+    TEST_CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &q, collect, &q2, &s));
     wgml_gpu_debug_lose_device(ctx->gpu);
-    CTX_OK(ctx, wgml_ctx_recover(ctx));
-    CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &q, collect, &q3, &s));
+    TEST_CTX_OK(ctx, wgml_ctx_recover(ctx));
+    TEST_CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &q, collect, &q3, &s));
     TEST_CHECK(s.cached_tokens + 1 == s.prompt_tokens, "reused %u of %u", s.cached_tokens,
                s.prompt_tokens);
     TEST_CHECK(q2.n == q.max_tokens && !strcmp(q2.s, q3.s), "Q4_1 before the loss \"%s\", after "
@@ -375,10 +357,10 @@ static int test_llm_too_big(void)
     TEST_CHECK(path, "no temporary file");
     test_llm_spec spec = {.ctx = CTX, .seed = 5, .eos_override = -1};
     if (test_llm_write(&spec, path)) return 1;
-    wgml_ctx *ctx = ctx_create();
+    wgml_ctx *ctx = test_ctx_create();
     wgml_gpu *gpu = ctx->gpu;
     wgml_llm *llm;
-    CTX_OK(ctx, wgml_llm_load(ctx, path, NULL, &llm));
+    TEST_CTX_OK(ctx, wgml_llm_load(ctx, path, NULL, &llm));
     wgml_llm_info info = *wgml_llm_info_of(llm);
     wgml_llm_free(llm);
 
@@ -430,10 +412,10 @@ static int test_llm_too_big(void)
         }
         // At the cap of the largest buffer it loads, and generates.
         wgml_gpu_debug_cap_limits(gpu, k ? largest : 0, k ? 0 : largest);
-        CTX_OK(ctx, wgml_llm_load(ctx, path, NULL, &llm));
+        TEST_CTX_OK(ctx, wgml_llm_load(ctx, path, NULL, &llm));
         wgml_generate_params gp = {.max_tokens = 4, .ignore_eog = true};
         wgml_generate_stats s;
-        CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &gp, NULL, NULL, &s));
+        TEST_CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &gp, NULL, NULL, &s));
         TEST_CHECK(s.generated_tokens == 4, "%u tokens", s.generated_tokens);
         wgml_llm_free(llm);
     }
@@ -452,7 +434,7 @@ static int test_llm_load_free(int count)
     TEST_CHECK(path, "no temporary file");
     test_llm_spec spec = {.ctx = CTX, .seed = 9, .eos_override = -1};
     if (test_llm_write(&spec, path)) return 1;
-    wgml_ctx *ctx = ctx_create();
+    wgml_ctx *ctx = test_ctx_create();
     wgml_gpu *gpu = ctx->gpu;
     // Under AddressSanitizer freed host memory waits in its quarantine, and
     // LeakSanitizer checks the heap instead; device memory (shared memory on
@@ -468,21 +450,21 @@ static int test_llm_load_free(int count)
     uint64_t per_load = 0;
     for (int i = 0; i < count; i++) {
         wgml_llm *llm;
-        CTX_OK(ctx, wgml_llm_load(ctx, path, NULL, &llm));
+        TEST_CTX_OK(ctx, wgml_llm_load(ctx, path, NULL, &llm));
         per_load = wgml_llm_info_of(llm)->gpu_bytes;
         // Generate on the first and the last load only: loads with no run in
         // between are what kept the memory of freed buffers alive (uploads
         // still queued held them until a submit).
         if (i == 0 || i == count - 1) {
             wgml_generate_stats s;
-            CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &gp, collect, i ? &last : &first, &s));
+            TEST_CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &gp, collect, i ? &last : &first, &s));
         }
         wgml_llm_free(llm);
         TEST_CHECK(wgml_gpu_pool_bytes(gpu) == 0, "load %d left %llu bytes of buffers", i,
                    (unsigned long long)wgml_gpu_pool_bytes(gpu));
         TEST_CHECK(wgml_gpu_restore_hook_count(gpu) == 0, "load %d left %zu restore hooks", i,
                    wgml_gpu_restore_hook_count(gpu));
-        CTX_OK(ctx, wgml_gpu_wait(gpu));
+        TEST_CTX_OK(ctx, wgml_gpu_wait(gpu));
         double now = test_resident_mib(which);
         if (i == 1) base = now;
         if (i >= 1 && i < count - 1 && now > peak) peak = now;

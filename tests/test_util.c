@@ -23,6 +23,18 @@ wgml_gpu *test_gpu_create(void)
     return gpu;
 }
 
+wgml_ctx *test_ctx_create(void)
+{
+    char err[1024];
+    wgml_ctx *ctx = NULL;
+    wgml_status st = wgml_ctx_create(NULL, &ctx, err, sizeof err);
+    if (st) {
+        fprintf(stderr, "FAIL: no GPU device: %s (%s)\n", err, wgml_status_name(st));
+        exit(1);
+    }
+    return ctx;
+}
+
 void test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed)
 {
     uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;

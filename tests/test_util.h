@@ -12,6 +12,8 @@
 
 // Creates the GPU or exits 1 with the reason (tests need a device).
 wgml_gpu *test_gpu_create(void);
+// A context (the public API) on the default adapter, or exits 1 with the reason.
+wgml_ctx *test_ctx_create(void);
 
 // Deterministic uniform floats in [lo, hi).
 void test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed);
@@ -58,6 +60,14 @@ double test_resident_mib(const char *which);
         wgml_status st_ = (expr);                                         \
         TEST_CHECK(st_ == WGML_OK, "%s -> %s: %s", #expr,                 \
                    wgml_status_name(st_), wgml_gpu_last_error(gpu));      \
+    } while (0)
+
+// A public API call that must succeed; the message is the context's.
+#define TEST_CTX_OK(ctx, expr)                                            \
+    do {                                                                  \
+        wgml_status st_ = (expr);                                         \
+        TEST_CHECK(st_ == WGML_OK, "%s -> %s: %s", #expr,                 \
+                   wgml_status_name(st_), wgml_ctx_last_error(ctx));      \
     } while (0)
 
 #endif
