@@ -462,17 +462,9 @@ static int test_load_free(int count)
 {
     wgml_ctx *ctx = test_ctx_create();
     wgml_gpu *gpu = ctx->gpu;
-    // Under AddressSanitizer freed host memory waits in its quarantine, and
-    // LeakSanitizer checks the heap instead; device memory (shared memory on
-    // lavapipe) is still measured.
-#if defined(__SANITIZE_ADDRESS__)
-    const char *which = "s";
-#else
-    const char *which = "as";
-#endif
     const char *text = "Loading and freeing must leave nothing behind.";
     float first[384], v[384];
-    double base = 0, peak = 0;
+    test_leak_watch w = {.rounds = count};
     for (int i = 0; i < count; i++) {
         wgml_embedder *e;
         TEST_CTX_OK(ctx, wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, NULL, &e));
@@ -485,23 +477,11 @@ static int test_load_free(int count)
             if (i) TEST_CHECK(!memcmp(first, v, sizeof v), "the last load embeds differently");
         }
         wgml_embedder_free(e);
-        TEST_CHECK(wgml_gpu_pool_bytes(gpu) == 0, "load %d left %llu bytes of buffers", i,
-                   (unsigned long long)wgml_gpu_pool_bytes(gpu));
-        TEST_CHECK(wgml_gpu_restore_hook_count(gpu) == 0, "load %d left %zu restore hooks", i,
-                   wgml_gpu_restore_hook_count(gpu));
-        TEST_CTX_OK(ctx, wgml_gpu_wait(gpu));   // let the implementation finish its frees
-        double now = test_resident_mib(which);
-        // From the second load on (the first sets up caches), up to the one
-        // before last (the last one's run compiles plans).
-        if (i == 1) base = now;
-        if (i >= 1 && i < count - 1 && now > peak) peak = now;
-        if (count >= 10 && (i + 1) % (count / 5) == 0)
-            printf("after %3d loads: %.1f MiB resident (%s)\n", i + 1, now,
-                   which[1] ? "anonymous + shared" : "shared");
+        if (test_leak_watch_round(&w, gpu, i)) return 1;
     }
-    double grew = peak - base;
+    double grew = w.peak - w.base;
     printf("load_free: %d loads; %.1f MiB after the second, at most %.1f MiB up to the one "
-           "before last (+%.1f MiB)\n", count, base, peak, grew);
+           "before last (+%.1f MiB)\n", count, w.base, w.peak, grew);
     // The weights are 69-90 MiB a load: a load whose memory stays behind
     // shows within two loads; a slow leak of 1.3 MiB a load shows over 100.
     // The implementations' own caches and deferred frees move it by up to

@@ -436,17 +436,9 @@ static int test_llm_load_free(int count)
     if (test_llm_write(&spec, path)) return 1;
     wgml_ctx *ctx = test_ctx_create();
     wgml_gpu *gpu = ctx->gpu;
-    // Under AddressSanitizer freed host memory waits in its quarantine, and
-    // LeakSanitizer checks the heap instead; device memory (shared memory on
-    // lavapipe) is still measured.
-#if defined(__SANITIZE_ADDRESS__)
-    const char *which = "s";
-#else
-    const char *which = "as";
-#endif
     wgml_generate_params gp = {.max_tokens = 8, .ignore_eog = true};
     text first = {0}, last = {0};
-    double base = 0, peak = 0;
+    test_leak_watch w = {.rounds = count};
     uint64_t per_load = 0;
     for (int i = 0; i < count; i++) {
         wgml_llm *llm;
@@ -460,24 +452,14 @@ static int test_llm_load_free(int count)
             TEST_CTX_OK(ctx, wgml_llm_generate(llm, PROMPT, &gp, collect, i ? &last : &first, &s));
         }
         wgml_llm_free(llm);
-        TEST_CHECK(wgml_gpu_pool_bytes(gpu) == 0, "load %d left %llu bytes of buffers", i,
-                   (unsigned long long)wgml_gpu_pool_bytes(gpu));
-        TEST_CHECK(wgml_gpu_restore_hook_count(gpu) == 0, "load %d left %zu restore hooks", i,
-                   wgml_gpu_restore_hook_count(gpu));
-        TEST_CTX_OK(ctx, wgml_gpu_wait(gpu));
-        double now = test_resident_mib(which);
-        if (i == 1) base = now;
-        if (i >= 1 && i < count - 1 && now > peak) peak = now;
-        if (count >= 10 && (i + 1) % (count / 5) == 0)
-            printf("after %3d loads: %.1f MiB resident (%s)\n", i + 1, now,
-                   which[1] ? "anonymous + shared" : "shared");
+        if (test_leak_watch_round(&w, gpu, i)) return 1;
     }
     TEST_CHECK(count < 2 || !strcmp(first.s, last.s), "the last load generates \"%s\", the first "
                "\"%s\"", last.s, first.s);
-    double grew = peak - base, all = (double)per_load * (count - 3) / (1 << 20);
+    double grew = w.peak - w.base, all = (double)per_load * (count - 3) / (1 << 20);
     printf("llm_load_free: %d loads of %.2f MiB on the GPU; %.1f MiB resident after the second, "
            "at most %.1f MiB up to the one before last (+%.1f MiB)\n", count,
-           per_load / 1048576.0, base, peak, grew);
+           per_load / 1048576.0, w.base, w.peak, grew);
     // Every load's device memory left behind would be `all` MiB (148 over
     // 100 loads); measured, the count moves by less than 1 MiB.
     TEST_CHECK(count < 4 || grew < all / 2, "resident memory grew %.1f MiB over %d loads (all "

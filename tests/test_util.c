@@ -133,3 +133,29 @@ double test_resident_mib(const char *which)
     fclose(f);
     return kib / 1024;
 }
+
+#if defined(__SANITIZE_ADDRESS__)
+static const char LEAK_WHICH[] = "s";
+#else
+static const char LEAK_WHICH[] = "as";
+#endif
+
+const char *test_leak_watch_what(void)
+{
+    return LEAK_WHICH[1] ? "anonymous + shared" : "shared";
+}
+
+int test_leak_watch_round(test_leak_watch *w, wgml_gpu *gpu, int i)
+{
+    TEST_CHECK(wgml_gpu_pool_bytes(gpu) == 0, "round %d left %llu bytes of buffers", i,
+               (unsigned long long)wgml_gpu_pool_bytes(gpu));
+    TEST_CHECK(wgml_gpu_restore_hook_count(gpu) == 0, "round %d left %zu restore hooks", i,
+               wgml_gpu_restore_hook_count(gpu));
+    TEST_OK(gpu, wgml_gpu_wait(gpu));   // let the implementation finish its frees
+    double now = test_resident_mib(LEAK_WHICH);
+    if (i == 1) w->base = now;
+    if (i >= 1 && i < w->rounds - 1 && now > w->peak) w->peak = now;
+    if (w->rounds >= 10 && (i + 1) % (w->rounds / 5) == 0)
+        printf("after %3d loads: %.1f MiB resident (%s)\n", i + 1, now, test_leak_watch_what());
+    return 0;
+}

@@ -62,6 +62,22 @@ double test_resident_mib(const char *which);
                    wgml_status_name(st_), wgml_gpu_last_error(gpu));      \
     } while (0)
 
+// The load/free tests' checks after each round's free: no buffer and no
+// restore hook left (on the GPU layer, the context's included), and resident
+// memory (test_resident_mib: device memory on CPU devices; the host heap too,
+// except under AddressSanitizer, whose quarantine keeps freed memory while
+// LeakSanitizer checks the heap) sampled from the second round (the first
+// sets up caches) to the one before last (the last one's run compiles
+// kernels). Progress printed five times over 10 rounds or more.
+typedef struct test_leak_watch {
+    int rounds;
+    double base, peak;   // MiB: after the second round, the most after any up to the one before last
+} test_leak_watch;
+// After round i (0-based) of w->rounds. 0, or 1 with the reason on stderr.
+int test_leak_watch_round(test_leak_watch *w, wgml_gpu *gpu, int i);
+// What the resident memory counts: "anonymous + shared" or "shared".
+const char *test_leak_watch_what(void);
+
 // A public API call that must succeed; the message is the context's.
 #define TEST_CTX_OK(ctx, expr)                                            \
     do {                                                                  \
