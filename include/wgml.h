@@ -83,6 +83,11 @@ typedef struct wgml_device_info {
     wgml_subgroup_matrix_config subgroup_matrix_configs[WGML_MAX_SUBGROUP_MATRIX_CONFIGS];
     uint32_t subgroup_min_size, subgroup_max_size;  // 0 when unknown
 
+    uint64_t device_memory;                    // bytes of the device's own memory (its
+                                               // device-local heaps: system memory on CPU
+                                               // and integrated devices); 0 where the
+                                               // implementation does not say (WebGPU has
+                                               // no such query; Dawn has one)
     uint64_t max_buffer_size;                  // bytes
     uint64_t max_storage_buffer_binding_size;  // bytes
     uint64_t max_uniform_buffer_binding_size;  // bytes

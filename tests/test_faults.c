@@ -12,8 +12,9 @@
  *                 wgml_ctx_recover, embed -> the same vectors as before, which
  *                 match sentence-transformers' (tests/data/minilm_embeddings.*)
  *   model_limits  an embedder whose weights exceed the device's buffer limits
- *                 (capped for the test) is refused before any buffer is made,
- *                 with the bytes it needs, counted here from the file
+ *                 or, in all, its memory (capped for the test) is refused
+ *                 before any buffer is made, with the bytes it needs, counted
+ *                 here from the file
  *   oom           a buffer the device cannot hold: WGML_ERR_OUT_OF_MEMORY
  *   load_free N   loading and freeing the embedder N times leaves no buffer,
  *                 no restore hook and no memory behind: host heap leaks are
@@ -444,6 +445,20 @@ static int test_model_limits(void)
         TEST_CHECK(strstr(msg, limit_names[k]), "message does not name %s", limit_names[k]);
         TEST_CHECK(strstr(msg, "word_embeddings"), "message does not name the weight");
     }
+    // More than the device's memory in all: refused, with the bytes it needs.
+    wgml_gpu_debug_cap_limits(gpu, 0, 0);
+    wgml_gpu_debug_cap_memory(gpu, total - 4);
+    uint64_t made = wgml_gpu_buffers_created(gpu);
+    wgml_embedder *small = (wgml_embedder *)1;
+    wgml_status st = wgml_embedder_load(ctx, WGML_TEST_MODEL_DIR, &p, &small);
+    printf("device memory capped to %llu: %s: %s\n", (unsigned long long)(total - 4),
+           wgml_status_name(st), wgml_ctx_last_error(ctx));
+    TEST_CHECK(st == WGML_ERR_OUT_OF_MEMORY && small == NULL, "got %s", wgml_status_name(st));
+    TEST_CHECK(wgml_gpu_buffers_created(gpu) == made, "buffers were made before the refusal");
+    char want[64];
+    snprintf(want, sizeof want, "needs %llu bytes", (unsigned long long)total);
+    TEST_CHECK(strstr(wgml_ctx_last_error(ctx), want), "message does not say '%s'", want);
+    wgml_gpu_debug_cap_memory(gpu, 0);
     // At the limit it loads (and f16 Linear weights change nothing: the
     // largest weight is the f32 embedding table).
     wgml_gpu_debug_cap_limits(gpu, 0, largest);

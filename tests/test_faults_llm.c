@@ -23,7 +23,8 @@
  *                 freed, it recovers (and generates the reference's text)
  *   llm_lost_quant a Q4_1 model gives the same text after recovery as before
  *   llm_too_big   a model with a buffer past maxStorageBufferBindingSize or
- *                 maxBufferSize (capped for the test) is refused with
+ *                 maxBufferSize, or larger in all than the device's memory
+ *                 (each capped for the test) is refused with
  *                 WGML_ERR_OUT_OF_MEMORY before any buffer is made; the
  *                 message gives the bytes of its largest buffer (at that cap
  *                 it loads, 4 bytes under it it is refused) and the total,
@@ -419,6 +420,28 @@ static int test_llm_too_big(void)
         TEST_CHECK(s.generated_tokens == 4, "%u tokens", s.generated_tokens);
         wgml_llm_free(llm);
     }
+    wgml_gpu_debug_cap_limits(gpu, 0, 0);
+    // More than the device's memory in all (as the implementation tells it, or
+    // a cap where it does not): refused; with exactly enough it loads.
+    printf("device memory: %llu bytes%s\n", (unsigned long long)wgml_gpu_info(gpu)->device_memory,
+           wgml_gpu_info(gpu)->device_memory ? "" : " (not said)");
+    wgml_gpu_debug_cap_memory(gpu, info.gpu_bytes - 4);
+    uint64_t made = wgml_gpu_buffers_created(gpu);
+    llm = (wgml_llm *)1;
+    wgml_status st = wgml_llm_load(ctx, path, NULL, &llm);
+    const char *msg = wgml_ctx_last_error(ctx);
+    printf("device memory capped to %llu: %s: %s\n", (unsigned long long)(info.gpu_bytes - 4),
+           wgml_status_name(st), msg);
+    TEST_CHECK(st == WGML_ERR_OUT_OF_MEMORY && llm == NULL, "got %s", wgml_status_name(st));
+    TEST_CHECK(wgml_gpu_buffers_created(gpu) == made, "buffers were made before the refusal");
+    char want[128];
+    snprintf(want, sizeof want, "needs %llu bytes of GPU memory", (unsigned long long)info.gpu_bytes);
+    TEST_CHECK(strstr(msg, want), "message does not say '%s'", want);
+    snprintf(want, sizeof want, "memory of %llu bytes", (unsigned long long)(info.gpu_bytes - 4));
+    TEST_CHECK(strstr(msg, want), "message does not say '%s'", want);
+    wgml_gpu_debug_cap_memory(gpu, info.gpu_bytes);
+    TEST_CTX_OK(ctx, wgml_llm_load(ctx, path, NULL, &llm));
+    wgml_llm_free(llm);
     wgml_ctx_free(ctx);
     printf("ok   a model over the device limits is refused before upload (needs %llu bytes, "
            "largest buffer %llu)\n", (unsigned long long)info.gpu_bytes,

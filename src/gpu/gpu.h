@@ -198,5 +198,9 @@ void wgml_gpu_debug_lose_after_submits(wgml_gpu *gpu, uint32_t n);
 // device; 0 leaves one as the device has it. Never raises a limit.
 void wgml_gpu_debug_cap_limits(wgml_gpu *gpu, uint64_t max_buffer_size,
                                uint64_t max_storage_binding_size);
+// Lowers the device memory that wgml_gpu_info reports (device_memory) as on a
+// smaller device, or sets it where the implementation does not say; 0 leaves
+// it as the device has it.
+void wgml_gpu_debug_cap_memory(wgml_gpu *gpu, uint64_t bytes);
 
 #endif

@@ -81,8 +81,8 @@ struct wgml_gpu {
     bool destroying;
     uintptr_t generation;           // which device the callbacks belong to (+1 per recovery)
     wgml_gpu_options opt;           // as created, for a new device after a loss
-    uint64_t cap_buffer, cap_binding;   // test caps on the limits (0: none)
-    uint64_t dev_max_buffer, dev_max_binding;   // the device's own limits, uncapped
+    uint64_t cap_buffer, cap_binding, cap_memory;   // test caps on the limits (0: none)
+    uint64_t dev_max_buffer, dev_max_binding, dev_memory;   // the device's own, uncapped
     uint64_t n_buffers_created;
     uint32_t lose_after_submits;    // test fault: destroy the device after this many (0: never)
     bool recovering;

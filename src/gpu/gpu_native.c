@@ -438,12 +438,29 @@ wgml_status wgml_gpu_device_open(wgml_gpu *g)
     bool list_sgm = wgpuAdapterHasFeature(g->adapter,
                                           WGPUFeatureName_ChromiumExperimentalSubgroupMatrix);
     if (list_sgm) ainfo.nextInChain = &sgm_configs.chain;
+    // The memory heaps, where the adapter tells them: the device's memory as
+    // a whole, which models check their total against before uploading.
+    WGPUAdapterPropertiesMemoryHeaps heaps = {
+        .chain = {.sType = WGPUSType_AdapterPropertiesMemoryHeaps}};
+    bool list_heaps = wgpuAdapterHasFeature(g->adapter,
+                                            WGPUFeatureName_AdapterPropertiesMemoryHeaps);
+    if (list_heaps) {
+        heaps.chain.next = ainfo.nextInChain;
+        ainfo.nextInChain = &heaps.chain;
+    }
 #endif
     wgpuAdapterGetInfo(g->adapter, &ainfo);
+    uint64_t device_memory = 0;
 #if defined(WGML_DAWN)
     if (list_sgm) {
         record_subgroup_matrix_configs(g, &sgm_configs);
         wgpuAdapterPropertiesSubgroupMatrixConfigsFreeMembers(sgm_configs);
+    }
+    if (list_heaps) {
+        for (size_t i = 0; i < heaps.heapCount; i++)
+            if (heaps.heapInfo[i].properties & WGPUHeapProperty_DeviceLocal)
+                device_memory += heaps.heapInfo[i].size;
+        wgpuAdapterPropertiesMemoryHeapsFreeMembers(heaps);
     }
 #endif
     WGPULimits alim = {0};
@@ -512,6 +529,7 @@ wgml_status wgml_gpu_device_open(wgml_gpu *g)
     fill_info(g, &ainfo, &alim);
     g->dev_max_buffer = g->info.max_buffer_size;
     g->dev_max_binding = g->info.max_storage_buffer_binding_size;
+    g->dev_memory = device_memory;
     wgml_gpu_caps_apply(g);
     wgpuAdapterInfoFreeMembers(ainfo);
     g->info.shader_f16 = wgpuDeviceHasFeature(g->device, WGPUFeatureName_ShaderF16);
@@ -1339,6 +1357,9 @@ void wgml_gpu_caps_apply(wgml_gpu *g)
     d->max_storage_buffer_binding_size =
         g->cap_binding && g->cap_binding < g->dev_max_binding ? g->cap_binding
                                                               : g->dev_max_binding;
+    // A cap stands in for a device that says nothing of its memory too.
+    d->device_memory = g->cap_memory && (!g->dev_memory || g->cap_memory < g->dev_memory)
+                           ? g->cap_memory : g->dev_memory;
 }
 
 void wgml_gpu_events_process(wgml_gpu *g)

@@ -132,3 +132,9 @@ void wgml_gpu_debug_cap_limits(wgml_gpu *g, uint64_t max_buffer_size,
     g->cap_binding = max_storage_binding_size;
     wgml_gpu_caps_apply(g);
 }
+
+void wgml_gpu_debug_cap_memory(wgml_gpu *g, uint64_t bytes)
+{
+    g->cap_memory = bytes;
+    wgml_gpu_caps_apply(g);
+}

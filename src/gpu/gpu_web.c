@@ -167,7 +167,7 @@ struct wgml_gpu {
     void (*attachment_free)(void *);
 
     uint64_t n_buffers_created;
-    uint64_t cap_buffer, cap_binding;   // test caps on the limits (0: none)
+    uint64_t cap_buffer, cap_binding, cap_memory;   // test caps on the limits (0: none)
     uint32_t lose_after_submits;        // test fault: lose the device after this many
     struct { wgml_gpu_restore_fn fn; void *user; } *hooks;   // (n_hooks) restore hooks
     size_t n_hooks, cap_hooks;
@@ -265,6 +265,7 @@ static void caps_apply(wgml_gpu *g)
     if (g->cap_buffer && g->cap_buffer < d->max_buffer_size) d->max_buffer_size = g->cap_buffer;
     if (g->cap_binding && g->cap_binding < d->max_storage_buffer_binding_size)
         d->max_storage_buffer_binding_size = g->cap_binding;
+    d->device_memory = g->cap_memory;   // the browser does not say
 }
 
 static void fill_info(wgml_gpu *g)
@@ -849,6 +850,12 @@ void wgml_gpu_debug_cap_limits(wgml_gpu *g, uint64_t max_buffer_size,
 {
     g->cap_buffer = max_buffer_size;
     g->cap_binding = max_storage_binding_size;
+    caps_apply(g);
+}
+
+void wgml_gpu_debug_cap_memory(wgml_gpu *g, uint64_t bytes)
+{
+    g->cap_memory = bytes;
     caps_apply(g);
 }
 

@@ -435,7 +435,8 @@ static uint64_t weight_bytes(const wgml_bert_config *c, uint64_t *largest, const
 
 // Refuses a model whose weights cannot live on this device, before anything
 // is uploaded: each weight is one buffer, bound whole, so each must fit
-// maxBufferSize and maxStorageBufferBindingSize.
+// maxBufferSize and maxStorageBufferBindingSize; all of them must fit the
+// device's memory where the implementation tells it (Dawn).
 static wgml_status check_fits(wgml_bert *m)
 {
     const wgml_device_info *d = wgml_gpu_info(m->gpu);
@@ -444,7 +445,14 @@ static wgml_status check_fits(wgml_bert *m)
     uint64_t total = weight_bytes(&m->cfg, &largest, &name);
     bool by_binding = d->max_storage_buffer_binding_size < d->max_buffer_size;
     uint64_t limit = by_binding ? d->max_storage_buffer_binding_size : d->max_buffer_size;
-    if (largest <= limit) return WGML_OK;
+    if (largest <= limit) {
+        if (!d->device_memory || total <= d->device_memory) return WGML_OK;
+        return wgml_gpu_fail(m->gpu, WGML_ERR_OUT_OF_MEMORY,
+                             "bert: the model needs %llu bytes of weights on the GPU (%s), more "
+                             "than the device's memory of %llu bytes", (unsigned long long)total,
+                             m->cfg.f16_weights ? "f16 Linear weights" : "f32",
+                             (unsigned long long)d->device_memory);
+    }
     return wgml_gpu_fail(m->gpu, WGML_ERR_OUT_OF_MEMORY,
                          "bert: the model needs %llu bytes of weights on the GPU (%s); its "
                          "largest weight, %s, needs %llu bytes in one buffer, more than the "

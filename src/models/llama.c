@@ -660,10 +660,10 @@ static void plan_model(wgml_llama *m, const wgml_gguf *g, llama_plan *p)
 }
 
 // Refuses, before anything is uploaded, a model with a buffer past the
-// device's limits: each buffer is bound whole, so each must fit
-// maxBufferSize and maxStorageBufferBindingSize. WebGPU tells nothing of the
-// device's memory as a whole; the message gives the total so that the caller
-// can judge.
+// device's limits (each buffer is bound whole, so each must fit
+// maxBufferSize and maxStorageBufferBindingSize) or, where the implementation
+// tells the device's memory (Dawn), more than all of it. The message gives
+// the total either way so that the caller can judge.
 static wgml_status check_limits(wgml_llama *m, wgml_gguf *g)
 {
     const wgml_device_info *d = wgml_gpu_info(m->gpu);
@@ -671,6 +671,8 @@ static wgml_status check_limits(wgml_llama *m, wgml_gguf *g)
     uint64_t lim = by_binding ? d->max_storage_buffer_binding_size : d->max_buffer_size;
     llama_plan p;
     plan_model(m, g, &p);
+    bool ctx_hint = strstr(p.worst_name, "KV cache") || strstr(p.worst_name, "scratch") ||
+                    strstr(p.worst_name, "rotary") || strstr(p.worst_name, ".ids");
     if (p.worst > lim)
         return wgml_gpu_fail(m->gpu, WGML_ERR_OUT_OF_MEMORY,
                              "llama: the model needs %llu bytes of GPU memory (weights, KV cache "
@@ -679,10 +681,13 @@ static wgml_status check_limits(wgml_llama *m, wgml_gguf *g)
                              (unsigned long long)p.total, m->n_ctx, p.worst_name,
                              (unsigned long long)p.worst,
                              by_binding ? "maxStorageBufferBindingSize" : "maxBufferSize",
-                             (unsigned long long)lim,
-                             strstr(p.worst_name, "KV cache") || strstr(p.worst_name, "scratch") ||
-                                     strstr(p.worst_name, "rotary") || strstr(p.worst_name, ".ids")
-                                 ? " (a smaller n_ctx shrinks it)" : "");
+                             (unsigned long long)lim, ctx_hint ? " (a smaller n_ctx shrinks it)" : "");
+    if (d->device_memory && p.total > d->device_memory)
+        return wgml_gpu_fail(m->gpu, WGML_ERR_OUT_OF_MEMORY,
+                             "llama: the model needs %llu bytes of GPU memory (weights, KV cache "
+                             "of %u positions, activations), more than the device's memory of "
+                             "%llu bytes", (unsigned long long)p.total, m->n_ctx,
+                             (unsigned long long)d->device_memory);
     return WGML_OK;
 }
 

@@ -37,6 +37,10 @@ static void print_text(const wgml_device_info *d)
                c->M, c->N, c->K);
     }
     printf("limits\n");
+    if (d->device_memory)
+        printf("  device memory                      %llu\n", (unsigned long long)d->device_memory);
+    else
+        printf("  device memory                      (not said)\n");
     printf("  maxBufferSize                      %llu\n", (unsigned long long)d->max_buffer_size);
     printf("  maxStorageBufferBindingSize        %llu\n",
            (unsigned long long)d->max_storage_buffer_binding_size);
@@ -81,7 +85,8 @@ static void print_json(const wgml_device_info *d)
                i ? "," : "", c->component, c->result, c->M, c->N, c->K);
     }
     printf("]}");
-    printf(",\"limits\":{\"max_buffer_size\":%llu,\"max_storage_buffer_binding_size\":%llu,"
+    printf(",\"limits\":{\"device_memory\":%llu,\"max_buffer_size\":%llu,"
+           "\"max_storage_buffer_binding_size\":%llu,"
            "\"max_uniform_buffer_binding_size\":%llu,\"max_storage_buffers_per_stage\":%u,"
            "\"max_compute_workgroup_storage_size\":%u,"
            "\"max_compute_invocations_per_workgroup\":%u,"
@@ -89,7 +94,7 @@ static void print_json(const wgml_device_info *d)
            "\"max_compute_workgroups_per_dimension\":%u,"
            "\"min_storage_buffer_offset_alignment\":%u,"
            "\"min_uniform_buffer_offset_alignment\":%u}}\n",
-           (unsigned long long)d->max_buffer_size,
+           (unsigned long long)d->device_memory, (unsigned long long)d->max_buffer_size,
            (unsigned long long)d->max_storage_buffer_binding_size,
            (unsigned long long)d->max_uniform_buffer_binding_size,
            d->max_storage_buffers_per_stage, d->max_compute_workgroup_storage_size,
