@@ -296,6 +296,7 @@ wgml_status wgml_llm_generate(wgml_llm *llm, const char *prompt,
                                "the tokenizer does not have", tok);
             goto done;
         }
+        if (gp.tokens && S->generated_tokens < gp.tokens_cap) gp.tokens[S->generated_tokens] = tok;
         S->generated_tokens++;
         if (!emit(on_text, user, piece, len) ||
             atomic_load_explicit(&llm->cancel, memory_order_relaxed)) {
