@@ -463,6 +463,9 @@ static int test_errors(const char *vocab)
     st = wgml_llm_load(ctx, text_path, NULL, &llm);
     unlink(text_path);
     CHECK(st == WGML_ERR_BAD_FILE && !llm, "a text file: %s", wgml_ctx_last_error(ctx));
+    // The message names the file once (the GGUF reader names it already).
+    const char *named = strstr(wgml_ctx_last_error(ctx), text_path);
+    CHECK(named && !strstr(named + 1, text_path), "a text file: %s", wgml_ctx_last_error(ctx));
     // A GGUF file without a model: the vocabulary alone.
     st = wgml_llm_load(ctx, vocab, NULL, &llm);
     CHECK(st != WGML_OK && !llm, "a vocabulary without weights loaded");

@@ -179,6 +179,9 @@ export class Wgml {
 
   // GPU buffers alive now, wgml's own staging and timestamp buffers included.
   liveBuffers() { return this.gpu.liveBuffers; }
+  // Their labels (the context's own: wgml.timestamps.*, wgml.staging,
+  // wgml.uniform_arena, wgml.group_params).
+  liveBufferLabels() { return [...this.gpu.live].map((b) => b.label).sort(); }
 
   // Per-kernel GPU times of later runs (one timed pass per dispatch) where
   // the device has timestamp-query; see lastProfile().
@@ -254,7 +257,7 @@ export class Wgml {
     if (!Number.isInteger(contextSize) || contextSize < 0 || contextSize > 0xffffffff)
       throw new WgmlError(STATUS.INVALID_ARGUMENT, `contextSize must be a non-negative integer (got ${contextSize})`);
     const t0 = performance.now();
-    const {name, data} = await modelFile(source, {onProgress, cache});
+    const {name, data} = await modelFile(source, {onProgress, cache, defaultName: 'model.gguf'});
     const tFile = performance.now();
     const dir = `models/${++modelCounter}`;
     const file = `${dir}/${name.replace(/[^\w.-]/g, '_') || 'model.gguf'}`;
@@ -516,7 +519,9 @@ export class Generator {
   // stop (a string or strings that end the text, not included), chat (the
   // prompt, a string or [{role, content}] messages, in the model's chat
   // template), system (with chat and a string prompt: a system message
-  // first), ignoreEos, signal (an AbortSignal: the iterator ends). Breaking
+  // first), ignoreEos, signal (an AbortSignal: the iterator ends),
+  // onProgress (kernel compiles: a model's first runs compile its
+  // pipelines). Breaking
   // out of the loop stops the generation too. The KV cache is kept: a prompt
   // that starts with the previous one and its answer prefills only the rest.
   // lastRun holds the statistics afterwards.
@@ -564,6 +569,7 @@ export class Generator {
       const p = o._strdup(text), ids = x.malloc(4 * cap), stats = x.malloc(1024);
       o.runs.set(run, sink);
       this.running = sink;
+      o.progress = opt.onProgress;   // kernels compile on a model's first runs
       const t0 = performance.now();
       try {
         const st = await o.exports.llmGenerate(this.handle, p, run, opt.maxTokens, opt.temperature, opt.topK,
@@ -582,6 +588,7 @@ export class Generator {
         };
       } finally {
         o.runs.delete(run);
+        o.progress = null;
         if (this.running === sink) this.running = null;
         x.free(p); x.free(ids); x.free(stats);
       }

@@ -94,7 +94,7 @@ wgml_status wgml_llm_load(wgml_ctx *ctx, const char *path, const wgml_llm_params
     wgml_gguf *g = NULL;
     wgml_status st = wgml_gguf_open_file(path, &g, err, sizeof err);
     if (st) {
-        wgml_gpu_fail(gpu, st, "%s: %s", path, err);
+        wgml_gpu_fail(gpu, st, "%s", err);   // it names the file
         goto fail;
     }
     if ((st = wgml_tokenizer_load_gguf(g, &llm->tok, err, sizeof err))) {

@@ -121,15 +121,15 @@ async function fetchCached(url, name, {store, required, onProgress, fetchFn}) {
 // One model file: {name, data} with data a Blob or bytes. source: a URL
 // (fetched once, then served from the Cache API), an ArrayBuffer, a typed
 // array, a Blob or a File.
-export async function modelFile(source, {onProgress, cache = true, fetchFn = fetch} = {}) {
+export async function modelFile(source, {onProgress, cache = true, fetchFn = fetch, defaultName = 'model'} = {}) {
   if (typeof source === 'string' || source instanceof URL) {
     const url = new URL(String(source), globalThis.location?.href).href;
-    const name = decodeURIComponent(new URL(url).pathname.split('/').pop() || 'model');
+    const name = decodeURIComponent(new URL(url).pathname.split('/').pop() || defaultName);
     const store = cache && globalThis.caches ? await caches.open(CACHE_NAME) : null;
     return {name, data: await fetchCached(url, name, {store, required: true, onProgress, fetchFn})};
   }
-  if (source instanceof Blob) return {name: source.name || 'model', data: source};
-  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return {name: 'model', data: source};
+  if (source instanceof Blob) return {name: source.name || defaultName, data: source};
+  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return {name: defaultName, data: source};
   throw new TypeError('a model file is a URL, an ArrayBuffer, a typed array, a Blob or a File');
 }
 

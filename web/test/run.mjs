@@ -9,11 +9,12 @@ import path from 'node:path';
 import {launch} from './browser.mjs';
 import {startServer, ROOT} from './server.mjs';
 import {tests as embedTests} from './embed.mjs';
+import {tests as genTests} from './generate.mjs';
 import {tests as demoTests} from './demo.mjs';
 
 const args = process.argv.slice(2);
 const only = args.filter((a) => !a.startsWith('--'));
-const all = [...embedTests, ...demoTests].filter((t) => !only.length || only.some((o) => t.name.startsWith(o)));
+const all = [...embedTests, ...genTests, ...demoTests].filter((t) => !only.length || only.some((o) => t.name.startsWith(o)));
 
 if (!fs.existsSync(path.join(ROOT, 'web/dist/wgml.wasm'))) {
   console.error('web/dist/wgml.wasm is missing: run web/build.sh first');
