@@ -527,7 +527,8 @@ export class Generator {
   // lastRun holds the statistics afterwards.
   async *generate(prompt, options = {}) {
     const o = this.owner;
-    const opt = {...GENERATE_DEFAULTS, ...options};
+    const opt = {...GENERATE_DEFAULTS};
+    for (const [k, v] of Object.entries(options ?? {})) if (v !== undefined) opt[k] = v;
     const chat = !!opt.chat;
     if (chat ? typeof prompt !== 'string' && !Array.isArray(prompt) : typeof prompt !== 'string')
       throw new WgmlError(STATUS.INVALID_ARGUMENT, chat ? 'the prompt is a string or an array of {role, content} messages'

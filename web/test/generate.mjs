@@ -4,7 +4,8 @@
 // the same loader, tokenizer, decoder kernels and GPU sampler as SmolLM2,
 // at a size SwiftShader runs at ~10 tokens/s. SmolLM2 itself decodes at
 // ~0.1 tokens/s there (its 49152-row output GEMV alone takes seconds), too
-// slow for the test suite; web/test/demo_real.mjs runs it in the demo.
+// slow for the test suite; web/test/demo_real.mjs runs it in the demo. The
+// demo test (demo.mjs) chats with this model too.
 //
 // The reference is the native CLI run now on lavapipe (`wgml generate
 // --json`, which prints the generated token ids), with --f32: SwiftShader has
@@ -16,7 +17,7 @@ import path from 'node:path';
 import {nativeBinary, runNative} from './native.mjs';
 
 const MODEL_FILE = 'build/web-test/gen-tiny.gguf';
-const MODEL_URL = '/test-data/gen-tiny.gguf';
+export const GEN_MODEL_URL = '/test-data/gen-tiny.gguf';
 const N = 16;
 // Two plain prompts and one in the chat template (non-ASCII on purpose:
 // JS -> UTF-8 -> C and back).
@@ -29,7 +30,7 @@ const CASES = [
 const SAMPLED = {prompt: 'The weather today', seed: 11, n: 12};
 
 // Writes the model and runs the native generations; {skipped} without a native build.
-function prepare(root, state) {
+export function prepare(root, state) {
   if (state.gen) return state.gen;
   const bin = nativeBinary(root);
   if (!bin) return (state.gen = {skipped: 'no native wgml build (build/dawn/wgml) to make the model and the reference'});
@@ -80,7 +81,7 @@ export const tests = [
         window.__ml = ml;
         window.__g = g;
         return {out, info: g.info, phases: [...phases], loadMs, live0, capabilities: ml.capabilities};
-      }, {url: MODEL_URL, cases: CASES, n: N});
+      }, {url: GEN_MODEL_URL, cases: CASES, n: N});
       state.genLive0 = r.live0;
       if (server.count('/test-data/') - before !== 1) throw new Error('the model was not fetched once');
       if (!r.capabilities.generate) throw new Error('capabilities.generate is false');
@@ -197,7 +198,7 @@ export const tests = [
           blob: await firstTokens(new Blob([bytes])),
           file: await firstTokens(new File([bytes], 'model.gguf')),
         };
-      }, {url: MODEL_URL, c0: CASES[0].prompt});
+      }, {url: GEN_MODEL_URL, c0: CASES[0].prompt});
       const requests = server.count('/test-data/') - before;
       if (requests !== 1) throw new Error(`${requests} requests: the URL load did not come from the cache (1 is the test's own fetch)`);
       for (const [k, t] of Object.entries(r))
@@ -244,7 +245,7 @@ export const tests = [
         out.after = g.lastRun.generatedTokens;
         await small.dispose();
         return out;
-      }, {url: MODEL_URL});
+      }, {url: GEN_MODEL_URL});
       const expect = (k, name, status, re) => {
         const e = r[k];
         if (!e) throw new Error(`${k}: no error`);
