@@ -65,8 +65,9 @@ for f in tests/fuzz/fuzz_*.c; do
 done
 
 # The wasm build in headless Chromium (WebGPU on SwiftShader), once: embeddings
-# against sentence-transformers and the native build, dispose, the model
-# cache across a reload, errors, the demo page (web/test/run.mjs).
+# against sentence-transformers and the native build, text generation against
+# the native build, dispose, the model cache, errors, the demo page with a
+# chat turn (web/test/run.mjs).
 echo "=== browser (wasm in Chromium on SwiftShader)"
 mkdir -p build
 if ./web/build.sh >/dev/null; then
