@@ -207,6 +207,50 @@ export const tests = [
     },
   },
   {
+    // A file larger than wasm32's address space (and than an ArrayBuffer
+    // needs to be): the synth model padded with zeros to 5 GiB, sparse on
+    // disk, handed to the page as a File (Playwright gives Chromium the
+    // path: the File is disk-backed). The loader must read only the windows
+    // it needs.
+    name: 'gen.large_file',
+    async run({page, root, state}) {
+      const ref = prepare(root, state);
+      if (ref.skipped) return ref;
+      const big = path.join(root, 'build/web-test/gen-tiny-5g.gguf');
+      fs.copyFileSync(path.join(root, MODEL_FILE), big);
+      fs.truncateSync(big, 5 * 2 ** 30);
+      try {
+        const st = fs.statSync(big);
+        if (st.blocks * 512 > 64 * 2 ** 20) return {skipped: 'this file system does not keep the 5 GiB file sparse'};
+        const want = JSON.parse(runNative(root, ref.bin, ['generate', '-m', big, '--f32', '--json', '-p', CASES[0].prompt,
+                                                          '--temp', '0', '-n', '4', '--ignore-eos'])).tokens;
+        await page.evaluate(() => {
+          const input = document.createElement('input');
+          input.type = 'file';
+          input.id = 'gguf-file';
+          document.body.append(input);
+        });
+        await page.setInputFiles('#gguf-file', big);
+        const r = await page.evaluate(async (prompt) => {
+          const ml = window.__ml, file = document.getElementById('gguf-file').files[0];
+          const read0 = ml.stats().files.readBytes;
+          const g = await ml.loadGenerator(file, {precision: 'f32'});
+          for await (const p of g.generate(prompt, {temperature: 0, maxTokens: 4, ignoreEos: true}));
+          const out = {size: file.size, tokens: g.lastRun.tokens, read: ml.stats().files.readBytes - read0};
+          await g.dispose();
+          document.getElementById('gguf-file').remove();
+          return out;
+        }, CASES[0].prompt);
+        if (r.size !== 5 * 2 ** 30) throw new Error(`the File has ${r.size} bytes`);
+        if (!same(r.tokens, want)) throw new Error(`tokens ${r.tokens}, native ${want}`);
+        if (!(r.read < 64 * 2 ** 20)) throw new Error(`${r.read} bytes of the file were read`);
+        return {note: `a 5 GiB File, of which the loader read ${(r.read / 2 ** 20).toFixed(1)} MiB: the native build's first tokens`};
+      } finally {
+        fs.rmSync(big, {force: true});
+      }
+    },
+  },
+  {
     name: 'gen.errors',
     async run({page, root, state}) {
       const ref = prepare(root, state);
