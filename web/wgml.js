@@ -494,19 +494,23 @@ export class Generator {
     if (!Array.isArray(messages) || messages.some((m) => typeof m?.role !== 'string' || typeof m?.content !== 'string'))
       throw new WgmlError(STATUS.INVALID_ARGUMENT, 'messages must be an array of {role, content} strings');
     const x = o.exports.raw, ptrs = [];
-    const arr = x.malloc(8 * Math.max(1, messages.length));
+    const arr = x.malloc(8 * Math.max(1, messages.length)), status = x.malloc(4);
     try {
       for (const m of messages) ptrs.push(o._strdup(m.role), o._strdup(m.content));
       const dv = new DataView(x.memory.buffer);
       ptrs.forEach((p, i) => dv.setUint32(arr + 4 * i, p, true));
-      const t = x.wgml_web_llm_chat_prompt(this.handle, arr, messages.length);
-      if (!t) throw new WgmlError(STATUS.INVALID_ARGUMENT, o._lastError() || 'chat template failed');
+      const t = x.wgml_web_llm_chat_prompt(this.handle, arr, messages.length, status);
+      if (!t) {
+        const st = new DataView(x.memory.buffer).getInt32(status, true);
+        throw new WgmlError(st || STATUS.INVALID_ARGUMENT, o._lastError() || 'chat template failed');
+      }
       const text = o._cstr(t);
       x.free(t);
       return text;
     } finally {
       for (const p of ptrs) x.free(p);
       x.free(arr);
+      x.free(status);
     }
   }
 

@@ -223,15 +223,19 @@ int wgml_web_llm_generate(wgml_llm *llm, const char *prompt, uint32_t run, uint3
 
 // The prompt for a conversation in the model's chat template: n messages as
 // (role, content) string pairs at msgs[2i], msgs[2i + 1]. The text (free()
-// it) or NULL on failure (the reason in wgml_ctx_last_error).
+// it) or NULL on failure, with the status in *status and the reason in
+// wgml_ctx_last_error.
 EXPORT(wgml_web_llm_chat_prompt)
-char *wgml_web_llm_chat_prompt(wgml_llm *llm, const char *const *msgs, uint32_t n)
+char *wgml_web_llm_chat_prompt(wgml_llm *llm, const char *const *msgs, uint32_t n, int *status)
 {
     wgml_chat_message *m = calloc(n ? n : 1, sizeof *m);
-    if (!m) return NULL;
+    if (!m) {
+        *status = WGML_ERR_OUT_OF_MEMORY;
+        return NULL;
+    }
     for (uint32_t i = 0; i < n; i++) m[i] = (wgml_chat_message){msgs[2 * i], msgs[2 * i + 1]};
     char *text = NULL;
-    wgml_llm_chat_prompt(llm, m, n, &text);
+    *status = wgml_llm_chat_prompt(llm, m, n, &text);
     free(m);
     return text;
 }
