@@ -78,8 +78,9 @@ passed=$((passed + n_ok)); failed=$((failed + n_all - n_ok))
 [ "$n_ok" -eq "$n_all" ] || status=1
 
 # The wasm build in headless Chromium (WebGPU on SwiftShader), once: embeddings
-# against sentence-transformers and the native build, dispose, the model
-# cache across a reload, errors, the demo page (web/test/run.mjs).
+# against sentence-transformers and the native build, text generation against
+# the native build, dispose, the model cache, errors, the demo page with a
+# chat turn (web/test/run.mjs).
 echo "=== browser (wasm in Chromium on SwiftShader)"
 mkdir -p build
 if ./web/build.sh >/dev/null; then
