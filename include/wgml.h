@@ -221,6 +221,10 @@ typedef struct wgml_generate_params {
     uint32_t repeat_last_n;    // tokens the penalty looks back over (prompt included); 0: 64
     uint64_t seed;             // with the same prompt and context, the same text
     bool ignore_eog;           // go on past end-of-generation tokens
+    int32_t *tokens;           // where not NULL: the ids generated, in order, the first
+                               // tokens_cap of them (an end-of-generation token that stops
+                               // the generation is not one); stats.generated_tokens counts all
+    uint32_t tokens_cap;       // room in tokens
 } wgml_generate_params;
 
 typedef enum wgml_stop_reason {

@@ -63,6 +63,7 @@ for k in ("load_seconds", "prompt_tokens", "prefill_tokens", "prefill_tokens_per
     assert k in d, k
 assert d["prompt_tokens"] >= 4 and d["prefill_tokens"] == d["prompt_tokens"]
 assert d["decode_tokens_per_s"] > 0 and d["prefill_tokens_per_s"] > 0
+assert len(d["tokens"]) == 7 and all(isinstance(t, int) and t >= 0 for t in d["tokens"]), d["tokens"]
 EOF
 "$WGML" generate -m "$m" -p "Once upon a time" -n 5 --json > "$tmp/n5.json"
 [ "$(json_field "$tmp/n5.json" generated_tokens)" -le 5 ] || fail "-n 5: $(cat "$tmp/n5.json")"

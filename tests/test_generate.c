@@ -190,11 +190,18 @@ static int test_greedy(const char *vocab)
     wgml_llm *llm = load(ctx, CTX, WGML_PRECISION_F32);
     CHECK(llm, "load");
     collected c = {0};
-    wgml_generate_params gp = {.max_tokens = (uint32_t)trusted, .ignore_eog = true};
+    // Room for one id fewer than generated: the ids past tokens_cap are not stored.
+    int32_t got[STEPS + 1];
+    for (int s = 0; s <= STEPS; s++) got[s] = -1;
+    wgml_generate_params gp = {.max_tokens = (uint32_t)trusted, .ignore_eog = true,
+                               .tokens = got, .tokens_cap = (uint32_t)trusted - 1};
     wgml_generate_stats st;
     CHECK_OK(ctx, wgml_llm_generate(llm, PROMPT, &gp, collect, &c, &st));
     CHECK(st.generated_tokens == (uint32_t)trusted && st.stop == WGML_STOP_LENGTH,
           "%u tokens, stop %d", st.generated_tokens, st.stop);
+    for (int s = 0; s < trusted - 1; s++)
+        CHECK(got[s] == gen[s], "token %d: id %d, the reference's argmax %d", s, got[s], gen[s]);
+    CHECK(got[trusted - 1] == -1, "an id was stored past tokens_cap");
     CHECK(st.prompt_tokens == n_ids, "prompt tokens %u, tokenizer %zu", st.prompt_tokens, n_ids);
     // The stream holds back an unfinished character at the end; compare the
     // common part.
@@ -350,6 +357,9 @@ static int test_errors(const char *vocab)
     st = wgml_llm_load(ctx, text_path, NULL, &llm);
     unlink(text_path);
     CHECK(st == WGML_ERR_BAD_FILE && !llm, "a text file: %s", wgml_ctx_last_error(ctx));
+    // The message names the file once (the GGUF reader names it already).
+    const char *named = strstr(wgml_ctx_last_error(ctx), text_path);
+    CHECK(named && !strstr(named + 1, text_path), "a text file: %s", wgml_ctx_last_error(ctx));
     // A GGUF file without a model: the vocabulary alone.
     st = wgml_llm_load(ctx, vocab, NULL, &llm);
     CHECK(st != WGML_OK && !llm, "a vocabulary without weights loaded");

@@ -31,7 +31,8 @@ done
 
 # The public API that wgml.js calls, plus the allocator.
 exports=(malloc free wgml_status_name wgml_ctx_free wgml_ctx_last_error
-         wgml_embedder_free wgml_embedder_dim wgml_embed)
+         wgml_embedder_free wgml_embedder_dim wgml_embed
+         wgml_llm_free wgml_llm_cancel wgml_llm_reset)
 link_exports=()
 for e in "${exports[@]}"; do link_exports+=("-Wl,--export=$e"); done
 

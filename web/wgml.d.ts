@@ -68,22 +68,25 @@ export class Wgml {
   features: string[];
   limits: Record<string, number>;
   deviceInfo: DeviceInfo;
-  /** What this build can do: embeddings now; generation when it lands. */
-  capabilities: {embed: true; generate: boolean};
+  /** What this build can do. */
+  capabilities: {embed: true; generate: true};
   timings: {createMs: number; wasmMs: number};
 
   loadEmbedder(source: ModelSource, options?: EmbedderOptions): Promise<Embedder>;
   /**
-   * Text generation (Llama-family decoders from GGUF or safetensors, BPE
-   * tokenizers, GPU sampling). Not yet in the browser build: rejects with
-   * WgmlError 'unsupported' while capabilities.generate is false.
+   * A Llama-family decoder (Llama 2/3, SmolLM2, Qwen2) from one GGUF file,
+   * with its tokenizer and chat template. A URL is fetched once, then served
+   * from the Cache API; the file is read through Blob slices, never copied
+   * whole into wasm memory.
    */
-  loadGenerator(source: ModelSource, options?: {onProgress?: (p: Progress) => void}): Promise<Generator>;
+  loadGenerator(source: ModelFileSource, options?: GeneratorOptions): Promise<Generator>;
 
   /** Whether a WGSL compute kernel (entry `main`) compiles here; message: the compiler's line:column lines. */
   checkWgsl(source: string): Promise<{ok: boolean; status: string; message: string}>;
   /** GPU buffers alive now (wgml's staging and timestamp buffers included). */
   liveBuffers(): number;
+  /** Their labels, sorted (the context's own: wgml.timestamps.*, wgml.staging, wgml.uniform_arena, ...). */
+  liveBufferLabels(): string[];
   /** Per-kernel GPU time of later runs (timestamp-query only). */
   setProfiling(on: boolean): void;
   lastProfile(): Promise<KernelTime[] | null>;
@@ -105,10 +108,90 @@ export class Embedder {
   dispose(): Promise<void>;
 }
 
-/** The shape generate() will have (see Wgml.loadGenerator). */
-export interface Generator {
-  generate(prompt: string, options?: {maxTokens?: number; temperature?: number; topK?: number;
-                                      topP?: number; seed?: number; signal?: AbortSignal;
-                                      onToken?: (text: string) => void}): AsyncIterable<string>;
+/** One GGUF file: a URL, its bytes, a Blob or a File. */
+export type ModelFileSource = string | URL | ArrayBuffer | ArrayBufferView | Blob | File;
+
+export interface GeneratorOptions {
+  /** download (URL sources), upload (the file read into GPU buffers). */
+  onProgress?: (p: Progress) => void;
+  /** KV cache length in tokens; default min(the model's, 4096). */
+  contextSize?: number;
+  /** 'auto' (default): f16 KV cache where the device has shader-f16; 'f32'; 'f16' (or 'unsupported'). */
+  precision?: 'auto' | 'f32' | 'f16';
+  /** Keep URL sources in the Cache API (default true). */
+  cache?: boolean;
+}
+
+export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
+
+export interface GenerateOptions {
+  /** Tokens to generate at most (default 256; 0: until the model ends or the context is full). */
+  maxTokens?: number;
+  /** 0.8 by default; 0 is greedy (the most likely token, ties to the lowest id). */
+  temperature?: number;
+  /** 40 by default; 0: off. */
+  topK?: number;
+  /** 0.95 by default; 1: off. */
+  topP?: number;
+  /** 0.05 by default; 0: off. */
+  minP?: number;
+  /** 1 (off) by default. */
+  repeatPenalty?: number;
+  /** Tokens the penalty looks back over (default 64). */
+  repeatLastN?: number;
+  /** Default random (reported in lastRun.seed): the same seed, prompt and cache give the same text. */
+  seed?: number | bigint;
+  /** Text that ends the generation (not included in it). */
+  stop?: string | string[];
+  /** The prompt (a string: one user message; or messages) in the model's chat template. */
+  chat?: boolean;
+  /** With chat and a string prompt: a system message first. */
+  system?: string;
+  /** Go on past end-of-generation tokens. */
+  ignoreEos?: boolean;
+  /** Aborting ends the iterator (lastRun.stop is 'cancelled'). */
+  signal?: AbortSignal;
+  /** Kernel compiles (a model's first runs compile its pipelines). */
+  onProgress?: (p: Progress) => void;
+}
+
+export interface GenerateRun {
+  /** The prompt text as tokenized (after the chat template). */
+  prompt: string;
+  text: string;
+  /** Ids of the generated tokens (an end-of-generation token that stopped it excluded). */
+  tokens: number[];
+  promptTokens: number;
+  /** Of them, reused from the KV cache (not prefilled). */
+  cachedTokens: number;
+  generatedTokens: number;
+  prefillSeconds: number;
+  decodeSeconds: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  stop: 'length' | 'eog' | 'context' | 'cancelled' | 'stop';
+  seed: number | bigint;
+  /** Wall time of the whole call. */
+  ms: number;
+}
+
+export class Generator {
+  readonly info: {name: string; architecture: string; chatFormat: '' | 'chatml' | 'llama3' | 'llama2';
+                  vocabSize: number; contextSize: number; trainedContextSize: number; layers: number;
+                  dim: number; kvF16: boolean; gpuBytes: number; loadSeconds: number};
+  lastRun: GenerateRun | null;
+  timings: {fileMs: number; loadMs: number};
+  /**
+   * Text pieces as they are generated (valid UTF-8: a character split across
+   * tokens comes whole). Leaving the loop stops the generation. The KV cache
+   * is kept between calls: a prompt that starts with the previous prompt and
+   * its answer prefills only the rest.
+   */
+  generate(prompt: string | ChatMessage[], options?: GenerateOptions): AsyncGenerator<string, void, undefined>;
+  /** The prompt text for a conversation in the model's chat template, the assistant's turn opened. */
+  chatPrompt(messages: ChatMessage[]): Promise<string>;
+  /** Forgets the KV cache. */
+  reset(): Promise<void>;
+  /** Frees its GPU buffers (a generation under way is stopped first). */
   dispose(): Promise<void>;
 }

@@ -5,6 +5,8 @@
 //   const ml = await wgml.create();
 //   const e = await ml.loadEmbedder('models/all-MiniLM-L6-v2/', {onProgress});
 //   const [a, b] = await e.embed(['hello world', 'bonjour le monde']);
+//   const g = await ml.loadGenerator('models/SmolLM2.gguf', {onProgress});
+//   for await (const piece of g.generate('Hello!', {chat: true, maxTokens: 64})) show(piece);
 //   await ml.dispose();
 //
 // The C core is synchronous; WebGPU waits on promises. JS Promise Integration
@@ -13,7 +15,7 @@
 // into one instance are queued, one at a time.
 import {GpuImports, STATUS, statusName} from './lib/gpu.js';
 import {WasiFiles} from './lib/wasi.js';
-import {modelFiles, clearModelCache} from './lib/model_files.js';
+import {modelFiles, modelFile, clearModelCache} from './lib/model_files.js';
 
 export {clearModelCache};
 
@@ -61,18 +63,27 @@ export class Wgml {
     this.ctx = 0;
     this.queue = Promise.resolve();
     this.embedders = new Set();
+    this.generators = new Set();
+    this.runs = new Map();  // generation number -> its text sink (the `text` import)
+    this.nextRun = 1;
     this.timings = {};
     this.progress = null;   // the onProgress of the load under way
-    // Generation lands later (the decoder is being built natively first);
-    // loadGenerator and the demo's chat panel key off this.
-    this.capabilities = {embed: true, generate: false};
+    this.capabilities = {embed: true, generate: true};
   }
 
   async _init(options) {
     this.gpu = new GpuImports({onCompile: (p) => this.progress?.({phase: 'compile', ...p})});
     this.files = new WasiFiles({onRead: (path, n) => this._onRead(path, n)});
     const src = options.wasm ?? DEFAULT_WASM;
-    const imports = {wgml_gpu: this.gpu.imports(), wasi_snapshot_preview1: this.files.imports()};
+    // Generated text comes back through `text` while wgml_llm_generate runs:
+    // a plain (not suspending) import; the pieces queue up in the run's sink
+    // and its async iterator hands them out whenever the C side waits.
+    const text = (run, ptr, len) => {
+      const sink = this.runs.get(run);
+      return sink ? (sink.push(this._cstr(ptr, len)) ? 1 : 0) : 0;
+    };
+    const imports = {wgml_gpu: this.gpu.imports(), wasi_snapshot_preview1: this.files.imports(),
+                     wgml_web: {text}};
     const t0 = performance.now();
     let instance;
     if (src instanceof ArrayBuffer || ArrayBuffer.isView(src)) {
@@ -98,6 +109,9 @@ export class Wgml {
       ctxFree: P(x.wgml_ctx_free),
       trim: P(x.wgml_web_trim),
       wgslCheck: P(x.wgml_web_wgsl_check),
+      llmLoad: P(x.wgml_web_llm_load),
+      llmGenerate: P(x.wgml_web_llm_generate),
+      llmFree: P(x.wgml_llm_free),
     };
     const flags = (options.powerPreference === 'low-power' ? 1 : 0) |
                   (options.powerPreference === 'high-performance' ? 2 : 0) |
@@ -153,9 +167,9 @@ export class Wgml {
   _lastError() { return this._cstr(this.exports.raw.wgml_ctx_last_error(this.ctx)); }
 
   _onRead(path, n) {
-    if (!this.progress || !this.loading || !path.endsWith('model.safetensors')) return;
+    if (!this.progress || !this.loading || path !== this.loading.path) return;
     this.loading.read += n;
-    this.progress({phase: 'upload', file: 'model.safetensors', loaded: this.loading.read,
+    this.progress({phase: 'upload', file: this.loading.file, loaded: this.loading.read,
                    total: this.loading.size});
   }
 
@@ -165,6 +179,9 @@ export class Wgml {
 
   // GPU buffers alive now, wgml's own staging and timestamp buffers included.
   liveBuffers() { return this.gpu.liveBuffers; }
+  // Their labels (the context's own: wgml.timestamps.*, wgml.staging,
+  // wgml.uniform_arena, wgml.group_params).
+  liveBufferLabels() { return [...this.gpu.live].map((b) => b.label).sort(); }
 
   // Per-kernel GPU times of later runs (one timed pass per dispatch) where
   // the device has timestamp-query; see lastProfile().
@@ -191,7 +208,7 @@ export class Wgml {
       const x = this.exports.raw;
       const path = this._strdup(`/${dir}`);
       this.progress = onProgress;
-      this.loading = {read: 0, size};
+      this.loading = {path: `${dir}/model.safetensors`, file: 'model.safetensors', read: 0, size};
       let e;
       try {
         e = await this.exports.embedderLoad(this.ctx, path, PRECISION[precision], maxBatch, maxTokens);
@@ -226,22 +243,72 @@ export class Wgml {
     });
   }
 
-  // Text generation: the API's place is here (see wgml.d.ts, Generator); the
-  // browser build does not have it yet.
-  async loadGenerator() {
-    throw new WgmlError(STATUS.UNSUPPORTED, 'text generation is not yet available in the browser build of wgml');
+  // Loads a Llama-family decoder (Llama 2/3, SmolLM2, Qwen2) from one GGUF
+  // file with its tokenizer and chat template. source: a URL (fetched once,
+  // then served from the Cache API), an ArrayBuffer, a typed array, a Blob or
+  // a File. The file is never copied whole into wasm memory: the loader reads
+  // it through the WASI file table in windows of a Blob, one tensor at a time
+  // on its way to the GPU. options: onProgress, contextSize (KV cache tokens;
+  // default min(the model's, 4096)), precision ('auto': f16 KV cache where the
+  // device has shader-f16; 'f32'; 'f16'), cache.
+  async loadGenerator(source, options = {}) {
+    const {onProgress, precision = 'auto', contextSize = 0, cache = true} = options;
+    if (!(precision in PRECISION)) throw new WgmlError(STATUS.INVALID_ARGUMENT, `unknown precision '${precision}'`);
+    if (!Number.isInteger(contextSize) || contextSize < 0 || contextSize > 0xffffffff)
+      throw new WgmlError(STATUS.INVALID_ARGUMENT, `contextSize must be a non-negative integer (got ${contextSize})`);
+    const t0 = performance.now();
+    const {name, data} = await modelFile(source, {onProgress, cache, defaultName: 'model.gguf'});
+    const tFile = performance.now();
+    const dir = `models/${++modelCounter}`;
+    const file = `${dir}/${name.replace(/[^\w.-]/g, '_') || 'model.gguf'}`;
+    this.files.put(file, data);
+    const size = data.size ?? data.byteLength ?? 0;
+    return this._call(async () => {
+      const x = this.exports.raw;
+      const path = this._strdup(`/${file}`);
+      this.progress = onProgress;
+      this.loading = {path: file, file: name, read: 0, size};
+      let h;
+      try {
+        h = await this.exports.llmLoad(this.ctx, path, contextSize, PRECISION[precision]);
+      } finally {
+        x.free(path);
+        this.progress = null;
+        this.loading = null;
+        // The weights are on the GPU now (or the load failed): the file is
+        // not read again.
+        this.files.remove(dir);
+      }
+      if (!h) throw new WgmlError(STATUS.BAD_FILE, this._lastError());
+      onProgress?.({phase: 'upload', file: name, loaded: size, total: size});
+      const buf = x.malloc(4096);
+      let info;
+      try {
+        info = JSON.parse(this._cstr(buf, x.wgml_web_llm_info_json(h, buf, 4096)));
+      } finally { x.free(buf); }
+      const g = new Generator(this, h, info);
+      g.timings = {fileMs: tFile - t0, loadMs: performance.now() - tFile};
+      this.generators.add(g);
+      return g;
+    });
   }
 
   // Frees every embedder, the GPU buffers and the device. The context cannot
   // be used afterwards.
   async dispose() {
     if (!this.exports) return;
+    for (const sink of this.runs.values()) sink.cancel();
     await this._call(async () => {
       for (const e of this.embedders) {
         await this.exports.embedderFree(e.handle);
         e.handle = 0;
       }
       this.embedders.clear();
+      for (const g of this.generators) {
+        await this.exports.llmFree(g.handle);
+        g.handle = 0;
+      }
+      this.generators.clear();
       await this.exports.ctxFree(this.ctx);
       this.ctx = 0;
     });
@@ -318,6 +385,256 @@ export class Embedder {
       await o.exports.trim(o.ctx);   // its weights' buffers go back to the device
       this.handle = 0;
       o.embedders.delete(this);
+    });
+  }
+}
+
+// Sampling defaults, as `wgml generate` has them.
+const GENERATE_DEFAULTS = {maxTokens: 256, temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05,
+                           repeatPenalty: 1, repeatLastN: 64};
+
+// The text of one generation on its way from C to the iterator: pieces
+// queue up here; stop sequences are cut out (text that may be the start of
+// one is held back until it is not).
+class TextSink {
+  constructor(stops, onCancel) {
+    this.stops = stops;
+    this.onCancel = onCancel;
+    this.pending = '';      // held back: may be the start of a stop sequence
+    this.queue = [];        // pieces not yet handed out
+    this.text = '';         // everything handed out
+    this.stopped = false;   // a stop sequence came
+    this.cancelled = false;
+    this.wake = null;
+  }
+
+  // A piece from C; false stops the generation.
+  push(piece) {
+    if (this.cancelled || this.stopped) return false;
+    this.pending += piece;
+    let cut = -1;
+    for (const s of this.stops) {
+      const i = this.pending.indexOf(s);
+      if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+    }
+    if (cut >= 0) {
+      this._emit(this.pending.slice(0, cut));
+      this.pending = '';
+      this.stopped = true;
+      return false;
+    }
+    let hold = 0;
+    for (const s of this.stops)
+      for (let k = Math.min(s.length - 1, this.pending.length); k > hold; k--)
+        if (this.pending.endsWith(s.slice(0, k))) { hold = k; break; }
+    this._emit(this.pending.slice(0, this.pending.length - hold));
+    this.pending = this.pending.slice(this.pending.length - hold);
+    return true;
+  }
+
+  // The end: what was held back was no stop sequence after all.
+  finish() {
+    if (!this.stopped && !this.cancelled) this._emit(this.pending);
+    this.pending = '';
+    this._wake();
+  }
+
+  cancel() {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.onCancel?.();
+    this._wake();
+  }
+
+  _emit(t) {
+    if (!t) return;
+    this.queue.push(t);
+    this.text += t;
+    this._wake();
+  }
+
+  _wake() {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+}
+
+function checkNumber(name, v, lo, hi, integer) {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (integer && !Number.isInteger(v)))
+    throw new WgmlError(STATUS.INVALID_ARGUMENT, `${name} must be ${integer ? 'an integer' : 'a number'} ` +
+                        `in [${lo}, ${hi}] (got ${v})`);
+  return v;
+}
+
+export class Generator {
+  constructor(owner, handle, info) {
+    this.owner = owner;
+    this.handle = handle;
+    this.info = {name: info.name, architecture: info.architecture, chatFormat: info.chat_format,
+                 vocabSize: info.n_vocab, contextSize: info.n_ctx, trainedContextSize: info.n_ctx_train,
+                 layers: info.n_layers, dim: info.dim, kvF16: info.kv_f16, gpuBytes: info.gpu_bytes,
+                 loadSeconds: info.load_seconds};
+    this.lastRun = null;
+    this.running = null;   // the sink of the generation under way
+  }
+
+  // The prompt text for a conversation in the model's chat template (ending
+  // with the assistant's turn opened). messages: [{role, content}], roles
+  // 'system', 'user', 'assistant'.
+  async chatPrompt(messages) {
+    const o = this.owner;
+    return o._call(() => this._chatPrompt(messages));
+  }
+
+  // Inside a queued call.
+  _chatPrompt(messages) {
+    const o = this.owner;
+    if (!this.handle) throw new WgmlError(STATUS.INVALID_ARGUMENT, 'this generator was disposed');
+    if (!Array.isArray(messages) || messages.some((m) => typeof m?.role !== 'string' || typeof m?.content !== 'string'))
+      throw new WgmlError(STATUS.INVALID_ARGUMENT, 'messages must be an array of {role, content} strings');
+    const x = o.exports.raw, ptrs = [];
+    const arr = x.malloc(8 * Math.max(1, messages.length)), status = x.malloc(4);
+    try {
+      for (const m of messages) ptrs.push(o._strdup(m.role), o._strdup(m.content));
+      const dv = new DataView(x.memory.buffer);
+      ptrs.forEach((p, i) => dv.setUint32(arr + 4 * i, p, true));
+      const t = x.wgml_web_llm_chat_prompt(this.handle, arr, messages.length, status);
+      if (!t) {
+        const st = new DataView(x.memory.buffer).getInt32(status, true);
+        throw new WgmlError(st || STATUS.INVALID_ARGUMENT, o._lastError() || 'chat template failed');
+      }
+      const text = o._cstr(t);
+      x.free(t);
+      return text;
+    } finally {
+      for (const p of ptrs) x.free(p);
+      x.free(arr);
+      x.free(status);
+    }
+  }
+
+  // Generates text: an async iterator of pieces (valid UTF-8 text, a token's
+  // worth or less; a character split across tokens comes whole). Options:
+  // maxTokens (256; 0: until the model ends or the context is full),
+  // temperature (0.8; 0: greedy), topK (40; 0: off), topP (0.95; 1: off),
+  // minP (0.05; 0: off), repeatPenalty (1: off), repeatLastN (64), seed
+  // (default random; the same seed, prompt and cache give the same text),
+  // stop (a string or strings that end the text, not included), chat (the
+  // prompt, a string or [{role, content}] messages, in the model's chat
+  // template), system (with chat and a string prompt: a system message
+  // first), ignoreEos, signal (an AbortSignal: the iterator ends),
+  // onProgress (kernel compiles: a model's first runs compile its
+  // pipelines). Breaking
+  // out of the loop stops the generation too. The KV cache is kept: a prompt
+  // that starts with the previous one and its answer prefills only the rest.
+  // lastRun holds the statistics afterwards.
+  async *generate(prompt, options = {}) {
+    const o = this.owner;
+    const opt = {...GENERATE_DEFAULTS};
+    for (const [k, v] of Object.entries(options ?? {})) if (v !== undefined) opt[k] = v;
+    const chat = !!opt.chat;
+    if (chat ? typeof prompt !== 'string' && !Array.isArray(prompt) : typeof prompt !== 'string')
+      throw new WgmlError(STATUS.INVALID_ARGUMENT, chat ? 'the prompt is a string or an array of {role, content} messages'
+                                                      : 'the prompt is a string (or messages with chat: true)');
+    checkNumber('maxTokens', opt.maxTokens, 0, 0x3fffffff, true);
+    checkNumber('temperature', opt.temperature, 0, 100, false);
+    checkNumber('topK', opt.topK, 0, 1 << 24, true);
+    checkNumber('topP', opt.topP, 0, 1, false);
+    checkNumber('minP', opt.minP, 0, 1, false);
+    checkNumber('repeatPenalty', opt.repeatPenalty, 0, 100, false);
+    checkNumber('repeatLastN', opt.repeatLastN, 0, 0x3fffffff, true);
+    let seed = opt.seed;
+    if (seed === undefined) seed = crypto.getRandomValues(new Uint32Array(1))[0];
+    if (typeof seed === 'number') checkNumber('seed', seed, 0, Number.MAX_SAFE_INTEGER, true);
+    else if (typeof seed !== 'bigint' || seed < 0n || seed >= 1n << 64n)
+      throw new WgmlError(STATUS.INVALID_ARGUMENT, 'seed must be a non-negative integer (number or bigint below 2^64)');
+    const stops = opt.stop === undefined ? [] : [opt.stop].flat();
+    if (stops.some((x) => typeof x !== 'string' || !x))
+      throw new WgmlError(STATUS.INVALID_ARGUMENT, 'stop must be a non-empty string or an array of them');
+    if (opt.signal?.aborted) return;
+
+    const sink = new TextSink(stops, () => { if (this.handle) o.exports?.raw.wgml_llm_cancel(this.handle); });
+    const onAbort = () => sink.cancel();
+    opt.signal?.addEventListener('abort', onAbort);
+    const run = o.nextRun++;
+    let finished = false, error = null;
+    const job = o._call(async () => {
+      if (!this.handle) throw new WgmlError(STATUS.INVALID_ARGUMENT, 'this generator was disposed');
+      if (sink.cancelled) return;
+      let text = prompt;
+      if (chat) {
+        let msgs = typeof prompt === 'string' ? [{role: 'user', content: prompt}] : prompt;
+        if (typeof prompt === 'string' && typeof opt.system === 'string')
+          msgs = [{role: 'system', content: opt.system}, ...msgs];
+        text = this._chatPrompt(msgs);
+      }
+      const x = o.exports.raw;
+      const cap = opt.maxTokens || this.info.contextSize + 1;
+      const p = o._strdup(text), ids = x.malloc(4 * cap), stats = x.malloc(1024);
+      o.runs.set(run, sink);
+      this.running = sink;
+      o.progress = opt.onProgress;   // kernels compile on a model's first runs
+      const t0 = performance.now();
+      try {
+        const st = await o.exports.llmGenerate(this.handle, p, run, opt.maxTokens, opt.temperature, opt.topK,
+                                               opt.topP, opt.minP, opt.repeatPenalty, opt.repeatLastN,
+                                               BigInt(seed), opt.ignoreEos ? 1 : 0, ids, cap, stats, 1024);
+        if (st) throw new WgmlError(st, o._lastError());
+        const s = JSON.parse(o._cstr(stats));
+        sink.finish();
+        this.lastRun = {
+          prompt: text, text: sink.text,
+          tokens: Array.from(new Int32Array(x.memory.buffer, ids, Math.min(cap, s.generated_tokens))),
+          promptTokens: s.prompt_tokens, cachedTokens: s.cached_tokens, generatedTokens: s.generated_tokens,
+          prefillSeconds: s.prefill_seconds, decodeSeconds: s.decode_seconds,
+          prefillTokensPerSecond: s.prefill_tokens_per_s, decodeTokensPerSecond: s.decode_tokens_per_s,
+          stop: sink.stopped ? 'stop' : s.stop, seed, ms: performance.now() - t0,
+        };
+      } finally {
+        o.runs.delete(run);
+        o.progress = null;
+        if (this.running === sink) this.running = null;
+        x.free(p); x.free(ids); x.free(stats);
+      }
+    });
+    job.then(() => { finished = true; sink._wake(); }, (e) => { error = e; finished = true; sink._wake(); });
+    try {
+      for (;;) {
+        if (sink.queue.length) { yield sink.queue.shift(); continue; }
+        if (finished) break;
+        await new Promise((r) => { sink.wake = r; });
+      }
+      if (error) throw error;
+    } finally {
+      opt.signal?.removeEventListener('abort', onAbort);
+      if (!finished) {
+        sink.cancel();
+        await job.catch(() => {});
+      }
+    }
+  }
+
+  // Forgets the KV cache: the next prompt is prefilled whole.
+  async reset() {
+    const o = this.owner;
+    await o._call(async () => {
+      if (this.handle) o.exports.raw.wgml_llm_reset(this.handle);
+    });
+  }
+
+  // Frees the model's GPU buffers (weights, KV cache, activations); a
+  // generation under way is stopped first.
+  async dispose() {
+    const o = this.owner;
+    if (!this.handle || !o.exports) return;
+    this.running?.cancel();
+    await o._call(async () => {
+      if (!this.handle) return;
+      await o.exports.llmFree(this.handle);
+      await o.exports.trim(o.ctx);
+      this.handle = 0;
+      o.generators.delete(this);
     });
   }
 }

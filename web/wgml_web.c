@@ -1,8 +1,9 @@
 /*
  * Entry points of the wasm build for web/wgml.js. The public API (wgml.h)
  * is exported as it is (web/build.sh lists it); these helpers hand JS what it
- * would otherwise read out of C structs field by field: device information
- * and plan statistics as JSON.
+ * would otherwise read out of C structs field by field: device information,
+ * plan and generation statistics as JSON, generation parameters as scalars,
+ * generated text through an import.
  */
 #include "wgml.h"
 #include "core/ctx_internal.h"
@@ -10,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define EXPORT(name) __attribute__((export_name(#name)))
@@ -131,4 +133,109 @@ int wgml_web_wgsl_check(wgml_ctx *ctx, const char *wgsl)
     wgml_gpu_kernel k = {.source = wgsl};
     wgml_gpu_pipeline *p;
     return wgml_gpu_pipeline_get(ctx->gpu, &k, &p);
+}
+
+// ================================================================ text generation
+
+// Hands each generated piece to JS (wgml.js routes it to the generation
+// `run` names); a zero return stops the generation.
+__attribute__((import_module("wgml_web"), import_name("text")))
+extern int wgml_web_text(uint32_t run, const char *text, uint32_t len);
+
+typedef struct text_sink {
+    uint32_t run;
+} text_sink;
+
+static bool on_text(void *user, const char *text, size_t len)
+{
+    const text_sink *k = user;
+    return wgml_web_text(k->run, text, (uint32_t)len) != 0;
+}
+
+// n_ctx: 0 for the default; precision as wgml_precision. NULL on failure
+// (the reason in wgml_ctx_last_error).
+EXPORT(wgml_web_llm_load)
+wgml_llm *wgml_web_llm_load(wgml_ctx *ctx, const char *path, uint32_t n_ctx, uint32_t precision)
+{
+    wgml_llm_params p = {.n_ctx = n_ctx, .precision = (wgml_precision)precision};
+    wgml_llm *llm = NULL;
+    wgml_llm_load(ctx, path, &p, &llm);
+    return llm;
+}
+
+// What was loaded, as JSON; 0 on failure.
+EXPORT(wgml_web_llm_info_json)
+uint32_t wgml_web_llm_info_json(wgml_llm *llm, char *dst, uint32_t cap)
+{
+    const wgml_llm_info *i = wgml_llm_info_of(llm);
+    if (!i || !cap) return 0;
+    out o = {dst, cap, 0};
+    put(&o, "{");
+    put_str(&o, "name", i->name);
+    put_str(&o, "architecture", i->architecture);
+    put_str(&o, "chat_format", i->chat_format);
+    put(&o, "\"n_vocab\":%u,\"n_ctx\":%u,\"n_ctx_train\":%u,\"n_layers\":%u,\"dim\":%u,"
+            "\"kv_f16\":%s,\"gpu_bytes\":%llu,\"load_seconds\":%.4f}",
+        i->n_vocab, i->n_ctx, i->n_ctx_train, i->n_layers, i->dim, i->kv_f16 ? "true" : "false",
+        (unsigned long long)i->gpu_bytes, i->load_seconds);
+    if (o.n >= cap) o.n = cap - 1;
+    dst[o.n] = 0;
+    return (uint32_t)o.n;
+}
+
+static const char *stop_name(wgml_stop_reason r)
+{
+    static const char *names[] = {"error", "length", "eog", "context", "cancelled"};
+    return (unsigned)r <= WGML_STOP_CANCELLED ? names[r] : "?";
+}
+
+// One generation: the sampling parameters as wgml_generate_params has them
+// (zero means off), the generated ids into tokens (tokens_cap of them at
+// most), the statistics as JSON into stats (stats_cap bytes). Pieces of text
+// go to JS through the `text` import under the number `run`. Returns the
+// status.
+EXPORT(wgml_web_llm_generate)
+int wgml_web_llm_generate(wgml_llm *llm, const char *prompt, uint32_t run, uint32_t max_tokens,
+                          float temperature, uint32_t top_k, float top_p, float min_p,
+                          float repeat_penalty, uint32_t repeat_last_n, uint64_t seed,
+                          uint32_t ignore_eog, int32_t *tokens, uint32_t tokens_cap,
+                          char *stats, uint32_t stats_cap)
+{
+    wgml_generate_params gp = {
+        .max_tokens = max_tokens, .temperature = temperature, .top_k = top_k, .top_p = top_p,
+        .min_p = min_p, .repeat_penalty = repeat_penalty, .repeat_last_n = repeat_last_n,
+        .seed = seed, .ignore_eog = ignore_eog != 0, .tokens = tokens, .tokens_cap = tokens_cap};
+    text_sink k = {run};
+    wgml_generate_stats s;
+    wgml_status st = wgml_llm_generate(llm, prompt, &gp, on_text, &k, &s);
+    if (stats && stats_cap) {
+        out o = {stats, stats_cap, 0};
+        put(&o, "{\"prompt_tokens\":%u,\"cached_tokens\":%u,\"generated_tokens\":%u,"
+                "\"prefill_seconds\":%.6f,\"decode_seconds\":%.6f,\"prefill_tokens_per_s\":%.3f,"
+                "\"decode_tokens_per_s\":%.3f,\"stop\":\"%s\"}",
+            s.prompt_tokens, s.cached_tokens, s.generated_tokens, s.prefill_seconds,
+            s.decode_seconds, s.prefill_tokens_per_s, s.decode_tokens_per_s, stop_name(s.stop));
+        if (o.n >= stats_cap) o.n = stats_cap - 1;
+        stats[o.n] = 0;
+    }
+    return st;
+}
+
+// The prompt for a conversation in the model's chat template: n messages as
+// (role, content) string pairs at msgs[2i], msgs[2i + 1]. The text (free()
+// it) or NULL on failure, with the status in *status and the reason in
+// wgml_ctx_last_error.
+EXPORT(wgml_web_llm_chat_prompt)
+char *wgml_web_llm_chat_prompt(wgml_llm *llm, const char *const *msgs, uint32_t n, int *status)
+{
+    wgml_chat_message *m = calloc(n ? n : 1, sizeof *m);
+    if (!m) {
+        *status = WGML_ERR_OUT_OF_MEMORY;
+        return NULL;
+    }
+    for (uint32_t i = 0; i < n; i++) m[i] = (wgml_chat_message){msgs[2 * i], msgs[2 * i + 1]};
+    char *text = NULL;
+    *status = wgml_llm_chat_prompt(llm, m, n, &text);
+    free(m);
+    return text;
 }

@@ -682,14 +682,10 @@ wgml_status wgml_gguf_open_file(const char *path, wgml_gguf **out, char *err, si
         return open_fail(err, err_size, WGML_ERR_INVALID_ARGUMENT, "%s: not a regular file", path);
     }
     uint64_t size = (uint64_t)sb.st_size;
-    if (size > SIZE_MAX) {
-        close(fd);
-        return open_fail(err, err_size, WGML_ERR_UNSUPPORTED, "%s: %llu bytes cannot be mapped "
-                         "here", path, ULL(size));
-    }
 #if defined(__wasi__)
     // WASI has no mmap: the file is read on demand through pread (in the
-    // browser, slices of a Blob: a large model never sits whole in memory).
+    // browser, slices of a Blob: a large model never sits whole in memory),
+    // at 64-bit offsets, so the file may be larger than the address space.
     wgml_gguf *g = calloc(1, sizeof *g);
     if (!g) {
         close(fd);
@@ -701,6 +697,11 @@ wgml_status wgml_gguf_open_file(const char *path, wgml_gguf **out, char *err, si
     g->user = &g->fd;
     g->size = size;
 #else
+    if (size > SIZE_MAX) {
+        close(fd);
+        return open_fail(err, err_size, WGML_ERR_UNSUPPORTED, "%s: %llu bytes cannot be mapped "
+                         "here", path, ULL(size));
+    }
     // mmap refuses a length of 0; an empty file is read from an empty buffer
     // and fails as truncated.
     void *map = NULL;

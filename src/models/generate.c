@@ -111,7 +111,7 @@ wgml_status wgml_llm_load(wgml_ctx *ctx, const char *path, const wgml_llm_params
     wgml_gguf *g = NULL;
     wgml_status st = wgml_gguf_open_file(path, &g, err, sizeof err);
     if (st) {
-        wgml_gpu_fail(gpu, st, "%s: %s", path, err);
+        wgml_gpu_fail(gpu, st, "%s", err);   // it names the file
         goto fail;
     }
     if ((st = wgml_llm_source_create(gpu, path, &llm->source))) goto fail;
@@ -330,6 +330,7 @@ static wgml_status generate(wgml_llm *llm, const char *prompt,
                                "the tokenizer does not have", tok);
             goto done;
         }
+        if (gp.tokens && S->generated_tokens < gp.tokens_cap) gp.tokens[S->generated_tokens] = tok;
         S->generated_tokens++;
         if (!emit(on_text, user, piece, len) ||
             atomic_load_explicit(&llm->cancel, memory_order_relaxed)) {

@@ -2,7 +2,7 @@
 # Builds libFuzzer harnesses with clang's -fsanitize=fuzzer,address,undefined
 # and runs one for a while:
 #   tests/fuzz/run.sh TARGET SECONDS [LIBFUZZER_ARGS...]   e.g. fuzz_tokenizer 60
-#   tests/fuzz/run.sh all SECONDS                         every tests/fuzz/fuzz_*.c in turn
+#   tests/fuzz/run.sh all SECONDS                         every tests/fuzz/fuzz_*.c, all at once
 # Targets are the files tests/fuzz/fuzz_*.c (a new file is a new target).
 # Seeds come from tests/fuzz/corpus/NAME/ and tests/data/fuzz/NAME/ (the
 # inputs that once crashed it; only read), NAME being TARGET without "fuzz_";
@@ -18,26 +18,40 @@ target=${1:?usage: tests/fuzz/run.sh TARGET|all SECONDS [LIBFUZZER_ARGS...]}
 seconds=${2:?usage: tests/fuzz/run.sh TARGET|all SECONDS [LIBFUZZER_ARGS...]}
 shift 2
 
+build=build/fuzz
+# build_harnesses TARGET...: configures build/fuzz once and builds them.
+build_harnesses() {
+  if ! command -v clang >/dev/null; then
+    echo "clang is missing: scripts/setup.sh installs it" >&2
+    return 2
+  fi
+  if [ ! -f "$build/build.ninja" ]; then
+    CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DWGML_FUZZ=ON -DWGML_WERROR=ON \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || return 1
+  fi
+  cmake --build "$build" --target "$@" >"$build/build.log" 2>&1 || {
+    cat "$build/build.log" >&2; echo "building $* failed" >&2; return 1; }
+}
+
 if [ "$target" = all ]; then
+  # Every harness at once, each for SECONDS (one build first: concurrent
+  # ninja runs on one build tree race); the result lines in a fixed order.
+  targets=()
+  for f in tests/fuzz/fuzz_*.c; do targets+=("$(basename "$f" .c)"); done
+  build_harnesses "${targets[@]}" || exit 1
+  for t in "${targets[@]}"; do
+    WGML_FUZZ_BUILT=1 "$0" "$t" "$seconds" "$@" >"$build/result-$t.txt" 2>&1 &
+  done
+  wait
   rc=0
-  for f in tests/fuzz/fuzz_*.c; do
-    "$0" "$(basename "$f" .c)" "$seconds" "$@" || rc=1
+  for t in "${targets[@]}"; do
+    cat "$build/result-$t.txt"
+    tail -1 "$build/result-$t.txt" | grep -q ', no crash$' || rc=1
   done
   exit $rc
 fi
 [ -f "tests/fuzz/$target.c" ] || { echo "no harness tests/fuzz/$target.c" >&2; exit 2; }
-if ! command -v clang >/dev/null; then
-  echo "clang is missing: scripts/setup.sh installs it" >&2
-  exit 2
-fi
-
-build=build/fuzz
-if [ ! -f "$build/build.ninja" ]; then
-  CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DWGML_FUZZ=ON -DWGML_WERROR=ON \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 1
-fi
-cmake --build "$build" --target "$target" >"$build/build-$target.log" 2>&1 || {
-  cat "$build/build-$target.log" >&2; echo "building $target failed" >&2; exit 1; }
+if [ -z "${WGML_FUZZ_BUILT:-}" ]; then build_harnesses "$target" || exit 1; fi
 
 corpus="$build/corpus/$target"
 artifacts="$build/artifacts/$target"

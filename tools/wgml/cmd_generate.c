@@ -25,9 +25,10 @@ static const char GENERATE_USAGE[] =
     "  -f, --file F          the prompt from a file ('-': standard input)\n"
     "  --chat                wrap the prompt as a user message in the model's chat template\n"
     "  --system TEXT         with --chat: a system message first\n"
-    "  --json                print one JSON object instead of streaming: the text and the\n"
-    "                        statistics (load time, prefill tokens and tokens/s, decode\n"
-    "                        tokens/s, why it stopped, the seed)\n"
+    "  --json                print one JSON object instead of streaming: the text, the ids\n"
+    "                        of the generated tokens and the statistics (load time,\n"
+    "                        prefill tokens and tokens/s, decode tokens/s, why it\n"
+    "                        stopped, the seed)\n"
     "  --stats               statistics on standard error after the text\n"
     "%s";
 
@@ -322,21 +323,37 @@ int wgml_cmd_generate(int argc, char **argv)
     }
     sink k = {.stream = !o.json};
     wgml_generate_stats s;
+    const wgml_llm_info *info = wgml_llm_info_of(llm);
+    int32_t *ids = NULL;
+    if (o.json) {
+        // Room for every token: a generation ends at the context's end (at most
+        // n_ctx - prompt + 1 tokens) if not before.
+        o.gp.tokens_cap = o.gp.max_tokens && o.gp.max_tokens <= info->n_ctx ? o.gp.max_tokens
+                                                                            : info->n_ctx + 1;
+        o.gp.tokens = ids = malloc(sizeof *ids * o.gp.tokens_cap);
+        if (!ids) {
+            fprintf(stderr, "%s: out of memory\n", cmd);
+            goto done;
+        }
+    }
     st = wgml_llm_generate(llm, prompt, &o.gp, on_text, &k, &s);
     if (st || k.failed) {
         if (k.stream && k.n) fputc('\n', stdout);
         fprintf(stderr, "%s: %s: %s\n", cmd, wgml_status_name(st),
                 k.failed ? "out of memory" : wgml_ctx_last_error(ctx));
         free(k.s);
+        free(ids);
         goto done;
     }
-    const wgml_llm_info *info = wgml_llm_info_of(llm);
     if (o.json) {
         printf("{\"model\": ");
         cli_json_string(stdout, info->name);
         printf(", \"text\": ");
         cli_json_string(stdout, k.s ? k.s : "");
-        printf(", ");
+        printf(", \"tokens\": [");
+        uint32_t n_ids = s.generated_tokens < o.gp.tokens_cap ? s.generated_tokens : o.gp.tokens_cap;
+        for (uint32_t i = 0; i < n_ids; i++) printf(i ? ", %d" : "%d", ids[i]);
+        printf("], ");
         print_stats_json(stdout, info, &s, o.gp.seed);
         printf("}\n");
     } else if (k.n && k.s[k.n - 1] != '\n') {
@@ -350,6 +367,7 @@ int wgml_cmd_generate(int argc, char **argv)
                 s.prefill_tokens_per_s, s.generated_tokens, s.decode_tokens_per_s,
                 stop_name(s.stop));
     free(k.s);
+    free(ids);
     rc = 0;
 done:
     free(chat_text);

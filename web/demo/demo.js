@@ -1,11 +1,17 @@
 // The demo page: adapter and features, model loading with progress, semantic
-// search over a list of sentences, per-kernel GPU time and texts/s.
-// ?model=URL picks another model directory (sentence-transformers layout).
+// search over a list of sentences, per-kernel GPU time and texts/s; then a
+// chat with a Llama-family GGUF model (SmolLM2-135M-Instruct by default),
+// streamed token by token, with tokens/s.
+//   ?model=URL        another embedding model directory (sentence-transformers layout)
+//   ?llm=URL          another GGUF model for the chat ('none': no chat)
+//   ?chat=TEXT        send TEXT as the first chat message once the model is loaded
+//   ?max_tokens=N     the answer's length limit (default 64); ?temp=T its temperature
 import * as wgml from '../wgml.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const MODEL = params.get('model') || '../models/all-MiniLM-L6-v2/';
+const LLM = params.get('llm') || '../models/SmolLM2-135M-Instruct/SmolLM2-135M-Instruct.Q4_1.gguf';
 const SENTENCES = [
   'A man is eating food.',
   'A man is riding a horse.',
@@ -17,7 +23,8 @@ const SENTENCES = [
   'She is making pasta in the kitchen.',
 ];
 
-const state = {ml: null, embedder: null, corpus: [], vectors: [], firstResultMs: null};
+const state = {ml: null, embedder: null, corpus: [], vectors: [], firstResultMs: null,
+               chat: {generator: null, messages: [], busy: false, abort: null, turns: 0}};
 window.demo = state;   // for the tests
 
 function status(text, error = false) {
@@ -56,29 +63,35 @@ function escape(s) {
 }
 
 // Download: bytes over every file; upload: weights read into the GPU;
-// compile: kernels compiled in the current batch of pipelines.
-const downloads = new Map();
-function onProgress(p) {
-  if (p.phase === 'download') {
-    downloads.set(p.file, p);
-    let loaded = 0, total = 0;
-    for (const d of downloads.values()) { loaded += d.loaded; total += d.total || d.loaded; }
-    $('download').max = total || 1;
-    $('download').value = loaded;
-    const cached = [...downloads.values()].every((d) => d.cached);
-    $('download-text').textContent = `${mb(loaded)} / ${mb(total)}${cached ? ' (from the cache)' : ''}`;
-  } else if (p.phase === 'upload') {
-    $('upload').max = p.total || 1;
-    $('upload').value = p.loaded;
-    $('upload-text').textContent = `${mb(p.loaded)} / ${mb(p.total)}`;
-  } else if (p.phase === 'compile') {
-    $('compile').max = p.total;
-    $('compile').value = p.loaded;
-    compiled += p.loaded === p.total ? p.total : 0;
-    $('compile-text').textContent = `${p.loaded} / ${p.total} kernels${compiled ? ` (${compiled} in all)` : ''}`;
-  }
+// compile: kernels compiled in the current batch of pipelines. One set of
+// bars per model: ids download, upload, compile (the embedder) and the same
+// with prefix 'llm-' (the chat model).
+function progressBars(prefix) {
+  const downloads = new Map();
+  let compiled = 0;
+  return (p) => {
+    if (p.phase === 'download') {
+      downloads.set(p.file, p);
+      let loaded = 0, total = 0;
+      for (const d of downloads.values()) { loaded += d.loaded; total += d.total || d.loaded; }
+      $(`${prefix}download`).max = total || 1;
+      $(`${prefix}download`).value = loaded;
+      const cached = [...downloads.values()].every((d) => d.cached);
+      $(`${prefix}download-text`).textContent = `${mb(loaded)} / ${mb(total)}${cached ? ' (from the cache)' : ''}`;
+    } else if (p.phase === 'upload') {
+      $(`${prefix}upload`).max = p.total || 1;
+      $(`${prefix}upload`).value = p.loaded;
+      $(`${prefix}upload-text`).textContent = `${mb(p.loaded)} / ${mb(p.total)}`;
+    } else if (p.phase === 'compile') {
+      $(`${prefix}compile`).max = p.total;
+      $(`${prefix}compile`).value = p.loaded;
+      compiled += p.loaded === p.total ? p.total : 0;
+      $(`${prefix}compile-text`).textContent = `${p.loaded} / ${p.total} kernels${compiled ? ` (${compiled} in all)` : ''}`;
+    }
+  };
 }
-let compiled = 0;
+const onProgress = progressBars('');
+const onLlmProgress = progressBars('llm-');
 
 async function embedCorpus() {
   const texts = $('corpus').value.split('\n').map((s) => s.trim()).filter(Boolean);
@@ -157,10 +170,6 @@ async function main() {
   state.ml.setProfiling($('profile').checked && state.ml.deviceInfo.timestamp_query);
   $('profile').disabled = !state.ml.deviceInfo.timestamp_query;
   $('profile').onchange = () => state.ml.setProfiling($('profile').checked);
-  if (state.ml.capabilities.generate) {
-    // When generation lands: load a generator here and wire the chat panel.
-    $('chat-status').textContent = 'available';
-  }
   status('loading the model…');
   $('model-name').textContent = MODEL.replace(/\/$/, '').split('/').pop();
   state.embedder = await state.ml.loadEmbedder(MODEL, {onProgress});
@@ -174,6 +183,123 @@ async function main() {
   const plan = await state.embedder.plan(1, 8);
   $('plan-kernels').textContent = plan.kernels;
   state.ready = true;
+  await chatMain();
+}
+
+// ---------------------------------------------------------------- chat
+
+function chatStatus(text, kind = '') {
+  $('chat-status').textContent = text;
+  $('chat-status').className = `badge ${kind}`;
+}
+
+function addMessage(role, text) {
+  const div = document.createElement('div');
+  div.className = `msg ${role}`;
+  div.innerHTML = `<span class="who">${role === 'user' ? 'you' : escape(state.chat.generator?.info.name || 'model')}</span><span class="text"></span>`;
+  div.querySelector('.text').textContent = text;
+  $('chat-log').append(div);
+  $('chat-log').scrollTop = $('chat-log').scrollHeight;
+  return div;
+}
+
+function setChatEnabled(on) {
+  $('chat-input').disabled = !on;
+  $('chat-reset').disabled = !on;
+  $('chat-send').disabled = !state.chat.generator;
+}
+
+async function chatMain() {
+  if (LLM === 'none') { chatStatus('no model (?llm=none)'); return; }
+  $('llm-name').textContent = decodeURIComponent(LLM.split('/').pop());
+  chatStatus('loading the model…', 'busy');
+  const c = state.chat;
+  try {
+    c.generator = await state.ml.loadGenerator(LLM, {onProgress: onLlmProgress});
+  } catch (e) {
+    chatStatus(`${e.name}: ${e.message}`, 'error');
+    state.chatError = e.message;
+    return;
+  }
+  const i = c.generator.info, t = c.generator.timings;
+  $('llm-name').textContent = i.name || $('llm-name').textContent;
+  $('chat-note').textContent = `${i.architecture}, ${i.layers} layers, dim ${i.dim}, ${i.vocabSize} tokens, ` +
+    `context ${i.contextSize}, KV cache ${i.kvF16 ? 'f16' : 'f32'}, ${mb(i.gpuBytes)} on the GPU, chat template ` +
+    `${i.chatFormat || 'none'}; file ${(t.fileMs / 1000).toFixed(1)} s, weights to GPU ${(t.loadMs / 1000).toFixed(1)} s.`;
+  chatStatus('ready');
+  setChatEnabled(true);
+  $('chat-send').onclick = () => send();
+  $('chat-input').onkeydown = (e) => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); send(); } };
+  $('chat-reset').onclick = async () => {
+    c.messages = [];
+    $('chat-log').innerHTML = '';
+    await c.generator.reset();
+  };
+  if (params.get('max_tokens')) $('chat-max-tokens').value = params.get('max_tokens');
+  if (params.get('temp')) $('chat-temp').value = params.get('temp');
+  if (params.get('chat')) {
+    $('chat-input').value = params.get('chat');
+    await send();
+    state.chatDone = true;
+  }
+}
+
+// Sends the input as the next user message and streams the answer; while
+// it runs the button stops it.
+async function send() {
+  const c = state.chat;
+  if (c.busy) { c.abort?.abort(); return; }
+  const text = $('chat-input').value.trim();
+  if (!text || !c.generator) return;
+  $('chat-input').value = '';
+  c.messages.push({role: 'user', content: text});
+  addMessage('user', text);
+  const div = addMessage('assistant', '');
+  div.classList.add('generating');
+  c.busy = true;
+  c.abort = new AbortController();
+  $('chat-send').textContent = 'Stop';
+  $('chat-input').disabled = $('chat-reset').disabled = true;
+  chatStatus('generating…', 'busy');
+  const maxTokens = Math.max(1, Math.floor(Number($('chat-max-tokens').value) || 64));
+  const temperature = Math.max(0, Number($('chat-temp').value) || 0);
+  // Per-kernel timing (one pass per dispatch) is for the search's table;
+  // it would slow every decode step.
+  const profiling = state.ml.gpu.profile;
+  state.ml.setProfiling(false);
+  const t0 = performance.now();
+  let answer = '', first = null;
+  try {
+    for await (const piece of c.generator.generate(c.messages, {chat: true, maxTokens, temperature,
+                                                                 signal: c.abort.signal, onProgress: onLlmProgress})) {
+      if (first === null) {
+        first = performance.now() - t0;
+        $('chat-ttft').textContent = `${(first / 1000).toFixed(1)} s`;
+      }
+      answer += piece;
+      div.querySelector('.text').textContent = answer;
+      $('chat-log').scrollTop = $('chat-log').scrollHeight;
+    }
+    const r = c.generator.lastRun;
+    c.messages.push({role: 'assistant', content: answer});
+    $('chat-tps').textContent = r.decodeTokensPerSecond.toFixed(2);
+    $('chat-prefill-tps').textContent = r.prefillTokensPerSecond.toFixed(2);
+    $('chat-tokens').textContent = `${r.generatedTokens} (prompt ${r.promptTokens}, ${r.cachedTokens} cached)`;
+    c.turns++;
+    chatStatus(`ready (${{length: 'length limit', eog: 'end of answer', context: 'context full',
+                           cancelled: 'stopped', stop: 'stop text'}[r.stop] || r.stop})`);
+  } catch (e) {
+    c.messages.pop();
+    chatStatus(`${e.name}: ${e.message}`, 'error');
+    state.chatError = e.message;
+  } finally {
+    state.ml.setProfiling(profiling);
+    div.classList.remove('generating');
+    c.busy = false;
+    c.abort = null;
+    $('chat-send').textContent = 'Send';
+    setChatEnabled(true);
+  }
 }
 
 async function fetchSize(url) {

@@ -49,7 +49,7 @@ export class GpuImports {
     this.buffers = new Table();
     this.pipelines = new Table();   // {pipeline, layout, label}
     this.groups = new Table();
-    this.liveBuffers = 0;           // GPUBuffers created and not destroyed, ours included
+    this.live = new Set();          // GPUBuffers created and not destroyed, ours included
     this.msg = '';
     this.lost = null;
     this.uncaptured = null;
@@ -75,15 +75,16 @@ export class GpuImports {
     return b.length;
   }
   fail(status, message) { this.msg = message; return status; }
+  get liveBuffers() { return this.live.size; }
   createBuffer(desc) {
     const b = this.device.createBuffer(desc);
-    this.liveBuffers++;
+    this.live.add(b);
     return b;
   }
   destroyBuffer(b) {
     if (!b) return;
     b.destroy();
-    this.liveBuffers--;
+    this.live.delete(b);
   }
   // Pops the scopes pushed by pushScopes; the first error (out-of-memory first).
   async popScopes() {

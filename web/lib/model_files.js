@@ -1,13 +1,16 @@
 // Model files for the browser: a directory in the sentence-transformers
 // layout, from a URL (fetched once, then kept in the Cache API), from a map
 // of names to bytes or Blobs, or from a list of Files (an
-// <input type=file webkitdirectory> selection).
+// <input type=file webkitdirectory> selection); or one file (a GGUF model)
+// from a URL, bytes, a Blob or a File.
 //
 // Over HTTP a directory cannot be listed, so a URL source fetches the files
 // the loaders read: config.json, model.safetensors, tokenizer.json (else
 // vocab.txt), and where present modules.json with each module's config.json,
 // sentence_bert_config.json and tokenizer_config.json. Which files exist is
 // kept in a manifest in the cache too, so a second load makes no request.
+// A fetched file streams into the cache (disk) and is read back as a Blob:
+// never one ArrayBuffer of the whole file.
 
 const CACHE_NAME = 'wgml-models-v1';
 const REQUIRED = ['config.json', 'model.safetensors'];
@@ -56,37 +59,7 @@ async function fromUrl(base, {onProgress, cache, fetchFn}) {
     if (m) names = await m.json();
   }
   const files = {};
-  const get = async (name, required) => {
-    const url = base + name;
-    const hit = store ? await store.match(url) : null;
-    if (hit) {
-      const blob = await hit.blob();
-      onProgress?.({phase: 'download', file: name, loaded: blob.size, total: blob.size, cached: true});
-      return blob;
-    }
-    const resp = await fetchFn(url);
-    if (!resp.ok) {
-      if (!required && resp.status === 404) return null;
-      throw new Error(`${url}: HTTP ${resp.status}`);
-    }
-    const total = Number(resp.headers.get('content-length')) || 0;
-    let loaded = 0;
-    // Count bytes as they stream past; the body goes to the cache (disk), not
-    // into one large ArrayBuffer here.
-    const counter = new TransformStream({
-      transform(chunk, ctl) {
-        loaded += chunk.byteLength;
-        onProgress?.({phase: 'download', file: name, loaded, total, cached: false});
-        ctl.enqueue(chunk);
-      },
-    });
-    const counted = new Response(resp.body.pipeThrough(counter), {headers: resp.headers});
-    if (store) {
-      await store.put(url, counted);
-      return (await store.match(url)).blob();
-    }
-    return counted.blob();
-  };
+  const get = (name, required) => fetchCached(base + name, name, {store, required, onProgress, fetchFn});
   if (names) {
     for (const n of names) files[n] = await get(n, true);
     return files;
@@ -110,6 +83,54 @@ async function fromUrl(base, {onProgress, cache, fetchFn}) {
                                               {headers: {'content-type': 'application/json'}}));
   }
   return files;
+}
+
+// Fetches url into the cache (or takes it from there) and returns it as a
+// Blob; null for a 404 of a file that is not required.
+async function fetchCached(url, name, {store, required, onProgress, fetchFn}) {
+  const hit = store ? await store.match(url) : null;
+  if (hit) {
+    const blob = await hit.blob();
+    onProgress?.({phase: 'download', file: name, loaded: blob.size, total: blob.size, cached: true});
+    return blob;
+  }
+  const resp = await fetchFn(url);
+  if (!resp.ok) {
+    if (!required && resp.status === 404) return null;
+    throw new Error(`${url}: HTTP ${resp.status}`);
+  }
+  const total = Number(resp.headers.get('content-length')) || 0;
+  let loaded = 0;
+  // Count bytes as they stream past; the body goes to the cache (disk), not
+  // into one large ArrayBuffer here.
+  const counter = new TransformStream({
+    transform(chunk, ctl) {
+      loaded += chunk.byteLength;
+      onProgress?.({phase: 'download', file: name, loaded, total, cached: false});
+      ctl.enqueue(chunk);
+    },
+  });
+  const counted = new Response(resp.body.pipeThrough(counter), {headers: resp.headers});
+  if (store) {
+    await store.put(url, counted);
+    return (await store.match(url)).blob();
+  }
+  return counted.blob();
+}
+
+// One model file: {name, data} with data a Blob or bytes. source: a URL
+// (fetched once, then served from the Cache API), an ArrayBuffer, a typed
+// array, a Blob or a File.
+export async function modelFile(source, {onProgress, cache = true, fetchFn = fetch, defaultName = 'model'} = {}) {
+  if (typeof source === 'string' || source instanceof URL) {
+    const url = new URL(String(source), globalThis.location?.href).href;
+    const name = decodeURIComponent(new URL(url).pathname.split('/').pop() || defaultName);
+    const store = cache && globalThis.caches ? await caches.open(CACHE_NAME) : null;
+    return {name, data: await fetchCached(url, name, {store, required: true, onProgress, fetchFn})};
+  }
+  if (source instanceof Blob) return {name: source.name || defaultName, data: source};
+  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return {name: defaultName, data: source};
+  throw new TypeError('a model file is a URL, an ArrayBuffer, a typed array, a Blob or a File');
 }
 
 // Removes a URL source's files from the cache (all models when base is omitted).

@@ -4,7 +4,7 @@
 // model cache across a reload, and errors from bad input.
 import fs from 'node:fs';
 import path from 'node:path';
-import {execFileSync} from 'node:child_process';
+import {nativeBinary, runNative} from './native.mjs';
 
 // Short texts of one length bucket (at most 8 tokens): one plan to compile.
 export const TEXTS = ['hello world', 'A man is eating food.', "C'est la vie.", '你好，世界',
@@ -34,14 +34,9 @@ function referenceVectors(root) {
 
 // The native build's vectors, or null (with the reason) when there is none.
 function nativeVectors(root) {
-  const bin = process.env.WGML_NATIVE ||
-    ['build/dawn/wgml', 'build/wgpu-native/wgml'].map((p) => path.join(root, p)).find((p) => fs.existsSync(p));
-  if (!bin || !fs.existsSync(bin)) return {reason: 'no native wgml build (build/dawn/wgml)'};
-  const lavapipe = path.join(root, '.deps/lavapipe/lvp_icd.json');
-  const env = {...process.env};
-  if (!env.VK_ICD_FILENAMES && fs.existsSync(lavapipe)) env.VK_ICD_FILENAMES = lavapipe;
-  const out = execFileSync(bin, ['embed', '--f32', '--format', 'jsonl', ...TEXTS], {env, encoding: 'utf8',
-                           stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20});
+  const bin = nativeBinary(root);
+  if (!bin) return {reason: 'no native wgml build (build/dawn/wgml)'};
+  const out = runNative(root, bin, ['embed', '--f32', '--format', 'jsonl', ...TEXTS]);
   const rows = out.trim().split('\n').map((l) => JSON.parse(l));
   return {vectors: TEXTS.map((t, i) => {
     const r = rows.find((x) => x.index === i);
@@ -167,7 +162,6 @@ export const tests = [
         out.wgslGood = await ml.checkWgsl('@group(0) @binding(1) var<storage, read_write> o: array<f32>;\n' +
                                           '@compute @workgroup_size(1) fn main() { o[0] = 1.0; }\n');
         out.wgslBad = await ml.checkWgsl('@compute @workgroup_size(1) fn main() {\n  let x: f32 = nope;\n}\n');
-        out.generate = await grab(() => ml.loadGenerator('/models/all-MiniLM-L6-v2/'));
         out.live = ml.liveBuffers();
         await ml.dispose();
         out.liveAfter = ml.liveBuffers();
@@ -184,7 +178,6 @@ export const tests = [
       expect('badSource', 'TypeError', null, /model source/);
       expect('badPrecision', 'WgmlError', 'invalid argument', /precision/);
       expect('missingUrl', 'Error', null, /HTTP 404/);
-      expect('generate', 'WgmlError', 'unsupported', /not yet available/);
       if (r.liveAfter !== 0) throw new Error(`${r.liveAfter} buffers live after dispose`);
       if (!r.wgslGood.ok) throw new Error(`a valid kernel failed to compile: ${r.wgslGood.message}`);
       // The compiler's own line:column for the undeclared identifier on line 2.

@@ -1,19 +1,21 @@
 // The browser tests of wgml's wasm build, in headless Chromium (Debian's,
-// WebGPU on SwiftShader): node web/test/run.mjs [--update-screenshots] [NAME...]
+// WebGPU on SwiftShader): node web/test/run.mjs [NAME...]
 // Prints one line per test and ends with "browser: N passed, N failed, N skipped".
 // SwiftShader runs BERT slowly and compiles kernels slowly: the tests use a
-// few short sentences.
+// few short sentences, and a small synthetic decoder for generation (the
+// demo with SmolLM2 is demo_real.mjs, outside the suite).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {launch} from './browser.mjs';
 import {startServer, ROOT} from './server.mjs';
 import {tests as embedTests} from './embed.mjs';
+import {tests as genTests} from './generate.mjs';
 import {tests as demoTests} from './demo.mjs';
 
 const args = process.argv.slice(2);
 const only = args.filter((a) => !a.startsWith('--'));
-const all = [...embedTests, ...demoTests].filter((t) => !only.length || only.some((o) => t.name.startsWith(o)));
+const all = [...embedTests, ...genTests, ...demoTests].filter((t) => !only.length || only.some((o) => t.name.startsWith(o)));
 
 if (!fs.existsSync(path.join(ROOT, 'web/dist/wgml.wasm'))) {
   console.error('web/dist/wgml.wasm is missing: run web/build.sh first');
@@ -28,7 +30,7 @@ const consoleLines = [];
 page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
 page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
 
-const ctx = {server, page, browser, root: ROOT, state: {}, updateScreenshots: args.includes('--update-screenshots')};
+const ctx = {server, page, browser, root: ROOT, state: {}};
 let passed = 0, failed = 0, skipped = 0;
 const t0 = Date.now();
 for (const t of all) {

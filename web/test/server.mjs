@@ -3,6 +3,7 @@
 //   /models/<name>/...   the model folders under .deps/models/
 //   /ort/...             onnxruntime-web's dist/ (web/node_modules)
 //   /bench-data/...      build/web-bench/ (the ONNX export)
+//   /test-data/...       build/web-test/ (files the tests make, e.g. wgml synth models)
 //   /...                 web/ itself
 // Counts requests per path so that tests can check what a page fetched.
 import http from 'node:http';
@@ -22,6 +23,7 @@ const ROUTES = [
   ['/models/', path.join(ROOT, '.deps/models')],
   ['/ort/', path.join(WEB, 'node_modules/onnxruntime-web/dist')],
   ['/bench-data/', path.join(ROOT, 'build/web-bench')],
+  ['/test-data/', path.join(ROOT, 'build/web-test')],
   ['/', WEB],
 ];
 
