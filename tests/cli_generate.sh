@@ -115,10 +115,10 @@ mkfifo "$tmp/in"
   2> "$tmp/int.err" &
 pid=$!
 exec 3> "$tmp/in"
-wait_for() {   # wait_for PATTERN: until the chat's standard error shows it (60 s)
+wait_for() {   # wait_for PATTERN: until the chat's standard error shows it (180 s: CI is loaded)
   i=0
   while ! grep -q "$1" "$tmp/int.err"; do
-    i=$((i + 1)); [ $i -le 600 ] || { kill $pid; fail "chat: no '$1' ($(cat "$tmp/int.err"))"; }
+    i=$((i + 1)); [ $i -le 1800 ] || { kill $pid; fail "chat: no '$1' ($(cat "$tmp/int.err"))"; }
     kill -0 $pid 2>/dev/null || fail "chat died waiting for '$1': $(cat "$tmp/int.err")"
     sleep 0.1
   done
