@@ -12,11 +12,15 @@
  *   gather                           0      (a copy)
  *   attention, pooling               1e-6
  *   matmul_nt_w16 (f16 B, f32 A, C)  5e-4   against the f16-rounded B
+ *   subgroup-matrix products         the same: 1e-5 with f16 operands, 5e-4
+ *                                    for f16 weights (A then rounded to f16 by
+ *                                    the kernel, not by the reference)
  * matmul_nt (B transposed) runs the matmul shapes; gather includes ids past
  * the table (zero rows); attention includes masked keys and a sequence whose
  * keys are all masked; pooling, padding rows and an all-padding sequence.
  */
 #include "core/half.h"
+#include "ops/matmul_sgm.h"
 #include "ops/reference.h"
 #include "ops/templates.h"
 #include "test_util.h"
@@ -126,8 +130,84 @@ static const mnk MATMUL_SHAPES[] = {
     {1025, 520, 33},   // enough 64-row tiles to keep them (src/ops/matmul.c tile_rows)
 };
 
-// w16: f16 B (weights) under f32 A and C (matmul_nt_w16); variant: the
-// kernel to force (only for plain B).
+// One product against the reference. w16: f16 B (weights) under f32 A and C
+// (matmul_nt_w16); variant: the kernel to force.
+static int matmul_case(wgml_gpu *gpu, wgml_dtype dt, bool nt, bool w16, wgml_matmul_variant variant,
+                       uint32_t M, uint32_t N, uint32_t K, const char *tag)
+{
+    size_t es = wgml_dtype_size(dt);
+    float *a = malloc(4ull * M * K), *b = malloc(4ull * K * N), *ref = malloc(4ull * M * N);
+    TEST_CHECK(a && b && ref, "out of memory");
+    test_fill_uniform(a, (size_t)M * K, -1.f, 1.f, M * 131u + K);
+    test_fill_uniform(b, (size_t)K * N, -1.f, 1.f, N * 17u + K);
+    void *ha = a, *hb = b;
+    uint16_t *a16 = NULL, *b16 = NULL;
+    if (dt == WGML_F16) {   // the reference sees exactly the f16 values the GPU sees
+        a16 = malloc(2ull * M * K);
+        b16 = malloc(2ull * K * N);
+        TEST_CHECK(a16 && b16, "out of memory");
+        for (size_t i = 0; i < (size_t)M * K; i++) {
+            a16[i] = wgml_f32_to_f16(a[i]);
+            a[i] = wgml_f16_to_f32(a16[i]);
+        }
+        for (size_t i = 0; i < (size_t)K * N; i++) {
+            b16[i] = wgml_f32_to_f16(b[i]);
+            b[i] = wgml_f16_to_f32(b16[i]);
+        }
+        ha = a16;
+        hb = b16;
+    }
+    if (w16) {   // only B in f16; the reference sees its rounded values (and A unrounded)
+        b16 = malloc(2ull * K * N);
+        TEST_CHECK(b16, "out of memory");
+        for (size_t i = 0; i < (size_t)K * N; i++) {
+            b16[i] = wgml_f32_to_f16(b[i]);
+            b[i] = wgml_f16_to_f32(b16[i]);
+        }
+        hb = b16;
+    }
+    if (nt) wgml_ref_matmul_nt(a, b, ref, M, N, K);
+    else wgml_ref_matmul(a, b, ref, M, N, K);
+    wgml_gpu_buf *ba = test_upload(gpu, ha, es * M * K),
+                 *bb = test_upload(gpu, hb, (w16 ? 2 : es) * K * N);
+    TEST_CHECK(ba && bb, "upload: %s", wgml_gpu_last_error(gpu));
+    test_guarded out;
+    TEST_OK(gpu, test_guarded_create(gpu, es * M * N, &out));
+    wgml_view va = {ba, 0}, vb = {bb, 0};
+    if (nt) TEST_OK(gpu, wgml_op_matmul_nt_variant(gpu, variant, dt, w16, va, vb, out.view, M, N, K));
+    else TEST_OK(gpu, wgml_op_matmul_variant(gpu, variant, dt, va, vb, out.view, M, N, K));
+    char what[96];
+    snprintf(what, sizeof what, "matmul%s %s %ux%ux%u%s", nt ? "_nt" : "",
+             w16 ? "w16" : dt == WGML_F16 ? "f16" : "f32", M, N, K, tag);
+    if (dt == WGML_F16) {
+        TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
+        uint16_t *y16 = malloc(out.payload);
+        float *y = malloc(4ull * M * N);
+        TEST_CHECK(y16 && y, "out of memory");
+        int bad = test_guarded_read(gpu, &out, y16);
+        for (size_t i = 0; i < (size_t)M * N; i++) y[i] = wgml_f16_to_f32(y16[i]);
+        double e = test_nmse(y, ref, (size_t)M * N);
+        TEST_CHECK(!bad, "%s: guard overwritten", what);
+        TEST_CHECK(e <= 1e-5, "%s: nmse %.3g > 1e-5", what, e);
+        printf("ok   %-48s nmse %.2e\n", what, e);
+        free(y16); free(y);
+    } else if (check_output(gpu, &out, ref, (size_t)M * N, 5e-4, what)) {
+        return 1;
+    }
+    test_guarded_free(gpu, &out);
+    wgml_gpu_buf_release(gpu, ba);
+    wgml_gpu_buf_release(gpu, bb);
+    free(a); free(b); free(ref); free(a16); free(b16);
+    return 0;
+}
+
+// The shapes the kernel takes: subgroup-matrix products need K (and N for
+// plain B) multiples of 8.
+static bool sgm_shape(bool nt, uint32_t N, uint32_t K)
+{
+    return K % 8 == 0 && (nt || N % 8 == 0);
+}
+
 static int test_matmul(wgml_gpu *gpu, wgml_dtype dt, bool nt, bool w16, wgml_matmul_variant variant)
 {
     if ((dt == WGML_F16 || w16) && !wgml_gpu_info(gpu)->shader_f16) {
@@ -135,81 +215,61 @@ static int test_matmul(wgml_gpu *gpu, wgml_dtype dt, bool nt, bool w16, wgml_mat
                w16 ? "w16" : "f16");
         return TEST_SKIP;
     }
-    if (variant == WGML_MATMUL_SUBGROUP_MATRIX && !wgml_matmul_can_use_subgroup_matrix(gpu)) {
-        printf("skip matmul_sgm: the device has no suitable subgroup matrices\n");
-        return TEST_SKIP;
-    }
-    size_t es = wgml_dtype_size(dt);
     int ran = 0;
     for (size_t s = 0; s < sizeof MATMUL_SHAPES / sizeof MATMUL_SHAPES[0]; s++) {
         uint32_t M = MATMUL_SHAPES[s].M, N = MATMUL_SHAPES[s].N, K = MATMUL_SHAPES[s].K;
-        if (variant == WGML_MATMUL_SUBGROUP_MATRIX && (K % 8 || N % 8)) continue;
+        if (variant == WGML_MATMUL_SUBGROUP_MATRIX && !sgm_shape(nt, N, K)) continue;
         ran++;
-        float *a = malloc(4ull * M * K), *b = malloc(4ull * K * N), *ref = malloc(4ull * M * N);
-        TEST_CHECK(a && b && ref, "out of memory");
-        test_fill_uniform(a, (size_t)M * K, -1.f, 1.f, M * 131u + K);
-        test_fill_uniform(b, (size_t)K * N, -1.f, 1.f, N * 17u + K);
-        void *ha = a, *hb = b;
-        uint16_t *a16 = NULL, *b16 = NULL;
-        if (dt == WGML_F16) {   // the reference sees exactly the f16 values the GPU sees
-            a16 = malloc(2ull * M * K);
-            b16 = malloc(2ull * K * N);
-            TEST_CHECK(a16 && b16, "out of memory");
-            for (size_t i = 0; i < (size_t)M * K; i++) {
-                a16[i] = wgml_f32_to_f16(a[i]);
-                a[i] = wgml_f16_to_f32(a16[i]);
-            }
-            for (size_t i = 0; i < (size_t)K * N; i++) {
-                b16[i] = wgml_f32_to_f16(b[i]);
-                b[i] = wgml_f16_to_f32(b16[i]);
-            }
-            ha = a16;
-            hb = b16;
-        }
-        if (w16) {   // only B in f16; the reference sees its rounded values
-            b16 = malloc(2ull * K * N);
-            TEST_CHECK(b16, "out of memory");
-            for (size_t i = 0; i < (size_t)K * N; i++) {
-                b16[i] = wgml_f32_to_f16(b[i]);
-                b[i] = wgml_f16_to_f32(b16[i]);
-            }
-            hb = b16;
-        }
-        if (nt) wgml_ref_matmul_nt(a, b, ref, M, N, K);
-        else wgml_ref_matmul(a, b, ref, M, N, K);
-        wgml_gpu_buf *ba = test_upload(gpu, ha, es * M * K),
-                     *bb = test_upload(gpu, hb, (w16 ? 2 : es) * K * N);
-        TEST_CHECK(ba && bb, "upload: %s", wgml_gpu_last_error(gpu));
-        test_guarded out;
-        TEST_OK(gpu, test_guarded_create(gpu, es * M * N, &out));
-        wgml_view va = {ba, 0}, vb = {bb, 0};
-        if (w16) TEST_OK(gpu, wgml_op_matmul_nt_w16(gpu, va, vb, out.view, M, N, K));
-        else if (nt) TEST_OK(gpu, wgml_op_matmul_nt(gpu, dt, va, vb, out.view, M, N, K));
-        else TEST_OK(gpu, wgml_op_matmul_variant(gpu, variant, dt, va, vb, out.view, M, N, K));
-        char what[64];
-        snprintf(what, sizeof what, "matmul%s %s %ux%ux%u", nt ? "_nt" : "",
-                 w16 ? "w16" : dt == WGML_F16 ? "f16" : "f32", M, N, K);
-        if (dt == WGML_F16) {
-            TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
-            uint16_t *y16 = malloc(out.payload);
-            float *y = malloc(4ull * M * N);
-            TEST_CHECK(y16 && y, "out of memory");
-            int bad = test_guarded_read(gpu, &out, y16);
-            for (size_t i = 0; i < (size_t)M * N; i++) y[i] = wgml_f16_to_f32(y16[i]);
-            double e = test_nmse(y, ref, (size_t)M * N);
-            TEST_CHECK(!bad, "%s: guard overwritten", what);
-            TEST_CHECK(e <= 1e-5, "%s: nmse %.3g > 1e-5", what, e);
-            printf("ok   %-40s nmse %.2e\n", what, e);
-            free(y16); free(y);
-        } else if (check_output(gpu, &out, ref, (size_t)M * N, 5e-4, what)) {
-            return 1;
-        }
-        test_guarded_free(gpu, &out);
-        wgml_gpu_buf_release(gpu, ba);
-        wgml_gpu_buf_release(gpu, bb);
-        free(a); free(b); free(ref); free(a16); free(b16);
+        if (matmul_case(gpu, dt, nt, w16, variant, M, N, K, "")) return 1;
     }
     TEST_CHECK(ran >= 5, "only %d shapes ran", ran);
+    return 0;
+}
+
+// The subgroup-matrix kernel in every tile configuration, for f16 operands
+// with B plain and transposed and for f16 weights under f32 activations
+// (the encoder's and, with its own B hook, the prefill's layout). With
+// `emulate`, on any shader-f16 device through the plain-WGSL matrix layer
+// (matmul_sgm_emu.wgsl): the tiling, staging, edges and stores on CPU
+// devices, where the device's own matrices are tested on GPUs that have them.
+// Thresholds: those of the f16 matmul and of matmul_nt_w16 (the kernel also
+// rounds A to f16 there; the reference does not).
+static int test_matmul_sgm(wgml_gpu *gpu, bool emulate)
+{
+    wgml_sgm_debug_emulate(emulate);
+    if (!wgml_sgm_available(gpu)) {
+        printf("skip matmul_sgm: the device has no f16 16x16x16 subgroup matrices with subgroups "
+               "of 32%s\n", emulate ? " (nor shader-f16 for the stand-in)" : "");
+        return TEST_SKIP;
+    }
+    const wgml_sgm_config *cfgs;
+    size_t n_cfg = wgml_sgm_configs(&cfgs);
+    int ran = 0;
+    for (size_t ci = 0; ci < n_cfg; ci++) {
+        if (!wgml_sgm_config_fits(gpu, cfgs[ci], true)) {
+            printf("skip configuration %zu: beyond this device's workgroup limits\n", ci);
+            continue;
+        }
+        wgml_sgm_debug_force((int)ci);
+        char tag[48];
+        snprintf(tag, sizeof tag, " [%ux%u of %ux%u]", 16 * cfgs[ci].wm * cfgs[ci].tm,
+                 16 * cfgs[ci].wn * cfgs[ci].tn, cfgs[ci].wm, cfgs[ci].wn);
+        for (size_t s = 0; s < sizeof MATMUL_SHAPES / sizeof MATMUL_SHAPES[0]; s++) {
+            uint32_t M = MATMUL_SHAPES[s].M, N = MATMUL_SHAPES[s].N, K = MATMUL_SHAPES[s].K;
+            // The stand-in is slow: its largest shapes in one configuration only.
+            if (emulate && ci + 1 < n_cfg && (uint64_t)M * N * K > 5000000) continue;
+            for (int kind = 0; kind < 3; kind++) {
+                bool nt = kind > 0, w16 = kind == 2;
+                if (!sgm_shape(nt, N, K)) continue;
+                ran++;
+                if (matmul_case(gpu, w16 ? WGML_F32 : WGML_F16, nt, w16,
+                                WGML_MATMUL_SUBGROUP_MATRIX, M, N, K, tag))
+                    return 1;
+            }
+        }
+    }
+    wgml_sgm_debug_force(-1);
+    TEST_CHECK(ran >= 20, "only %d products ran", ran);
     return 0;
 }
 
@@ -374,7 +434,7 @@ static int test_pool(wgml_gpu *gpu)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_f16|matmul_sgm|matmul_nt|"
+        fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_f16|matmul_sgm|matmul_sgm_emu|matmul_nt|"
                         "matmul_nt_f16|matmul_nt_w16|softmax|layernorm|rmsnorm|gather|attention|pool\n");
         return 2;
     }
@@ -385,8 +445,8 @@ int main(int argc, char **argv)
     else if (!strcmp(which, "binary")) rc = test_binary(gpu);
     else if (!strcmp(which, "matmul")) rc = test_matmul(gpu, WGML_F32, false, false, WGML_MATMUL_AUTO);
     else if (!strcmp(which, "matmul_f16")) rc = test_matmul(gpu, WGML_F16, false, false, WGML_MATMUL_AUTO);
-    else if (!strcmp(which, "matmul_sgm"))
-        rc = test_matmul(gpu, WGML_F16, false, false, WGML_MATMUL_SUBGROUP_MATRIX);
+    else if (!strcmp(which, "matmul_sgm")) rc = test_matmul_sgm(gpu, false);
+    else if (!strcmp(which, "matmul_sgm_emu")) rc = test_matmul_sgm(gpu, true);
     else if (!strcmp(which, "matmul_nt")) rc = test_matmul(gpu, WGML_F32, true, false, WGML_MATMUL_AUTO);
     else if (!strcmp(which, "matmul_nt_f16"))
         rc = test_matmul(gpu, WGML_F16, true, false, WGML_MATMUL_AUTO);

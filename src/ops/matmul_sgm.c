@@ -1,0 +1,153 @@
+// The subgroup-matrix GEMM's shared parts: configurations, the matrix layer
+// and the operand hooks (matmul_sgm.h).
+#include "ops/matmul_sgm.h"
+
+#include "kernels/kernels.h"
+
+#include <string.h>
+
+enum {
+    SGM_BK = 32,             // matmul_sgm.wgsl
+    SGM_LDA = SGM_BK + 8,    // padded staged row of A (and of B^T), halves
+    // Workgroups wanted before a larger tile is taken: two per SM of a large
+    // GPU (132 SMs on an H100).
+    SGM_MIN_GROUPS = 256,
+};
+
+// Largest tiles first. Every entry keeps A_PER and B_PER (16-byte chunks per
+// invocation per step, 4 x 16 rows x tn / (32 wm wn)) at 1, 2 or 4.
+static const wgml_sgm_config CONFIGS[] = {
+    {2, 2, 4, 4},   // 128 x 128, 4 subgroups
+    {2, 4, 4, 2},   // 128 x 128, 8 subgroups
+    {2, 2, 4, 2},   // 128 x 64
+    {2, 2, 2, 4},   // 64 x 128
+    {2, 2, 2, 2},   // 64 x 64
+    {1, 2, 2, 2},   // 32 x 64, 2 subgroups
+};
+enum { N_CONFIGS = sizeof CONFIGS / sizeof CONFIGS[0] };
+
+static bool g_emulate;
+static int g_force = -1;
+
+size_t wgml_sgm_configs(const wgml_sgm_config **out)
+{
+    *out = CONFIGS;
+    return N_CONFIGS;
+}
+
+void wgml_sgm_debug_emulate(bool on) { g_emulate = on; }
+bool wgml_sgm_emulated(void) { return g_emulate; }
+void wgml_sgm_debug_force(int index) { g_force = index >= 0 && index < N_CONFIGS ? index : -1; }
+
+bool wgml_sgm_available(wgml_gpu *gpu)
+{
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    if (!d->shader_f16) return false;
+    if (g_emulate) return true;
+    if (!d->subgroup_matrix || d->subgroup_min_size != 32 || d->subgroup_max_size != 32)
+        return false;
+    for (uint32_t i = 0; i < d->n_subgroup_matrix_configs; i++) {
+        const wgml_subgroup_matrix_config *c = &d->subgroup_matrix_configs[i];
+        if (!strcmp(c->component, "f16") && !strcmp(c->result, "f32") && c->M == 16 &&
+            c->N == 16 && c->K == 16)
+            return true;
+    }
+    return false;
+}
+
+static uint32_t tile_m(wgml_sgm_config c) { return 16 * c.wm * c.tm; }
+static uint32_t tile_n(wgml_sgm_config c) { return 16 * c.wn * c.tn; }
+
+static uint64_t shared_bytes(wgml_sgm_config c, bool b_t)
+{
+    uint64_t a = 2ull * tile_m(c) * SGM_LDA * 2;
+    uint64_t b = b_t ? 2ull * tile_n(c) * SGM_LDA * 2 : 2ull * SGM_BK * (tile_n(c) + 8) * 2;
+    return a + b + 1024ull * c.wm * c.wn;
+}
+
+bool wgml_sgm_config_fits(wgml_gpu *gpu, wgml_sgm_config cfg, bool b_t)
+{
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    return shared_bytes(cfg, b_t) <= d->max_compute_workgroup_storage_size &&
+           32ull * cfg.wm * cfg.wn <= d->max_compute_invocations_per_workgroup;
+}
+
+wgml_sgm_config wgml_sgm_pick(wgml_gpu *gpu, uint32_t M, uint32_t N, uint32_t K)
+{
+    (void)K;
+    if (g_force >= 0) return CONFIGS[g_force];
+    // The largest tile that still gives enough workgroups; else the smallest.
+    for (size_t i = 0; i < N_CONFIGS; i++) {
+        wgml_sgm_config c = CONFIGS[i];
+        uint64_t groups = (uint64_t)((M + tile_m(c) - 1) / tile_m(c)) *
+                          ((N + tile_n(c) - 1) / tile_n(c));
+        if (groups >= SGM_MIN_GROUPS && wgml_sgm_config_fits(gpu, c, true)) return c;
+    }
+    return CONFIGS[N_CONFIGS - 1];
+}
+
+wgml_status wgml_sgm_prelude(wgml_gpu *gpu, wgml_text *t, wgml_sgm_config cfg, bool b_t,
+                             uint32_t M, uint32_t N, uint32_t grid[3])
+{
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    uint64_t gx = (N + tile_n(cfg) - 1) / tile_n(cfg), gy = (M + tile_m(cfg) - 1) / tile_m(cfg);
+    if (gx > d->max_compute_workgroups_per_dimension || gy > d->max_compute_workgroups_per_dimension)
+        return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
+                             "matmul_sgm: %u x %u exceeds the dispatch limits", M, N);
+    if (!wgml_sgm_config_fits(gpu, cfg, b_t))
+        return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
+                             "matmul_sgm: a %ux%u tile needs %llu bytes of workgroup memory "
+                             "and %u invocations", tile_m(cfg), tile_n(cfg),
+                             (unsigned long long)shared_bytes(cfg, b_t), 32 * cfg.wm * cfg.wn);
+    const wgml_kernel_source *mx = wgml_kernel_find(g_emulate ? "matmul_sgm_emu" : "matmul_sgm_mx");
+    if (!mx) return wgml_gpu_fail(gpu, WGML_ERR_GPU, "matmul_sgm: the matrix layer is missing");
+    wgml_text_printf(t,
+                     "const WM: u32 = %uu;\nconst WN: u32 = %uu;\nconst TM: u32 = %uu;\n"
+                     "const TN: u32 = %uu;\nconst B_T: bool = %s;\n",
+                     cfg.wm, cfg.wn, cfg.tm, cfg.tn, b_t ? "true" : "false");
+    wgml_text_printf(t, "%s\n", mx->text);
+    grid[0] = (uint32_t)gx;
+    grid[1] = (uint32_t)gy;
+    grid[2] = 1;
+    return t->failed ? wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory") : WGML_OK;
+}
+
+void wgml_sgm_emit_a(wgml_text *t, wgml_dtype a_type)
+{
+    if (a_type == WGML_F16) {
+        wgml_text_printf(t,
+            "@group(0) @binding(1) var<storage, read> a: array<vec4<u32>>;\n"
+            "alias ARaw = vec4<u32>;\n"
+            "fn a_fetch(r: u32, k: u32) -> ARaw {\n"
+            "    if (r < p.M && k < p.K) { return a[(p.a_off + r * p.a_stride + k) / 8u]; }\n"
+            "    return ARaw();\n"
+            "}\n"
+            "fn a_half8(v: ARaw) -> H8 { return h8_of_bits(v); }\n");
+        return;
+    }
+    wgml_text_printf(t,
+        "@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;\n"
+        "struct ARaw { lo: vec4<f32>, hi: vec4<f32> }\n"
+        "fn a_fetch(r: u32, k: u32) -> ARaw {\n"
+        "    if (r < p.M && k < p.K) {\n"
+        "        let i = (p.a_off + r * p.a_stride + k) / 4u;\n"
+        "        return ARaw(a[i], a[i + 1u]);\n"
+        "    }\n"
+        "    return ARaw();\n"
+        "}\n"
+        "fn a_half8(v: ARaw) -> H8 { return h8_of_f32(v.lo, v.hi); }\n");
+}
+
+void wgml_sgm_emit_b_f16(wgml_text *t, bool b_t)
+{
+    // Row i of B as stored: K x N rows of N, or N x K rows of K.
+    wgml_text_printf(t,
+        "@group(0) @binding(2) var<storage, read> b: array<vec4<u32>>;\n"
+        "alias BRaw = vec4<u32>;\n"
+        "fn b_fetch(i: u32, j: u32) -> BRaw {\n"
+        "    if (i < %s && j < %s) { return b[(i * %s + j) / 8u]; }\n"
+        "    return BRaw();\n"
+        "}\n"
+        "fn b_half8(v: BRaw) -> H8 { return h8_of_bits(v); }\n",
+        b_t ? "p.N" : "p.K", b_t ? "p.K" : "p.N", b_t ? "p.K" : "p.N");
+}
