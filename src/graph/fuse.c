@@ -261,7 +261,7 @@ static wgml_status sgm_wgsl(const wgml_graph *g, const wgml_group *k, int64_t se
     matmul_mnk(g, core, seq, &M, &N, &K);
     wgml_status st = wgml_sgm_prelude(gpu, t, wgml_sgm_pick(gpu, M, N, K), true, M, N, c->grid);
     if (st) return st;
-    wgml_sgm_emit_a(t, WGML_F32);
+    wgml_sgm_emit_a(t, WGML_F32, true);
     wgml_sgm_emit_b_f16(t, true);
     add_binding(&c->bindings, core->args[0], 1, false);
     add_binding(&c->bindings, core->args[1], 2, false);

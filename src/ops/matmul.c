@@ -78,7 +78,7 @@ static wgml_status matmul_sgm(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_
     uint32_t grid[3];
     wgml_status st = wgml_sgm_prelude(gpu, &t, wgml_sgm_pick(gpu, M, N, K), b_t, M, N, grid);
     if (!st) {
-        wgml_sgm_emit_a(&t, w16 ? WGML_F32 : dtype);
+        wgml_sgm_emit_a(&t, w16 ? WGML_F32 : dtype, true);
         wgml_sgm_emit_b_f16(&t, b_t);
         const char *ct = dtype == WGML_F16 ? "f16" : "f32";
         wgml_text_printf(&t,

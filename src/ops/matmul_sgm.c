@@ -112,7 +112,7 @@ wgml_status wgml_sgm_prelude(wgml_gpu *gpu, wgml_text *t, wgml_sgm_config cfg, b
     return t->failed ? wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory") : WGML_OK;
 }
 
-void wgml_sgm_emit_a(wgml_text *t, wgml_dtype a_type)
+void wgml_sgm_emit_a(wgml_text *t, wgml_dtype a_type, bool vec4)
 {
     if (a_type == WGML_F16) {
         wgml_text_printf(t,
@@ -123,6 +123,21 @@ void wgml_sgm_emit_a(wgml_text *t, wgml_dtype a_type)
             "    return ARaw();\n"
             "}\n"
             "fn a_half8(v: ARaw) -> H8 { return h8_of_bits(v); }\n");
+        return;
+    }
+    if (!vec4) {
+        wgml_text_printf(t,
+            "@group(0) @binding(1) var<storage, read> a: array<f32>;\n"
+            "struct ARaw { lo: vec4<f32>, hi: vec4<f32> }\n"
+            "fn a_fetch(r: u32, k: u32) -> ARaw {\n"
+            "    if (r < p.M && k < p.K) {\n"
+            "        let i = p.a_off + r * p.a_stride + k;\n"
+            "        return ARaw(vec4<f32>(a[i], a[i + 1u], a[i + 2u], a[i + 3u]),\n"
+            "                    vec4<f32>(a[i + 4u], a[i + 5u], a[i + 6u], a[i + 7u]));\n"
+            "    }\n"
+            "    return ARaw();\n"
+            "}\n"
+            "fn a_half8(v: ARaw) -> H8 { return h8_of_f32(v.lo, v.hi); }\n");
         return;
     }
     wgml_text_printf(t,

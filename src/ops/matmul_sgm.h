@@ -48,8 +48,10 @@ wgml_status wgml_sgm_prelude(wgml_gpu *gpu, wgml_text *t, wgml_sgm_config cfg, b
                              uint32_t M, uint32_t N, uint32_t grid[3]);
 
 // Operand hooks for A at binding 1: f16 (16-byte loads; a_off and a_stride
-// multiples of 8) or f32 (converted to f16 when staged; multiples of 4).
-void wgml_sgm_emit_a(wgml_text *t, wgml_dtype a_type);
+// multiples of 8, `vec4` must be true) or f32 (converted to f16 when staged;
+// with `vec4`, 16-byte loads: a_off and a_stride multiples of 4 and the
+// view 16-byte aligned; else element loads).
+void wgml_sgm_emit_a(wgml_text *t, wgml_dtype a_type, bool vec4);
 // B at binding 2 in f16: K x N (b_t false; N a multiple of 8) or N x K.
 void wgml_sgm_emit_b_f16(wgml_text *t, bool b_t);
 
