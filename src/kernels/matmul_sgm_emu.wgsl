@@ -19,11 +19,18 @@ struct SMR { off: u32 }
 struct SMA { v: array<f32, 8> }
 
 var<private> sm_lane: u32;
+// 128 (8 elements x 16 products), as a value the shader compiler cannot see
+// through (M < 2^32 - 128 for any product launched): unrolled, the products
+// made lavapipe spend most of 20 s compiling one pipeline.
+var<private> sm_steps: u32;
 
 // matmul_sgm.wgsl takes a shorter epilogue for the stand-in.
 const SM_EMULATED: bool = true;
 
-fn sm_init(lane: u32) { sm_lane = lane; }
+fn sm_init(lane: u32) {
+    sm_lane = lane;
+    sm_steps = min(128u, 128u + p.M);
+}
 
 fn sm_zero() -> SMA { return SMA(); }
 
@@ -34,15 +41,13 @@ fn sm_load_b(off: u32) -> SMR { return SMR(off); }
 fn sm_mma(a: SML, b: SMR, c: SMA) -> SMA {
     var o = c;
     let n = sm_lane % 16u;
-    for (var t = 0u; t < 8u; t++) {
+    for (var i = 0u; i < sm_steps; i++) {
+        let t = i / 16u;
+        let k = i % 16u;
         let r = sm_lane / 16u + 2u * t;
-        var s = o.v[t];
-        for (var k = 0u; k < 16u; k++) {
-            var bv = Bs[b.off + k * LDB + n];
-            if (B_T) { bv = Bs[b.off + n * LDB + k]; }
-            s += f32(As[a.off + r * LDA + k]) * f32(bv);
-        }
-        o.v[t] = s;
+        var bv = Bs[b.off + k * LDB + n];
+        if (B_T) { bv = Bs[b.off + n * LDB + k]; }
+        o.v[t] += f32(As[a.off + r * LDA + k]) * f32(bv);
     }
     return o;
 }
