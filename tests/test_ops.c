@@ -20,6 +20,7 @@
  * keys are all masked; pooling, padding rows and an all-padding sequence.
  */
 #include "core/half.h"
+#include "ops/decoder.h"
 #include "ops/matmul_sgm.h"
 #include "ops/reference.h"
 #include "ops/templates.h"
@@ -431,8 +432,132 @@ static int test_pool(wgml_gpu *gpu)
     return 0;
 }
 
+// ---------------------------------------------------------------- timing
+
+// `test_ops sgm_timing [ITERS [SCALE]]`: GPU time of the subgroup-matrix GEMM in
+// every configuration next to the tiled kernels, at 4096^3 (f16), the
+// BERT-small encoder's products at batch 32 x 128 tokens (f16 weights, f32
+// activations) and the prefill GEMMs of SmolLM2-135M (Q4_1) and Llama-3-8B
+// (Q4_0) at 256 tokens. Not a test (no reference): a table for tuning.
+typedef struct timing_case {
+    const char *what;
+    int kind;           // 0 f16 plain, 1 w16 (x W^T), 2 matmul_q
+    wgml_quant q;
+    uint32_t M, N, K;
+} timing_case;
+
+static wgml_status timing_record(wgml_gpu *gpu, const timing_case *c, int variant, wgml_view a,
+                                 wgml_view b, wgml_view o)
+{
+    if (c->kind == 0)
+        return wgml_op_matmul_variant(gpu, variant, WGML_F16, a, b, o, c->M, c->N, c->K);
+    if (c->kind == 1)
+        return wgml_op_matmul_nt_variant(gpu, variant, WGML_F32, true, a, b, o, c->M, c->N, c->K);
+    return wgml_op_matmul_q_variant(gpu, variant, c->q, b, wgml_mat_of(a, c->K),
+                                    wgml_mat_of(o, c->N), c->M, c->N, c->K);
+}
+
+// Median GPU ns per call over 5 runs of `iters` calls, or < 0 on failure.
+static double timing_run(wgml_gpu *gpu, const timing_case *c, int variant, wgml_view a,
+                         wgml_view b, wgml_view o, int iters)
+{
+    double t[5];
+    for (int r = -1; r < 5; r++) {   // r = -1: warm-up (pipeline creation)
+        double ns;
+        if (wgml_gpu_begin(gpu, true)) return -1;
+        for (int i = 0; i < iters; i++)
+            if (timing_record(gpu, c, variant, a, b, o)) return -1;
+        if (wgml_gpu_submit(gpu, &ns) || wgml_gpu_wait(gpu) || ns <= 0) return -1;
+        if (r >= 0) t[r] = ns / iters;
+    }
+    for (int i = 0; i < 5; i++)
+        for (int j = i + 1; j < 5; j++)
+            if (t[j] < t[i]) { double x = t[i]; t[i] = t[j]; t[j] = x; }
+    return t[2];
+}
+
+static int sgm_timing(wgml_gpu *gpu, int iters, uint32_t scale)
+{
+    static const timing_case cases[] = {
+        {"f16 4096^3", 0, 0, 4096, 4096, 4096},
+        {"bert qkv", 1, 0, 4096, 1152, 384},
+        {"bert out", 1, 0, 4096, 384, 384},
+        {"bert ffn1", 1, 0, 4096, 1536, 384},
+        {"bert ffn2", 1, 0, 4096, 384, 1536},
+        {"smollm2 qkv q4_1", 2, WGML_QUANT_Q4_1, 256, 960, 576},
+        {"smollm2 gate|up q4_1", 2, WGML_QUANT_Q4_1, 256, 3072, 576},
+        {"smollm2 down q4_1", 2, WGML_QUANT_Q4_1, 256, 576, 1536},
+        {"llama8b qkv q4_0", 2, WGML_QUANT_Q4_0, 256, 6144, 4096},
+        {"llama8b gate|up q4_0", 2, WGML_QUANT_Q4_0, 256, 28672, 4096},
+        {"llama8b down q4_0", 2, WGML_QUANT_Q4_0, 256, 4096, 14336},
+    };
+    const wgml_sgm_config *cfgs;
+    size_t n_cfg = wgml_sgm_configs(&cfgs);
+    printf("%-22s %-18s %10s %9s\n", "product", "kernel", "us/call", "TFLOP/s");
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        timing_case cs = cases[ci];
+        const timing_case *c = &cs;
+        cs.M /= scale;   // a smaller run checks the tool on CPU devices
+        cs.N /= scale;
+        cs.K /= scale;
+        if (cs.kind == 2 && cs.K % 32) continue;
+        uint64_t ab = 4ull * c->M * c->K, bb = 4ull * c->N * c->K, ob = 4ull * c->M * c->N;
+        wgml_gpu_buf *ba, *bw, *bo;
+        TEST_OK(gpu, wgml_gpu_buf_create(gpu, ab, "t.a", &ba));
+        TEST_OK(gpu, wgml_gpu_buf_create(gpu, bb, "t.b", &bw));
+        TEST_OK(gpu, wgml_gpu_buf_create(gpu, ob, "t.o", &bo));
+        // Values in [1, 2) read as f32 or as f16 halves (scales included).
+        uint64_t big = ab > bb ? ab : bb;
+        uint32_t *h = malloc(big);
+        TEST_CHECK(h, "out of memory");
+        uint32_t x = 12345;
+        for (uint64_t i = 0; i < big / 4; i++) {
+            x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+            h[i] = (x & 0x03ff03ffu) | 0x3c003c00u;
+        }
+        TEST_OK(gpu, wgml_gpu_buf_write(gpu, ba, 0, h, ab));
+        TEST_OK(gpu, wgml_gpu_buf_write(gpu, bw, 0, h, bb));
+        free(h);
+        wgml_view a = {ba, 0}, b = {bw, 0}, o = {bo, 0};
+        double flops = 2.0 * c->M * c->N * c->K;
+        double ns = timing_run(gpu, c, WGML_MATMUL_TILED, a, b, o, iters);
+        printf("%-22s %-18s %10.1f %9.2f\n", c->what, "tiled", ns / 1e3, ns > 0 ? flops / ns / 1e3 : 0);
+        for (size_t k = 0; k < n_cfg && wgml_sgm_available(gpu); k++) {
+            if (!wgml_sgm_config_fits(gpu, cfgs[k], true)) continue;
+            wgml_sgm_debug_force((int)k);
+            ns = timing_run(gpu, c, WGML_MATMUL_SUBGROUP_MATRIX, a, b, o, iters);
+            char name[32];
+            snprintf(name, sizeof name, "sgm %ux%u/%u", 16 * cfgs[k].wm * cfgs[k].tm,
+                     16 * cfgs[k].wn * cfgs[k].tn, cfgs[k].wm * cfgs[k].wn);
+            printf("%-22s %-18s %10.1f %9.2f%s\n", c->what, name, ns / 1e3,
+                   ns > 0 ? flops / ns / 1e3 : 0, ns > 0 ? "" : "  (failed)");
+            if (ns <= 0) fprintf(stderr, "  %s\n", wgml_gpu_last_error(gpu));
+        }
+        wgml_sgm_debug_force(-1);
+        wgml_sgm_config pick = wgml_sgm_pick(gpu, c->M, c->N, c->K);
+        printf("%-22s heuristic picks %ux%u/%u\n", c->what, 16 * pick.wm * pick.tm,
+               16 * pick.wn * pick.tn, pick.wm * pick.wn);
+        fflush(stdout);
+        wgml_gpu_buf_release(gpu, ba);
+        wgml_gpu_buf_release(gpu, bw);
+        wgml_gpu_buf_release(gpu, bo);
+        wgml_gpu_pool_trim(gpu);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "sgm_timing")) {
+        wgml_gpu *gpu = test_gpu_create();
+        // Third argument: divide every dimension (checks on CPU devices, with
+        // the stand-in matrix layer).
+        uint32_t scale = argc > 3 ? (uint32_t)atoi(argv[3]) : 1;
+        if (scale > 1) wgml_sgm_debug_emulate(true);
+        int rc = sgm_timing(gpu, argc > 2 ? atoi(argv[2]) : 10, scale ? scale : 1);
+        wgml_gpu_free(gpu);
+        return rc;
+    }
     if (argc != 2) {
         fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_f16|matmul_sgm|matmul_sgm_emu|matmul_nt|"
                         "matmul_nt_f16|matmul_nt_w16|softmax|layernorm|rmsnorm|gather|attention|pool\n");
