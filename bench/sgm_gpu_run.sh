@@ -7,7 +7,7 @@
 # Needs .deps/dawn and .gl (the Vulkan loader .deb) carried; writes $OUT.
 set -uo pipefail
 out=${OUT:-/tmp/out}; mkdir -p "$out"
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+[ -d .gl ] && { for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; }
 nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$nv_icd" ] && export VK_DRIVER_FILES=$nv_icd
 export XDG_RUNTIME_DIR=/tmp/xdg PYTHONUNBUFFERED=1; mkdir -p $XDG_RUNTIME_DIR; chmod 700 $XDG_RUNTIME_DIR
