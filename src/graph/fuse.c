@@ -277,9 +277,9 @@ static wgml_status sgm_wgsl(const wgml_graph *g, const wgml_group *k, int64_t se
     wgml_sgm_params params = {.M = M, .N = N, .K = K, .a_stride = K, .c_stride = N};
     memcpy(c->params, &params, sizeof params);
     c->params_size = sizeof params;
-    c->family = "matmul_sgm";
+    wgml_sgm_finish(t, &c->family);
     c->entry = "main";
-    return WGML_OK;
+    return t->failed ? wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory") : WGML_OK;
 }
 
 wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t seq,

@@ -552,8 +552,13 @@ static wgml_status matmul_q_sgm(wgml_gpu *gpu, wgml_quant format, wgml_view w, w
     sgm_emit_w(&t, format);
     wgml_text_printf(&t, "@group(0) @binding(3) var<storage, read_write> y: array<f32>;\n"
                          "fn mm_store(r: u32, col: u32, v: f32) { y[p.c_off + r * p.c_stride + col] = v; }\n");
+    const char *family;
+    wgml_sgm_finish(&t, &family);
+    wgml_gpu_kernel k = {.family = family, .prelude = family ? t.s : NULL,
+                         .source = family ? NULL : t.s};
     wgml_gpu_pipeline *pl;
-    st = pipeline(gpu, "matmul_sgm", NULL, &t, NULL, 0, &pl);
+    st = t.failed ? wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory")
+                  : wgml_gpu_pipeline_get(gpu, &k, &pl);
     wgml_text_free(&t);
     if (st) return st;
     wgml_sgm_params params = {.M = M, .N = N, .K = K, .w_sc = sc_base, .a_off = x.offset,

@@ -85,12 +85,15 @@ static wgml_status matmul_sgm(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_
                          "@group(0) @binding(3) var<storage, read_write> c: array<%s>;\n"
                          "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = %s(v); }\n",
                          ct, ct);
-        if (t.failed) st = wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
     }
     wgml_gpu_pipeline *p = NULL;
     if (!st) {
-        wgml_gpu_kernel k = {.family = "matmul_sgm", .prelude = t.s};
-        st = wgml_gpu_pipeline_get(gpu, &k, &p);
+        const char *family;
+        wgml_sgm_finish(&t, &family);
+        wgml_gpu_kernel k = {.family = family, .prelude = family ? t.s : NULL,
+                             .source = family ? NULL : t.s};
+        st = t.failed ? wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory")
+                      : wgml_gpu_pipeline_get(gpu, &k, &p);
     }
     wgml_text_free(&t);
     if (st) return st;

@@ -28,6 +28,7 @@ enum { N_CONFIGS = sizeof CONFIGS / sizeof CONFIGS[0] };
 
 static bool g_emulate;
 static int g_force = -1;
+static unsigned g_variant;
 
 size_t wgml_sgm_configs(const wgml_sgm_config **out)
 {
@@ -37,6 +38,7 @@ size_t wgml_sgm_configs(const wgml_sgm_config **out)
 
 void wgml_sgm_debug_emulate(bool on) { g_emulate = on; }
 bool wgml_sgm_emulated(void) { return g_emulate; }
+void wgml_sgm_debug_variant(unsigned flags) { g_variant = flags; }
 void wgml_sgm_debug_force(int index) { g_force = index >= 0 && index < N_CONFIGS ? index : -1; }
 
 bool wgml_sgm_available(wgml_gpu *gpu)
@@ -103,8 +105,11 @@ wgml_status wgml_sgm_prelude(wgml_gpu *gpu, wgml_text *t, wgml_sgm_config cfg, b
     if (!mx) return wgml_gpu_fail(gpu, WGML_ERR_GPU, "matmul_sgm: the matrix layer is missing");
     wgml_text_printf(t,
                      "const WM: u32 = %uu;\nconst WN: u32 = %uu;\nconst TM: u32 = %uu;\n"
-                     "const TN: u32 = %uu;\nconst B_T: bool = %s;\n",
-                     cfg.wm, cfg.wn, cfg.tm, cfg.tn, b_t ? "true" : "false");
+                     "const TN: u32 = %uu;\nconst B_T: bool = %s;\nconst DEPTH: u32 = %uu;\n"
+                     "const XP_NO_EPILOGUE: bool = %s;\n",
+                     cfg.wm, cfg.wn, cfg.tm, cfg.tn, b_t ? "true" : "false",
+                     g_variant & WGML_SGM_XP_DEPTH1 ? 1u : 2u,
+                     g_variant & WGML_SGM_XP_NO_EPILOGUE ? "true" : "false");
     wgml_text_printf(t, "%s\n", mx->text);
     grid[0] = (uint32_t)gx;
     grid[1] = (uint32_t)gy;
@@ -165,4 +170,62 @@ void wgml_sgm_emit_b_f16(wgml_text *t, bool b_t)
         "}\n"
         "fn b_half8(v: BRaw) -> H8 { return h8_of_bits(v); }\n",
         b_t ? "p.N" : "p.K", b_t ? "p.K" : "p.N", b_t ? "p.K" : "p.N");
+}
+
+// Writes `text` to t with every call `name(args)` replaced by
+// `head args tail`; arguments are copied as they are (the template never
+// nests these calls).
+typedef struct sgm_call {
+    const char *name, *head, *tail;
+} sgm_call;
+
+static const sgm_call SGM_CALLS[] = {
+    {"sm_load_a(", "subgroupMatrixLoad<SML>(&As, ", ", false, LDA)"},
+    {"sm_load_b(", "subgroupMatrixLoad<SMR>(&Bs, ", ", B_T, LDB)"},
+    {"sm_mma(", "subgroupMatrixMultiplyAccumulate(", ")"},
+    {"sm_store(", "subgroupMatrixStore(&Cs, ", ", false, 16u)"},
+    {"sm_zero(", "SMA(", ")"},
+};
+
+static bool ident_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static void inline_calls(wgml_text *t, const char *text)
+{
+    const char *s = text;
+    while (*s) {
+        const sgm_call *hit = NULL;
+        if (s == text || !ident_char(s[-1]))
+            for (size_t i = 0; i < sizeof SGM_CALLS / sizeof SGM_CALLS[0]; i++)
+                if (!strncmp(s, SGM_CALLS[i].name, strlen(SGM_CALLS[i].name))) hit = &SGM_CALLS[i];
+        if (!hit) {
+            const char *e = s + 1;
+            while (*e && *e != 's') e++;   // the calls all start with "sm_"
+            wgml_text_printf(t, "%.*s", (int)(e - s), s);
+            s = e;
+            continue;
+        }
+        // The arguments end at the parenthesis matching the call's.
+        const char *a = s + strlen(hit->name), *e = a;
+        int depth = 1;
+        while (*e && depth) {
+            depth += *e == '(' ? 1 : *e == ')' ? -1 : 0;
+            if (depth) e++;
+        }
+        wgml_text_printf(t, "%s%.*s%s", hit->head, (int)(e - a), a, hit->tail);
+        s = *e ? e + 1 : e;
+    }
+}
+
+void wgml_sgm_finish(wgml_text *t, const char **family)
+{
+    const wgml_kernel_source *k = wgml_kernel_find("matmul_sgm");
+    if (g_emulate || (g_variant & WGML_SGM_XP_WRAPPED) || !k) {
+        *family = "matmul_sgm";
+        return;
+    }
+    inline_calls(t, k->text);
+    *family = NULL;
 }

@@ -47,6 +47,14 @@ bool wgml_sgm_config_fits(wgml_gpu *gpu, wgml_sgm_config cfg, bool b_t);
 wgml_status wgml_sgm_prelude(wgml_gpu *gpu, wgml_text *t, wgml_sgm_config cfg, bool b_t,
                              uint32_t M, uint32_t N, uint32_t grid[3]);
 
+// Completes a kernel whose prelude wgml_sgm_prelude and the hooks wrote in
+// `t`. On the device's matrices it appends the template
+// (src/kernels/matmul_sgm.wgsl) with the matrix layer's calls written in
+// place as the builtins they wrap, not relying on the shader compiler to
+// inline functions that take matrices; *family is then NULL and `t` is the
+// whole kernel. Else *family is "matmul_sgm" and `t` its prelude.
+void wgml_sgm_finish(wgml_text *t, const char **family);
+
 // Operand hooks for A at binding 1: f16 (16-byte loads; a_off and a_stride
 // multiples of 8, `vec4` must be true) or f32 (converted to f16 when staged;
 // with `vec4`, 16-byte loads: a_off and a_stride multiples of 4 and the
@@ -64,6 +72,13 @@ size_t wgml_sgm_configs(const wgml_sgm_config **out);
 // CPU devices. Process-wide; for tests only.
 void wgml_sgm_debug_emulate(bool on);
 bool wgml_sgm_emulated(void);
+// Timing experiments (process-wide; wgml_sgm_prelude and wgml_sgm_finish
+// read them): WGML_SGM_XP_NO_EPILOGUE skips the result's way out;
+// WGML_SGM_XP_WRAPPED calls the device's matrix builtins through the matrix
+// layer's functions instead of in place; WGML_SGM_XP_DEPTH1 fetches one step
+// ahead instead of two.
+enum { WGML_SGM_XP_NO_EPILOGUE = 1, WGML_SGM_XP_WRAPPED = 2, WGML_SGM_XP_DEPTH1 = 4 };
+void wgml_sgm_debug_variant(unsigned flags);
 // Forces configuration `index` of wgml_sgm_configs (-1: the heuristic).
 // Process-wide; for tests and timing sweeps only.
 void wgml_sgm_debug_force(int index);
