@@ -434,11 +434,12 @@ static int test_pool(wgml_gpu *gpu)
 
 // ---------------------------------------------------------------- timing
 
-// `test_ops sgm_timing [ITERS [SCALE]]`: GPU time of the subgroup-matrix GEMM in
+// `test_ops sgm_timing [ITERS [SCALE [xp]]]`: GPU time of the subgroup-matrix GEMM in
 // every configuration next to the tiled kernels, at 4096^3 (f16), the
 // BERT-small encoder's products at batch 32 x 128 tokens (f16 weights, f32
 // activations) and the prefill GEMMs of SmolLM2-135M (Q4_1) and Llama-3-8B
-// (Q4_0) at 256 tokens. Not a test (no reference): a table for tuning.
+// (Q4_0) at 256 tokens; with xp, the kernel's experiment switches
+// (matmul_sgm.h) too. Not a test (no reference): a table for tuning.
 typedef struct timing_case {
     const char *what;
     int kind;           // 0 f16 plain, 1 w16 (x W^T), 2 matmul_q
@@ -476,7 +477,7 @@ static double timing_run(wgml_gpu *gpu, const timing_case *c, int variant, wgml_
     return t[2];
 }
 
-static int sgm_timing(wgml_gpu *gpu, int iters, uint32_t scale)
+static int sgm_timing(wgml_gpu *gpu, int iters, uint32_t scale, bool xp_variants)
 {
     static const timing_case cases[] = {
         {"f16 4096^3", 0, 0, 4096, 4096, 4096},
@@ -534,6 +535,32 @@ static int sgm_timing(wgml_gpu *gpu, int iters, uint32_t scale)
             if (ns <= 0) fprintf(stderr, "  %s\n", wgml_gpu_last_error(gpu));
         }
         wgml_sgm_debug_force(-1);
+        // The kernel's variants (experiments) at the two usual tiles.
+        static const struct { unsigned flags; const char *name; } xp[] = {
+            {WGML_SGM_XP_WRAPPED | WGML_SGM_XP_DEPTH1, "wrapped depth1"},
+            {WGML_SGM_XP_DEPTH1, "depth1"},
+            {WGML_SGM_XP_WRAPPED, "wrapped"},
+            {WGML_SGM_XP_NO_EPILOGUE, "no epilogue"},
+            {WGML_SGM_XP_NO_STAGE, "no staging"},
+            {WGML_SGM_XP_NO_STAGE | WGML_SGM_XP_NO_EPILOGUE, "products only"},
+        };
+        static const int xp_cfg[] = {0, 4};
+        for (size_t k = 0; k < 2 && wgml_sgm_available(gpu) && xp_variants; k++) {
+            const wgml_sgm_config *g = &cfgs[xp_cfg[k]];
+            if (!wgml_sgm_config_fits(gpu, *g, true)) continue;
+            wgml_sgm_debug_force(xp_cfg[k]);
+            for (size_t v = 0; v < sizeof xp / sizeof xp[0]; v++) {
+                wgml_sgm_debug_variant(xp[v].flags);
+                ns = timing_run(gpu, c, WGML_MATMUL_SUBGROUP_MATRIX, a, b, o, iters);
+                char name[48];
+                snprintf(name, sizeof name, "%ux%u/%u %s", 16 * g->wm * g->tm, 16 * g->wn * g->tn,
+                         g->wm * g->wn, xp[v].name);
+                printf("%-22s %-26s %10.1f %9.2f\n", c->what, name, ns / 1e3,
+                       ns > 0 ? flops / ns / 1e3 : 0);
+            }
+            wgml_sgm_debug_variant(0);
+        }
+        wgml_sgm_debug_force(-1);
         wgml_sgm_config pick = wgml_sgm_pick(gpu, c->M, c->N, c->K);
         printf("%-22s heuristic picks %ux%u/%u\n", c->what, 16 * pick.wm * pick.tm,
                16 * pick.wn * pick.tn, pick.wm * pick.wn);
@@ -554,7 +581,8 @@ int main(int argc, char **argv)
         // the stand-in matrix layer).
         uint32_t scale = argc > 3 ? (uint32_t)atoi(argv[3]) : 1;
         if (scale > 1) wgml_sgm_debug_emulate(true);
-        int rc = sgm_timing(gpu, argc > 2 ? atoi(argv[2]) : 10, scale ? scale : 1);
+        int rc = sgm_timing(gpu, argc > 2 ? atoi(argv[2]) : 10, scale ? scale : 1,
+                            argc > 4 && !strcmp(argv[4], "xp"));
         wgml_gpu_free(gpu);
         return rc;
     }

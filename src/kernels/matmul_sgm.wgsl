@@ -263,7 +263,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 }
             }
         }
-        if (s + 1u < steps) {
+        if (s + 1u < steps && !XP_NO_STAGE) {
             if (DEPTH == 1u || cur == 1u) { stage(li, 1u - cur, q); } else { stage(li, 1u - cur, r); }
         }
         workgroupBarrier();

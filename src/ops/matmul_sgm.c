@@ -9,16 +9,16 @@
 enum {
     SGM_BK = 32,             // matmul_sgm.wgsl
     SGM_LDA = SGM_BK + 8,    // padded staged row of A (and of B^T), halves
-    // Workgroups wanted before a larger tile is taken: two per SM of a large
-    // GPU (132 SMs on an H100).
-    SGM_MIN_GROUPS = 256,
+    // Workgroups wanted before a larger tile is taken: about a wave on a
+    // large GPU (132 SMs on an H100).
+    SGM_MIN_GROUPS = 96,
 };
 
-// Largest tiles first. Every entry keeps A_PER and B_PER (16-byte chunks per
-// invocation per step, 4 x 16 rows x tn / (32 wm wn)) at 1, 2 or 4.
+// Every entry keeps A_PER and B_PER (16-byte chunks per invocation per
+// step, 4 x 16 rows x tn / (32 wm wn)) at 1, 2 or 4.
 static const wgml_sgm_config CONFIGS[] = {
-    {2, 2, 4, 4},   // 128 x 128, 4 subgroups
     {2, 4, 4, 2},   // 128 x 128, 8 subgroups
+    {2, 2, 4, 4},   // 128 x 128, 4 subgroups
     {2, 2, 4, 2},   // 128 x 64
     {2, 2, 2, 4},   // 64 x 128
     {2, 2, 2, 2},   // 64 x 64
@@ -74,17 +74,28 @@ bool wgml_sgm_config_fits(wgml_gpu *gpu, wgml_sgm_config cfg, bool b_t)
            32ull * cfg.wm * cfg.wn <= d->max_compute_invocations_per_workgroup;
 }
 
+// The heuristic's candidates, in order of preference: on an H100 (Dawn,
+// bench/results/2026-11-21-h100-sgm) 128 x 128 tiles of 8 subgroups were
+// the fastest wherever they gave at least 96 workgroups (a wave on 132
+// SMs), 128 x 64 and 64 x 64 tiles of 4 subgroups next; 4 subgroups on
+// 128 x 128 and 2 on 32 x 64 never won.
+static const int PREFERRED[] = {0, 2, 4};
+
 wgml_sgm_config wgml_sgm_pick(wgml_gpu *gpu, uint32_t M, uint32_t N, uint32_t K)
 {
     (void)K;
     if (g_force >= 0) return CONFIGS[g_force];
-    // The largest tile that still gives enough workgroups; else the smallest.
-    for (size_t i = 0; i < N_CONFIGS; i++) {
-        wgml_sgm_config c = CONFIGS[i];
+    for (size_t i = 0; i < sizeof PREFERRED / sizeof PREFERRED[0]; i++) {
+        wgml_sgm_config c = CONFIGS[PREFERRED[i]];
         uint64_t groups = (uint64_t)((M + tile_m(c) - 1) / tile_m(c)) *
                           ((N + tile_n(c) - 1) / tile_n(c));
         if (groups >= SGM_MIN_GROUPS && wgml_sgm_config_fits(gpu, c, true)) return c;
     }
+    // Few workgroups whatever the tile: the smallest that fits (64 x 64 where
+    // the device allows 24 KiB of workgroup memory).
+    for (size_t i = N_CONFIGS; i-- > 0;)
+        if (wgml_sgm_config_fits(gpu, CONFIGS[i], true) && CONFIGS[i].wm * CONFIGS[i].wn >= 4)
+            return CONFIGS[i];
     return CONFIGS[N_CONFIGS - 1];
 }
 
@@ -106,10 +117,11 @@ wgml_status wgml_sgm_prelude(wgml_gpu *gpu, wgml_text *t, wgml_sgm_config cfg, b
     wgml_text_printf(t,
                      "const WM: u32 = %uu;\nconst WN: u32 = %uu;\nconst TM: u32 = %uu;\n"
                      "const TN: u32 = %uu;\nconst B_T: bool = %s;\nconst DEPTH: u32 = %uu;\n"
-                     "const XP_NO_EPILOGUE: bool = %s;\n",
+                     "const XP_NO_EPILOGUE: bool = %s;\nconst XP_NO_STAGE: bool = %s;\n",
                      cfg.wm, cfg.wn, cfg.tm, cfg.tn, b_t ? "true" : "false",
                      g_variant & WGML_SGM_XP_DEPTH1 ? 1u : 2u,
-                     g_variant & WGML_SGM_XP_NO_EPILOGUE ? "true" : "false");
+                     g_variant & WGML_SGM_XP_NO_EPILOGUE ? "true" : "false",
+                     g_variant & WGML_SGM_XP_NO_STAGE ? "true" : "false");
     wgml_text_printf(t, "%s\n", mx->text);
     grid[0] = (uint32_t)gx;
     grid[1] = (uint32_t)gy;

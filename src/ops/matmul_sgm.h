@@ -76,8 +76,14 @@ bool wgml_sgm_emulated(void);
 // read them): WGML_SGM_XP_NO_EPILOGUE skips the result's way out;
 // WGML_SGM_XP_WRAPPED calls the device's matrix builtins through the matrix
 // layer's functions instead of in place; WGML_SGM_XP_DEPTH1 fetches one step
-// ahead instead of two.
-enum { WGML_SGM_XP_NO_EPILOGUE = 1, WGML_SGM_XP_WRAPPED = 2, WGML_SGM_XP_DEPTH1 = 4 };
+// ahead instead of two; WGML_SGM_XP_NO_STAGE stages step 0 only (no global
+// loads or staging in the loop: the products alone; wrong results).
+enum {
+    WGML_SGM_XP_NO_EPILOGUE = 1,
+    WGML_SGM_XP_WRAPPED = 2,
+    WGML_SGM_XP_DEPTH1 = 4,
+    WGML_SGM_XP_NO_STAGE = 8,
+};
 void wgml_sgm_debug_variant(unsigned flags);
 // Forces configuration `index` of wgml_sgm_configs (-1: the heuristic).
 // Process-wide; for tests and timing sweeps only.
