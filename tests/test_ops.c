@@ -269,6 +269,26 @@ static int test_matmul_sgm(wgml_gpu *gpu, bool emulate)
             }
         }
     }
+    // The experiment that loads f16 matrices straight from storage (device
+    // matrices only; the stand-in ignores it), on shapes it takes (M and N
+    // multiples of 16, K of 32) and one where only B qualifies.
+    static const mnk direct_shapes[] = {
+        {256, 256, 256}, {128, 384, 384}, {64, 1152, 384}, {48, 80, 96}, {32, 4096, 64}, {33, 64, 64},
+    };
+    for (size_t ci = 0; ci < n_cfg && !emulate; ci += 4) {
+        if (!wgml_sgm_config_fits(gpu, cfgs[ci], true)) continue;
+        wgml_sgm_debug_force((int)ci);
+        wgml_sgm_debug_variant(WGML_SGM_XP_A_DIRECT | WGML_SGM_XP_B_DIRECT);
+        for (size_t s = 0; s < sizeof direct_shapes / sizeof direct_shapes[0]; s++)
+            for (int kind = 0; kind < 3; kind++) {
+                const mnk *d = &direct_shapes[s];
+                ran++;
+                if (matmul_case(gpu, kind == 2 ? WGML_F32 : WGML_F16, kind > 0, kind == 2,
+                                WGML_MATMUL_SUBGROUP_MATRIX, d->M, d->N, d->K, " [direct]"))
+                    return 1;
+            }
+        wgml_sgm_debug_variant(0);
+    }
     wgml_sgm_debug_force(-1);
     TEST_CHECK(ran >= 20, "only %d products ran", ran);
     return 0;
@@ -537,12 +557,12 @@ static int sgm_timing(wgml_gpu *gpu, int iters, uint32_t scale, bool xp_variants
         wgml_sgm_debug_force(-1);
         // The kernel's variants (experiments) at the two usual tiles.
         static const struct { unsigned flags; const char *name; } xp[] = {
-            {WGML_SGM_XP_WRAPPED | WGML_SGM_XP_DEPTH1, "wrapped depth1"},
-            {WGML_SGM_XP_DEPTH1, "depth1"},
+            {WGML_SGM_XP_DEPTH2, "depth2"},
             {WGML_SGM_XP_WRAPPED, "wrapped"},
             {WGML_SGM_XP_NO_EPILOGUE, "no epilogue"},
             {WGML_SGM_XP_NO_STAGE, "no staging"},
-            {WGML_SGM_XP_NO_STAGE | WGML_SGM_XP_NO_EPILOGUE, "products only"},
+            {WGML_SGM_XP_B_DIRECT, "b direct"},
+            {WGML_SGM_XP_A_DIRECT | WGML_SGM_XP_B_DIRECT, "a+b direct"},
         };
         static const int xp_cfg[] = {0, 4};
         for (size_t k = 0; k < 2 && wgml_sgm_available(gpu) && xp_variants; k++) {
