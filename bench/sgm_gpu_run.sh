@@ -25,14 +25,10 @@ timeout 40 ctest --test-dir build/dawn -R "${SGM_TESTS:-ops\.matmul|llama_ops\.m
 grep -E "tests passed|\(Failed\)|\(Skipped\)|\*\*\*|FAIL" "$out/ctest.txt" | head -20
 echo "=== timings ($(( $(date +%s) - t0 )) s)"
 # SGM_XP=xp adds the kernel's experiment switches; SGM_PEERS=0 skips PyTorch.
-timeout 60 build/dawn/tests/test_ops sgm_timing 10 1 ${SGM_XP:-} 2>&1 | grep -v "^Warning" | tee "$out/sgm_timing.txt"
-if [ "${SGM_PEERS:-1}" = 1 ]; then
-  echo "=== torch ($(( $(date +%s) - t0 )) s)"
-  timeout 30 python3 bench/sgm_peers.py 2>&1 | tee "$out/torch.txt"
-fi
+timeout 75 build/dawn/tests/test_ops sgm_timing 10 1 ${SGM_XP:-} 2>&1 | grep -v "^Warning" | tee "$out/sgm_timing.txt"
 echo "=== encoder ($(( $(date +%s) - t0 )) s)"
 timeout 20 python3 bench/embed_peers.py --write-model /tmp/minilm >/dev/null 2>&1
-timeout 20 $W bench embed --model /tmp/minilm --batch 32 --seq 128 --f16 --repeat 5 2>&1 | tee "$out/embed.txt"
+timeout 20 $W bench embed --model /tmp/minilm --batch ${SGM_EMBED_BATCH:-32} --seq 128 --f16 --repeat 5 2>&1 | tee "$out/embed.txt"
 echo "=== prefill ($(( $(date +%s) - t0 )) s)"
 python3 -c "
 import random; random.seed(1); w=['alpha','beta','gamma','delta','river','stone','cloud','light','paper','music']
@@ -42,4 +38,8 @@ timeout 20 $W synth --preset smollm2-135m --type q4_1 --output /tmp/s.gguf >/dev
     python3 -c "import json,sys; d=json.load(sys.stdin); print({k: d[k] for k in d if 'prefill' in k or 'prompt' in k})"; done 2>&1 | tee "$out/prefill.txt"
 # Prefill of 512 tokens: host recording against GPU time.
 timeout 20 build/dawn/tests/test_generate timing /tmp/s.gguf 2>&1 | grep -v "^Warning" | tee -a "$out/prefill.txt"
+if [ "${SGM_PEERS:-1}" = 1 ]; then
+  echo "=== torch ($(( $(date +%s) - t0 )) s)"
+  timeout 30 python3 bench/sgm_peers.py 2>&1 | tee "$out/torch.txt"
+fi
 echo "done in $(( $(date +%s) - t0 )) s"
