@@ -269,26 +269,6 @@ static int test_matmul_sgm(wgml_gpu *gpu, bool emulate)
             }
         }
     }
-    // The experiment that loads f16 matrices straight from storage (device
-    // matrices only; the stand-in ignores it), on shapes it takes (M and N
-    // multiples of 16, K of 32) and one where only B qualifies.
-    static const mnk direct_shapes[] = {
-        {256, 256, 256}, {128, 384, 384}, {64, 1152, 384}, {48, 80, 96}, {32, 4096, 64}, {33, 64, 64},
-    };
-    for (size_t ci = 0; ci < n_cfg && !emulate; ci += 4) {
-        if (!wgml_sgm_config_fits(gpu, cfgs[ci], true)) continue;
-        wgml_sgm_debug_force((int)ci);
-        wgml_sgm_debug_variant(WGML_SGM_XP_A_DIRECT | WGML_SGM_XP_B_DIRECT);
-        for (size_t s = 0; s < sizeof direct_shapes / sizeof direct_shapes[0]; s++)
-            for (int kind = 0; kind < 3; kind++) {
-                const mnk *d = &direct_shapes[s];
-                ran++;
-                if (matmul_case(gpu, kind == 2 ? WGML_F32 : WGML_F16, kind > 0, kind == 2,
-                                WGML_MATMUL_SUBGROUP_MATRIX, d->M, d->N, d->K, " [direct]"))
-                    return 1;
-            }
-        wgml_sgm_debug_variant(0);
-    }
     wgml_sgm_debug_force(-1);
     TEST_CHECK(ran >= 20, "only %d products ran", ran);
     return 0;
@@ -487,7 +467,13 @@ static double timing_run(wgml_gpu *gpu, const timing_case *c, int variant, wgml_
         double ns;
         if (wgml_gpu_begin(gpu, true)) return -1;
         for (int i = 0; i < iters; i++)
-            if (timing_record(gpu, c, variant, a, b, o)) return -1;
+            if (timing_record(gpu, c, variant, a, b, o)) {
+                // End the run, so that the next row starts clean.
+                fprintf(stderr, "  %s\n", wgml_gpu_last_error(gpu));
+                wgml_gpu_submit(gpu, NULL);
+                wgml_gpu_clear_error(gpu);
+                return -1;
+            }
         if (wgml_gpu_submit(gpu, &ns) || wgml_gpu_wait(gpu) || ns <= 0) return -1;
         if (r >= 0) t[r] = ns / iters;
     }
@@ -514,7 +500,7 @@ static int sgm_timing(wgml_gpu *gpu, int iters, uint32_t scale, bool xp_variants
     };
     const wgml_sgm_config *cfgs;
     size_t n_cfg = wgml_sgm_configs(&cfgs);
-    printf("%-22s %-18s %10s %9s\n", "product", "kernel", "us/call", "TFLOP/s");
+    printf("%-22s %-26s %10s %9s\n", "product", "kernel", "us/call", "TFLOP/s");
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         timing_case cs = cases[ci];
         const timing_case *c = &cs;
@@ -542,17 +528,17 @@ static int sgm_timing(wgml_gpu *gpu, int iters, uint32_t scale, bool xp_variants
         wgml_view a = {ba, 0}, b = {bw, 0}, o = {bo, 0};
         double flops = 2.0 * c->M * c->N * c->K;
         double ns = timing_run(gpu, c, WGML_MATMUL_TILED, a, b, o, iters);
-        printf("%-22s %-18s %10.1f %9.2f\n", c->what, "tiled", ns / 1e3, ns > 0 ? flops / ns / 1e3 : 0);
+        printf("%-22s %-26s %10.1f %9.2f\n", c->what, "tiled", ns / 1e3, ns > 0 ? flops / ns / 1e3 : 0);
         for (size_t k = 0; k < n_cfg && wgml_sgm_available(gpu); k++) {
             if (!wgml_sgm_config_fits(gpu, cfgs[k], true)) continue;
             wgml_sgm_debug_force((int)k);
             ns = timing_run(gpu, c, WGML_MATMUL_SUBGROUP_MATRIX, a, b, o, iters);
-            char name[32];
-            snprintf(name, sizeof name, "sgm %ux%u/%u", 16 * cfgs[k].wm * cfgs[k].tm,
-                     16 * cfgs[k].wn * cfgs[k].tn, cfgs[k].wm * cfgs[k].wn);
-            printf("%-22s %-18s %10.1f %9.2f%s\n", c->what, name, ns / 1e3,
+            char name[48];   // tile / subgroups (each subgroup's block)
+            snprintf(name, sizeof name, "sgm %ux%u/%u (%ux%u)", 16 * cfgs[k].wm * cfgs[k].tm,
+                     16 * cfgs[k].wn * cfgs[k].tn, cfgs[k].wm * cfgs[k].wn, 16 * cfgs[k].tm,
+                     16 * cfgs[k].tn);
+            printf("%-22s %-26s %10.1f %9.2f%s\n", c->what, name, ns / 1e3,
                    ns > 0 ? flops / ns / 1e3 : 0, ns > 0 ? "" : "  (failed)");
-            if (ns <= 0) fprintf(stderr, "  %s\n", wgml_gpu_last_error(gpu));
         }
         wgml_sgm_debug_force(-1);
         // The kernel's variants (experiments) at the two usual tiles.
@@ -561,8 +547,6 @@ static int sgm_timing(wgml_gpu *gpu, int iters, uint32_t scale, bool xp_variants
             {WGML_SGM_XP_WRAPPED, "wrapped"},
             {WGML_SGM_XP_NO_EPILOGUE, "no epilogue"},
             {WGML_SGM_XP_NO_STAGE, "no staging"},
-            {WGML_SGM_XP_B_DIRECT, "b direct"},
-            {WGML_SGM_XP_A_DIRECT | WGML_SGM_XP_B_DIRECT, "a+b direct"},
         };
         static const int xp_cfg[] = {0, 4};
         for (size_t k = 0; k < 2 && wgml_sgm_available(gpu) && xp_variants; k++) {

@@ -259,12 +259,10 @@ static wgml_status sgm_wgsl(const wgml_graph *g, const wgml_group *k, int64_t se
     wgml_text *t = &c->text;
     uint32_t M, N, K;
     matmul_mnk(g, core, seq, &M, &N, &K);
-    unsigned direct = wgml_sgm_direct(false, true, M, N, K, 0);
-    wgml_status st =
-        wgml_sgm_prelude(gpu, t, wgml_sgm_pick(gpu, M, N, K), true, direct, M, N, c->grid);
+    wgml_status st = wgml_sgm_prelude(gpu, t, wgml_sgm_pick(gpu, M, N, K), true, M, N, c->grid);
     if (st) return st;
-    wgml_sgm_emit_a(t, WGML_F32, true, false);
-    wgml_sgm_emit_b_f16(t, true, direct & WGML_SGM_DIRECT_B);
+    wgml_sgm_emit_a(t, WGML_F32, true);
+    wgml_sgm_emit_b_f16(t, true);
     add_binding(&c->bindings, core->args[0], 1, false);
     add_binding(&c->bindings, core->args[1], 2, false);
     wgml_text_printf(t, "@group(0) @binding(%d) var<storage, read_write> c: array<f32>;\n",

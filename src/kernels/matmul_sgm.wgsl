@@ -44,17 +44,14 @@ const LDA: u32 = BK + 8u;   // padded row of the staged A tile, in halves
 // The prelude sets the configuration as constants (workgroup arrays sized
 // by overrides cannot be matrix load sources): WM, WN subgroups along M and
 // N; TM, TN result matrices per subgroup along M and N (1, 2 or 4); B_T;
-// DEPTH, how many steps ahead the global loads go (1 or 2); A_DIRECT and
-// B_DIRECT, whether the operand's matrices are loaded straight from its
-// storage buffer (the hooks' sm_load_ag/sm_load_bg, given the element offset)
-// instead of being staged.
+// DEPTH, how many steps ahead the global loads go (1 or 2).
 const BM: u32 = WM * TM * 16u;
 const BN: u32 = WN * TN * 16u;
 const WG: u32 = WM * WN * 32u;
 // Staged B: [n][k] rows of LDA halves (B_T), else [k][n] rows of BN + 8.
 const LDB: u32 = select(BN + 8u, LDA, B_T);
-const A_STAGE: u32 = select(BM * LDA, 8u, A_DIRECT);
-const B_STAGE: u32 = select(select(BK * (BN + 8u), BN * LDA, B_T), 8u, B_DIRECT);
+const A_STAGE: u32 = BM * LDA;
+const B_STAGE: u32 = select(BK * (BN + 8u), BN * LDA, B_T);
 // 8-element chunks per invocation and step (1, 2 or 4; src/ops/matmul_sgm.c).
 const A_PER: u32 = BM * (BK / 8u) / WG;
 const B_PER: u32 = BN * (BK / 8u) / WG;
@@ -144,16 +141,12 @@ struct Regs {
 
 fn fetch(li: u32, row0: u32, col0: u32, k0: u32) -> Regs {
     var r: Regs;
-    if (!A_DIRECT) {
-        r.a0 = fetch_a(li, row0, k0);
-        if (A_PER > 1u) { r.a1 = fetch_a(li + WG, row0, k0); }
-        if (A_PER > 2u) { r.a2 = fetch_a(li + 2u * WG, row0, k0); r.a3 = fetch_a(li + 3u * WG, row0, k0); }
-    }
-    if (!B_DIRECT) {
-        r.b0 = fetch_b(li, col0, k0);
-        if (B_PER > 1u) { r.b1 = fetch_b(li + WG, col0, k0); }
-        if (B_PER > 2u) { r.b2 = fetch_b(li + 2u * WG, col0, k0); r.b3 = fetch_b(li + 3u * WG, col0, k0); }
-    }
+    r.a0 = fetch_a(li, row0, k0);
+    if (A_PER > 1u) { r.a1 = fetch_a(li + WG, row0, k0); }
+    if (A_PER > 2u) { r.a2 = fetch_a(li + 2u * WG, row0, k0); r.a3 = fetch_a(li + 3u * WG, row0, k0); }
+    r.b0 = fetch_b(li, col0, k0);
+    if (B_PER > 1u) { r.b1 = fetch_b(li + WG, col0, k0); }
+    if (B_PER > 2u) { r.b2 = fetch_b(li + 2u * WG, col0, k0); r.b3 = fetch_b(li + 3u * WG, col0, k0); }
     return r;
 }
 
@@ -171,31 +164,18 @@ fn stage_b(e: u32, base: u32, v: BRaw) {
 fn stage(li: u32, st: u32, r: Regs) {
     let na = st * A_STAGE;
     let nb = st * B_STAGE;
-    if (!A_DIRECT) {
-        stage_a(li, na, r.a0);
-        if (A_PER > 1u) { stage_a(li + WG, na, r.a1); }
-        if (A_PER > 2u) { stage_a(li + 2u * WG, na, r.a2); stage_a(li + 3u * WG, na, r.a3); }
-    }
-    if (!B_DIRECT) {
-        stage_b(li, nb, r.b0);
-        if (B_PER > 1u) { stage_b(li + WG, nb, r.b1); }
-        if (B_PER > 2u) { stage_b(li + 2u * WG, nb, r.b2); stage_b(li + 3u * WG, nb, r.b3); }
-    }
+    stage_a(li, na, r.a0);
+    if (A_PER > 1u) { stage_a(li + WG, na, r.a1); }
+    if (A_PER > 2u) { stage_a(li + 2u * WG, na, r.a2); stage_a(li + 3u * WG, na, r.a3); }
+    stage_b(li, nb, r.b0);
+    if (B_PER > 1u) { stage_b(li + WG, nb, r.b1); }
+    if (B_PER > 2u) { stage_b(li + 2u * WG, nb, r.b2); stage_b(li + 3u * WG, nb, r.b3); }
 }
 
 // Offset of the right matrix at (k, n) of a staged B tile.
 fn b_off(k: u32, n: u32) -> u32 {
     if (B_T) { return n * LDB + k; }
     return k * LDB + n;
-}
-
-// Element offsets of A's (r, k) and B's (k, n) in their storage buffers
-// (direct loads).
-fn ag_off(r: u32, k: u32) -> u32 { return p.a_off + r * p.a_stride + k; }
-
-fn bg_off(k: u32, n: u32) -> u32 {
-    if (B_T) { return n * p.K + k; }
-    return k * p.N + n;
 }
 
 // One result matrix out: through this subgroup's Cs to the store hook, rows
@@ -253,34 +233,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let ab = cur * A_STAGE + sm0 * LDA;
         let bb = cur * B_STAGE;
         for (var kk = 0u; kk < BK; kk += 16u) {
-            var a0 = SML();
+            let a0 = sm_load_a(ab + kk);
             var a1 = a0;
             var a2 = a0;
             var a3 = a0;
-            if (A_DIRECT) {
-                let k = s * BK + kk;
-                a0 = sm_load_ag(ag_off(row0 + sm0, k));
-                if (TM > 1u) { a1 = sm_load_ag(ag_off(row0 + sm0 + 16u, k)); }
-                if (TM > 2u) { a2 = sm_load_ag(ag_off(row0 + sm0 + 32u, k)); a3 = sm_load_ag(ag_off(row0 + sm0 + 48u, k)); }
-            } else {
-                a0 = sm_load_a(ab + kk);
-                if (TM > 1u) { a1 = sm_load_a(ab + 16u * LDA + kk); }
-                if (TM > 2u) { a2 = sm_load_a(ab + 32u * LDA + kk); a3 = sm_load_a(ab + 48u * LDA + kk); }
-            }
-            var b0 = SMR();
+            if (TM > 1u) { a1 = sm_load_a(ab + 16u * LDA + kk); }
+            if (TM > 2u) { a2 = sm_load_a(ab + 32u * LDA + kk); a3 = sm_load_a(ab + 48u * LDA + kk); }
+            let b0 = sm_load_b(bb + b_off(kk, sn0));
             var b1 = b0;
             var b2 = b0;
             var b3 = b0;
-            if (B_DIRECT) {
-                let k = s * BK + kk;
-                b0 = sm_load_bg(bg_off(k, col0 + sn0));
-                if (TN > 1u) { b1 = sm_load_bg(bg_off(k, col0 + sn0 + 16u)); }
-                if (TN > 2u) { b2 = sm_load_bg(bg_off(k, col0 + sn0 + 32u)); b3 = sm_load_bg(bg_off(k, col0 + sn0 + 48u)); }
-            } else {
-                b0 = sm_load_b(bb + b_off(kk, sn0));
-                if (TN > 1u) { b1 = sm_load_b(bb + b_off(kk, sn0 + 16u)); }
-                if (TN > 2u) { b2 = sm_load_b(bb + b_off(kk, sn0 + 32u)); b3 = sm_load_b(bb + b_off(kk, sn0 + 48u)); }
-            }
+            if (TN > 1u) { b1 = sm_load_b(bb + b_off(kk, sn0 + 16u)); }
+            if (TN > 2u) { b2 = sm_load_b(bb + b_off(kk, sn0 + 32u)); b3 = sm_load_b(bb + b_off(kk, sn0 + 48u)); }
             acc00 = sm_mma(a0, b0, acc00);
             if (TN > 1u) { acc01 = sm_mma(a0, b1, acc01); }
             if (TN > 2u) { acc02 = sm_mma(a0, b2, acc02); acc03 = sm_mma(a0, b3, acc03); }

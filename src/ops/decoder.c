@@ -542,13 +542,13 @@ static wgml_status matmul_q_sgm(wgml_gpu *gpu, wgml_quant format, wgml_view w, w
 {
     wgml_text t = {0};
     uint32_t grid[3];
-    wgml_status st = wgml_sgm_prelude(gpu, &t, wgml_sgm_pick(gpu, M, N, K), true, 0, M, N, grid);
+    wgml_status st = wgml_sgm_prelude(gpu, &t, wgml_sgm_pick(gpu, M, N, K), true, M, N, grid);
     if (st) {
         wgml_text_free(&t);
         return st;
     }
     bool x_vec4 = x.offset % 4 == 0 && x.stride % 4 == 0 && x.v.offset % 16 == 0;
-    wgml_sgm_emit_a(&t, WGML_F32, x_vec4, false);
+    wgml_sgm_emit_a(&t, WGML_F32, x_vec4);
     sgm_emit_w(&t, format);
     wgml_text_printf(&t, "@group(0) @binding(3) var<storage, read_write> y: array<f32>;\n"
                          "fn mm_store(r: u32, col: u32, v: f32) { y[p.c_off + r * p.c_stride + col] = v; }\n");

@@ -76,12 +76,10 @@ static wgml_status matmul_sgm(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_
 {
     wgml_text t = {0};
     uint32_t grid[3];
-    unsigned direct = wgml_sgm_direct(!w16, true, M, N, K, 0);
-    wgml_status st =
-        wgml_sgm_prelude(gpu, &t, wgml_sgm_pick(gpu, M, N, K), b_t, direct, M, N, grid);
+    wgml_status st = wgml_sgm_prelude(gpu, &t, wgml_sgm_pick(gpu, M, N, K), b_t, M, N, grid);
     if (!st) {
-        wgml_sgm_emit_a(&t, w16 ? WGML_F32 : dtype, true, direct & WGML_SGM_DIRECT_A);
-        wgml_sgm_emit_b_f16(&t, b_t, direct & WGML_SGM_DIRECT_B);
+        wgml_sgm_emit_a(&t, w16 ? WGML_F32 : dtype, true);
+        wgml_sgm_emit_b_f16(&t, b_t);
         const char *ct = dtype == WGML_F16 ? "f16" : "f32";
         wgml_text_printf(&t,
                          "@group(0) @binding(3) var<storage, read_write> c: array<%s>;\n"

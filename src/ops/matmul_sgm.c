@@ -65,30 +65,17 @@ bool wgml_sgm_available(wgml_gpu *gpu)
 static uint32_t tile_m(wgml_sgm_config c) { return 16 * c.wm * c.tm; }
 static uint32_t tile_n(wgml_sgm_config c) { return 16 * c.wn * c.tn; }
 
-static uint64_t shared_bytes(wgml_sgm_config c, bool b_t, unsigned direct)
+static uint64_t shared_bytes(wgml_sgm_config c, bool b_t)
 {
-    uint64_t a = direct & WGML_SGM_DIRECT_A ? 32 : 2ull * tile_m(c) * SGM_LDA * 2;
-    uint64_t b = direct & WGML_SGM_DIRECT_B ? 32
-                 : b_t                      ? 2ull * tile_n(c) * SGM_LDA * 2
-                                            : 2ull * SGM_BK * (tile_n(c) + 8) * 2;
+    uint64_t a = 2ull * tile_m(c) * SGM_LDA * 2;
+    uint64_t b = b_t ? 2ull * tile_n(c) * SGM_LDA * 2 : 2ull * SGM_BK * (tile_n(c) + 8) * 2;
     return a + b + 1024ull * c.wm * c.wn;
-}
-
-unsigned wgml_sgm_direct(bool a_f16, bool b_f16, uint32_t M, uint32_t N, uint32_t K,
-                         uint32_t a_off)
-{
-    if (g_emulate || K % SGM_BK) return 0;
-    unsigned d = 0;
-    if ((g_variant & WGML_SGM_XP_A_DIRECT) && a_f16 && M % 16 == 0 && a_off % 8 == 0)
-        d |= WGML_SGM_DIRECT_A;
-    if ((g_variant & WGML_SGM_XP_B_DIRECT) && b_f16 && N % 16 == 0) d |= WGML_SGM_DIRECT_B;
-    return d;
 }
 
 bool wgml_sgm_config_fits(wgml_gpu *gpu, wgml_sgm_config cfg, bool b_t)
 {
     const wgml_device_info *d = wgml_gpu_info(gpu);
-    return shared_bytes(cfg, b_t, 0) <= d->max_compute_workgroup_storage_size &&
+    return shared_bytes(cfg, b_t) <= d->max_compute_workgroup_storage_size &&
            32ull * cfg.wm * cfg.wn <= d->max_compute_invocations_per_workgroup;
 }
 
@@ -118,7 +105,7 @@ wgml_sgm_config wgml_sgm_pick(wgml_gpu *gpu, uint32_t M, uint32_t N, uint32_t K)
 }
 
 wgml_status wgml_sgm_prelude(wgml_gpu *gpu, wgml_text *t, wgml_sgm_config cfg, bool b_t,
-                             unsigned direct, uint32_t M, uint32_t N, uint32_t grid[3])
+                             uint32_t M, uint32_t N, uint32_t grid[3])
 {
     const wgml_device_info *d = wgml_gpu_info(gpu);
     uint64_t gx = (N + tile_n(cfg) - 1) / tile_n(cfg), gy = (M + tile_m(cfg) - 1) / tile_m(cfg);
@@ -129,25 +116,17 @@ wgml_status wgml_sgm_prelude(wgml_gpu *gpu, wgml_text *t, wgml_sgm_config cfg, b
         return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
                              "matmul_sgm: a %ux%u tile needs %llu bytes of workgroup memory "
                              "and %u invocations", tile_m(cfg), tile_n(cfg),
-                             (unsigned long long)shared_bytes(cfg, b_t, 0), 32 * cfg.wm * cfg.wn);
+                             (unsigned long long)shared_bytes(cfg, b_t), 32 * cfg.wm * cfg.wn);
     const wgml_kernel_source *mx = wgml_kernel_find(g_emulate ? "matmul_sgm_emu" : "matmul_sgm_mx");
     if (!mx) return wgml_gpu_fail(gpu, WGML_ERR_GPU, "matmul_sgm: the matrix layer is missing");
     wgml_text_printf(t,
                      "const WM: u32 = %uu;\nconst WN: u32 = %uu;\nconst TM: u32 = %uu;\n"
                      "const TN: u32 = %uu;\nconst B_T: bool = %s;\nconst DEPTH: u32 = %uu;\n"
-                     "const XP_NO_EPILOGUE: bool = %s;\nconst XP_NO_STAGE: bool = %s;\n"
-                     "const A_DIRECT: bool = %s;\nconst B_DIRECT: bool = %s;\n",
+                     "const XP_NO_EPILOGUE: bool = %s;\nconst XP_NO_STAGE: bool = %s;\n",
                      cfg.wm, cfg.wn, cfg.tm, cfg.tn, b_t ? "true" : "false",
                      g_variant & WGML_SGM_XP_DEPTH2 ? 2u : 1u,
                      g_variant & WGML_SGM_XP_NO_EPILOGUE ? "true" : "false",
-                     g_variant & WGML_SGM_XP_NO_STAGE ? "true" : "false",
-                     direct & WGML_SGM_DIRECT_A ? "true" : "false",
-                     direct & WGML_SGM_DIRECT_B ? "true" : "false");
-    // The operands staged through workgroup memory never load from storage.
-    if (!(direct & WGML_SGM_DIRECT_A))
-        wgml_text_printf(t, "fn sm_load_ag(off: u32) -> SML { return SML(); }\n");
-    if (!(direct & WGML_SGM_DIRECT_B))
-        wgml_text_printf(t, "fn sm_load_bg(off: u32) -> SMR { return SMR(); }\n");
+                     g_variant & WGML_SGM_XP_NO_STAGE ? "true" : "false");
     wgml_text_printf(t, "%s\n", mx->text);
     grid[0] = (uint32_t)gx;
     grid[1] = (uint32_t)gy;
@@ -155,19 +134,8 @@ wgml_status wgml_sgm_prelude(wgml_gpu *gpu, wgml_text *t, wgml_sgm_config cfg, b
     return t->failed ? wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory") : WGML_OK;
 }
 
-void wgml_sgm_emit_a(wgml_text *t, wgml_dtype a_type, bool vec4, bool direct)
+void wgml_sgm_emit_a(wgml_text *t, wgml_dtype a_type, bool vec4)
 {
-    if (direct) {
-        wgml_text_printf(t,
-            "@group(0) @binding(1) var<storage, read> am: array<f16>;\n"
-            "alias ARaw = u32;\n"
-            "fn a_fetch(r: u32, k: u32) -> ARaw { return 0u; }\n"
-            "fn a_half8(v: ARaw) -> H8 { return H8(); }\n"
-            "fn sm_load_ag(off: u32) -> SML {\n"
-            "    return subgroupMatrixLoad<SML>(&am, off, false, p.a_stride);\n"
-            "}\n");
-        return;
-    }
     if (a_type == WGML_F16) {
         wgml_text_printf(t,
             "@group(0) @binding(1) var<storage, read> a: array<vec4<u32>>;\n"
@@ -207,19 +175,8 @@ void wgml_sgm_emit_a(wgml_text *t, wgml_dtype a_type, bool vec4, bool direct)
         "fn a_half8(v: ARaw) -> H8 { return h8_of_f32(v.lo, v.hi); }\n");
 }
 
-void wgml_sgm_emit_b_f16(wgml_text *t, bool b_t, bool direct)
+void wgml_sgm_emit_b_f16(wgml_text *t, bool b_t)
 {
-    if (direct) {
-        wgml_text_printf(t,
-            "@group(0) @binding(2) var<storage, read> bm: array<f16>;\n"
-            "alias BRaw = u32;\n"
-            "fn b_fetch(i: u32, j: u32) -> BRaw { return 0u; }\n"
-            "fn b_half8(v: BRaw) -> H8 { return H8(); }\n"
-            "fn sm_load_bg(off: u32) -> SMR {\n"
-            "    return subgroupMatrixLoad<SMR>(&bm, off, B_T, %s);\n"
-            "}\n", b_t ? "p.K" : "p.N");
-        return;
-    }
     // Row i of B as stored: K x N rows of N, or N x K rows of K.
     wgml_text_printf(t,
         "@group(0) @binding(2) var<storage, read> b: array<vec4<u32>>;\n"

@@ -44,18 +44,8 @@ bool wgml_sgm_config_fits(wgml_gpu *gpu, wgml_sgm_config cfg, bool b_t);
 // layer (the device's or the stand-in); gives the grid for an M x N result.
 // Fails (UNSUPPORTED) where the grid or the workgroup memory exceed the
 // device's limits.
-// `direct` (WGML_SGM_DIRECT_A, _B; see wgml_sgm_direct) names the operands
-// whose matrices load straight from their buffers.
 wgml_status wgml_sgm_prelude(wgml_gpu *gpu, wgml_text *t, wgml_sgm_config cfg, bool b_t,
-                             unsigned direct, uint32_t M, uint32_t N, uint32_t grid[3]);
-
-enum { WGML_SGM_DIRECT_A = 1, WGML_SGM_DIRECT_B = 2 };
-// The operands to load straight from storage for an M x N x K product with
-// f16 A (a_f16; its first element at a_off) and f16 B (b_f16): an experiment
-// for now, so only those its switches ask for, on the device's matrices,
-// with whole matrices inside (M, N multiples of 16, K of 32).
-unsigned wgml_sgm_direct(bool a_f16, bool b_f16, uint32_t M, uint32_t N, uint32_t K,
-                         uint32_t a_off);
+                             uint32_t M, uint32_t N, uint32_t grid[3]);
 
 // Completes a kernel whose prelude wgml_sgm_prelude and the hooks wrote in
 // `t`. On the device's matrices it appends the template
@@ -69,10 +59,9 @@ void wgml_sgm_finish(wgml_text *t, const char **family);
 // multiples of 8, `vec4` must be true) or f32 (converted to f16 when staged;
 // with `vec4`, 16-byte loads: a_off and a_stride multiples of 4 and the
 // view 16-byte aligned; else element loads).
-// With `direct` (f16 only), a_off and a_stride must be multiples of 8.
-void wgml_sgm_emit_a(wgml_text *t, wgml_dtype a_type, bool vec4, bool direct);
+void wgml_sgm_emit_a(wgml_text *t, wgml_dtype a_type, bool vec4);
 // B at binding 2 in f16: K x N (b_t false; N a multiple of 8) or N x K.
-void wgml_sgm_emit_b_f16(wgml_text *t, bool b_t, bool direct);
+void wgml_sgm_emit_b_f16(wgml_text *t, bool b_t);
 
 // ---------------------------------------------------------------- tests and sweeps
 
@@ -89,15 +78,11 @@ bool wgml_sgm_emulated(void);
 // layer's functions instead of in place; WGML_SGM_XP_DEPTH2 fetches two
 // steps ahead instead of one; WGML_SGM_XP_NO_STAGE stages step 0 only (no
 // global loads or staging in the loop: the products alone; wrong results).
-// WGML_SGM_XP_A_DIRECT and _B_DIRECT load f16 operands' matrices straight
-// from storage where wgml_sgm_direct allows.
 enum {
     WGML_SGM_XP_NO_EPILOGUE = 1,
     WGML_SGM_XP_WRAPPED = 2,
     WGML_SGM_XP_DEPTH2 = 4,
     WGML_SGM_XP_NO_STAGE = 8,
-    WGML_SGM_XP_A_DIRECT = 16,
-    WGML_SGM_XP_B_DIRECT = 32,
 };
 void wgml_sgm_debug_variant(unsigned flags);
 // Forces configuration `index` of wgml_sgm_configs (-1: the heuristic).
