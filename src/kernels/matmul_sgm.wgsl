@@ -78,12 +78,8 @@ struct H8 {
     hi: vec4<f16>,
 }
 
-// Helpers for the operand hooks.
-fn h8_of_bits(v: vec4<u32>) -> H8 {
-    return H8(vec4<f16>(bitcast<vec2<f16>>(v.x), bitcast<vec2<f16>>(v.y)),
-              vec4<f16>(bitcast<vec2<f16>>(v.z), bitcast<vec2<f16>>(v.w)));
-}
-
+// Helpers for the operand hooks (the prelude adds h8_of_bits: 8 halves
+// packed in a vec4<u32>, in memory order).
 fn h8_of_f32(lo: vec4<f32>, hi: vec4<f32>) -> H8 {
     return H8(vec4<f16>(lo), vec4<f16>(hi));
 }

@@ -128,6 +128,18 @@ wgml_status wgml_sgm_prelude(wgml_gpu *gpu, wgml_text *t, wgml_sgm_config cfg, b
                      g_variant & WGML_SGM_XP_NO_EPILOGUE ? "true" : "false",
                      g_variant & WGML_SGM_XP_NO_STAGE ? "true" : "false");
     wgml_text_printf(t, "%s\n", mx->text);
+    // naga (wgpu-native 0.32) cannot bitcast a u32 to vec2<f16>; Dawn can,
+    // at no cost, where the unpacking converts f16 -> f32 -> f16.
+    if (!strcmp(d->implementation, "wgpu-native"))
+        wgml_text_printf(t, "fn h8_of_bits(v: vec4<u32>) -> H8 {\n"
+                            "    return H8(vec4<f16>(vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y))),\n"
+                            "              vec4<f16>(vec4<f32>(unpack2x16float(v.z), unpack2x16float(v.w))));\n"
+                            "}\n");
+    else
+        wgml_text_printf(t, "fn h8_of_bits(v: vec4<u32>) -> H8 {\n"
+                            "    return H8(vec4<f16>(bitcast<vec2<f16>>(v.x), bitcast<vec2<f16>>(v.y)),\n"
+                            "              vec4<f16>(bitcast<vec2<f16>>(v.z), bitcast<vec2<f16>>(v.w)));\n"
+                            "}\n");
     grid[0] = (uint32_t)gx;
     grid[1] = (uint32_t)gy;
     grid[2] = 1;
