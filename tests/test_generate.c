@@ -431,9 +431,32 @@ static int run_timing(const char *path)
         {"greedy", {.temperature = 0}},
         {"k40+p0.95+min_p", {.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f}},
     };
-    enum { PROMPT_N = 32, STEPS = 64 };
+    enum { PROMPT_N = 32, STEPS = 64, PREFILL_N = 512 };
     int32_t prompt[PROMPT_N];
     for (int i = 0; i < PROMPT_N; i++) prompt[i] = (int32_t)((i * 7919 + 11) % V);
+    // Prefill: host recording, GPU time (timestamps) and the whole call for
+    // PREFILL_N tokens, the median of 5 after a warm-up.
+    static int32_t long_prompt[PREFILL_N];
+    for (int i = 0; i < PREFILL_N; i++) long_prompt[i] = (int32_t)((i * 7919 + 11) % V);
+    double pre_rec[5], pre_gpu[5], pre_total[5];
+    uint32_t pre_n = wgml_llama_n_ctx(m) < PREFILL_N ? wgml_llama_n_ctx(m) : PREFILL_N;
+    for (int r = -1; r < 5; r++) {
+        wgml_gpu_buf *lg;
+        double t0 = now_us(), ns = -1;
+        CHECK(!wgml_gpu_begin(gpu, true) && !wgml_llama_record(m, long_prompt, pre_n, 0, &lg),
+              "%s", wgml_gpu_last_error(gpu));
+        double t1 = now_us();
+        CHECK(!wgml_gpu_submit(gpu, &ns) && !wgml_gpu_wait(gpu), "%s", wgml_gpu_last_error(gpu));
+        if (r < 0) continue;
+        pre_rec[r] = t1 - t0;
+        pre_gpu[r] = ns / 1e3;
+        pre_total[r] = now_us() - t0;
+    }
+    qsort(pre_rec, 5, sizeof(double), cmp_double);
+    qsort(pre_gpu, 5, sizeof(double), cmp_double);
+    qsort(pre_total, 5, sizeof(double), cmp_double);
+    printf("prefill %u tokens: record %.0f us, GPU %.0f us, call %.0f us (%.0f tokens/s), medians of 5\n",
+           pre_n, pre_rec[2], pre_gpu[2], pre_total[2], pre_n * 1e6 / pre_total[2]);
     for (size_t si = 0; si < sizeof sets / sizeof sets[0]; si++) {
         wgml_sampler *s;
         CHECK(!wgml_sampler_create(gpu, V, &sets[si].p, &s), "%s", wgml_gpu_last_error(gpu));

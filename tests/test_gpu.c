@@ -4,6 +4,7 @@
 #include "kernels/kernels.h"
 #include "models/sampler.h"
 #include "ops/gemv.h"
+#include "ops/matmul_sgm.h"
 #include "ops/reference.h"
 #include "ops/templates.h"
 #include "ops/decoder.h"
@@ -129,7 +130,8 @@ static int test_timestamps(wgml_gpu *gpu)
 static int test_kernels_compile(wgml_gpu *gpu)
 {
     // matmul_sgm runs only where the device has subgroup matrices (f16 matmul).
-    static const char *covered[] = {"rows", "matmul", "matmul_f16", "matmul_sgm", "gemv",
+    static const char *covered[] = {"rows", "matmul", "matmul_f16", "matmul_sgm", "matmul_sgm_mx",
+                                    "matmul_sgm_emu", "gemv",
                                     "gather", "attention", "pool", "rope", "attn_decode",
                                     "attn_prefill", "decoder_rows", "matmul_q", "sampler",
                                     "sampler_penalty"};
@@ -156,6 +158,14 @@ static int test_kernels_compile(wgml_gpu *gpu)
     for (int q = 0; q < WGML_QUANT_COUNT; q++)   // the float and, where the device has it, dot4 kernels
         TEST_OK(gpu, wgml_op_gemv(gpu, q, v, v, o, 8, 64));
     TEST_OK(gpu, wgml_op_matmul_nt(gpu, WGML_F32, v, v, o, 8, 8, 8));
+    // The subgroup-matrix GEMM: with the device's matrices where it has them,
+    // and with the plain-WGSL matrix layer on any shader-f16 device.
+    if (wgml_sgm_available(gpu)) TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F16, v, v, o, 8, 8, 8));
+    if (wgml_gpu_info(gpu)->shader_f16) {
+        wgml_sgm_debug_emulate(true);
+        TEST_OK(gpu, wgml_op_matmul_nt_w16(gpu, v, v, o, 8, 8, 8));
+        wgml_sgm_debug_emulate(false);
+    }
     TEST_OK(gpu, wgml_op_gather(gpu, v, v, o, 8, 8, 8));
     TEST_OK(gpu, wgml_op_attention(gpu, v, v, o, 2, 8, 2, 8, 0.25f));
     TEST_OK(gpu, wgml_op_pool(gpu, WGML_POOL_MEAN, true, v, v, o, 2, 8, 8));

@@ -6,7 +6,7 @@
  * compared, gaps included.
  *
  *   test_llama_ops rope|kv_store|rope_qkv|attn_decode|attn_prefill|add_rmsnorm|
- *                  swiglu|embed|matmul_q|errors
+ *                  swiglu|embed|matmul_q|matmul_q_sgm|matmul_q_sgm_emu|errors
  *   (kv_store_f16, rope_qkv_f16, attn_decode_f16, attn_prefill_f16: the same
  *   with f16 caches; skipped on devices without shader-f16)
  *
@@ -23,10 +23,14 @@
  *   embed                            1e-12  dequantisation is a product (and a
  *                                           sum for Q4_1) in f32, as the host's
  *   matmul_q                         1e-9   f32 sums over K <= 1536
+ *   matmul_q_sgm[_emu]               1e-5   subgroup matrices: against a reference
+ *                                           on x and weights rounded to f16 as the
+ *                                           kernel rounds them (the f16 matmul's)
  */
 #include "core/half.h"
 #include "ops/decoder.h"
 #include "ops/gemv.h"
+#include "ops/matmul_sgm.h"
 #include "test_util.h"
 
 #include <math.h>
@@ -607,26 +611,48 @@ static int test_embed(wgml_gpu *gpu)
     return 0;
 }
 
-static int test_matmul_q(wgml_gpu *gpu)
+// variant TILED: the f32 kernel against the f32 reference. SUBGROUP_MATRIX:
+// the subgroup-matrix kernel (with sgm_emulate, through its plain-WGSL
+// matrix layer, on any shader-f16 device), which rounds x and the
+// dequantised weights to f16: against a reference on those rounded values,
+// at the f16 matmul's 1e-5. x alternates between offsets that allow its
+// 16-byte loads and offsets that do not.
+static int test_matmul_q(wgml_gpu *gpu, wgml_matmul_variant variant, bool sgm_emulate)
 {
     static const uint32_t shapes[][3] = {   // M, N, K
         {1, 1, 32},   {7, 9, 32},     {17, 63, 64},  {65, 65, 96},  {130, 257, 576},
         {5, 1025, 64}, {257, 70, 1536}, {64, 64, 32}, {9, 7, 7},    {33, 17, 255},
     };
+    bool sgm = variant == WGML_MATMUL_SUBGROUP_MATRIX;
+    wgml_sgm_debug_emulate(sgm_emulate);
+    if (sgm && !wgml_sgm_available(gpu)) {
+        printf("skip matmul_q on subgroup matrices: the device has none%s\n",
+               sgm_emulate ? " (nor shader-f16 for the stand-in)" : "");
+        return TEST_SKIP;
+    }
+    int ran = 0;
     for (size_t f = 0; f < COUNT(FORMATS); f++)
         for (size_t s = 0; s < COUNT(shapes); s++) {
             wgml_quant q = FORMATS[f];
             uint32_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
             if (!wgml_quant_k_valid(q, K)) continue;
+            if (sgm && (K % 8 || (q != WGML_QUANT_F16 && q != WGML_QUANT_Q8_0 &&
+                                  q != WGML_QUANT_Q4_0 && q != WGML_QUANT_Q4_1)))
+                continue;
             qmatrix m;
             if (qmatrix_make(gpu, q, N, K, s * 13 + f, &m)) return 1;
             // x inside a wider matrix; y into a column range of a wider one.
-            uint32_t xs = K + 4, xo = 2, ys = N + 9, yo = 5;
+            uint32_t xs = K + 4, xo = s % 2 ? 2 : 4, ys = N + 9, yo = 5;
             size_t xt = xo + (size_t)M * xs, yt = yo + (size_t)M * ys;
             float *x = rand_floats(xt, -1.f, 1.f, s + 77), *xc = malloc(4ull * M * K);
             float *yc = malloc(4ull * M * N), *y0 = rand_floats(yt, -3, 3, s), *ref = malloc(4 * yt);
             TEST_CHECK(x && xc && yc && y0 && ref, "out of memory");
             for (uint32_t r = 0; r < M; r++) memcpy(xc + (size_t)r * K, x + xo + (size_t)r * xs, 4ull * K);
+            if (sgm) {
+                for (size_t i = 0; i < (size_t)M * K; i++) xc[i] = wgml_f16_to_f32(wgml_f32_to_f16(xc[i]));
+                for (size_t i = 0; i < (size_t)N * K; i++)
+                    m.deq[i] = wgml_f16_to_f32(wgml_f32_to_f16(m.deq[i]));
+            }
             wgml_ref_gemv(m.deq, xc, yc, N, K, M);
             memcpy(ref, y0, 4 * yt);
             for (uint32_t r = 0; r < M; r++) memcpy(ref + yo + (size_t)r * ys, yc + (size_t)r * N, 4ull * N);
@@ -634,16 +660,20 @@ static int test_matmul_q(wgml_gpu *gpu)
             TEST_CHECK(bx, "upload: %s", wgml_gpu_last_error(gpu));
             test_guarded g;
             if (guarded_with(gpu, y0, yt, &g)) return 1;
-            TEST_OK(gpu, wgml_op_matmul_q(gpu, q, (wgml_view){m.w, 0}, (wgml_mat){{bx, 0}, xo, xs},
-                                          (wgml_mat){g.view, yo, ys}, M, N, K));
+            TEST_OK(gpu, wgml_op_matmul_q_variant(gpu, variant, q, (wgml_view){m.w, 0},
+                                                  (wgml_mat){{bx, 0}, xo, xs},
+                                                  (wgml_mat){g.view, yo, ys}, M, N, K));
             char what[96];
-            snprintf(what, sizeof what, "matmul_q %s %ux%ux%u", wgml_quant_name(q), M, N, K);
-            if (check_guarded(gpu, &g, ref, yt, 1e-9, what)) return 1;
+            snprintf(what, sizeof what, "matmul_q%s %s %ux%ux%u x+%u", sgm ? " sgm" : "",
+                     wgml_quant_name(q), M, N, K, xo);
+            if (check_guarded(gpu, &g, ref, yt, sgm ? 1e-5 : 1e-9, what)) return 1;
+            ran++;
             test_guarded_free(gpu, &g);
             wgml_gpu_buf_release(gpu, bx);
             qmatrix_free(gpu, &m);
             free(x); free(xc); free(yc); free(y0); free(ref);
         }
+    TEST_CHECK(ran >= 20, "only %d products ran", ran);
     return 0;
 }
 
@@ -690,7 +720,7 @@ int main(int argc, char **argv)
 {
     if (argc != 2) {
         fprintf(stderr, "usage: test_llama_ops rope|kv_store[_f16]|rope_qkv[_f16]|attn_decode[_f16]|"
-                        "attn_prefill[_f16]|add_rmsnorm|swiglu|embed|matmul_q|errors\n");
+                        "attn_prefill[_f16]|add_rmsnorm|swiglu|embed|matmul_q[_sgm[_emu]]|errors\n");
         return 2;
     }
     const char *t = argv[1];
@@ -708,7 +738,10 @@ int main(int argc, char **argv)
     else if (!strcmp(t, "add_rmsnorm")) rc = test_add_rmsnorm(gpu);
     else if (!strcmp(t, "swiglu")) rc = test_swiglu(gpu);
     else if (!strcmp(t, "embed")) rc = test_embed(gpu);
-    else if (!strcmp(t, "matmul_q")) rc = test_matmul_q(gpu);
+    else if (!strcmp(t, "matmul_q")) rc = test_matmul_q(gpu, WGML_MATMUL_TILED, false);
+    else if (!strcmp(t, "matmul_q_sgm")) rc = test_matmul_q(gpu, WGML_MATMUL_SUBGROUP_MATRIX, false);
+    else if (!strcmp(t, "matmul_q_sgm_emu"))
+        rc = test_matmul_q(gpu, WGML_MATMUL_SUBGROUP_MATRIX, true);
     else if (!strcmp(t, "errors")) rc = test_errors(gpu);
     else {
         fprintf(stderr, "unknown test '%s'\n", t);

@@ -116,9 +116,12 @@ const char *wgml_gpu_kernel_text(wgml_gpu *g, const wgml_gpu_kernel *k)
     return ks->text;
 }
 
+// Global directives must precede every declaration: enable, requires and
+// diagnostic (matmul_sgm_mx.wgsl turns a uniformity diagnostic off).
 static bool is_directive(const char *line)
 {
-    return !strncmp(line, "enable ", 7) || !strncmp(line, "requires ", 9);
+    return !strncmp(line, "enable ", 7) || !strncmp(line, "requires ", 9) ||
+           !strncmp(line, "diagnostic(", 11);
 }
 
 // Appends `text` to `out` (at *n), moving directive lines to `dir` (at *nd).

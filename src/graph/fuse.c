@@ -1,6 +1,7 @@
 // Fusion: grouping a graph's nodes into kernels, and each kernel's WGSL,
 // generated from the elementwise definitions and the template kernels.
 #include "graph/graph_internal.h"
+#include "ops/matmul_sgm.h"
 #include "ops/ops_internal.h"
 
 #include <stdio.h>
@@ -230,6 +231,57 @@ static wgml_status opaque_wgsl(const wgml_graph *g, const wgml_group *k, int64_t
     return WGML_OK;
 }
 
+// A's leading dimensions are rows: M = its element count / K.
+static void matmul_mnk(const wgml_graph *g, const wgml_node *core, int64_t seq, uint32_t *M,
+                       uint32_t *N, uint32_t *K)
+{
+    int64_t sb[2];
+    wgml_graph_resolved_shape(g, core->args[1], seq, sb);
+    *N = (uint32_t)sb[core->b_t ? 0 : 1];
+    *K = (uint32_t)sb[core->b_t ? 1 : 0];
+    *M = (uint32_t)(wgml_graph_count(g, core->args[0], seq) / *K);
+}
+
+// A Linear layer with f16 weights (x W^T) runs on subgroup matrices where
+// the device has them: A converted to f16 as it is staged, f32 sums and
+// the same epilogue.
+static bool sgm_fits(const wgml_graph *g, const wgml_node *core, int64_t seq, wgml_gpu *gpu)
+{
+    uint32_t M, N, K;
+    matmul_mnk(g, core, seq, &M, &N, &K);
+    return core->b_t && g->nodes[core->args[1]].f16 && K % 8 == 0 && wgml_sgm_available(gpu);
+}
+
+static wgml_status sgm_wgsl(const wgml_graph *g, const wgml_group *k, int64_t seq, wgml_gpu *gpu,
+                            wgml_group_code *c)
+{
+    const wgml_node *core = &g->nodes[k->core_node];
+    wgml_text *t = &c->text;
+    uint32_t M, N, K;
+    matmul_mnk(g, core, seq, &M, &N, &K);
+    wgml_status st = wgml_sgm_prelude(gpu, t, wgml_sgm_pick(gpu, M, N, K), true, M, N, c->grid);
+    if (st) return st;
+    wgml_sgm_emit_a(t, WGML_F32, true);
+    wgml_sgm_emit_b_f16(t, true);
+    add_binding(&c->bindings, core->args[0], 1, false);
+    add_binding(&c->bindings, core->args[1], 2, false);
+    wgml_text_printf(t, "@group(0) @binding(%d) var<storage, read_write> c: array<f32>;\n",
+                     WGML_MM_SLOT_C);
+    add_binding(&c->bindings, k->root, WGML_MM_SLOT_C, true);
+    declare_leaves(t, &k->epi, k->epi_leaf_tensor, "el", WGML_MM_SLOT_FREE, 1, &c->bindings);
+    wgml_ew_emit_fn(t, &k->epi, "epi_fn", "el", 1);
+    wgml_text_printf(t, "fn mm_store(r: u32, col: u32, v: f32) {\n"
+                        "    let idx = r * p.N + col;\n"
+                        "    c[idx] = epi_fn(idx, v);\n"
+                        "}\n");
+    wgml_sgm_params params = {.M = M, .N = N, .K = K, .a_stride = K, .c_stride = N};
+    memcpy(c->params, &params, sizeof params);
+    c->params_size = sizeof params;
+    wgml_sgm_finish(t, &c->family);
+    c->entry = "main";
+    return t->failed ? wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory") : WGML_OK;
+}
+
 wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t seq,
                             wgml_gpu *gpu, wgml_group_code *c)
 {
@@ -283,6 +335,7 @@ wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t se
     }
     wgml_ew_emit_types(t, 1);
     wgml_ew_emit_helpers(t);
+    if (sgm_fits(g, core, seq, gpu)) return sgm_wgsl(g, k, seq, gpu, c);
     // B's element type: f16 weights under f32 activations, or T.
     if (g->nodes[core->args[1]].f16 && !wgml_gpu_info(gpu)->shader_f16)
         return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED, "kernel %s: f16 weights need the "
@@ -292,11 +345,8 @@ wgml_status wgml_group_wgsl(const wgml_graph *g, const wgml_group *k, int64_t se
     else
         wgml_text_printf(t, "alias TB = T;\n");
     // Matmul: A and B at slots 1 and 2 (the template's), C and the epilogue after.
-    // A's leading dimensions are rows: M = its element count / K.
-    int64_t sb[2];
-    wgml_graph_resolved_shape(g, core->args[1], seq, sb);
-    uint32_t N = (uint32_t)sb[core->b_t ? 0 : 1], K = (uint32_t)sb[core->b_t ? 1 : 0];
-    uint32_t M = (uint32_t)(wgml_graph_count(g, core->args[0], seq) / K);
+    uint32_t M, N, K;
+    matmul_mnk(g, core, seq, &M, &N, &K);
     add_binding(b, core->args[0], 1, false);
     add_binding(b, core->args[1], 2, false);
     wgml_text_printf(t, "@group(0) @binding(%d) var<storage, read_write> c: array<T>;\n",

@@ -898,6 +898,14 @@ static wgml_gemv_math gemv_math_for(const wgml_llama *m, wgml_quant q)
     return m->gemv_math;
 }
 
+// The prefill GEMMs' kernel: f32 arithmetic where the decode GEMVs are
+// asked to keep it (WGML_GEMV_MATH_FLOAT, the tests' exact setting), else
+// subgroup matrices where the device has them (x and W rounded to f16).
+static wgml_matmul_variant gemm_variant(const wgml_llama *m)
+{
+    return m->gemv_math == WGML_GEMV_MATH_FLOAT ? WGML_MATMUL_TILED : WGML_MATMUL_AUTO;
+}
+
 // y (rows x N) = x (rows x K, from row x_row of x) W^T: GEMV for up to 4
 // rows (memory-bound), the tiled GEMM for more.
 static wgml_status linear(wgml_llama *m, const llama_weight *w, wgml_gpu_buf *x, uint32_t x_row,
@@ -911,7 +919,8 @@ static wgml_status linear(wgml_llama *m, const llama_weight *w, wgml_gpu_buf *x,
         return wgml_op_gemv_ex(m->gpu, &a);
     }
     wgml_mat xm = {view(x), x_row * w->K, w->K};
-    return wgml_op_matmul_q(m->gpu, w->format, view(w->buf), xm, y, rows, w->N, w->K);
+    return wgml_op_matmul_q_variant(m->gpu, gemm_variant(m), w->format, view(w->buf), xm, y,
+                                    rows, w->N, w->K);
 }
 
 // hid = silu(xn Wgate^T) * xn Wup^T, from the stacked weights or the two.
@@ -1115,7 +1124,7 @@ wgml_status wgml_llama_logits(wgml_llama *m, const int32_t *tokens, uint32_t n, 
         for (uint32_t g0 = 0; g0 < rows; g0 += m->logits_rows) {
             uint32_t gr = rows - g0 < m->logits_rows ? rows - g0 : m->logits_rows;
             const llama_weight *w = &m->output;
-            if ((st = wgml_op_matmul_q(m->gpu, w->format, view(w->buf),
+            if ((st = wgml_op_matmul_q_variant(m->gpu, gemm_variant(m), w->format, view(w->buf),
                                        (wgml_mat){view(m->xn), g0 * w->K, w->K},
                                        wgml_mat_of(view(m->logits_all), V), gr, V, w->K)) ||
                 (st = wgml_gpu_submit(m->gpu, NULL)) ||

@@ -62,7 +62,9 @@ typedef struct wgml_llama_params {
     // The arithmetic of the decode GEMVs (ops/gemv.h): 0 chooses (integer
     // dot products over int8-quantised activations for the integer formats
     // where the device has them, as llama.cpp's CPU backend does); tests
-    // force WGML_GEMV_MATH_FLOAT to compare with the f32 reference tightly.
+    // force WGML_GEMV_MATH_FLOAT to compare with the f32 reference tightly,
+    // which also keeps the prefill GEMMs in f32 (else they run on subgroup
+    // matrices where the device has them, rounding x and W to f16).
     wgml_gemv_math gemv_math;
 } wgml_llama_params;
 

@@ -1,9 +1,10 @@
 // Decoder ops (decoder.h): shape checks, preludes and dispatch for
-// rope.wgsl, attn_decode.wgsl, attn_prefill.wgsl, decoder_rows.wgsl and
-// matmul_q.wgsl.
+// rope.wgsl, attn_decode.wgsl, attn_prefill.wgsl, decoder_rows.wgsl,
+// matmul_q.wgsl and, for the prefill GEMM on subgroup matrices, matmul_sgm.wgsl.
 #include "ops/decoder.h"
 #include "ops/ewise.h"
 #include "ops/gemv.h"
+#include "ops/matmul_sgm.h"
 #include "ops/ops_internal.h"
 
 #include <math.h>
@@ -469,8 +470,113 @@ static const char *w4_fn(wgml_quant q)
     }
 }
 
+// The subgroup-matrix GEMM's B hook for W (N x K) in `format`: 8 weights of
+// row n from k (k % 8 == 0), fetched raw, dequantised to f16 when staged.
+// Scales as matmul_q.wgsl reads them (w_sc: their u32 index).
+static void sgm_emit_w(wgml_text *t, wgml_quant format)
+{
+    if (format == WGML_QUANT_F16) {
+        wgml_text_printf(t,
+            "@group(0) @binding(2) var<storage, read> ws: array<vec4<u32>>;\n"
+            "alias BRaw = vec4<u32>;\n"
+            "fn b_fetch(n: u32, k: u32) -> BRaw {\n"
+            "    if (n < p.N && k < p.K) { return ws[(n * p.K + k) / 8u]; }\n"
+            "    return BRaw();\n"
+            "}\n"
+            "fn b_half8(v: BRaw) -> H8 { return h8_of_bits(v); }\n");
+        return;
+    }
+    bool q8 = format == WGML_QUANT_Q8_0;
+    // q: the two words holding the 8 quants; s: the scale's word; h: the
+    // scale's half (Q8_0, Q4_0); sh: the nibble (0 low: elements 0..15 of the
+    // block, 4 high: 16..31).
+    wgml_text_printf(t,
+        "@group(0) @binding(2) var<storage, read> ws: array<u32>;\n"
+        "struct BRaw { q: vec2<u32>, s: u32, h: u32, sh: u32 }\n"
+        "fn b_fetch(n: u32, k: u32) -> BRaw {\n"
+        "    if (n >= p.N || k >= p.K) { return BRaw(); }\n"
+        "    let g = n * (p.K / 32u) + k / 32u;\n"
+        "    let j = k %% 32u;\n"
+        "    let i = %s;\n"
+        "    return BRaw(vec2<u32>(ws[i], ws[i + 1u]), ws[p.w_sc + %s], 16u * (g %% 2u), 4u * (j / 16u));\n"
+        "}\n",
+        q8 ? "g * 8u + j / 4u" : "g * 4u + (j % 16u) / 4u",
+        format == WGML_QUANT_Q4_1 ? "g" : "g / 2u");
+    if (q8) {
+        wgml_text_printf(t,
+            "fn b_i8x4(w: u32) -> vec4<f32> {\n"
+            "    return vec4<f32>((vec4<i32>(bitcast<i32>(w)) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));\n"
+            "}\n"
+            "fn b_half8(v: BRaw) -> H8 {\n"
+            "    let d = unpack2x16float(v.s >> v.h).x;\n"
+            "    return h8_of_f32(d * b_i8x4(v.q.x), d * b_i8x4(v.q.y));\n"
+            "}\n");
+        return;
+    }
+    wgml_text_printf(t,
+        "fn b_nib4(w: u32, sh: u32) -> vec4<f32> {\n"
+        "    return vec4<f32>((vec4<u32>(w) >> (vec4<u32>(0u, 8u, 16u, 24u) + sh)) & vec4<u32>(15u));\n"
+        "}\n");
+    if (format == WGML_QUANT_Q4_1)
+        wgml_text_printf(t,
+            "fn b_half8(v: BRaw) -> H8 {\n"
+            "    let dm = unpack2x16float(v.s);\n"
+            "    return h8_of_f32(dm.x * b_nib4(v.q.x, v.sh) + dm.y, dm.x * b_nib4(v.q.y, v.sh) + dm.y);\n"
+            "}\n");
+    else
+        wgml_text_printf(t,
+            "fn b_half8(v: BRaw) -> H8 {\n"
+            "    let d = unpack2x16float(v.s >> v.h).x;\n"
+            "    return h8_of_f32(d * (b_nib4(v.q.x, v.sh) - 8.0), d * (b_nib4(v.q.y, v.sh) - 8.0));\n"
+            "}\n");
+}
+
+static bool sgm_format(wgml_quant q)
+{
+    return q == WGML_QUANT_F16 || q == WGML_QUANT_Q8_0 || q == WGML_QUANT_Q4_0 ||
+           q == WGML_QUANT_Q4_1;
+}
+
+static wgml_status matmul_q_sgm(wgml_gpu *gpu, wgml_quant format, wgml_view w, wgml_mat x,
+                                wgml_mat y, uint32_t M, uint32_t N, uint32_t K, uint32_t sc_base)
+{
+    wgml_text t = {0};
+    uint32_t grid[3];
+    wgml_status st = wgml_sgm_prelude(gpu, &t, wgml_sgm_pick(gpu, M, N, K), true, M, N, grid);
+    if (st) {
+        wgml_text_free(&t);
+        return st;
+    }
+    bool x_vec4 = x.offset % 4 == 0 && x.stride % 4 == 0 && x.v.offset % 16 == 0;
+    wgml_sgm_emit_a(&t, WGML_F32, x_vec4);
+    sgm_emit_w(&t, format);
+    wgml_text_printf(&t, "@group(0) @binding(3) var<storage, read_write> y: array<f32>;\n"
+                         "fn mm_store(r: u32, col: u32, v: f32) { y[p.c_off + r * p.c_stride + col] = v; }\n");
+    const char *family;
+    wgml_sgm_finish(&t, &family);
+    wgml_gpu_kernel k = {.family = family, .prelude = family ? t.s : NULL,
+                         .source = family ? NULL : t.s};
+    wgml_gpu_pipeline *pl;
+    st = t.failed ? wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory")
+                  : wgml_gpu_pipeline_get(gpu, &k, &pl);
+    wgml_text_free(&t);
+    if (st) return st;
+    wgml_sgm_params params = {.M = M, .N = N, .K = K, .w_sc = sc_base, .a_off = x.offset,
+                              .a_stride = x.stride, .c_off = y.offset, .c_stride = y.stride};
+    wgml_gpu_binding b[] = {{x.v.buf, x.v.offset, 0, 1}, {w.buf, w.offset, 0, 2},
+                            {y.v.buf, y.v.offset, 0, 3}};
+    return wgml_gpu_dispatch(gpu, pl, &params, sizeof params, b, 3, grid[0], grid[1], grid[2]);
+}
+
 wgml_status wgml_op_matmul_q(wgml_gpu *gpu, wgml_quant format, wgml_view w, wgml_mat x,
                              wgml_mat y, uint32_t M, uint32_t N, uint32_t K)
+{
+    return wgml_op_matmul_q_variant(gpu, WGML_MATMUL_AUTO, format, w, x, y, M, N, K);
+}
+
+wgml_status wgml_op_matmul_q_variant(wgml_gpu *gpu, wgml_matmul_variant variant,
+                                     wgml_quant format, wgml_view w, wgml_mat x, wgml_mat y,
+                                     uint32_t M, uint32_t N, uint32_t K)
 {
     if (!w4_fn(format))
         return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED, "matmul_q: %s weights are not supported",
@@ -486,6 +592,21 @@ wgml_status wgml_op_matmul_q(wgml_gpu *gpu, wgml_quant format, wgml_view w, wgml
         (st = check_mat(gpu, "matmul_q", "x", x, M, K, 4)) ||
         (st = check_mat(gpu, "matmul_q", "y", y, M, N, 4)))
         return st;
+    uint32_t sc_base = format == WGML_QUANT_Q8_0 ? N * (K / 32) * 8
+                       : format == WGML_QUANT_Q4_0 || format == WGML_QUANT_Q4_1
+                           ? N * (K / 32) * 4 : 0;
+    // Subgroup matrices (x and W rounded to f16, f32 sums) where the device
+    // has them, unless the caller wants f32 arithmetic.
+    bool fits = wgml_sgm_available(gpu) && sgm_format(format) && K % 8 == 0 && w.offset % 16 == 0;
+    if (variant == WGML_MATMUL_AUTO) variant = fits ? WGML_MATMUL_SUBGROUP_MATRIX : WGML_MATMUL_TILED;
+    if (variant == WGML_MATMUL_SUBGROUP_MATRIX) {
+        if (!fits)
+            return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
+                                 "matmul_q: the subgroup-matrix kernel needs f16, q8_0, q4_0 or "
+                                 "q4_1 weights at a 16-byte aligned view, K a multiple of 8, and "
+                                 "a device with 16x16x16 f16 subgroup matrices");
+        return matmul_q_sgm(gpu, format, w, x, y, M, N, K, sc_base);
+    }
     // 64-row tiles, or 16-row ones where 64 would leave few workgroups (as matmul.c).
     uint64_t tiles64 = (uint64_t)((M + 63) / 64) * ((N + MATMUL_BN - 1) / MATMUL_BN);
     uint32_t bm = tiles64 < 128 ? 16 : 64;
@@ -502,9 +623,6 @@ wgml_status wgml_op_matmul_q(wgml_gpu *gpu, wgml_quant format, wgml_view w, wgml
     st = pipeline(gpu, "matmul_q", NULL, &t, c, 1, &pl);
     wgml_text_free(&t);
     if (st) return st;
-    uint32_t sc_base = format == WGML_QUANT_Q8_0 ? N * (K / 32) * 8
-                       : format == WGML_QUANT_Q4_0 || format == WGML_QUANT_Q4_1
-                           ? N * (K / 32) * 4 : 0;
     uint32_t params[8] = {M, N, K, sc_base, x.offset, x.stride, y.offset, y.stride};
     wgml_gpu_binding b[] = {{x.v.buf, x.v.offset, 0, 1}, {w.buf, w.offset, 0, 2},
                             {y.v.buf, y.v.offset, 0, 3}};

@@ -170,8 +170,15 @@ wgml_status wgml_op_embed(wgml_gpu *gpu, wgml_quant format, wgml_view table, wgm
 // (gemv.h), x and y f32: the prefill projections. Register-tiled like
 // matmul.wgsl, with W's tile dequantised into workgroup memory (tiles of 32
 // along K: one block of the block formats).
+// Where the device has f16 subgroup matrices (matmul_sgm.h) and W is F16,
+// Q8_0, Q4_0 or Q4_1, the product runs on them instead: x and the
+// dequantised weights rounded to f16 as they are staged, f32 sums.
 wgml_status wgml_op_matmul_q(wgml_gpu *gpu, wgml_quant format, wgml_view w, wgml_mat x,
                              wgml_mat y, uint32_t M, uint32_t N, uint32_t K);
+// The same with the kernel chosen: WGML_MATMUL_TILED keeps f32 arithmetic.
+wgml_status wgml_op_matmul_q_variant(wgml_gpu *gpu, wgml_matmul_variant variant,
+                                     wgml_quant format, wgml_view w, wgml_mat x, wgml_mat y,
+                                     uint32_t M, uint32_t N, uint32_t K);
 
 // ---------------------------------------------------------------- references
 

@@ -2,6 +2,7 @@
 // elements, f32 accumulation, B plain (K x N) or transposed (N x K); this
 // file supplies the plain store hook.
 #include "ops/ops_internal.h"
+#include "ops/matmul_sgm.h"
 #include "ops/templates.h"
 #include "tune/tune.h"
 
@@ -55,30 +56,53 @@ static const char PLAIN_STORE_W16[] =
     "@group(0) @binding(3) var<storage, read_write> c: array<T>;\n"
     "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = T(v); }\n";
 
-// The subgroup-matrix kernel (matmul_sgm.wgsl) works in subgroups of 32.
-static const char SGM_STORE[] =
-    "enable subgroups;\n"
-    "const SG: u32 = 32u;\n"
-    "@group(0) @binding(3) var<storage, read_write> c: array<T>;\n"
-    "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = T(v); }\n";
-
 bool wgml_matmul_can_use_subgroup_matrix(wgml_gpu *gpu)
 {
-    const wgml_device_info *d = wgml_gpu_info(gpu);
-    if (!d->subgroup_matrix || !d->shader_f16 || d->subgroup_min_size != 32 ||
-        d->subgroup_max_size != 32 || d->max_compute_workgroup_storage_size < 24576)
-        return false;
-    for (uint32_t i = 0; i < d->n_subgroup_matrix_configs; i++) {
-        const wgml_subgroup_matrix_config *c = &d->subgroup_matrix_configs[i];
-        if (!strcmp(c->component, "f16") && !strcmp(c->result, "f32") && c->M == 16 &&
-            c->N == 16 && c->K == 16)
-            return true;
-    }
-    return false;
+    return wgml_sgm_available(gpu);
 }
 
-// dtype: of A, B and C; with w16, B is f16 and A and C are f32. The variant
-// applies to plain B (matmul_nt always takes the tiled kernel).
+// Whether matmul_sgm.wgsl takes this product: f16 operands (or f16 weights
+// under f32 activations), 16-byte chunks of A and B that never straddle a
+// row (K, and N for plain B, multiples of 8) and 16-byte aligned views.
+static bool sgm_fits(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_t, wgml_view a,
+                     wgml_view b, uint32_t N, uint32_t K)
+{
+    return wgml_sgm_available(gpu) && (dtype == WGML_F16 || w16) && K % 8 == 0 &&
+           (b_t || N % 8 == 0) && a.offset % 16 == 0 && b.offset % 16 == 0;
+}
+
+static wgml_status matmul_sgm(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_t, wgml_view a,
+                              wgml_view b, wgml_view c, uint32_t M, uint32_t N, uint32_t K)
+{
+    wgml_text t = {0};
+    uint32_t grid[3];
+    wgml_status st = wgml_sgm_prelude(gpu, &t, wgml_sgm_pick(gpu, M, N, K), b_t, M, N, grid);
+    if (!st) {
+        wgml_sgm_emit_a(&t, w16 ? WGML_F32 : dtype, true);
+        wgml_sgm_emit_b_f16(&t, b_t);
+        const char *ct = dtype == WGML_F16 ? "f16" : "f32";
+        wgml_text_printf(&t,
+                         "@group(0) @binding(3) var<storage, read_write> c: array<%s>;\n"
+                         "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = %s(v); }\n",
+                         ct, ct);
+    }
+    wgml_gpu_pipeline *p = NULL;
+    if (!st) {
+        const char *family;
+        wgml_sgm_finish(&t, &family);
+        wgml_gpu_kernel k = {.family = family, .prelude = family ? t.s : NULL,
+                             .source = family ? NULL : t.s};
+        st = t.failed ? wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory")
+                      : wgml_gpu_pipeline_get(gpu, &k, &p);
+    }
+    wgml_text_free(&t);
+    if (st) return st;
+    wgml_sgm_params params = {.M = M, .N = N, .K = K, .a_stride = K, .c_stride = N};
+    wgml_gpu_binding bind[] = {WGML_OPS_BINDING(a), WGML_OPS_BINDING(b), WGML_OPS_BINDING(c)};
+    return wgml_gpu_dispatch(gpu, p, &params, sizeof params, bind, 3, grid[0], grid[1], grid[2]);
+}
+
+// dtype: of A, B and C; with w16, B is f16 and A and C are f32.
 static wgml_status matmul(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype dtype, bool w16,
                           bool b_t, wgml_view a, wgml_view b, wgml_view c, uint32_t M, uint32_t N,
                           uint32_t K)
@@ -97,29 +121,27 @@ static wgml_status matmul(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype
         (st = wgml_ops_check_view(gpu, name, "b", b, bs * K * N)) ||
         (st = wgml_ops_check_view(gpu, name, "c", c, es * M * N)))
         return st;
+    // AUTO: the subgroup-matrix kernel wherever it fits (for plain f16 B,
+    // unless `wgml tune` measured the tiled kernel faster at this size).
+    bool fits = sgm_fits(gpu, dtype, w16, b_t, a, b, N, K);
+    if (variant == WGML_MATMUL_AUTO)
+        variant = !fits ? WGML_MATMUL_TILED
+                  : w16 || b_t ? WGML_MATMUL_SUBGROUP_MATRIX
+                               : wgml_matmul_chosen(gpu, dtype, M, N, K);
+    if (variant == WGML_MATMUL_SUBGROUP_MATRIX) {
+        if (!fits)
+            return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
+                                 "%s: the subgroup-matrix kernel needs f16 operands (or f16 "
+                                 "weights), K (and N for plain B) multiples of 8, 16-byte "
+                                 "aligned views, and a device with 16x16x16 f16 subgroup "
+                                 "matrices and subgroups of 32", name);
+        return matmul_sgm(gpu, dtype, w16, b_t, a, b, c, M, N, K);
+    }
     uint32_t gx, gy;
     wgml_matmul_grid(M, N, &gx, &gy);
-    // The subgroup-matrix kernel is correct but, on the H200 through Dawn,
-    // slower than the tiled one (8.6 vs 18.7 TFLOP/s at 4096^3), so AUTO picks
-    // it only where `wgml tune` measured it faster.
-    if (variant == WGML_MATMUL_AUTO)
-        variant = w16 || b_t ? WGML_MATMUL_TILED : wgml_matmul_chosen(gpu, dtype, M, N, K);
-    bool sgm = variant == WGML_MATMUL_SUBGROUP_MATRIX;
-    if (sgm && (w16 || b_t || dtype != WGML_F16 || !wgml_matmul_can_use_subgroup_matrix(gpu) ||
-                K % 8 || N % 8 || a.offset % 16 || b.offset % 16))
-        return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
-                             "matmul: the subgroup-matrix kernel needs f16, plain B, K and N "
-                             "multiples of 8, and a device with 16x16x16 f16 subgroup matrices "
-                             "and subgroups of 32");
     wgml_gpu_kernel k = {.family = wgml_matmul_family(dtype),
                          .prelude = w16 ? PLAIN_STORE_W16 : PLAIN_STORE};
-    if (sgm) {   // matmul_sgm.wgsl: 64 x 64 tiles, no override constants
-        k = (wgml_gpu_kernel){.family = "matmul_sgm", .prelude = SGM_STORE};
-        gx = (N + 63) / 64;
-        gy = (M + 63) / 64;
-    } else {
-        k.constants = wgml_matmul_constants(b_t, M, N, &k.n_constants);
-    }
+    k.constants = wgml_matmul_constants(b_t, M, N, &k.n_constants);
     wgml_gpu_pipeline *p;
     if ((st = wgml_gpu_pipeline_get(gpu, &k, &p))) return st;
     struct { uint32_t M, N, K, pad; } params = {M, N, K, 0};
@@ -152,6 +174,13 @@ wgml_status wgml_op_matmul_nt_w16(wgml_gpu *gpu, wgml_view a, wgml_view b, wgml_
     return matmul(gpu, WGML_MATMUL_AUTO, WGML_F32, true, true, a, b, c, M, N, K);
 }
 
+wgml_status wgml_op_matmul_nt_variant(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype dtype,
+                                      bool w16, wgml_view a, wgml_view b, wgml_view c, uint32_t M,
+                                      uint32_t N, uint32_t K)
+{
+    return matmul(gpu, variant, w16 ? WGML_F32 : dtype, w16, true, a, b, c, M, N, K);
+}
+
 wgml_cost wgml_op_matmul_cost(wgml_dtype dtype, uint32_t M, uint32_t N, uint32_t K)
 {
     double es = (double)wgml_dtype_size(dtype);
@@ -176,7 +205,7 @@ wgml_matmul_variant wgml_matmul_chosen(wgml_gpu *gpu, wgml_dtype dtype, uint32_t
     char cls[32];
     matmul_shape_class(M, N, K, cls, sizeof cls);
     int v = wgml_tune_lookup(gpu, "matmul", cls, "f16");
-    return v == WGML_MATMUL_SUBGROUP_MATRIX ? WGML_MATMUL_SUBGROUP_MATRIX : WGML_MATMUL_TILED;
+    return v == WGML_MATMUL_TILED ? WGML_MATMUL_TILED : WGML_MATMUL_SUBGROUP_MATRIX;
 }
 
 typedef struct matmul_tune_args {

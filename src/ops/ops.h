@@ -56,15 +56,17 @@ wgml_status wgml_op_matmul(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml_vi
                            wgml_view c, uint32_t M, uint32_t N, uint32_t K);
 
 typedef enum wgml_matmul_variant {
-    WGML_MATMUL_AUTO = 0,             // the fastest measured for the device (now: tiled)
+    WGML_MATMUL_AUTO = 0,             // subgroup matrices where they fit, unless tuned otherwise
     WGML_MATMUL_TILED,                // register-tiled, matmul.wgsl
-    WGML_MATMUL_SUBGROUP_MATRIX,      // cooperative matrices, matmul_sgm.wgsl (f16 only)
+    WGML_MATMUL_SUBGROUP_MATRIX,      // cooperative matrices, matmul_sgm.wgsl (f16 operands,
+                                      // or f16 weights under f32 activations)
 } wgml_matmul_variant;
 
 wgml_status wgml_op_matmul_variant(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype dtype,
                                    wgml_view a, wgml_view b, wgml_view c, uint32_t M,
                                    uint32_t N, uint32_t K);
-// The variant AUTO takes for this shape (tuned, else the tiled kernel).
+// The variant AUTO takes for this f16 shape with plain B (tuned, else the
+// subgroup-matrix kernel where the device has it).
 wgml_matmul_variant wgml_matmul_chosen(wgml_gpu *gpu, wgml_dtype dtype, uint32_t M, uint32_t N,
                                        uint32_t K);
 // Times the variants that run here on an M x N x K product and stores the fastest.
@@ -79,6 +81,10 @@ wgml_status wgml_op_matmul_nt(wgml_gpu *gpu, wgml_dtype dtype, wgml_view a, wgml
 // products and sums in f32).
 wgml_status wgml_op_matmul_nt_w16(wgml_gpu *gpu, wgml_view a, wgml_view b, wgml_view c,
                                   uint32_t M, uint32_t N, uint32_t K);
+// matmul_nt (w16: matmul_nt_w16, dtype ignored) with the variant forced.
+wgml_status wgml_op_matmul_nt_variant(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype dtype,
+                                      bool w16, wgml_view a, wgml_view b, wgml_view c, uint32_t M,
+                                      uint32_t N, uint32_t K);
 
 // Row softmax of a rows x cols f32 matrix.
 wgml_status wgml_op_softmax(wgml_gpu *gpu, wgml_view x, wgml_view y, uint32_t rows,
