@@ -29,7 +29,10 @@ static const wgml_sgm_config CONFIGS[] = {
     {2, 4, 2, 2},   // 64 x 128, 8 subgroups
     {2, 4, 2, 1},   // 64 x 64, 8 subgroups
 };
-enum { N_CONFIGS = sizeof CONFIGS / sizeof CONFIGS[0] };
+enum {
+    N_CONFIGS = sizeof CONFIGS / sizeof CONFIGS[0],
+    SGM_SMALLEST = 5,   // 32 x 64: 17 KiB of workgroup memory, 64 invocations
+};
 
 static bool g_emulate;
 static int g_force = -1;
@@ -49,7 +52,7 @@ void wgml_sgm_debug_force(int index) { g_force = index >= 0 && index < N_CONFIGS
 bool wgml_sgm_available(wgml_gpu *gpu)
 {
     const wgml_device_info *d = wgml_gpu_info(gpu);
-    if (!d->shader_f16) return false;
+    if (!d->shader_f16 || !wgml_sgm_config_fits(gpu, CONFIGS[SGM_SMALLEST], true)) return false;
     if (g_emulate) return true;
     if (!d->subgroup_matrix || d->subgroup_min_size != 32 || d->subgroup_max_size != 32)
         return false;
@@ -96,12 +99,9 @@ wgml_sgm_config wgml_sgm_pick(wgml_gpu *gpu, uint32_t M, uint32_t N, uint32_t K)
                           ((N + tile_n(c) - 1) / tile_n(c));
         if (groups >= SGM_MIN_GROUPS && wgml_sgm_config_fits(gpu, c, true)) return c;
     }
-    // Few workgroups whatever the tile: the smallest that fits (64 x 64 where
-    // the device allows 24 KiB of workgroup memory).
-    for (size_t i = N_CONFIGS; i-- > 0;)
-        if (wgml_sgm_config_fits(gpu, CONFIGS[i], true) && CONFIGS[i].wm * CONFIGS[i].wn >= 4)
-            return CONFIGS[i];
-    return CONFIGS[N_CONFIGS - 1];
+    // Few workgroups whatever the tile: 64 x 64 of 4 subgroups, or the
+    // smallest tile where the device has less workgroup memory.
+    return wgml_sgm_config_fits(gpu, CONFIGS[4], true) ? CONFIGS[4] : CONFIGS[SGM_SMALLEST];
 }
 
 wgml_status wgml_sgm_prelude(wgml_gpu *gpu, wgml_text *t, wgml_sgm_config cfg, bool b_t,
