@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Sets everything up, builds wgml against both WebGPU implementations and runs
-# the whole test suite (ctest) on each headless CPU Vulkan device:
-#   Dawn        on SwiftShader and on lavapipe (Mesa 25)
-#   wgpu-native on SwiftShader and on lavapipe (Mesa 25)
-# and once more with AddressSanitizer, LeakSanitizer and UBSan (Dawn on
-# lavapipe), where any report fails the test; then every libFuzzer harness
-# (tests/fuzz/fuzz_*.c) for 60 s, where a crash, leak or hang fails it. lavapipe
-# exposes shader-f16, so the f16 kernels run there. Then the wasm build in
-# headless Chromium (web/test/run.mjs). Ends with one summary line over all the
-# runs (a fuzz target counts as one test); exits non-zero if any test failed.
+# the test suite (ctest) on the headless CPU Vulkan devices:
+#   Dawn        on SwiftShader, and on lavapipe (Mesa 25) in the
+#               AddressSanitizer + LeakSanitizer + UBSan build, where any
+#               report fails the test
+#   wgpu-native on SwiftShader and on lavapipe
+# (lavapipe exposes shader-f16, so the f16 kernels run there; the comments
+# below say which tests run where); then every libFuzzer harness
+# (tests/fuzz/fuzz_*.c) for 60 s, where a crash, leak or hang fails it; then
+# the wasm build in headless Chromium (web/test/run.mjs). Ends with one
+# summary line over all the runs (a fuzz target counts as one test); exits
+# non-zero if any test failed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 cd "$root"
@@ -34,41 +36,50 @@ run_suite() {
 }
 
 # What runs where, to keep the suite inside 30 minutes on 2 cores:
+# - Dawn on lavapipe runs everything that needs a GPU, in full (the model
+#   references against llama.cpp and sentence-transformers included), once,
+#   in the AddressSanitizer + LeakSanitizer + UBSan build (-O1), where any
+#   report fails the test: one run gives both the sanitizers' verdict and
+#   Dawn's. The embedder's 100 loads and frees run without ASan (with
+#   wgpu-native; 20 under ASan, where LeakSanitizer catches a single leak).
+# - wgpu-native on lavapipe runs everything without sanitizers; of the model
+#   references, their samples (the first prompts of the same data; the f16
+#   BERT reference has none: the f16 encoder layer is graph.encoder_w16 on
+#   both), since the kernels they use are tested against the C references on
+#   both implementations by the op tests.
 # - SwiftShader runs BERT at about 0.5 GFLOP/s and compiles kernels slowly, so
-#   it runs the op and unit tests; whole models (BERT, the Llama decoder,
-#   generation, the sampler's large cases, the embed and generate CLI tests,
-#   the encoder's fault tests, the generation fault tests that recover several
-#   times: each recovery compiles every kernel again) and the GEMV format
-#   tests run on lavapipe.
+#   it runs the op and unit tests of both builds; whole models (BERT, the Llama
+#   decoder, generation, the sampler's large cases, the embed and generate CLI
+#   tests, the encoder's fault tests, the generation fault tests that recover
+#   several times: each recovery compiles every kernel again) and the GEMV
+#   format tests run on lavapipe. With Dawn (whose shader compiles on
+#   SwiftShader take minutes) it leaves out the four tests that mostly compile
+#   dozens of kernel variants; they run on SwiftShader with wgpu-native.
 # - Tests labelled `host` (tests/CMakeLists.txt: formats, tokenizers, fuzz
-#   replays; no GPU) run with each build's lavapipe run, not per device.
-# - The model references run in full with Dawn (SmolLM2 against llama.cpp is
-#   the longest test: 20 prompts); with wgpu-native their samples run (the
-#   first prompts of the same data; the f16 BERT reference has none: the f16
-#   encoder layer is graph.encoder_w16 on both), since the kernels they use are
-#   tested against the C references on both implementations by the op tests.
-# - Timing tests (label `timing`) run alone, after the rest, once.
-swiftshader_skip='^(bert\..*|llama\..*|generate\..*|cli\.(embed|generate)|gemv\.(f32|f16|i8|q8_0|q4_0|q4_1)\..*|gemv\.batch|sampler\.(reference|distribution|groups)|faults\.(embed_lost|load_free|load_free_sample|bad_ids|llm_lost|llm_lost_quant))$'
-for impl in dawn wgpu-native; do
-  ./scripts/build.sh "$impl" >/dev/null || { echo "build against $impl failed" >&2; exit 1; }
-  run_suite "$impl on swiftshader" "build/$impl" "$SWIFTSHADER_ICD" -LE host -E "$swiftshader_skip"
-  if [ "$impl" = dawn ]; then
-    run_suite "$impl on lavapipe" "build/$impl" "$LAVAPIPE_ICD" -LE timing \
-      -E '^(bert\.reference_sample|sampler\.reference_sample|faults\.load_free_sample|llama\.reference_sample)$'
-    run_suite "$impl timing tests, alone" "build/$impl" "$LAVAPIPE_ICD" -L timing
-  else
-    run_suite "$impl on lavapipe" "build/$impl" "$LAVAPIPE_ICD" -LE timing \
-      -E '^(bert\.reference|bert\.reference_f16|sampler\.reference|faults\.load_free|llama\.reference|llama\.reference_q8act)$'
-  fi
-done
+#   replays; no GPU) run once per build, not per device; the timing tests
+#   among them (label `timing`, measured in process CPU time) in the builds
+#   without sanitizers.
+swiftshader_skip='bert\..*|llama\..*|generate\..*|cli\.(embed|generate)|gemv\.(f32|f16|i8|q8_0|q4_0|q4_1)\..*|gemv\.batch|sampler\.(reference|distribution|groups)|faults\.(embed_lost|load_free|load_free_sample|bad_ids|llm_lost|llm_lost_quant)'
+dawn_swiftshader_skip='llama_ops\.attn_prefill|ops\.attention|graph\.planner|gpu\.kernels_compile'
+full_references='bert\.reference|bert\.reference_f16|sampler\.reference|faults\.load_free|llama\.reference|llama\.reference_q8act'
+
+./scripts/build.sh dawn >/dev/null || { echo "build against dawn failed" >&2; exit 1; }
+run_suite "dawn on swiftshader" build/dawn "$SWIFTSHADER_ICD" -LE host \
+  -E "^($swiftshader_skip|$dawn_swiftshader_skip)\$"
+run_suite "dawn, tests without a GPU" build/dawn "$SWIFTSHADER_ICD" -L host
+
+./scripts/build.sh wgpu-native >/dev/null || { echo "build against wgpu-native failed" >&2; exit 1; }
+run_suite "wgpu-native on swiftshader" build/wgpu-native "$SWIFTSHADER_ICD" -LE host \
+  -E "^($swiftshader_skip)\$"
+run_suite "wgpu-native on lavapipe" build/wgpu-native "$LAVAPIPE_ICD" -LE timing \
+  -E "^($full_references)\$"
+run_suite "wgpu-native, the embedder loaded 100 times" build/wgpu-native "$LAVAPIPE_ICD" \
+  -R '^faults\.load_free$'
+
 ./scripts/build.sh dawn --sanitize >/dev/null || { echo "sanitizer build failed" >&2; exit 1; }
-# Timing tests are left to the runs above: sanitizers distort time. The
-# embedder is loaded and freed 20 times here (about 4 s a load under ASan);
-# LeakSanitizer reports a leak of a single load, and the runs above do 100.
-# The SmolLM2 reference against llama.cpp covers its first two prompts here.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-run_suite "dawn on lavapipe under ASan+UBSan" "build/dawn-asan" "$LAVAPIPE_ICD" -LE timing \
-  -E '^(bert\.reference|faults\.load_free|llama\.reference|llama\.reference_q8act)$'
+run_suite "dawn on lavapipe under ASan+UBSan" build/dawn-asan "$LAVAPIPE_ICD" -LE timing \
+  -E "^(bert\.reference_sample|sampler\.reference_sample|llama\.reference_sample|faults\.load_free)\$"
 unset ASAN_OPTIONS UBSAN_OPTIONS
 # Each harness builds with clang's -fsanitize=fuzzer,address,undefined
 # (build/fuzz) and runs 60 s from its seeds in tests/fuzz/corpus/ and
