@@ -124,6 +124,8 @@ static wgml_status check_alive(wgml_gpu *g)
     return WGML_OK;
 }
 
+wgml_status wgml_gpu_check_alive(wgml_gpu *g) { return check_alive(g); }
+
 // ================================================================ error scopes
 
 typedef struct scope_result {
@@ -190,6 +192,9 @@ static wgml_status scopes_pop(wgml_gpu *g, const char *what)
     }
     return WGML_OK;
 }
+
+void wgml_gpu_scopes_push(wgml_gpu *g) { scopes_push(g); }
+wgml_status wgml_gpu_scopes_pop(wgml_gpu *g, const char *what) { return scopes_pop(g, what); }
 
 // ================================================================ device
 
@@ -611,6 +616,8 @@ uint64_t wgml_gpu_pool_bytes(const wgml_gpu *g) { return g->pool_bytes; }
 
 static void buf_destroy(wgml_gpu *g, wgml_gpu_buf *b)
 {
+    // Cached bind groups name buffers by handle, which a new buffer may reuse.
+    wgml_gpu_bindcache_clear(g);
     if (b->all_prev) b->all_prev->all_next = b->all_next;
     else g->all = b->all_next;
     if (b->all_next) b->all_next->all_prev = b->all_prev;
@@ -682,6 +689,11 @@ static wgml_status map_read(wgml_gpu *g, WGPUBuffer buf, uint64_t size)
         return wgml_gpu_fail(g, WGML_ERR_GPU, "mapping a buffer for reading failed: %s",
                              r.message);
     return WGML_OK;
+}
+
+wgml_status wgml_gpu_map_read(wgml_gpu *g, WGPUBuffer buf, uint64_t size)
+{
+    return map_read(g, buf, size);
 }
 
 wgml_status wgml_gpu_buf_read(wgml_gpu *g, wgml_gpu_buf *b, uint64_t offset, void *dst,
@@ -1141,11 +1153,16 @@ wgml_status wgml_gpu_dispatch(wgml_gpu *g, wgml_gpu_pipeline *p, const void *par
         entries[n++] = (WGPUBindGroupEntry){.binding = 0, .buffer = c->buffer,
                                             .offset = off, .size = bound};
     }
-    WGPUBindGroupDescriptor bd = {.layout = p->layout, .entryCount = n, .entries = entries};
-    WGPUBindGroup bg = wgpuDeviceCreateBindGroup(g->device, &bd);
-    if ((st = keep_bind_group(g, bg))) {
-        wgpuBindGroupRelease(bg);
-        return st;
+    // The cache's group when it has (or can make) one; else one for this run.
+    WGPUBindGroup bg = wgml_gpu_bindcache_get(g, p->layout, entries, n);
+    if (!bg) {
+        WGPUBindGroupDescriptor bd = {.layout = p->layout, .entryCount = n, .entries = entries};
+        bg = wgpuDeviceCreateBindGroup(g->device, &bd);
+        g->bind_groups_uncached++;
+        if ((st = keep_bind_group(g, bg))) {
+            wgpuBindGroupRelease(bg);
+            return st;
+        }
     }
     record(g, p, bg, gx, gy, gz);
     return WGML_OK;
@@ -1262,6 +1279,7 @@ wgml_status wgml_gpu_submit(wgml_gpu *g, double *gpu_ns)
         wgpuCommandEncoderCopyBufferToBuffer(g->encoder, g->ts_resolve, 0, g->ts_readback,
                                              0, 16);
     }
+    wgml_gpu_readbacks_encode(g, g->encoder);
     WGPUCommandBuffer cmd = wgpuCommandEncoderFinish(g->encoder, NULL);
     wgpuCommandEncoderRelease(g->encoder);
     g->encoder = NULL;
@@ -1282,6 +1300,7 @@ wgml_status wgml_gpu_submit(wgml_gpu *g, double *gpu_ns)
         if (g->lose_after_submits && --g->lose_after_submits == 0) wgml_gpu_debug_lose_device(g);
     }
     wgpuCommandBufferRelease(cmd);
+    wgml_gpu_readbacks_settle(g, st == WGML_OK);
     release_run_objects(g);
     if (st) return st;
     if (timed && gpu_ns) {
@@ -1352,7 +1371,10 @@ void wgml_gpu_objects_drop(wgml_gpu *g)
     if (g->encoder) wgpuCommandEncoderRelease(g->encoder);
     g->pass = NULL;
     g->encoder = NULL;
+    wgml_gpu_readbacks_settle(g, false);
     release_run_objects(g);
+    wgml_gpu_bindcache_clear(g);
+    wgml_gpu_readbacks_drop(g);
     for (wgml_gpu_group *grp = g->groups_all; grp; grp = grp->next) {
         if (grp->bind_group) wgpuBindGroupRelease(grp->bind_group);
         if (grp->params) wgpuBufferRelease(grp->params);
@@ -1411,6 +1433,7 @@ wgml_status wgml_gpu_objects_rebuild(wgml_gpu *g)
                                   .size = ARENA_CHUNK_BYTES};
         g->arena[i].buffer = wgpuDeviceCreateBuffer(g->device, &d);
     }
+    wgml_gpu_readbacks_rebuild(g);
     if ((st = scopes_pop(g, "making the buffers again on the new device"))) return st;
     scopes_push(g);
     for (wgml_gpu_group *grp = g->groups_all; grp; grp = grp->next) group_make(g, grp);
@@ -1428,6 +1451,9 @@ void wgml_gpu_free(wgml_gpu *g)
     if (g->encoder) wgpuCommandEncoderRelease(g->encoder);
     for (size_t i = 0; i < g->n_groups; i++) wgpuBindGroupRelease(g->groups[i]);
     free(g->groups);
+    wgml_gpu_bindcache_free(g);
+    while (g->readbacks_all) wgml_gpu_readback_free(g, g->readbacks_all);
+    free(g->run_readbacks);
     while (g->pipelines) {
         wgml_gpu_pipeline *p = g->pipelines;
         g->pipelines = p->next;
