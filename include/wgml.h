@@ -207,6 +207,13 @@ typedef struct wgml_generate_params {
     uint32_t repeat_last_n;    // tokens the penalty looks back over (prompt included); 0: 64
     uint64_t seed;             // with the same prompt and context, the same text
     bool ignore_eog;           // go on past end-of-generation tokens
+    // Decode steps recorded per submit (at most 64; 0: 16). Steps are chained
+    // on the GPU (each samples the token the next one reads) and the next
+    // batch is submitted before this one's tokens are read, so the host
+    // records while the GPU works. The text does not depend on it; a stop
+    // (end of generation, cancel) may leave up to two batches computed for
+    // nothing, which later calls overwrite.
+    uint32_t decode_batch;
 } wgml_generate_params;
 
 typedef enum wgml_stop_reason {

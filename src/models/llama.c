@@ -76,7 +76,8 @@ struct wgml_llama {
     wgml_gpu_buf *gu;               // (CH, 2F): gate | up, from stacked weights
     wgml_gpu_buf *gate, *up;        // (CH, F) each, where a layer's are separate
     wgml_gpu_buf *hid;              // (CH, F)
-    wgml_gpu_buf *ids;              // (C) u32: token id of each position
+    wgml_gpu_buf *ids;              // (C + 1) u32: token id of each position (C: the token
+                                    // sampled after the last position)
     wgml_gpu_buf *scratch;          // decode attention's per-tile results
     wgml_gpu_buf *logits;           // (V) f32
     wgml_gpu_buf *logits_all;       // (LR, V) f32, made on first use
@@ -626,7 +627,7 @@ static wgml_status make_activations(wgml_llama *m)
         (st = make_buf(m, 4 * R * D, "llama.proj", &m->proj)) ||
         (st = make_buf(m, 8 * R * F, "llama.gu", &m->gu)) ||
         (st = make_buf(m, 4 * R * F, "llama.hid", &m->hid)) ||
-        (st = make_buf(m, 4ull * m->n_ctx, "llama.ids", &m->ids)) ||
+        (st = make_buf(m, 4ull * m->n_ctx + 4, "llama.ids", &m->ids)) ||
         (st = make_buf(m, wgml_attn_decode_scratch_bytes(c->n_heads, c->head_dim, m->n_ctx),
                        "llama.scratch", &m->scratch)) ||
         (st = make_buf(m, 4ull * c->n_vocab, "llama.logits", &m->logits)))
@@ -896,6 +897,18 @@ wgml_status wgml_llama_record_gpu_token(wgml_llama *m, wgml_view token, uint32_t
         return wgml_gpu_fail(m->gpu, WGML_ERR_INVALID_ARGUMENT,
                              "llama: position %u is past the context of %u", pos, m->n_ctx);
     wgml_status st = record_chunk(m, token, 0, pos, 1);
+    return st ? st : record_logits(m, 0, logits);
+}
+
+wgml_gpu_buf *wgml_llama_tokens(const wgml_llama *m) { return m->ids; }
+
+wgml_status wgml_llama_record_at(wgml_llama *m, uint32_t pos, wgml_gpu_buf **logits)
+{
+    if (!m) return WGML_ERR_INVALID_ARGUMENT;
+    if (pos >= m->n_ctx)
+        return wgml_gpu_fail(m->gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "llama: position %u is past the context of %u", pos, m->n_ctx);
+    wgml_status st = record_chunk(m, view(m->ids), pos, pos, 1);
     return st ? st : record_logits(m, 0, logits);
 }
 

@@ -99,6 +99,18 @@ wgml_status wgml_llama_record(wgml_llama *m, const int32_t *tokens, uint32_t n, 
 wgml_status wgml_llama_record_gpu_token(wgml_llama *m, wgml_view token, uint32_t pos,
                                         wgml_gpu_buf **logits);
 
+// The model's token buffer: u32 element p holds the id of the token at
+// position p (C + 1 elements: element C takes the token sampled after the
+// last position). wgml_llama_record writes its tokens there; a chained
+// sampler (wgml_sampler_record_chained) stores the next token there, and
+// its penalty reads the recent tokens from there.
+wgml_gpu_buf *wgml_llama_tokens(const wgml_llama *m);
+
+// As wgml_llama_record for the one token at element pos of the token buffer,
+// put there on the GPU (by a chained sampler) or by an earlier call: steps of
+// generation recorded back to back with no readback between them. pos < C.
+wgml_status wgml_llama_record_at(wgml_llama *m, uint32_t pos, wgml_gpu_buf **logits);
+
 // Runs the forward pass and reads logits back (tests, reference checks): the
 // last token's (V floats) or, with all_positions, every token's (n x V).
 wgml_status wgml_llama_logits(wgml_llama *m, const int32_t *tokens, uint32_t n, uint32_t pos,
