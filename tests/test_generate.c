@@ -26,7 +26,8 @@
  *   test_generate errors VOCAB   bad files, prompts too long, bad arguments
  *   test_generate timing MODEL   (not a test) where a decode step's time goes:
  *                                recording (host), the GPU's time (timestamps),
- *                                the wait and the 4-byte readback
+ *                                the wait and the 4-byte readback; then chained
+ *                                batches as generation runs them
  */
 #include "formats/gguf.h"
 #include "models/llama.h"
@@ -726,6 +727,66 @@ static int run_timing(const char *path)
                sets[si].name, V, n_disp, wgml_sampler_dispatches(s, false), rec[STEPS / 2],
                gpu_t[STEPS / 2], wait[STEPS / 2], back[STEPS / 2], total[STEPS / 2],
                1e6 / total[STEPS / 2], STEPS);
+        // Chained batches as generation runs them (generate.c): B steps a
+        // submit, the next batch submitted before this one's tokens are read.
+        wgml_gpu_buf *tb = wgml_llama_tokens(m);
+        enum { B = 16, BATCHES = 4 };
+        wgml_gpu_readback *rb[2];
+        CHECK(!wgml_gpu_readback_create(gpu, 4 * B, &rb[0]) &&
+              !wgml_gpu_readback_create(gpu, 4 * B, &rb[1]), "%s", wgml_gpu_last_error(gpu));
+        uint32_t base = PROMPT_N + STEPS + 1;
+        double t_rec = 0, t_sub = 0, gpu_ns = -1, t_wall0 = 0, rec_idle = 0, sub_idle = 0;
+        uint64_t bg_made = 0;
+        uint32_t disp = 0;
+        int32_t got[B];
+        // Batches -2 and -1: timed, alone (the GPU time; the first makes the
+        // bind groups), then BATCHES pipelined.
+        for (int k = -2; k <= BATCHES; k++) {
+            if (k < BATCHES) {
+                uint32_t first = base + (uint32_t)(k + 2) * B;
+                double a = now_us();
+                CHECK(!wgml_gpu_begin(gpu, k < 0), "%s", wgml_gpu_last_error(gpu));
+                for (uint32_t j = 0; j < B; j++)
+                    CHECK(!wgml_llama_record_at(m, first + j, &logits) &&
+                          !wgml_sampler_record_chained(s, logits, 0, tb, first + j + 1 - 16, 16,
+                                                       first + j + 1, first + j + 1),
+                          "%s", wgml_gpu_last_error(gpu));
+                CHECK(!wgml_gpu_readback_record(gpu, rb[(k + 2) % 2], tb, 4ull * (first + 1),
+                                                4 * B), "%s", wgml_gpu_last_error(gpu));
+                double b = now_us();
+                disp = wgml_gpu_pending_dispatches(gpu) / B;
+                double ns = -1;
+                CHECK(!wgml_gpu_submit(gpu, k < 0 ? &ns : NULL), "%s", wgml_gpu_last_error(gpu));
+                double c = now_us();
+                if (k == -1) bg_made = wgml_gpu_bind_groups_made(gpu);
+                if (k < 0) {
+                    gpu_ns = ns;
+                    rec_idle = b - a;
+                    sub_idle = c - b;
+                    CHECK(!wgml_gpu_readback_read(gpu, rb[(k + 2) % 2], got), "%s",
+                          wgml_gpu_last_error(gpu));
+                    t_wall0 = now_us();
+                    continue;
+                }
+                t_rec += b - a;
+                t_sub += c - b;
+            }
+            if (k >= 1 || k == BATCHES)
+                CHECK(!wgml_gpu_readback_read(gpu, rb[(k + 1) % 2], got), "%s",
+                      wgml_gpu_last_error(gpu));
+        }
+        double wall = (now_us() - t_wall0) / (BATCHES * B);
+        // On a CPU device the device's threads share the cores with the
+        // host: the timed batch's recording (device idle) is the fair one.
+        printf("%-16s chained, %d steps a submit: %u dispatches a step; device idle: record "
+               "%.0f us a step, submit %.0f us a step, GPU %.0f us a step (timed); 2 in flight: "
+               "record %.0f us, submit %.0f us, %.0f us a step overall (%.0f tokens/s); %llu bind "
+               "groups made after the first batch\n",
+               sets[si].name, B, disp, rec_idle / B, sub_idle / B, gpu_ns / 1e3 / B,
+               t_rec / (BATCHES * B), t_sub / (BATCHES * B), wall, 1e6 / wall,
+               (unsigned long long)(wgml_gpu_bind_groups_made(gpu) - bg_made));
+        wgml_gpu_readback_free(gpu, rb[0]);
+        wgml_gpu_readback_free(gpu, rb[1]);
         wgml_sampler_free(s);
     }
     wgml_llama_free(m);

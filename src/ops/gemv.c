@@ -9,7 +9,7 @@
 enum {
     GEMV_WG = 256,         // invocations per workgroup
     GEMV_CHUNK_SLOTS = 256,   // blocks of quantised x (all vectors) per chunk: 10 KiB of workgroup memory
-    SLOT_WV = 1, SLOT_WS = 2, SLOT_X = 3, SLOT_Y = 4,
+    SLOT_WV = 1, SLOT_WS = 2, SLOT_X = 3, SLOT_Y = 4, SLOT_GAMMA = 5,
 };
 
 const char *wgml_gemv_math_name(wgml_gemv_math m)
@@ -168,11 +168,15 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "gemv: threads_per_row %u is not a power of two up to %d", tpr,
                              GEMV_WG);
-    if (v.reduce == WGML_GEMV_REDUCE_SUBGROUP && tpr < sg)
-        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
-                             "gemv: subgroup reduction needs threads_per_row >= the subgroup "
-                             "size %u", sg);
+    // Below the subgroup size a group's invocations sit inside one subgroup
+    // (consecutive indices) and reduce with shuffles.
     v.threads_per_row = tpr;
+    uint32_t rb = v.rows_per_group;
+    if (rb == 0) rb = 1;
+    if (rb != 1 && rb != 2 && rb != 4)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "gemv: rows_per_group %u is not 1, 2 or 4", rb);
+    v.rows_per_group = rb;
     *out = v;
     return WGML_OK;
 }
@@ -245,6 +249,16 @@ static const char IDOT4_EMULATED[] =
 
 static void emit_reduce(wgml_text *t, wgml_gemv_reduce reduce, uint32_t sg, uint32_t tpr)
 {
+    if (reduce == WGML_GEMV_REDUCE_SUBGROUP && tpr < sg) {
+        // A butterfly inside the subgroup: every invocation of the group ends
+        // with the group's sum.
+        wgml_text_printf(t, "fn row_reduce(v: vec4<f32>, li: u32) -> vec4<f32> {\n"
+                            "    var s = v;\n"
+                            "    for (var o = TPR / 2u; o > 0u; o = o / 2u) { s += subgroupShuffleXor(s, o); }\n"
+                            "    return s;\n"
+                            "}\n");
+        return;
+    }
     if (reduce == WGML_GEMV_REDUCE_SUBGROUP && tpr == sg) {
         wgml_text_printf(t, "fn row_reduce(v: vec4<f32>, li: u32) -> vec4<f32> "
                             "{ return subgroupAdd(v); }\n");
@@ -289,15 +303,61 @@ static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_
                          uint32_t sg, uint32_t M)
 {
     wgml_quant q = a->format;
-    uint32_t K = a->K, tpr = v->threads_per_row;
+    uint32_t K = a->K, tpr = v->threads_per_row, rb = v->rows_per_group;
     bool integer = v->math == WGML_GEMV_MATH_DOT4 || v->math == WGML_GEMV_MATH_DOT4_EMULATED;
+    uint32_t ur = (integer ? 2 : 4) / rb;
     if (v->reduce == WGML_GEMV_REDUCE_SUBGROUP) wgml_text_printf(t, "enable subgroups;\n");
     wgml_text_printf(t,
-                     "const M: u32 = %uu;\nconst MV: u32 = %uu;\nconst WG: u32 = %uu;\n"
-                     "const TPR: u32 = %uu;\nconst RPW: u32 = %uu;\nconst CB: u32 = %uu;\n",
-                     M, (M + 3) / 4, (unsigned)GEMV_WG, tpr, (unsigned)GEMV_WG / tpr,
-                     integer ? GEMV_CHUNK_SLOTS / M : 1);
-    if (K % 4 == 0) {
+                     "const M: u32 = %uu;\nconst WG: u32 = %uu;\n"
+                     "const TPR: u32 = %uu;\nconst RPW: u32 = %uu;\nconst CB: u32 = %uu;\n"
+                     "const RB: u32 = %uu;\nconst UR: u32 = %uu;\nconst RBMV: u32 = %uu;\n",
+                     M, (unsigned)GEMV_WG, tpr, (unsigned)GEMV_WG / tpr,
+                     integer ? GEMV_CHUNK_SLOTS / M : 1, rb, ur ? ur : 1, (rb * M + 3) / 4);
+    wgml_text_printf(t, "fn y_store(i: u32, v: f32) { y[i] = %s; }\n",
+                     a->accumulate ? "y[i] + v" : "v");
+    if (a->input == WGML_GEMV_IN_RMSNORM) {
+        // The vector's scale as wgml_op_add_rmsnorm computes it (decoder_rows.wgsl):
+        // strided fma sums over WG invocations, a tree, inverseSqrt(mean + eps);
+        // then x * scale * gamma, in that order.
+        wgml_text_printf(t,
+                         "@group(0) @binding(%d) var<storage, read> x: array<vec4<f32>>;\n"
+                         "@group(0) @binding(%d) var<storage, read> gamma: array<vec4<f32>>;\n"
+                         "var<workgroup> norm_red: array<f32, WG>;\n"
+                         "var<workgroup> norm_inv: array<f32, M>;\n"
+                         "fn x_load(m: u32, v: u32) -> vec4<f32> {\n"
+                         "    return x[m * (p.k >> 2u) + v] * norm_inv[m] * gamma[v];\n"
+                         "}\n"
+                         "fn x_prologue(li: u32) {\n"
+                         "    for (var m = 0u; m < M; m++) {\n"
+                         "        var ss = 0.0;\n"
+                         "        for (var c = li; c < p.k; c += WG) {\n"
+                         "            let i = m * p.k + c;\n"
+                         "            let v = x[i / 4u][i %% 4u];\n"
+                         "            ss = fma(v, v, ss);\n"
+                         "        }\n"
+                         "        norm_red[li] = ss;\n"
+                         "        for (var s = WG / 2u; s > 0u; s = s / 2u) {\n"
+                         "            workgroupBarrier();\n"
+                         "            if (li < s) { norm_red[li] += norm_red[li + s]; }\n"
+                         "        }\n"
+                         "        workgroupBarrier();\n"
+                         "        if (li == 0u) { norm_inv[m] = inverseSqrt(norm_red[0] / f32(p.k) + p.eps); }\n"
+                         "        workgroupBarrier();\n"
+                         "    }\n"
+                         "}\n",
+                         SLOT_X, SLOT_GAMMA);
+    } else if (a->input == WGML_GEMV_IN_SWIGLU) {
+        // wgml_op_swiglu's arithmetic, element for element; rows of 2K.
+        wgml_text_printf(t,
+                         "@group(0) @binding(%d) var<storage, read> x: array<vec4<f32>>;\n"
+                         "fn x_load(m: u32, v: u32) -> vec4<f32> {\n"
+                         "    let g = x[m * (p.k >> 1u) + v];\n"
+                         "    let u = x[m * (p.k >> 1u) + (p.k >> 2u) + v];\n"
+                         "    return g / (1.0 + exp(-g)) * u;\n"
+                         "}\n"
+                         "fn x_prologue(li: u32) {}\n",
+                         SLOT_X);
+    } else if (K % 4 == 0) {
         // Blocks past K exist only for I8 rows that are not a multiple of 32.
         wgml_text_printf(t,
                          "@group(0) @binding(%d) var<storage, read> x: array<vec4<f32>>;\n"
@@ -317,6 +377,7 @@ static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_
                          "}\n",
                          SLOT_X);
     }
+    if (a->input == WGML_GEMV_IN_PLAIN) wgml_text_printf(t, "fn x_prologue(li: u32) {}\n");
     wgml_text_printf(t, "fn unit_fetch(row: u32, u: u32) -> Raw { return %s(row, u); }\n",
                      fetch_fn(q, v->math, K));
     if (v->math == WGML_GEMV_MATH_F16)
@@ -335,6 +396,8 @@ static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_
 // The uniform of gemv.wgsl (struct Params).
 typedef struct gemv_params {
     uint32_t n, k, kb, units, sc_base, groups_x, row_v, row_s;
+    float eps;
+    uint32_t pad[3];
 } gemv_params;
 
 static gemv_params params_of(const wgml_gemv_args *a, const wgml_gemv_variant *v, uint32_t gx)
@@ -354,6 +417,7 @@ static gemv_params params_of(const wgml_gemv_args *a, const wgml_gemv_variant *v
         .groups_x = gx,
         .row_v = (uint32_t)(row_bytes / 16),
         .row_s = (uint32_t)(by_element ? K : row_bytes / 4),
+        .eps = a->eps,
     };
     return p;
 }
@@ -373,15 +437,30 @@ wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "gemv: K = %u does not suit %s weights (block formats need a "
                              "multiple of 32, i8 of 4)", K, wgml_quant_name(a->format));
+    if ((unsigned)a->input > WGML_GEMV_IN_SWIGLU)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "gemv: unknown input rule %d",
+                             a->input);
+    if (a->input != WGML_GEMV_IN_PLAIN && K % 4)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "gemv: a fused input rule needs K a multiple of 4, not %u", K);
+    if (a->input == WGML_GEMV_IN_RMSNORM && !(a->eps >= 0 && a->eps < 1))
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "gemv: RMSNorm epsilon %g",
+                             (double)a->eps);
     wgml_gemv_variant v;
     wgml_status st;
     if ((st = wgml_gemv_resolve(gpu, a, &v))) return st;
     uint64_t wbytes = wgml_gemv_packed_bytes(a->format, N, K);
+    uint64_t x_cols = a->input == WGML_GEMV_IN_SWIGLU ? 2ull * K : K;
     if ((st = wgml_ops_check_view(gpu, "gemv", "w", a->w, wbytes)) ||
-        (st = wgml_ops_check_view(gpu, "gemv", "x", a->x, 4ull * M * K)) ||
-        (st = wgml_ops_check_view(gpu, "gemv", "y", a->y, 4ull * M * N)))
+        (st = wgml_ops_check_view(gpu, "gemv", "x", a->x, 4ull * M * x_cols)) ||
+        (st = wgml_ops_check_view(gpu, "gemv", "y", a->y, 4ull * M * N)) ||
+        (a->input == WGML_GEMV_IN_RMSNORM &&
+         (st = wgml_ops_check_view(gpu, "gemv", "gamma", a->gamma, 4ull * K))))
         return st;
-    uint32_t rpw = GEMV_WG / v.threads_per_row, gx, gy;
+    if (a->accumulate && a->x.buf == a->y.buf)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "gemv: y (accumulated into) must not be x's buffer");
+    uint32_t rpw = GEMV_WG / v.threads_per_row * v.rows_per_group, gx, gy;
     if ((st = wgml_ops_grid(gpu, (N + rpw - 1) / rpw, &gx, &gy))) return st;
 
     wgml_text t = {0};
@@ -405,12 +484,14 @@ wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
                 !strncmp(fetch, "fetch_q", 7);
     bool narrow = (strcmp(fetch, "fetch_f32_4") && strcmp(fetch, "fetch_f16_8") &&
                    strcmp(fetch, "fetch_i8_16")) || a->format == WGML_QUANT_I8;
-    wgml_gpu_binding b[4];
+    wgml_gpu_binding b[5];
     size_t nb = 0;
     if (wide) b[nb++] = (wgml_gpu_binding){a->w.buf, a->w.offset, 0, SLOT_WV};
     if (narrow) b[nb++] = (wgml_gpu_binding){a->w.buf, a->w.offset, 0, SLOT_WS};
     b[nb++] = (wgml_gpu_binding){a->x.buf, a->x.offset, 0, SLOT_X};
     b[nb++] = (wgml_gpu_binding){a->y.buf, a->y.offset, 0, SLOT_Y};
+    if (a->input == WGML_GEMV_IN_RMSNORM)
+        b[nb++] = (wgml_gpu_binding){a->gamma.buf, a->gamma.offset, 0, SLOT_GAMMA};
     gemv_params params = params_of(a, &v, gx);
     return wgml_gpu_dispatch(gpu, p, &params, sizeof params, b, nb, gx, gy, 1);
 }
