@@ -127,6 +127,16 @@ wgml_status wgml_gpu_pipeline_get(wgml_gpu *gpu, const wgml_gpu_kernel *k,
 wgml_status wgml_gpu_pipelines_get(wgml_gpu *gpu, const wgml_gpu_kernel *ks, size_t n,
                                    wgml_gpu_pipeline **out);
 
+// A pipeline found again by a small binary key: an op's own description of
+// the variant it builds (shape class, format, switches), so that recording
+// the same variant again skips composing its WGSL prelude and hashing it.
+// `op` names the key's kind (a string literal; compared by address).
+// recall gives NULL for a key not remembered yet.
+wgml_gpu_pipeline *wgml_gpu_pipeline_recall(wgml_gpu *gpu, const char *op, const void *key,
+                                            size_t key_size);
+void wgml_gpu_pipeline_remember(wgml_gpu *gpu, const char *op, const void *key, size_t key_size,
+                                wgml_gpu_pipeline *pipeline);
+
 // ---------------------------------------------------------------- recording
 
 typedef struct wgml_gpu_binding {

@@ -97,6 +97,7 @@ struct wgml_gpu {
     uint64_t staging_size;
 
     wgml_gpu_pipeline *pipelines;   // cache
+    struct wgml_gpu_memo *memo;     // pipelines by ops' keys (gpu_common.c), or NULL
     void *attachment;               // see wgml_gpu_attach
     void (*attachment_free)(void *);
 

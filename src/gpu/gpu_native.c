@@ -916,6 +916,8 @@ static WGPUComputePipelineDescriptor module_build_desc(const module_build *mb)
                     .constantCount = mb->recipe.n_consts, .constants = mb->recipe.consts}};
 }
 
+wgml_gpu_memo **wgml_gpu_memo_slot(wgml_gpu *g) { return &g->memo; }
+
 wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
                                   wgml_gpu_pipeline **out)
 {
@@ -1445,6 +1447,8 @@ wgml_status wgml_gpu_objects_rebuild(wgml_gpu *g)
 void wgml_gpu_free(wgml_gpu *g)
 {
     if (!g) return;
+    wgml_gpu_memo_free(g->memo);
+    g->memo = NULL;
     g->destroying = true;
     if (g->attachment && g->attachment_free) g->attachment_free(g->attachment);
     if (g->pass) wgpuComputePassEncoderRelease(g->pass);

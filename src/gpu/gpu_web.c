@@ -163,6 +163,7 @@ struct wgml_gpu {
     uint64_t pool_bytes;        // capacity of every live buffer
 
     wgml_gpu_pipeline *pipelines;   // cache
+    struct wgml_gpu_memo *memo;     // pipelines by ops' keys (gpu_common.c), or NULL
     void *attachment;
     void (*attachment_free)(void *);
 
@@ -602,6 +603,8 @@ done:
     return st;
 }
 
+wgml_gpu_memo **wgml_gpu_memo_slot(wgml_gpu *g) { return &g->memo; }
+
 wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k, wgml_gpu_pipeline **out)
 {
     return wgml_gpu_pipelines_get(g, k, 1, out);
@@ -917,6 +920,8 @@ void wgml_gpu_debug_cap_limits(wgml_gpu *g, uint64_t max_buffer_size,
 void wgml_gpu_free(wgml_gpu *g)
 {
     if (!g) return;
+    wgml_gpu_memo_free(g->memo);
+    g->memo = NULL;
     if (g->attachment && g->attachment_free) g->attachment_free(g->attachment);
     if (g->recording) js_encoder_discard();
     for (size_t i = 0; i < g->n_groups; i++) js_bind_group_release(g->groups[i]);

@@ -12,6 +12,8 @@ enum {
     SLOT_WV = 1, SLOT_WS = 2, SLOT_X = 3, SLOT_Y = 4, SLOT_GAMMA = 5,
 };
 
+static const char GEMV_MEMO[] = "gemv";   // the pipeline memo's kind (by address)
+
 const char *wgml_gemv_math_name(wgml_gemv_math m)
 {
     static const char *names[] = {"auto", "float", "f16", "dot4", "dot4_emulated"};
@@ -463,18 +465,40 @@ wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
     uint32_t rpw = GEMV_WG / v.threads_per_row * v.rows_per_group, gx, gy;
     if ((st = wgml_ops_grid(gpu, (N + rpw - 1) / rpw, &gx, &gy))) return st;
 
-    wgml_text t = {0};
-    emit_prelude(&t, a, &v, fixed_subgroup(wgml_gpu_info(gpu)), M);
-    if (t.failed) {
+    // Everything the prelude depends on: a decode step records the same few
+    // variants again and again, and composing the text costs more than the
+    // dispatch.
+    struct {
+        uint8_t format, math, reduce, input, accumulate, k_mod_32;
+        uint16_t tpr, rb, M, sg;
+    } key;
+    memset(&key, 0, sizeof key);
+    key.format = (uint8_t)a->format;
+    key.math = (uint8_t)v.math;
+    key.reduce = (uint8_t)v.reduce;
+    key.input = (uint8_t)a->input;
+    key.accumulate = a->accumulate;
+    key.k_mod_32 = (uint8_t)(K % 32);
+    key.tpr = (uint16_t)v.threads_per_row;
+    key.rb = (uint16_t)v.rows_per_group;
+    key.M = (uint16_t)M;
+    key.sg = (uint16_t)fixed_subgroup(wgml_gpu_info(gpu));
+    wgml_gpu_pipeline *p = wgml_gpu_pipeline_recall(gpu, GEMV_MEMO, &key, sizeof key);
+    if (!p) {
+        wgml_text t = {0};
+        emit_prelude(&t, a, &v, key.sg, M);
+        if (t.failed) {
+            wgml_text_free(&t);
+            return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+        bool integer = v.math == WGML_GEMV_MATH_DOT4 || v.math == WGML_GEMV_MATH_DOT4_EMULATED;
+        wgml_gpu_kernel k = {.family = "gemv", .entry = integer ? "gemv_int" : "gemv",
+                             .prelude = t.s};
+        st = wgml_gpu_pipeline_get(gpu, &k, &p);
         wgml_text_free(&t);
-        return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        if (st) return st;
+        wgml_gpu_pipeline_remember(gpu, GEMV_MEMO, &key, sizeof key, p);
     }
-    bool integer = v.math == WGML_GEMV_MATH_DOT4 || v.math == WGML_GEMV_MATH_DOT4_EMULATED;
-    wgml_gpu_kernel k = {.family = "gemv", .entry = integer ? "gemv_int" : "gemv", .prelude = t.s};
-    wgml_gpu_pipeline *p;
-    st = wgml_gpu_pipeline_get(gpu, &k, &p);
-    wgml_text_free(&t);
-    if (st) return st;
     // A binding the kernel does not use is not in its layout and must not be
     // bound: the 16-byte view serves the wide fetches, the 4-byte view the
     // narrow ones, the scales and I8's row scales.
