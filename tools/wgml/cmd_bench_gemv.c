@@ -14,7 +14,7 @@ static const char USAGE[] =
     "\n"
     "Times y = W x for the projections of SmolLM2-135M (Q4_1, the Q8_0 output) and\n"
     "Llama-3-8B (Q4_0) with every GEMV variant: math (dot4 where the device has it,\n"
-    "float), invocations per group of rows (8..128) and rows per group (1, 2, 4).\n"
+    "float), invocations per group of rows (8..64) and rows per group (1, 2, 4).\n"
     "Per row: shape, variant, GPU time per call (median of the runs, each run\n"
     "`iters` calls in one pass), GB/s of the weights as stored, percent of the\n"
     "measured copy bandwidth; the automatic variant is marked.\n"
@@ -155,7 +155,7 @@ int wgml_cmd_bench_gemv(int argc, char **argv)
         static const wgml_gemv_math maths[] = {WGML_GEMV_MATH_DOT4, WGML_GEMV_MATH_FLOAT};
         for (size_t mi = 0; mi < 2; mi++) {
             if (maths[mi] == WGML_GEMV_MATH_DOT4 && !d->packed_dot4) continue;
-            for (uint32_t tpr = 8; tpr <= 128; tpr *= 2) {
+            for (uint32_t tpr = 8; tpr <= 64; tpr *= 2) {
                 for (uint32_t rb = 1; rb <= 4; rb *= 2) {
                     a.variant = (wgml_gemv_variant){.math = maths[mi], .threads_per_row = tpr,
                                                     .rows_per_group = rb};
