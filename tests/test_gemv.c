@@ -10,7 +10,8 @@
  *   test_gemv batch            M = 1..4 vectors per call
  *   test_gemv fused            the fused input rules (RMSNorm, SwiGLU) and the
  *                              accumulating output, against the C reference and
- *                              bit for bit against the ops they replace
+ *                              the ops they replace (bit for bit, or within
+ *                              rounding where the shader compiler differs)
  *   test_gemv errors           bad arguments come back as statuses
  *   test_gemv quant_gguf FILE  the C quantisers against bytes the `gguf`
  *                              package wrote (scripts/gen_quant_testdata.py)
@@ -232,8 +233,11 @@ static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
         wgml_gemv_variant v = {.reduce = reduces[r], .math = math}, auto_v;
         vs[nv++] = v;
         if ((uint64_t)N * K > (1u << 22)) continue;
-        // Groups of 2 and 4 rows (N not a multiple of them: partial groups).
-        for (uint32_t rb = 2; rb <= 4; rb *= 2) {
+        // Groups of 2 and 4 rows (N not a multiple of them: partial groups)
+        // for one vector; for two, groups of 2 with one format (each variant
+        // is a pipeline, and CPU devices compile more slowly than they run).
+        uint32_t rb_max = M == 1 ? 4 : M == 2 && q == WGML_QUANT_Q4_0 ? 2 : 1;
+        for (uint32_t rb = 2; rb <= rb_max; rb *= 2) {
             v.rows_per_group = rb;
             vs[nv++] = v;
         }
@@ -333,8 +337,8 @@ static int test_batch(wgml_gpu *gpu)
 // ---------------------------------------------------------------- fused
 
 // Fused input rules and the accumulating output, against the C reference
-// and bit for bit against the ops they replace (wgml_op_add_rmsnorm or
-// wgml_op_swiglu, then the plain GEMV, then the residual add).
+// and against the ops they replace (wgml_op_add_rmsnorm or wgml_op_swiglu,
+// then the plain GEMV, then the residual add).
 static int fused_case(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t N, uint32_t K,
                       uint32_t M, wgml_gemv_input in, wgml_gemv_variant var)
 {
@@ -399,10 +403,20 @@ static int fused_case(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
              wgml_gemv_math_name(math), in == WGML_GEMV_IN_RMSNORM ? "rmsnorm" : "swiglu",
              var.rows_per_group, var.threads_per_row, N, K, M);
     TEST_CHECK(e <= 1e-6, "%s: nmse %.3g against the reference", what, e);
+    // The same arithmetic as the unfused ops: bit for bit where the shader
+    // compiler treats both kernels alike (lavapipe); NVIDIA's compiles
+    // silu(g) * u differently inside the GEMV (the H100 run), within
+    // rounding.
     size_t diff = 0;
     for (size_t i = 0; i < ny; i++) diff += memcmp(&got[i], &chain[i], 4) != 0;
-    TEST_CHECK(diff == 0, "%s: %zu of %zu values differ from the unfused ops'", what, diff, ny);
-    printf("ok   %-60s nmse %.2e, equal to the unfused ops\n", what, e);
+    double e_chain = test_nmse(got, chain, ny);
+    TEST_CHECK(e_chain <= 1e-12, "%s: %zu of %zu values differ from the unfused ops' (nmse "
+               "%.3g)", what, diff, ny, e_chain);
+    if (diff)
+        printf("ok   %-60s nmse %.2e; %zu of %zu values differ from the unfused ops' by "
+               "rounding (nmse %.1e)\n", what, e, diff, ny, e_chain);
+    else
+        printf("ok   %-60s nmse %.2e, equal to the unfused ops\n", what, e);
     wgml_gpu_buf *bufs[] = {bx, bg, by, bh, bt};
     for (size_t i = 0; i < COUNT(bufs); i++) wgml_gpu_buf_release(gpu, bufs[i]);
     free(x); free(h); free(hm); free(gamma); free(y0); free(ref); free(got); free(chain);

@@ -787,6 +787,50 @@ static int run_timing(const char *path)
                (unsigned long long)(wgml_gpu_bind_groups_made(gpu) - bg_made));
         wgml_gpu_readback_free(gpu, rb[0]);
         wgml_gpu_readback_free(gpu, rb[1]);
+        // Per kernel, one step at two positions (every dispatch in a timed
+        // pass of its own: each time includes a pass's fixed cost).
+        for (uint32_t at = 0; si == 0 && at < 2 && wgml_gpu_info(gpu)->timestamp_query; at++) {
+            uint32_t pos = at ? (wgml_llama_n_ctx(m) > 1100 ? 1024 : wgml_llama_n_ctx(m) - 2)
+                              : base + 16 * (BATCHES + 2);
+            CHECK(!wgml_gpu_profile_start(gpu, 1024), "%s", wgml_gpu_last_error(gpu));
+            for (int r = 0; r < 2; r++) {   // the first makes the bind groups
+                CHECK(!wgml_llama_record_at(m, pos, &logits) &&
+                      !wgml_sampler_record_chained(s, logits, 0, tb, pos + 1 - 16, 16, pos + 1,
+                                                   pos + 1) &&
+                      !wgml_gpu_submit(gpu, NULL), "%s", wgml_gpu_last_error(gpu));
+            }
+            const wgml_gpu_profile_entry *pe;
+            uint32_t pn;
+            CHECK(!wgml_gpu_profile_read(gpu, &pe, &pn), "%s", wgml_gpu_last_error(gpu));
+            enum { KINDS = 32 };
+            char names[KINDS][64];
+            double ns[KINDS] = {0}, all = 0;
+            int counts[KINDS] = {0}, nk = 0;
+            for (uint32_t i = 0; i < pn; i++) {
+                char name[64];
+                snprintf(name, sizeof name, "%s:%s", pe[i].kernel, pe[i].entry);
+                int k = 0;
+                while (k < nk && strcmp(names[k], name)) k++;
+                if (k == nk && nk < KINDS) snprintf(names[nk++], sizeof names[0], "%s", name);
+                if (k < nk) {
+                    ns[k] += pe[i].ns;
+                    counts[k]++;
+                }
+                all += pe[i].ns;
+            }
+            printf("profile, one step at position %u: %u dispatches, %.0f us in all (each in a "
+                   "timed pass of its own)\n", pos, pn, all / 1e3);
+            for (int done = 0; done < nk; done++) {
+                int best = -1;
+                for (int k = 0; k < nk; k++)
+                    if (counts[k] >= 0 && (best < 0 || ns[k] > ns[best])) best = k;
+                printf("  %-28s %4d x %7.1f us = %8.1f us  %5.1f%%\n", names[best],
+                       counts[best], ns[best] / 1e3 / counts[best], ns[best] / 1e3,
+                       100 * ns[best] / all);
+                counts[best] = -1;
+            }
+            wgml_gpu_profile_stop(gpu);
+        }
         wgml_sampler_free(s);
     }
     wgml_llama_free(m);

@@ -188,6 +188,48 @@ static int test_readback_overlap(wgml_gpu *gpu)
     return 0;
 }
 
+// Per-dispatch times: each timed dispatch reported in order with its kernel
+// and a positive time; past the limit dispatches run untimed; results are
+// those of a plain run.
+static int test_profile(wgml_gpu *gpu)
+{
+    if (!wgml_gpu_info(gpu)->timestamp_query) {
+        printf("skip profile: the device has no timestamp queries\n");
+        return TEST_SKIP;
+    }
+    enum { N = 4096, K = 7, TIMED = 5 };
+    float x[N];
+    test_fill_uniform(x, N, -1.f, 1.f, 9);
+    wgml_gpu_buf *a, *b;
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, sizeof x, "prof.a", &a));
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, sizeof x, "prof.b", &b));
+    TEST_CHECK(wgml_gpu_profile_start(gpu, 0) == WGML_ERR_INVALID_ARGUMENT, "0 dispatches accepted");
+    TEST_OK(gpu, wgml_gpu_profile_start(gpu, TIMED));
+    if (scale_run(gpu, a, b, x, N, K, 0)) return 1;   // checks the values
+    const wgml_gpu_profile_entry *e;
+    uint32_t n;
+    TEST_OK(gpu, wgml_gpu_profile_read(gpu, &e, &n));
+    TEST_CHECK(n == TIMED, "%u dispatches timed, %d wanted", n, TIMED);
+    double total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        TEST_CHECK(e[i].kernel && e[i].kernel[0] && e[i].entry && e[i].ns > 0,
+                   "dispatch %u: kernel %s entry %s, %.0f ns", i, e[i].kernel ? e[i].kernel : "-",
+                   e[i].entry ? e[i].entry : "-", e[i].ns);
+        total += e[i].ns;
+    }
+    char first[128];
+    snprintf(first, sizeof first, "%s:%s", e[0].kernel, e[0].entry);
+    TEST_CHECK(wgml_gpu_profile_read(gpu, &e, &n) == WGML_ERR_INVALID_ARGUMENT,
+               "a profile was read twice");
+    wgml_gpu_profile_stop(gpu);
+    if (scale_run(gpu, a, b, x, N, K, 1)) return 1;   // and without it
+    wgml_gpu_buf_release(gpu, a);
+    wgml_gpu_buf_release(gpu, b);
+    printf("ok   profile: %d of %d dispatches timed (%s first), %.1f us in all\n", TIMED, K,
+           first, total / 1e3);
+    return 0;
+}
+
 static int test_timestamps(wgml_gpu *gpu)
 {
     if (!wgml_gpu_info(gpu)->timestamp_query) {
@@ -361,7 +403,7 @@ static int test_info(wgml_gpu *gpu)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_gpu pool|readback|readback_overlap|bind_cache|many_dispatches|arena_chunks|timestamps|"
+        fprintf(stderr, "usage: test_gpu pool|readback|readback_overlap|bind_cache|profile|many_dispatches|arena_chunks|timestamps|"
                         "kernels_compile|info\n");
         return 2;
     }
@@ -372,6 +414,7 @@ int main(int argc, char **argv)
     else if (!strcmp(t, "readback")) rc = test_readback(gpu);
     else if (!strcmp(t, "readback_overlap")) rc = test_readback_overlap(gpu);
     else if (!strcmp(t, "bind_cache")) rc = test_bind_cache(gpu);
+    else if (!strcmp(t, "profile")) rc = test_profile(gpu);
     else if (!strcmp(t, "many_dispatches")) rc = scale_chain(gpu, 300);
     // Parameters are 256-byte aligned: 5000 dispatches need more than one 1 MiB chunk.
     else if (!strcmp(t, "arena_chunks")) rc = scale_chain(gpu, argc > 2 ? atoi(argv[2]) : 5000);

@@ -190,6 +190,25 @@ uint64_t wgml_gpu_buffers_created(const wgml_gpu *gpu);
 // (same buffers, same parameter sizes) makes none (for tests).
 uint64_t wgml_gpu_bind_groups_made(const wgml_gpu *gpu);
 
+// ---------------------------------------------------------------- profiling
+//
+// Per-dispatch GPU times (devices with timestamp queries; the web build has
+// none yet): while profiling, every dispatch of a run gets a compute pass of
+// its own with timestamps at its ends (WebGPU times whole passes only), so a
+// profiled run is slower than a plain one and each time includes a pass's
+// fixed cost. The first `max_dispatches` (at most 2048) of a run are timed.
+typedef struct wgml_gpu_profile_entry {
+    const char *kernel;   // the kernel family (wgml_gpu_kernel.family, "wgml.inline")
+    const char *entry;    // its entry point
+    double ns;            // GPU time of the dispatch's pass
+} wgml_gpu_profile_entry;
+wgml_status wgml_gpu_profile_start(wgml_gpu *gpu, uint32_t max_dispatches);
+void wgml_gpu_profile_stop(wgml_gpu *gpu);
+// After a profiled run was submitted: waits for it; *entries (valid until
+// the next profiled run or stop) holds its timed dispatches in order.
+wgml_status wgml_gpu_profile_read(wgml_gpu *gpu, const wgml_gpu_profile_entry **entries,
+                                  uint32_t *n);
+
 // ---------------------------------------------------------------- device loss
 //
 // A device is lost when the driver resets or crashes, the GPU goes away, or

@@ -113,6 +113,7 @@ struct wgml_gpu {
     size_t n_arena, cap_arena, arena_active;
 
     struct wgml_gpu_bindcache *bindcache;   // dispatches' bind groups (gpu_bindcache.c), or NULL
+    struct wgml_gpu_profiler *profiler;     // per-dispatch timing (gpu_profile.c), or NULL
     uint64_t bind_groups_uncached;          // made outside the cache (out of host memory)
     wgml_gpu_readback *readbacks_all;       // every readback (rebuilt after a device loss)
     wgml_gpu_readback **run_readbacks;      // (n_run_readbacks) copies at the end of the run
@@ -179,5 +180,11 @@ void wgml_gpu_readbacks_encode(wgml_gpu *g, WGPUCommandEncoder enc);
 void wgml_gpu_readbacks_settle(wgml_gpu *g, bool submitted);
 void wgml_gpu_readbacks_drop(wgml_gpu *g);
 void wgml_gpu_readbacks_rebuild(wgml_gpu *g);
+// gpu_profile.c: while profiling, ends the pass and begins one with
+// timestamps for the dispatch of p; after the last pass, the query
+// resolution; after the submit (or a dropped run), the new state.
+void wgml_gpu_profile_pass(wgml_gpu *g, wgml_gpu_pipeline *p);
+void wgml_gpu_profile_encode(wgml_gpu *g);
+void wgml_gpu_profile_settle(wgml_gpu *g, bool submitted);
 
 #endif

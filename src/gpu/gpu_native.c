@@ -1128,6 +1128,7 @@ static wgml_status storage_entries(wgml_gpu *g, const wgml_gpu_binding *bindings
 static void record(wgml_gpu *g, wgml_gpu_pipeline *p, WGPUBindGroup bg, uint32_t gx,
                    uint32_t gy, uint32_t gz)
 {
+    if (g->profiler) wgml_gpu_profile_pass(g, p);   // a timed pass of its own
     wgpuComputePassEncoderSetPipeline(g->pass, p->pipeline);
     wgpuComputePassEncoderSetBindGroup(g->pass, 0, bg, 0, NULL);
     wgpuComputePassEncoderDispatchWorkgroups(g->pass, gx, gy, gz);
@@ -1281,6 +1282,7 @@ wgml_status wgml_gpu_submit(wgml_gpu *g, double *gpu_ns)
         wgpuCommandEncoderCopyBufferToBuffer(g->encoder, g->ts_resolve, 0, g->ts_readback,
                                              0, 16);
     }
+    if (g->profiler) wgml_gpu_profile_encode(g);
     wgml_gpu_readbacks_encode(g, g->encoder);
     WGPUCommandBuffer cmd = wgpuCommandEncoderFinish(g->encoder, NULL);
     wgpuCommandEncoderRelease(g->encoder);
@@ -1303,6 +1305,7 @@ wgml_status wgml_gpu_submit(wgml_gpu *g, double *gpu_ns)
     }
     wgpuCommandBufferRelease(cmd);
     wgml_gpu_readbacks_settle(g, st == WGML_OK);
+    if (g->profiler) wgml_gpu_profile_settle(g, st == WGML_OK);
     release_run_objects(g);
     if (st) return st;
     if (timed && gpu_ns) {
@@ -1374,6 +1377,7 @@ void wgml_gpu_objects_drop(wgml_gpu *g)
     g->pass = NULL;
     g->encoder = NULL;
     wgml_gpu_readbacks_settle(g, false);
+    wgml_gpu_profile_stop(g);
     release_run_objects(g);
     wgml_gpu_bindcache_clear(g);
     wgml_gpu_readbacks_drop(g);
@@ -1456,6 +1460,7 @@ void wgml_gpu_free(wgml_gpu *g)
     for (size_t i = 0; i < g->n_groups; i++) wgpuBindGroupRelease(g->groups[i]);
     free(g->groups);
     wgml_gpu_bindcache_free(g);
+    wgml_gpu_profile_stop(g);
     while (g->readbacks_all) wgml_gpu_readback_free(g, g->readbacks_all);
     free(g->run_readbacks);
     while (g->pipelines) {

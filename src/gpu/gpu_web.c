@@ -492,6 +492,25 @@ wgml_status wgml_gpu_readback_read(wgml_gpu *g, wgml_gpu_readback *rb, void *dst
     return wgml_gpu_buf_read(g, rb->src, rb->offset, dst, rb->size);
 }
 
+// ================================================================ profiling
+
+// Not yet here: it needs a timestamped pass per dispatch from wgml.js.
+wgml_status wgml_gpu_profile_start(wgml_gpu *g, uint32_t max_dispatches)
+{
+    (void)max_dispatches;
+    return wgml_gpu_fail(g, WGML_ERR_UNSUPPORTED, "profiling is not in the browser build yet");
+}
+
+void wgml_gpu_profile_stop(wgml_gpu *g) { (void)g; }
+
+wgml_status wgml_gpu_profile_read(wgml_gpu *g, const wgml_gpu_profile_entry **entries,
+                                  uint32_t *n)
+{
+    *entries = NULL;
+    *n = 0;
+    return wgml_gpu_fail(g, WGML_ERR_UNSUPPORTED, "profiling is not in the browser build yet");
+}
+
 // ================================================================ pipelines
 
 static wgml_gpu_pipeline *cache_find(wgml_gpu *g, const char *key, uint64_t h)

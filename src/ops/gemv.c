@@ -152,15 +152,28 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
                              v.reduce);
 
     uint32_t tpr = v.threads_per_row;
-    if (tpr == 0) {
+    bool integer = v.math == WGML_GEMV_MATH_DOT4 || v.math == WGML_GEMV_MATH_DOT4_EMULATED;
+    uint32_t rb_auto = 1;
+    if (tpr == 0 && integer) {
+        // Measured on an H100 (wgml bench gemv, bench/results/2026-11-21-h100-decode):
+        // about four blocks per invocation (8 to 64 invocations a group) and
+        // groups of 4 rows from N = 4096 (2 from 1024) were the fastest or
+        // within 10% of it for every decode shape of SmolLM2-135M and
+        // Llama-3-8B; the previous rule (2^18 invocations in all, at least a
+        // subgroup a row) was up to 4.7x slower (SmolLM2's output matrix).
+        uint32_t units = units_per_row(q, v.math, a->K, NULL);
+        tpr = 8;
+        while (tpr < 64 && 4 * tpr < units) tpr *= 2;
+        rb_auto = a->N >= 4096 ? 4 : a->N >= 1024 ? 2 : 1;
+        // At most 4 sums an invocation (rows x vectors): more took lavapipe's
+        // compiler 10 to 60 s a pipeline (see WGML_GEMV_MAX_M).
+        uint32_t M = a->M ? a->M : 1;
+        while (rb_auto > 1 && rb_auto * M > 4) rb_auto /= 2;
+    } else if (tpr == 0) {
         // About 2^18 invocations in all, enough to cover a large GPU's memory
-        // latency; at least 32 per row (16 for the integer kernel, whose
-        // workgroups quantise x once for all their rows); no more than a row
-        // has units. Not yet tuned by measurement: wgml_gemv_variant
-        // overrides it.
-        bool integer = v.math == WGML_GEMV_MATH_DOT4 || v.math == WGML_GEMV_MATH_DOT4_EMULATED;
+        // latency; at least 32 per row; no more than a row has units.
         uint64_t want = (1u << 18) / (a->N ? a->N : 1);
-        tpr = integer ? 16 : 32;
+        tpr = 32;
         while (tpr < GEMV_WG && tpr * 2 <= want) tpr *= 2;
         uint32_t units = units_per_row(q, v.math, a->K, NULL);
         while (tpr > 1 && tpr / 2 >= units) tpr /= 2;
@@ -174,7 +187,7 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
     // (consecutive indices) and reduce with shuffles.
     v.threads_per_row = tpr;
     uint32_t rb = v.rows_per_group;
-    if (rb == 0) rb = 1;
+    if (rb == 0) rb = rb_auto;
     if (rb != 1 && rb != 2 && rb != 4)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "gemv: rows_per_group %u is not 1, 2 or 4", rb);
