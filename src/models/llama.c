@@ -18,11 +18,11 @@
 //
 // Chunks of GEMVs fuse the row ops into them (gemv.h): Wo and Wdown add into
 // the residual stream x themselves, Wdown reads silu(gate) * up from the
-// stacked projection, and where the embedding is small (D <= NORM_FUSE_DIM)
-// every GEMV that reads a normalised x computes the norm itself. A decode
-// step of a model with stacked weights is then 7 dispatches a layer: q|k|v
-// (norm), RoPE + cache stores, attention (2), Wo (+ x), gate|up (norm),
-// Wdown (SwiGLU, + x); with larger D, 9 (the two norms separate).
+// stacked projection, and (D <= NORM_FUSE_DIM) every GEMV that reads a
+// normalised x computes the norm itself. A decode step of a model with
+// stacked weights is then 7 dispatches a layer: q|k|v (norm), RoPE + cache
+// stores, attention (2), Wo (+ x), gate|up (norm), Wdown (SwiGLU, + x); with
+// larger D, 9 (the two norms separate).
 #include "models/llama.h"
 
 #include "core/half.h"
@@ -45,8 +45,10 @@ enum {
     LOGITS_ALL_BYTES = 32 << 20,   // all-position logits are computed in groups this large
     // Largest D whose norms fuse into the GEMVs that read them: every
     // workgroup reads x (D floats) and gamma again for its own copy of the
-    // vector's scale, which costs less than a dispatch while D is small.
-    NORM_FUSE_DIM = 2048,
+    // vector's scale. With 32 to 128 rows a workgroup (gemv.c's choice for
+    // large matrices) that is a few MB from L2 per GEMV at D = 4096, less
+    // than a dispatch of its own costs (~4 us on the H100).
+    NORM_FUSE_DIM = 8192,
 };
 
 typedef struct llama_weight {
@@ -95,6 +97,7 @@ struct wgml_llama {
     wgml_gpu_buf *logits_all;       // (LR, V) f32, made on first use
     uint32_t logits_rows;           // LR
     uint64_t bytes;                 // GPU memory held
+    bool separate_norms;            // wgml_llama_params.separate_norms
     bool chunk_fused;               // the last recorded chunk fused its row ops: x holds the
                                     // whole residual stream (nothing pending in proj)
 };
@@ -669,6 +672,7 @@ wgml_status wgml_llama_load(wgml_gpu *gpu, wgml_gguf *g, const wgml_llama_params
     m->n_ctx = p->n_ctx ? p->n_ctx : (c->n_ctx_train < DEFAULT_CTX ? c->n_ctx_train : DEFAULT_CTX);
     m->kv_type = wgml_gpu_info(gpu)->shader_f16 && !p->f32_activations ? WGML_F16 : WGML_F32;
     m->gemv_math = p->gemv_math;
+    m->separate_norms = p->separate_norms;
     // CPU devices (lavapipe, SwiftShader) run a row per invocation best: on
     // lavapipe a Q4_1 1536 x 576 GEMV took 13-25 ms at the automatic 32-128
     // invocations per row and ~1 ms at one (gemv.c's choice targets GPUs).
@@ -812,7 +816,7 @@ static wgml_status record_chunk(wgml_llama *m, wgml_view ids, uint32_t ids_offse
     float scale = 1.0f / sqrtf((float)c->head_dim);
     // GEMV chunks fuse the residual adds (and small models the norms).
     bool fused = rows <= WGML_GEMV_MAX_M && D % 4 == 0;
-    bool fuse_norm = fused && D <= NORM_FUSE_DIM;
+    bool fuse_norm = fused && D <= NORM_FUSE_DIM && !m->separate_norms;
     m->chunk_fused = fused;
     wgml_status st;
     if ((st = wgml_op_embed(gpu, m->embd.format, view(m->embd.buf), ids, ids_offset,
@@ -989,7 +993,7 @@ static wgml_status record_logits(wgml_llama *m, uint32_t row, wgml_gpu_buf **log
     wgml_status st;
     const llama_weight *w = &m->output;
     // Row 0 of a fused chunk (a decode step): the norm fuses into the GEMV.
-    if (m->chunk_fused && row == 0 && m->cfg.dim <= NORM_FUSE_DIM) {
+    if (m->chunk_fused && row == 0 && m->cfg.dim <= NORM_FUSE_DIM && !m->separate_norms) {
         st = gemv_fused(m, w, m->x, WGML_GEMV_IN_RMSNORM, m->output_norm, m->logits, false, 1);
     } else {
         if ((st = record_final_norm(m, row, 1))) return st;

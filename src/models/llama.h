@@ -64,6 +64,9 @@ typedef struct wgml_llama_params {
     // where the device has them, as llama.cpp's CPU backend does); tests
     // force WGML_GEMV_MATH_FLOAT to compare with the f32 reference tightly.
     wgml_gemv_math gemv_math;
+    // Decode GEMVs leave the RMSNorms to dispatches of their own, as they do
+    // for D above 8192 (tests keep that path covered with small models).
+    bool separate_norms;
 } wgml_llama_params;
 
 typedef struct wgml_llama wgml_llama;
