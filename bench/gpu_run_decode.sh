@@ -28,8 +28,9 @@ W=build/dawn/wgml
 T=build/dawn/tests
 if has test; then
   echo "=== tests" | tee -a "$log"
-  for t in "test_gpu bind_cache" "test_gpu readback_overlap" "test_sampler chained" \
-           "test_gemv fused" "test_gemv q4_0 dot4" "test_gemv q4_1 float"; do
+  for t in "test_gpu bind_cache" "test_gpu readback_overlap" "test_gpu profile" \
+           "test_sampler chained" "test_gemv fused" "test_gemv q4_0 dot4" "test_gemv q4_1 float" \
+           "test_llama_ops attn_decode_f16" "test_llama q4_0" "test_llama mixed"; do
     timeout 20 $T/$t > /tmp/t.txt 2>&1; rc=$?
     echo "$t: rc=$rc $(grep -E '^ok|cases passed|FAIL' /tmp/t.txt | tail -1)" | tee -a "$log"
   done
@@ -53,16 +54,28 @@ gen() {   # preset type extra-args...
 if has smol; then
   echo "=== SmolLM2-135M shape, q4_1" | tee -a "$log"
   timeout 60 $W synth --preset smollm2-135m --type q4_1 --output /tmp/smollm2-135m.gguf >/dev/null
-  gen smollm2-135m q4_1; gen smollm2-135m q4_1; gen smollm2-135m q4_1 --decode-batch 1
-  gen smollm2-135m q4_1 --decode-batch 32
+  gen smollm2-135m q4_1; gen smollm2-135m q4_1; gen smollm2-135m q4_1
+  for b in 1 4 8 32; do gen smollm2-135m q4_1 --decode-batch $b; done
 fi
 if has timing && [ -f /tmp/smollm2-135m.gguf ]; then
   echo "=== decode step breakdown (SmolLM2 shape)" | tee -a "$log"
   timeout 60 $T/test_generate timing /tmp/smollm2-135m.gguf 2>&1 | tee -a "$log"
 fi
+if has 8b; then
+  echo "=== Llama-3-8B shape, q4_0" | tee -a "$log"
+  t1=$(date +%s)
+  timeout 90 $W synth --preset llama3-8b --type q4_0 --output /tmp/llama3-8b.gguf >/dev/null
+  echo "synth in $(( $(date +%s) - t1 )) s" | tee -a "$log"
+  gen llama3-8b q4_0; gen llama3-8b q4_0; gen llama3-8b q4_0 --decode-batch 4
+fi
+if has timing && [ -f /tmp/llama3-8b.gguf ]; then
+  echo "=== decode step breakdown (Llama-3-8B shape)" | tee -a "$log"
+  timeout 60 $T/test_generate timing /tmp/llama3-8b.gguf 2>&1 | tee -a "$log"
+fi
+rm -f /tmp/llama3-8b.gguf
 if has sweep; then
   echo "=== GEMV variants" | tee -a "$log"
-  timeout ${SWEEP_S:-50} $W bench gemv --json > "$out/gemv.jsonl" 2> "$out/gemv.err"
+  timeout ${SWEEP_S:-50} $W bench gemv --json ${SWEEP_ARGS:-} > "$out/gemv.jsonl" 2> "$out/gemv.err"
   python3 - "$out/gemv.jsonl" <<'EOF' | tee -a "$log"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{')]
@@ -80,16 +93,4 @@ for s in shapes:
     for r in rs[1:4]: print('%-18s      %-28s %8.2f us %5.1f%%' % ('', r['variant'], r['us'], r['pct_copy']))
 EOF
 fi
-if has 8b; then
-  echo "=== Llama-3-8B shape, q4_0" | tee -a "$log"
-  t1=$(date +%s)
-  timeout 90 $W synth --preset llama3-8b --type q4_0 --output /tmp/llama3-8b.gguf >/dev/null
-  echo "synth in $(( $(date +%s) - t1 )) s" | tee -a "$log"
-  gen llama3-8b q4_0; gen llama3-8b q4_0
-fi
-if has timing && [ -f /tmp/llama3-8b.gguf ]; then
-  echo "=== decode step breakdown (Llama-3-8B shape)" | tee -a "$log"
-  timeout 60 $T/test_generate timing /tmp/llama3-8b.gguf 2>&1 | tee -a "$log"
-fi
-rm -f /tmp/llama3-8b.gguf
 echo "total $(( $(date +%s) - t0 )) s" | tee -a "$log"
