@@ -225,6 +225,13 @@ typedef struct wgml_generate_params {
                                // tokens_cap of them (an end-of-generation token that stops
                                // the generation is not one); stats.generated_tokens counts all
     uint32_t tokens_cap;       // room in tokens
+    // Decode steps recorded per submit (at most 64; 0: 16). Steps are chained
+    // on the GPU (each samples the token the next one reads) and the next
+    // batch is submitted before this one's tokens are read, so the host
+    // records while the GPU works. The text does not depend on it; a stop
+    // (end of generation, cancel) may leave up to two batches computed for
+    // nothing, which later calls overwrite.
+    uint32_t decode_batch;
 } wgml_generate_params;
 
 typedef enum wgml_stop_reason {

@@ -8,6 +8,10 @@
  *                              against the C reference; exit 77 when the device
  *                              lacks what MATH needs
  *   test_gemv batch            M = 1..4 vectors per call
+ *   test_gemv fused            the fused input rules (RMSNorm, SwiGLU) and the
+ *                              accumulating output, against the C reference and
+ *                              the ops they replace (bit for bit, or within
+ *                              rounding where the shader compiler differs)
  *   test_gemv errors           bad arguments come back as statuses
  *   test_gemv quant_gguf FILE  the C quantisers against bytes the `gguf`
  *                              package wrote (scripts/gen_quant_testdata.py)
@@ -31,6 +35,7 @@
  *                  quantisation would fail.
  */
 #include "core/half.h"
+#include "ops/decoder.h"
 #include "ops/gemv.h"
 #include "test_util.h"
 
@@ -95,7 +100,7 @@ static void matrix_free(wgml_gpu *gpu, matrix *mx)
 // each y's binding running to the end of the buffer, so a write past a
 // payload lands in the next guard. One readback checks them all (CPU devices
 // pay dearly for each submit and map).
-enum { GUARD = 1024, MAX_RUNS = 8 };
+enum { GUARD = 1024, MAX_RUNS = 16 };
 static const uint32_t SENTINEL = 0x7fbadbadu;   // a NaN no kernel writes
 
 typedef struct outs {
@@ -148,9 +153,10 @@ static int run_variants(wgml_gpu *gpu, const wgml_gemv_args *base, const wgml_ge
     for (int i = 0; i < nv; i++) {
         const wgml_gemv_variant *v = &resolved[i];
         char what[160];
-        snprintf(what, sizeof what, "%s %s/%s tpr=%u N=%u K=%u M=%u",
+        snprintf(what, sizeof what, "%s %s/%s tpr=%u rb=%u N=%u K=%u M=%u",
                  wgml_quant_name(base->format), wgml_gemv_math_name(v->math),
-                 wgml_gemv_reduce_name(v->reduce), v->threads_per_row, base->N, base->K, M);
+                 wgml_gemv_reduce_name(v->reduce), v->threads_per_row, v->rows_per_group,
+                 base->N, base->K, M);
         uint64_t at = outs_at(&o, i);
         float *y = malloc(4 * ny);
         TEST_CHECK(y, "out of memory");
@@ -226,14 +232,28 @@ static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
         if (r == 1 && sg && (uint64_t)N * K > (1u << 22)) continue;
         wgml_gemv_variant v = {.reduce = reduces[r], .math = math}, auto_v;
         vs[nv++] = v;
+        if ((uint64_t)N * K > (1u << 22)) continue;
+        // Groups of 2 and 4 rows (N not a multiple of them: partial groups)
+        // for one vector; for two, groups of 2 with one format (each variant
+        // is a pipeline, and CPU devices compile more slowly than they run).
+        uint32_t rb_max = M == 1 ? 4 : M == 2 && q == WGML_QUANT_Q4_0 ? 2 : 1;
+        for (uint32_t rb = 2; rb <= rb_max; rb *= 2) {
+            v.rows_per_group = rb;
+            vs[nv++] = v;
+        }
+        v.rows_per_group = 0;
         if (N > 17) continue;
-        // Small N: also one row per workgroup, and the narrowest rows.
+        // Small N: also one row per workgroup, the narrowest rows, and groups
+        // smaller than a subgroup (shuffle reduction).
         a.variant = v;
         TEST_OK(gpu, wgml_gemv_resolve(gpu, &a, &auto_v));
-        uint32_t more[2] = {256, reduces[r] == WGML_GEMV_REDUCE_SUBGROUP ? d->subgroup_min_size : 1};
-        for (int j = 0; j < 2; j++)
+        bool sub = reduces[r] == WGML_GEMV_REDUCE_SUBGROUP;
+        uint32_t more[3] = {256, sub ? d->subgroup_min_size : 1,
+                            sub && d->subgroup_min_size >= 8 ? d->subgroup_min_size / 4 : 2};
+        for (int j = 0; j < 3; j++)
             if (more[j] != auto_v.threads_per_row) {
                 v.threads_per_row = more[j];
+                v.rows_per_group = j == 2 ? 2 : 0;
                 vs[nv++] = v;
             }
     }
@@ -310,6 +330,121 @@ static int test_batch(wgml_gpu *gpu)
                 return 1;
         }
     }
+    printf("%d cases passed\n", cases);
+    return 0;
+}
+
+// ---------------------------------------------------------------- fused
+
+// Fused input rules and the accumulating output, against the C reference
+// and against the ops they replace (wgml_op_add_rmsnorm or wgml_op_swiglu,
+// then the plain GEMV, then the residual add).
+static int fused_case(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t N, uint32_t K,
+                      uint32_t M, wgml_gemv_input in, wgml_gemv_variant var)
+{
+    matrix mx;
+    if (matrix_make(gpu, q, N, K, (uint64_t)N * 131 + K + in, &mx)) return 1;
+    uint32_t xc = in == WGML_GEMV_IN_SWIGLU ? 2 * K : K;   // x's columns
+    size_t nx = (size_t)M * xc, nh = (size_t)M * K, ny = (size_t)M * N;
+    float *x = malloc(4 * nx), *h = malloc(4 * nh), *hm = malloc(4 * nh), *gamma = malloc(4ull * K),
+          *y0 = malloc(4 * ny), *ref = malloc(4 * ny), *got = malloc(4 * ny),
+          *chain = malloc(4 * ny);
+    TEST_CHECK(x && h && hm && gamma && y0 && ref && got && chain, "out of memory");
+    test_fill_uniform(x, nx, -2.f, 2.f, K + 5ull * in);
+    test_fill_uniform(gamma, K, 0.5f, 1.5f, 11);
+    test_fill_uniform(y0, ny, -1.f, 1.f, 12);
+    const float eps = 1e-5f;
+    // What the GEMV multiplies: the normalised or gated vectors.
+    if (in == WGML_GEMV_IN_RMSNORM) {
+        float *xc_ = malloc(4 * nx);
+        TEST_CHECK(xc_, "out of memory");
+        memcpy(xc_, x, 4 * nx);
+        wgml_ref_add_rmsnorm(xc_, NULL, gamma, h, M, K, eps);
+        free(xc_);
+    } else {
+        for (uint32_t m = 0; m < M; m++)
+            wgml_ref_swiglu(x + (size_t)m * 2 * K, x + (size_t)m * 2 * K + K, h + (size_t)m * K, K);
+    }
+    model_x(math, h, hm, M, K);
+    wgml_ref_gemv(mx.deq, hm, ref, N, K, M);
+    for (size_t i = 0; i < ny; i++) ref[i] += y0[i];
+    wgml_gpu_buf *bx = test_upload(gpu, x, 4 * nx), *bg = test_upload(gpu, gamma, 4ull * K),
+                 *by = test_upload(gpu, y0, 4 * ny), *bh, *bt;
+    TEST_CHECK(bx && bg && by, "upload: %s", wgml_gpu_last_error(gpu));
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, 4 * nh, "test.h", &bh));
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, 4 * ny, "test.t", &bt));
+    // Fused.
+    wgml_gemv_args a = {.format = q, .w = {mx.w, 0}, .x = {bx, 0}, .y = {by, 0}, .N = N, .K = K,
+                        .M = M, .variant = var, .input = in, .gamma = {bg, 0}, .eps = eps,
+                        .accumulate = true};
+    a.variant.math = math;
+    TEST_OK(gpu, wgml_op_gemv_ex(gpu, &a));
+    // The ops it replaces.
+    if (in == WGML_GEMV_IN_RMSNORM) {
+        wgml_mat none = {0};
+        TEST_OK(gpu, wgml_op_add_rmsnorm(gpu, wgml_mat_of((wgml_view){bx, 0}, K), none,
+                                         (wgml_view){bg, 0}, wgml_mat_of((wgml_view){bh, 0}, K),
+                                         M, K, eps));
+    } else {
+        TEST_OK(gpu, wgml_op_swiglu(gpu, (wgml_mat){{bx, 0}, 0, 2 * K},
+                                    (wgml_mat){{bx, 0}, K, 2 * K}, (wgml_view){bh, 0}, M, K));
+    }
+    wgml_gemv_args b = {.format = q, .w = {mx.w, 0}, .x = {bh, 0}, .y = {bt, 0}, .N = N, .K = K,
+                        .M = M, .variant = var};
+    b.variant.math = math;
+    TEST_OK(gpu, wgml_op_gemv_ex(gpu, &b));
+    TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
+    TEST_OK(gpu, wgml_gpu_buf_read(gpu, by, 0, got, 4 * ny));
+    TEST_OK(gpu, wgml_gpu_buf_read(gpu, bt, 0, chain, 4 * ny));
+    for (size_t i = 0; i < ny; i++) chain[i] = y0[i] + chain[i];
+    double e = test_nmse(got, ref, ny);
+    char what[160];
+    snprintf(what, sizeof what, "%s %s %s rb=%u tpr=%u N=%u K=%u M=%u", wgml_quant_name(q),
+             wgml_gemv_math_name(math), in == WGML_GEMV_IN_RMSNORM ? "rmsnorm" : "swiglu",
+             var.rows_per_group, var.threads_per_row, N, K, M);
+    TEST_CHECK(e <= 1e-6, "%s: nmse %.3g against the reference", what, e);
+    // The same arithmetic as the unfused ops: bit for bit where the shader
+    // compiler treats both kernels alike (lavapipe); NVIDIA's compiles
+    // silu(g) * u differently inside the GEMV (the H100 run), within
+    // rounding.
+    size_t diff = 0;
+    for (size_t i = 0; i < ny; i++) diff += memcmp(&got[i], &chain[i], 4) != 0;
+    double e_chain = test_nmse(got, chain, ny);
+    TEST_CHECK(e_chain <= 1e-12, "%s: %zu of %zu values differ from the unfused ops' (nmse "
+               "%.3g)", what, diff, ny, e_chain);
+    if (diff)
+        printf("ok   %-60s nmse %.2e; %zu of %zu values differ from the unfused ops' by "
+               "rounding (nmse %.1e)\n", what, e, diff, ny, e_chain);
+    else
+        printf("ok   %-60s nmse %.2e, equal to the unfused ops\n", what, e);
+    wgml_gpu_buf *bufs[] = {bx, bg, by, bh, bt};
+    for (size_t i = 0; i < COUNT(bufs); i++) wgml_gpu_buf_release(gpu, bufs[i]);
+    free(x); free(h); free(hm); free(gamma); free(y0); free(ref); free(got); free(chain);
+    matrix_free(gpu, &mx);
+    return 0;
+}
+
+static int test_fused(wgml_gpu *gpu)
+{
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    static const uint32_t shapes[][3] = {{7, 64, 1}, {257, 576, 1}, {33, 4128, 3}};
+    wgml_gemv_math maths[] = {WGML_GEMV_MATH_FLOAT, WGML_GEMV_MATH_DOT4_EMULATED,
+                              WGML_GEMV_MATH_DOT4};
+    wgml_quant qs[] = {WGML_QUANT_Q4_1, WGML_QUANT_Q8_0, WGML_QUANT_F16};
+    int cases = 0;
+    for (size_t s = 0; s < COUNT(shapes); s++)
+        for (int in = WGML_GEMV_IN_RMSNORM; in <= WGML_GEMV_IN_SWIGLU; in++)
+            for (size_t qi = 0; qi < COUNT(qs); qi++)
+                for (size_t mi = 0; mi < COUNT(maths); mi++) {
+                    wgml_gemv_math math = maths[mi];
+                    if (qs[qi] == WGML_QUANT_F16 && math != WGML_GEMV_MATH_FLOAT) continue;
+                    if (math == WGML_GEMV_MATH_DOT4 && !d->packed_dot4) continue;
+                    wgml_gemv_variant v = {.rows_per_group = (uint32_t)(1 + (s + mi) % 2) * 2};
+                    if (fused_case(gpu, qs[qi], math, shapes[s][0], shapes[s][1], shapes[s][2],
+                                   (wgml_gemv_input)in, v))
+                        return 1;
+                    cases++;
+                }
     printf("%d cases passed\n", cases);
     return 0;
 }
@@ -531,7 +666,7 @@ static int test_pack(void)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_gemv FORMAT MATH | batch | errors | quant_gguf FILE | "
+        fprintf(stderr, "usage: test_gemv FORMAT MATH | batch | fused | errors | quant_gguf FILE | "
                         "quant_roundtrip | pack\n");
         return 2;
     }
@@ -550,7 +685,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "test_gemv %s: name the math (float, f16, dot4, dot4_emulated)\n", which);
             return 2;
         }
-    } else if (strcmp(which, "batch") && strcmp(which, "errors")) {
+    } else if (strcmp(which, "batch") && strcmp(which, "errors") && strcmp(which, "fused")) {
         fprintf(stderr, "unknown test '%s'\n", which);
         return 2;
     }
@@ -561,6 +696,7 @@ int main(int argc, char **argv)
                          argc >= 5 ? (uint32_t)atoi(argv[4]) : 0,
                          argc >= 6 ? (uint32_t)atoi(argv[5]) : 0);
     else if (!strcmp(which, "batch")) rc = test_batch(gpu);
+    else if (!strcmp(which, "fused")) rc = test_fused(gpu);
     else rc = test_errors(gpu);
     wgml_gpu_free(gpu);
     return rc;

@@ -16,12 +16,21 @@
  *                                the callback and wgml_llm_cancel, end-of-
  *                                generation tokens (and ignore_eog); every
  *                                piece of text is valid UTF-8
+ *   test_generate batch VOCAB    decode batches: seeded sampling with a repetition
+ *                                penalty gives the text of one token per submit
+ *                                (wgml_llama_record + wgml_sampler_record with the
+ *                                recent tokens from the host) for every
+ *                                decode_batch; an end of generation inside a
+ *                                batch stops there and what the batch computed
+ *                                past it does not leak into the next call
  *   test_generate errors VOCAB   bad files, prompts too long, bad arguments
  *   test_generate timing MODEL   (not a test) where a decode step's time goes:
  *                                recording (host), the GPU's time (timestamps),
- *                                the wait and the 4-byte readback
+ *                                the wait and the 4-byte readback; then chained
+ *                                batches as generation runs them
  */
 #include "formats/gguf.h"
+#include "models/llama.h"
 #include "models/llama_ref.h"
 #include "models/sampler.h"
 #include "test_llm_model.h"
@@ -338,6 +347,158 @@ static int test_stops(const char *vocab)
     return 0;
 }
 
+// ---------------------------------------------------------------- batch
+
+// Text of tokens through the streaming decoder, flushed.
+static char *text_of(const wgml_tokenizer *tok, const int32_t *ids, size_t n)
+{
+    wgml_token_stream *ts;
+    if (wgml_token_stream_create(tok, false, &ts)) return NULL;
+    char *out = calloc(1, 1);
+    size_t len = 0;
+    for (size_t i = 0; i <= n && out; i++) {
+        const char *p;
+        size_t k;
+        if (i < n ? wgml_token_stream_push(ts, ids[i], &p, &k) != WGML_OK
+                  : (wgml_token_stream_flush(ts, &p, &k), false)) {
+            free(out);
+            out = NULL;
+            break;
+        }
+        char *q = realloc(out, len + k + 1);
+        if (!q) {
+            free(out);
+            out = NULL;
+            break;
+        }
+        out = q;
+        memcpy(out + len, p, k);
+        len += k;
+        out[len] = '\0';
+    }
+    wgml_token_stream_free(ts);
+    return out;
+}
+
+static int test_batch(const char *vocab)
+{
+    if (make_model(vocab, -1, false)) return 1;
+    enum { N = 40 };
+    wgml_generate_params gp = {.max_tokens = N, .temperature = 0.8f, .top_k = 40,
+                               .top_p = 0.95f, .repeat_penalty = 1.3f, .repeat_last_n = 16,
+                               .seed = 42, .ignore_eog = true};
+    wgml_sampler_params sp = {.temperature = gp.temperature, .top_k = gp.top_k,
+                              .top_p = gp.top_p, .repeat_penalty = gp.repeat_penalty,
+                              .repeat_last_n = gp.repeat_last_n, .seed = gp.seed};
+    // One token per submit, the recent tokens from the host.
+    char err[512];
+    wgml_gguf *g;
+    CHECK(!wgml_gguf_open_file(model_path, &g, err, sizeof err), "%s", err);
+    wgml_tokenizer *tok;
+    CHECK(!wgml_tokenizer_load_gguf(g, &tok, err, sizeof err), "%s", err);
+    wgml_gpu *gpu;
+    CHECK(!wgml_gpu_create(NULL, &gpu, err, sizeof err), "%s", err);
+    wgml_llama_params lp = {.n_ctx = CTX};
+    wgml_llama *m;
+    CHECK(!wgml_llama_load(gpu, g, &lp, &m), "%s", wgml_gpu_last_error(gpu));
+    wgml_gguf_close(g);
+    int32_t *ids;
+    size_t n_ids;
+    CHECK(!wgml_tokenizer_tokenize(tok, PROMPT, strlen(PROMPT), true, true, &ids, &n_ids, err,
+                                   sizeof err), "%s", err);
+    int32_t all[CTX];
+    memcpy(all, ids, 4 * n_ids);
+    uint32_t V = wgml_llama_config_of(m)->n_vocab, n = (uint32_t)n_ids;
+    wgml_sampler *smp;
+    CHECK(!wgml_sampler_create(gpu, V, &sp, &smp), "%s", wgml_gpu_last_error(gpu));
+    wgml_gpu_buf *logits;
+    for (uint32_t i = 0; i < N; i++) {
+        uint32_t pos = n + i;   // the new token's position
+        uint32_t back = pos < sp.repeat_last_n ? pos : sp.repeat_last_n;
+        wgml_status st = i == 0 ? wgml_llama_record(m, all, n, 0, &logits)
+                                : wgml_llama_record(m, &all[pos - 1], 1, pos - 1, &logits);
+        if (!st) st = wgml_sampler_record(smp, logits, 0, all + pos - back, back, pos);
+        if (!st) st = wgml_gpu_submit(gpu, NULL);
+        if (!st) st = wgml_sampler_result(smp, &all[pos]);
+        CHECK(!st, "step %u: %s", i, wgml_gpu_last_error(gpu));
+    }
+    char *want = text_of(tok, all + n, N);
+    CHECK(want, "detokenizing");
+    wgml_sampler_free(smp);
+    wgml_llama_free(m);
+    wgml_gpu_free(gpu);
+
+    wgml_ctx *ctx = ctx_create();
+    wgml_llm *llm = load(ctx, CTX, WGML_PRECISION_AUTO);
+    CHECK(llm, "load");
+    static const uint32_t batches[] = {1, 3, 16, 64, 0};
+    for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+        gp.decode_batch = batches[b];
+        collected c = {0};
+        wgml_generate_stats s;
+        wgml_llm_reset(llm);
+        CHECK_OK(ctx, wgml_llm_generate(llm, PROMPT, &gp, collect, &c, &s));
+        CHECK(s.generated_tokens == N && s.stop == WGML_STOP_LENGTH, "batch %u: %u tokens, stop %d",
+              batches[b], s.generated_tokens, s.stop);
+        CHECK(c.s && !strcmp(c.s, want), "decode_batch %u:\n  got:  %s\n  want: %s", batches[b],
+              c.s ? c.s : "", want);
+        free(c.s);
+    }
+    wgml_llm_free(llm);
+
+    // An end of generation inside a batch: the first token from the 7th on
+    // that did not come before becomes the EOS (the weights stay the same).
+    int k = 6;
+    for (;; k++) {
+        CHECK(k < N, "no new token after the 6th");
+        bool seen = false;
+        for (int j = 0; j < k; j++) seen |= all[n + j] == all[n + k];
+        if (!seen && !wgml_tokenizer_is_eog(tok, all[n + k])) break;
+    }
+    if (make_model(vocab, all[n + k], false)) return 1;
+    llm = load(ctx, CTX, WGML_PRECISION_AUTO);
+    CHECK(llm, "load");
+    char *prefix = text_of(tok, all + n, (size_t)k);
+    CHECK(prefix, "detokenizing");
+    gp.ignore_eog = false;
+    gp.decode_batch = 4;
+    collected c = {0};
+    wgml_generate_stats s;
+    CHECK_OK(ctx, wgml_llm_generate(llm, PROMPT, &gp, collect, &c, &s));
+    CHECK(s.stop == WGML_STOP_EOG && s.generated_tokens == (uint32_t)k && c.s &&
+          !strcmp(c.s, prefix), "EOS %d after %d tokens: %u tokens, stop %d, text \"%s\"",
+          all[n + k], k, s.generated_tokens, s.stop, c.s ? c.s : "");
+    // The next call continues from what was accepted, as a fresh model would.
+    size_t len = strlen(PROMPT) + strlen(prefix) + 16;
+    char *longer = malloc(len);
+    snprintf(longer, len, "%s%s again", PROMPT, prefix);
+    gp.ignore_eog = true;
+    gp.max_tokens = 12;
+    collected c2 = {0}, c3 = {0};
+    wgml_generate_stats s2, s3;
+    CHECK_OK(ctx, wgml_llm_generate(llm, longer, &gp, collect, &c2, &s2));
+    wgml_llm_reset(llm);
+    CHECK_OK(ctx, wgml_llm_generate(llm, longer, &gp, collect, &c3, &s3));
+    CHECK(s2.cached_tokens > 0 && s3.cached_tokens == 0, "cached %u and %u", s2.cached_tokens,
+          s3.cached_tokens);
+    CHECK(c2.s && c3.s && !strcmp(c2.s, c3.s), "after the stop, with %u cached tokens:\n  %s\n"
+          "fresh:\n  %s", s2.cached_tokens, c2.s ? c2.s : "", c3.s ? c3.s : "");
+    printf("ok   batch: seeded sampling with a penalty equals one token per submit for batches "
+           "1, 3, 16, 64 and the default; EOS after %d tokens inside a batch of 4; the next call "
+           "reuses %u tokens and matches a fresh one\n", k, s2.cached_tokens);
+    free(c.s);
+    free(c2.s);
+    free(c3.s);
+    free(longer);
+    free(prefix);
+    free(want);
+    wgml_tokenizer_ids_free(ids);
+    wgml_tokenizer_free(tok);
+    wgml_llm_free(llm);
+    wgml_ctx_free(ctx);
+    return 0;
+}
+
 // ---------------------------------------------------------------- errors
 
 static int test_errors(const char *vocab)
@@ -493,6 +654,110 @@ static int run_timing(const char *path)
                sets[si].name, V, n_disp, wgml_sampler_dispatches(s, false), rec[STEPS / 2],
                gpu_t[STEPS / 2], wait[STEPS / 2], back[STEPS / 2], total[STEPS / 2],
                1e6 / total[STEPS / 2], STEPS);
+        // Chained batches as generation runs them (generate.c): B steps a
+        // submit, the next batch submitted before this one's tokens are read.
+        wgml_gpu_buf *tb = wgml_llama_tokens(m);
+        enum { B = 16, BATCHES = 4 };
+        wgml_gpu_readback *rb[2];
+        CHECK(!wgml_gpu_readback_create(gpu, 4 * B, &rb[0]) &&
+              !wgml_gpu_readback_create(gpu, 4 * B, &rb[1]), "%s", wgml_gpu_last_error(gpu));
+        uint32_t base = PROMPT_N + STEPS + 1;
+        double t_rec = 0, t_sub = 0, gpu_ns = -1, t_wall0 = 0, rec_idle = 0, sub_idle = 0;
+        uint64_t bg_made = 0;
+        uint32_t disp = 0;
+        int32_t got[B];
+        // Batches -2 and -1: timed, alone (the GPU time; the first makes the
+        // bind groups), then BATCHES pipelined.
+        for (int k = -2; k <= BATCHES; k++) {
+            if (k < BATCHES) {
+                uint32_t first = base + (uint32_t)(k + 2) * B;
+                double a = now_us();
+                CHECK(!wgml_gpu_begin(gpu, k < 0), "%s", wgml_gpu_last_error(gpu));
+                for (uint32_t j = 0; j < B; j++)
+                    CHECK(!wgml_llama_record_at(m, first + j, &logits) &&
+                          !wgml_sampler_record_chained(s, logits, 0, tb, first + j + 1 - 16, 16,
+                                                       first + j + 1, first + j + 1),
+                          "%s", wgml_gpu_last_error(gpu));
+                CHECK(!wgml_gpu_readback_record(gpu, rb[(k + 2) % 2], tb, 4ull * (first + 1),
+                                                4 * B), "%s", wgml_gpu_last_error(gpu));
+                double b = now_us();
+                disp = wgml_gpu_pending_dispatches(gpu) / B;
+                double ns = -1;
+                CHECK(!wgml_gpu_submit(gpu, k < 0 ? &ns : NULL), "%s", wgml_gpu_last_error(gpu));
+                double c = now_us();
+                if (k == -1) bg_made = wgml_gpu_bind_groups_made(gpu);
+                if (k < 0) {
+                    gpu_ns = ns;
+                    rec_idle = b - a;
+                    sub_idle = c - b;
+                    CHECK(!wgml_gpu_readback_read(gpu, rb[(k + 2) % 2], got), "%s",
+                          wgml_gpu_last_error(gpu));
+                    t_wall0 = now_us();
+                    continue;
+                }
+                t_rec += b - a;
+                t_sub += c - b;
+            }
+            if (k >= 1 || k == BATCHES)
+                CHECK(!wgml_gpu_readback_read(gpu, rb[(k + 1) % 2], got), "%s",
+                      wgml_gpu_last_error(gpu));
+        }
+        double wall = (now_us() - t_wall0) / (BATCHES * B);
+        // On a CPU device the device's threads share the cores with the
+        // host: the timed batch's recording (device idle) is the fair one.
+        printf("%-16s chained, %d steps a submit: %u dispatches a step; device idle: record "
+               "%.0f us a step, submit %.0f us a step, GPU %.0f us a step (timed); 2 in flight: "
+               "record %.0f us, submit %.0f us, %.0f us a step overall (%.0f tokens/s); %llu bind "
+               "groups made after the first batch\n",
+               sets[si].name, B, disp, rec_idle / B, sub_idle / B, gpu_ns / 1e3 / B,
+               t_rec / (BATCHES * B), t_sub / (BATCHES * B), wall, 1e6 / wall,
+               (unsigned long long)(wgml_gpu_bind_groups_made(gpu) - bg_made));
+        wgml_gpu_readback_free(gpu, rb[0]);
+        wgml_gpu_readback_free(gpu, rb[1]);
+        // Per kernel, one step at two positions (every dispatch in a timed
+        // pass of its own: each time includes a pass's fixed cost).
+        for (uint32_t at = 0; si == 0 && at < 2 && wgml_gpu_info(gpu)->timestamp_query; at++) {
+            uint32_t pos = at ? (wgml_llama_n_ctx(m) > 1100 ? 1024 : wgml_llama_n_ctx(m) - 2)
+                              : base + 16 * (BATCHES + 2);
+            CHECK(!wgml_gpu_profile_start(gpu, 1024), "%s", wgml_gpu_last_error(gpu));
+            for (int r = 0; r < 2; r++) {   // the first makes the bind groups
+                CHECK(!wgml_llama_record_at(m, pos, &logits) &&
+                      !wgml_sampler_record_chained(s, logits, 0, tb, pos + 1 - 16, 16, pos + 1,
+                                                   pos + 1) &&
+                      !wgml_gpu_submit(gpu, NULL), "%s", wgml_gpu_last_error(gpu));
+            }
+            const wgml_gpu_profile_entry *pe;
+            uint32_t pn;
+            CHECK(!wgml_gpu_profile_read(gpu, &pe, &pn), "%s", wgml_gpu_last_error(gpu));
+            enum { KINDS = 32 };
+            char names[KINDS][64];
+            double ns[KINDS] = {0}, all = 0;
+            int counts[KINDS] = {0}, nk = 0;
+            for (uint32_t i = 0; i < pn; i++) {
+                char name[64];
+                snprintf(name, sizeof name, "%s:%s", pe[i].kernel, pe[i].entry);
+                int k = 0;
+                while (k < nk && strcmp(names[k], name)) k++;
+                if (k == nk && nk < KINDS) snprintf(names[nk++], sizeof names[0], "%s", name);
+                if (k < nk) {
+                    ns[k] += pe[i].ns;
+                    counts[k]++;
+                }
+                all += pe[i].ns;
+            }
+            printf("profile, one step at position %u: %u dispatches, %.0f us in all (each in a "
+                   "timed pass of its own)\n", pos, pn, all / 1e3);
+            for (int done = 0; done < nk; done++) {
+                int best = -1;
+                for (int k = 0; k < nk; k++)
+                    if (counts[k] >= 0 && (best < 0 || ns[k] > ns[best])) best = k;
+                printf("  %-28s %4d x %7.1f us = %8.1f us  %5.1f%%\n", names[best],
+                       counts[best], ns[best] / 1e3 / counts[best], ns[best] / 1e3,
+                       100 * ns[best] / all);
+                counts[best] = -1;
+            }
+            wgml_gpu_profile_stop(gpu);
+        }
         wgml_sampler_free(s);
     }
     wgml_llama_free(m);
@@ -511,6 +776,7 @@ int main(int argc, char **argv)
     if (!strcmp(t, "cache")) return test_cache(vocab);
     if (!strcmp(t, "stops")) return test_stops(vocab);
     if (!strcmp(t, "errors")) return test_errors(vocab);
+    if (!strcmp(t, "batch")) return test_batch(vocab);
     if (!strcmp(t, "timing")) return run_timing(argv[2]);
     fprintf(stderr, "unknown test '%s'\n", t);
     return 2;

@@ -90,6 +90,147 @@ static int scale_chain(wgml_gpu *gpu, int k)
     return 0;
 }
 
+// Runs `k` scale dispatches ping-ponging between a and b (a holds x), with
+// factors from `seed`; checks the result against the reference.
+static int scale_run(wgml_gpu *gpu, wgml_gpu_buf *a, wgml_gpu_buf *b, const float *x, int n,
+                     int k, int seed)
+{
+    float *ref = malloc(4 * n), *y = malloc(4 * n);
+    TEST_CHECK(ref && y, "out of memory");
+    memcpy(ref, x, 4 * n);
+    TEST_OK(gpu, wgml_gpu_buf_write(gpu, a, 0, x, 4 * n));
+    wgml_gpu_buf *src = a, *dst = b;
+    for (int i = 0; i < k; i++) {
+        float s = ((i + seed) % 3 == 0) ? 1.5f : ((i + seed) % 3 == 1) ? 0.5f : 1.3333334f;
+        wgml_ref_unary(WGML_UNARY_SCALE, ref, ref, n, s);
+        TEST_OK(gpu, wgml_op_unary(gpu, WGML_UNARY_SCALE, (wgml_view){src, 0},
+                                   (wgml_view){dst, 0}, n, s));
+        wgml_gpu_buf *t = src; src = dst; dst = t;
+    }
+    TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
+    TEST_OK(gpu, wgml_gpu_buf_read(gpu, src, 0, y, 4 * n));
+    double e = test_nmse(y, ref, n);
+    TEST_CHECK(e < 1e-10, "%d dispatches, factors from %d: nmse %.3g", k, seed, e);
+    free(ref);
+    free(y);
+    return 0;
+}
+
+// Bind groups are kept by what they bind: a run that repeats an earlier one
+// makes none, its new parameters still reach the kernels, and buffers made
+// after others were destroyed (whose handles may be the old ones') are bound.
+static int test_bind_cache(wgml_gpu *gpu)
+{
+    enum { N = 1000, K = 50 };
+    float x[N];
+    test_fill_uniform(x, N, -1.f, 1.f, 7);
+    wgml_gpu_buf *a, *b;
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, sizeof x, "bc.a", &a));
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, sizeof x, "bc.b", &b));
+    if (scale_run(gpu, a, b, x, N, K, 0)) return 1;
+    uint64_t made = wgml_gpu_bind_groups_made(gpu);
+    if (scale_run(gpu, a, b, x, N, K, 1)) return 1;   // other factors, same bindings
+    uint64_t again = wgml_gpu_bind_groups_made(gpu) - made;
+    if (strcmp(wgml_gpu_info(gpu)->implementation, "browser"))
+        TEST_CHECK(again == 0, "a repeated run made %llu bind groups", (unsigned long long)again);
+    wgml_gpu_buf_release(gpu, a);
+    wgml_gpu_buf_release(gpu, b);
+    wgml_gpu_pool_trim(gpu);
+    for (int r = 0; r < 3; r++) {
+        TEST_OK(gpu, wgml_gpu_buf_create(gpu, sizeof x, "bc.c", &a));
+        TEST_OK(gpu, wgml_gpu_buf_create(gpu, sizeof x, "bc.d", &b));
+        if (scale_run(gpu, a, b, x, N, K, 2 + r)) return 1;
+        wgml_gpu_buf_release(gpu, a);
+        wgml_gpu_buf_release(gpu, b);
+        wgml_gpu_pool_trim(gpu);
+    }
+    printf("ok   bind groups kept: a repeated run of %d dispatches made %llu\n", K,
+           (unsigned long long)again);
+    return 0;
+}
+
+// A readback holds the bytes its run left, though a run submitted after it
+// overwrote the buffer before the read.
+static int test_readback_overlap(wgml_gpu *gpu)
+{
+    enum { N = 4096 };
+    float x[N], y[N], want[N];
+    test_fill_uniform(x, N, -1.f, 1.f, 3);
+    wgml_gpu_buf *a = test_upload(gpu, x, sizeof x), *b;
+    TEST_CHECK(a, "upload: %s", wgml_gpu_last_error(gpu));
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, sizeof x, "rb.b", &b));
+    wgml_gpu_readback *rb;
+    TEST_OK(gpu, wgml_gpu_readback_create(gpu, sizeof x, &rb));
+    TEST_CHECK(wgml_gpu_readback_read(gpu, rb, y) == WGML_ERR_INVALID_ARGUMENT,
+               "reading a readback with nothing recorded did not fail");
+    TEST_CHECK(wgml_gpu_readback_record(gpu, rb, b, 0, sizeof x + 4) == WGML_ERR_INVALID_ARGUMENT,
+               "a readback past its capacity was accepted");
+    wgml_ref_unary(WGML_UNARY_SCALE, x, want, N, 2.0f);
+    TEST_OK(gpu, wgml_op_unary(gpu, WGML_UNARY_SCALE, (wgml_view){a, 0}, (wgml_view){b, 0}, N, 2));
+    TEST_OK(gpu, wgml_gpu_readback_record(gpu, rb, b, 0, sizeof x));
+    TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
+    for (int i = 0; i < 20; i++)   // later runs write b again
+        TEST_OK(gpu, wgml_op_unary(gpu, WGML_UNARY_SCALE, (wgml_view){a, 0}, (wgml_view){b, 0},
+                                   N, 3));
+    TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
+    TEST_OK(gpu, wgml_gpu_readback_read(gpu, rb, y));
+    if (strcmp(wgml_gpu_info(gpu)->implementation, "browser"))
+        TEST_CHECK(!memcmp(y, want, sizeof y), "the readback saw a later run's values");
+    TEST_CHECK(wgml_gpu_readback_read(gpu, rb, y) == WGML_ERR_INVALID_ARGUMENT,
+               "a readback was read twice");
+    // Recorded into the open run: reading submits it.
+    TEST_OK(gpu, wgml_gpu_readback_record(gpu, rb, a, 16, 64));
+    TEST_OK(gpu, wgml_gpu_readback_read(gpu, rb, y));
+    TEST_CHECK(!memcmp(y, x + 4, 64), "a readback at an offset returned the wrong bytes");
+    wgml_gpu_readback_free(gpu, rb);
+    wgml_gpu_buf_release(gpu, a);
+    wgml_gpu_buf_release(gpu, b);
+    printf("ok   readback of a run while a later run rewrites the buffer\n");
+    return 0;
+}
+
+// Per-dispatch times: each timed dispatch reported in order with its kernel
+// and a positive time; past the limit dispatches run untimed; results are
+// those of a plain run.
+static int test_profile(wgml_gpu *gpu)
+{
+    if (!wgml_gpu_info(gpu)->timestamp_query) {
+        printf("skip profile: the device has no timestamp queries\n");
+        return TEST_SKIP;
+    }
+    enum { N = 4096, K = 7, TIMED = 5 };
+    float x[N];
+    test_fill_uniform(x, N, -1.f, 1.f, 9);
+    wgml_gpu_buf *a, *b;
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, sizeof x, "prof.a", &a));
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, sizeof x, "prof.b", &b));
+    TEST_CHECK(wgml_gpu_profile_start(gpu, 0) == WGML_ERR_INVALID_ARGUMENT, "0 dispatches accepted");
+    TEST_OK(gpu, wgml_gpu_profile_start(gpu, TIMED));
+    if (scale_run(gpu, a, b, x, N, K, 0)) return 1;   // checks the values
+    const wgml_gpu_profile_entry *e;
+    uint32_t n;
+    TEST_OK(gpu, wgml_gpu_profile_read(gpu, &e, &n));
+    TEST_CHECK(n == TIMED, "%u dispatches timed, %d wanted", n, TIMED);
+    double total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        TEST_CHECK(e[i].kernel && e[i].kernel[0] && e[i].entry && e[i].ns > 0,
+                   "dispatch %u: kernel %s entry %s, %.0f ns", i, e[i].kernel ? e[i].kernel : "-",
+                   e[i].entry ? e[i].entry : "-", e[i].ns);
+        total += e[i].ns;
+    }
+    char first[128];
+    snprintf(first, sizeof first, "%s:%s", e[0].kernel, e[0].entry);
+    TEST_CHECK(wgml_gpu_profile_read(gpu, &e, &n) == WGML_ERR_INVALID_ARGUMENT,
+               "a profile was read twice");
+    wgml_gpu_profile_stop(gpu);
+    if (scale_run(gpu, a, b, x, N, K, 1)) return 1;   // and without it
+    wgml_gpu_buf_release(gpu, a);
+    wgml_gpu_buf_release(gpu, b);
+    printf("ok   profile: %d of %d dispatches timed (%s first), %.1f us in all\n", TIMED, K,
+           first, total / 1e3);
+    return 0;
+}
+
 static int test_timestamps(wgml_gpu *gpu)
 {
     if (!wgml_gpu_info(gpu)->timestamp_query) {
@@ -272,7 +413,7 @@ static int test_info(wgml_gpu *gpu)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_gpu pool|readback|many_dispatches|arena_chunks|timestamps|"
+        fprintf(stderr, "usage: test_gpu pool|readback|readback_overlap|bind_cache|profile|many_dispatches|arena_chunks|timestamps|"
                         "kernels_compile|info\n");
         return 2;
     }
@@ -281,6 +422,9 @@ int main(int argc, char **argv)
     int rc;
     if (!strcmp(t, "pool")) rc = test_pool(gpu);
     else if (!strcmp(t, "readback")) rc = test_readback(gpu);
+    else if (!strcmp(t, "readback_overlap")) rc = test_readback_overlap(gpu);
+    else if (!strcmp(t, "bind_cache")) rc = test_bind_cache(gpu);
+    else if (!strcmp(t, "profile")) rc = test_profile(gpu);
     else if (!strcmp(t, "many_dispatches")) rc = scale_chain(gpu, 300);
     // Parameters are 256-byte aligned: 5000 dispatches need more than one 1 MiB chunk.
     else if (!strcmp(t, "arena_chunks")) rc = scale_chain(gpu, argc > 2 ? atoi(argv[2]) : 5000);

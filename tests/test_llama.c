@@ -8,9 +8,11 @@
  *   test_llama qwen2        qwen2: Q/K/V biases, NeoX rotation, untied output
  *   test_llama mixed        qwen2, q4_1 with attn_v in q8_0 and ffn_up in f16: Q/K/V
  *                           and gate/up stay separate matrices (else they are
- *                           stacked), RoPE and the cache stores separate ops
+ *                           stacked), RoPE and the cache stores separate ops;
+ *                           decode norms as their own dispatches (as for D > 8192)
  *   test_llama rope         linear rope scaling, rope_freqs factors, partial
- *                           rotation (R = HD / 2), f32 KV cache
+ *                           rotation (R = HD / 2), f32 KV cache; decode norms
+ *                           as their own dispatches
  *   test_llama continuation the KV cache: a prompt in pieces (prefill, decode
  *                           steps, a 3-row GEMV chunk) equals the whole prompt at
  *                           once; rewinding to an earlier position and going on
@@ -421,7 +423,8 @@ static int test_mixed(wgml_gpu *gpu)
     s.type = WGML_GGUF_Q4_1;
     s.mixed = true;
     s.seed = 51;
-    wgml_llama_params p = {.gemv_math = WGML_GEMV_MATH_FLOAT};
+    // The norms as dispatches of their own (the decode path of D > 8192).
+    wgml_llama_params p = {.gemv_math = WGML_GEMV_MATH_FLOAT, .separate_norms = true};
     return run_case(gpu, &s, &p, 1e-6, "mixed");
 }
 
@@ -434,7 +437,8 @@ static int test_rope(wgml_gpu *gpu)
     s.freq_factors = true;
     s.rope_base = 500000.f;
     s.seed = 31;
-    wgml_llama_params p = {.f32_activations = true, .gemv_math = WGML_GEMV_MATH_FLOAT};
+    wgml_llama_params p = {.f32_activations = true, .gemv_math = WGML_GEMV_MATH_FLOAT,
+                           .separate_norms = true};
     return run_case(gpu, &s, &p, 1e-6, "rope");
 }
 

@@ -17,6 +17,9 @@
  *                              min-p at 0.7) match softmax probabilities
  *                              computed here (chi-square), GPU and reference
  *   test_sampler penalty       the penalty in place, bit for bit, and its choice
+ *   test_sampler chained       chained records (recent tokens read from and ids
+ *                              stored to a GPU buffer, several steps a run) ==
+ *                              the reference and the host-list path
  *   test_sampler errors        bad parameters and buffers come back as statuses
  *   test_sampler groups        the same token whatever the number of workgroups
  *   test_sampler timing [G]    (not a test) GPU time per sample by V and parameters
@@ -508,6 +511,94 @@ static int test_penalty(wgml_gpu *gpu)
     return 0;
 }
 
+// ---------------------------------------------------------------- chained
+
+// Chained records (generation's decode batches): several steps in one run,
+// each taking its recent tokens from a GPU buffer that holds the steps
+// before it and storing its id there. Every id equals the reference's and
+// the host-list path's with the same recent tokens.
+static int test_chained(wgml_gpu *gpu)
+{
+    enum { N = 4097, STEPS = 8, HIST = 40, LAST_N = 20 };
+    uint32_t align = wgml_gpu_info(gpu)->min_storage_buffer_offset_alignment;
+    uint64_t stride = (4ull * N + align - 1) / align * align;
+    float *x = malloc(stride * STEPS);
+    TEST_CHECK(x, "out of memory");
+    // Recent tokens with repeats and ids outside the vocabulary.
+    uint32_t hist[HIST + STEPS];
+    for (int i = 0; i < HIST; i++) hist[i] = (uint32_t)((i * 977) % N);
+    hist[25] = hist[30];
+    hist[26] = 0xfffffffbu;   // -5 as the GPU holds it
+    hist[27] = N;
+    hist[28] = N + 1000;
+    hist[39] = hist[38];
+    static const wgml_sampler_params sets[] = {
+        {.temperature = 0, .repeat_penalty = 1.7f, .repeat_last_n = LAST_N},
+        {.temperature = 0.9f, .top_k = 50, .top_p = 0.9f, .repeat_penalty = 1.3f,
+         .repeat_last_n = LAST_N, .seed = 5},
+        {.temperature = 1.0f, .min_p = 0.05f, .seed = 77},   // no penalty
+    };
+    wgml_gpu_buf *lb, *tb;
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, stride * STEPS, "test.logits", &lb));
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, 4ull * (HIST + STEPS), "test.tokens", &tb));
+    wgml_gpu_buf *one;
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, 4ull * N, "test.one", &one));
+    for (size_t si = 0; si < COUNT(sets); si++) {
+        const wgml_sampler_params *p = &sets[si];
+        for (int i = 0; i < STEPS; i++) {
+            float *row = (float *)((char *)x + stride * i);
+            make_logits(row, N, SHAPE_PEAKED, 100 + 10 * si + i);
+            // Tokens among the recent ones near the top, so the penalty matters.
+            row[hist[35]] += 30.0f;
+            row[hist[29 + i]] += 29.0f;
+        }
+        TEST_OK(gpu, wgml_gpu_buf_write(gpu, lb, 0, x, stride * STEPS));
+        TEST_OK(gpu, wgml_gpu_buf_write(gpu, tb, 0, hist, 4ull * HIST));
+        wgml_sampler *s;
+        TEST_OK(gpu, wgml_sampler_create(gpu, N, p, &s));
+        for (int i = 0; i < STEPS; i++)
+            TEST_OK(gpu, wgml_sampler_record_chained(s, lb, stride * i, tb, (uint32_t)i, HIST,
+                                                     (uint32_t)(HIST + i), 100 + (uint64_t)i));
+        TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
+        uint32_t got[HIST + STEPS];
+        TEST_OK(gpu, wgml_gpu_buf_read(gpu, tb, 0, got, sizeof got));
+        TEST_CHECK(!memcmp(got, hist, 4ull * HIST), "the recent tokens were changed");
+        int32_t last;
+        TEST_OK(gpu, wgml_sampler_result(s, &last));
+        TEST_CHECK(last == (int32_t)got[HIST + STEPS - 1], "result %d, last stored %u", last,
+                   got[HIST + STEPS - 1]);
+        // The same steps one by one: the reference and the host-list path.
+        int32_t recent[HIST + STEPS];
+        for (int i = 0; i < HIST + STEPS; i++) recent[i] = (int32_t)(i < HIST ? hist[i] : got[i]);
+        int penalised = 0;
+        for (int i = 0; i < STEPS; i++) {
+            const float *row = (const float *)((const char *)x + stride * i);
+            int32_t ref = wgml_sampler_reference(p, row, N, recent + i, HIST, 100 + (uint64_t)i);
+            int32_t host;
+            TEST_OK(gpu, gpu_sample(gpu, s, one, row, N, recent + i, HIST, 100 + (uint64_t)i,
+                                    &host, NULL));
+            if (!(p->temperature > 0) && argmax_plain(row, N) != ref) penalised++;
+            if ((int32_t)got[HIST + i] != ref || host != ref) {
+                params_print(p);
+                fprintf(stderr, "\n");
+            }
+            TEST_CHECK((int32_t)got[HIST + i] == ref && host == ref,
+                       "step %d: chained %u, host list %d, reference %d", i, got[HIST + i], host,
+                       ref);
+        }
+        TEST_CHECK(si != 0 || penalised > 0, "the penalty never changed a greedy choice");
+        wgml_sampler_free(s);
+    }
+    wgml_gpu_buf_release(gpu, lb);
+    wgml_gpu_buf_release(gpu, tb);
+    wgml_gpu_buf_release(gpu, one);
+    free(x);
+    printf("ok   chained: %d steps a run, recent tokens from the GPU (repeats, ids outside the "
+           "vocabulary), ids stored for the next; equal to the reference and the host-list path\n",
+           STEPS);
+    return 0;
+}
+
 // ---------------------------------------------------------------- errors
 
 static int test_errors(wgml_gpu *gpu)
@@ -679,6 +770,7 @@ int main(int argc, char **argv)
     else if (!strcmp(t, "seed")) rc = test_seed(gpu);
     else if (!strcmp(t, "distribution")) rc = test_distribution(gpu);
     else if (!strcmp(t, "penalty")) rc = test_penalty(gpu);
+    else if (!strcmp(t, "chained")) rc = test_chained(gpu);
     else if (!strcmp(t, "errors")) rc = test_errors(gpu);
     else if (!strcmp(t, "groups")) rc = test_groups(gpu);
     else if (!strcmp(t, "timing")) rc = run_timing(gpu, argc > 2 ? (uint32_t)atoi(argv[2]) : 0);

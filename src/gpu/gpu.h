@@ -76,6 +76,28 @@ wgml_status wgml_gpu_buf_write(wgml_gpu *gpu, wgml_gpu_buf *buf, uint64_t offset
 wgml_status wgml_gpu_buf_read(wgml_gpu *gpu, wgml_gpu_buf *buf, uint64_t offset,
                               void *dst, uint64_t size);
 
+// ---------------------------------------------------------------- readbacks
+//
+// A readback copies a range of a buffer to the host as the run it was
+// recorded into leaves it, without waiting for runs submitted after that one:
+// a caller can submit the next run first and read while the GPU works
+// (generation reads a batch's tokens while the next batch runs). The web
+// build reads when asked, after all submitted work: callers must not let a
+// later run write the range before they read it.
+typedef struct wgml_gpu_readback wgml_gpu_readback;
+// A readback of at most `capacity` bytes.
+wgml_status wgml_gpu_readback_create(wgml_gpu *gpu, uint64_t capacity, wgml_gpu_readback **out);
+void wgml_gpu_readback_free(wgml_gpu *gpu, wgml_gpu_readback *rb);
+// Copies `size` bytes (a multiple of 4, at most the capacity) of buf at
+// `offset` into rb at the end of the run being recorded (started if none).
+// A readback holds one copy: recording it again replaces what was not read.
+wgml_status wgml_gpu_readback_record(wgml_gpu *gpu, wgml_gpu_readback *rb, wgml_gpu_buf *buf,
+                                     uint64_t offset, uint64_t size);
+// Waits for the copy (submitting its run first if it is still being
+// recorded) and writes its bytes to dst. WGML_ERR_INVALID_ARGUMENT when
+// nothing was recorded, or the run was dropped.
+wgml_status wgml_gpu_readback_read(wgml_gpu *gpu, wgml_gpu_readback *rb, void *dst);
+
 // ---------------------------------------------------------------- pipelines
 
 typedef struct wgml_gpu_constant {
@@ -104,6 +126,16 @@ wgml_status wgml_gpu_pipeline_get(wgml_gpu *gpu, const wgml_gpu_kernel *k,
 // concurrently, asynchronously, and this waits for all of them.
 wgml_status wgml_gpu_pipelines_get(wgml_gpu *gpu, const wgml_gpu_kernel *ks, size_t n,
                                    wgml_gpu_pipeline **out);
+
+// A pipeline found again by a small binary key: an op's own description of
+// the variant it builds (shape class, format, switches), so that recording
+// the same variant again skips composing its WGSL prelude and hashing it.
+// `op` names the key's kind (a string literal; compared by address).
+// recall gives NULL for a key not remembered yet.
+wgml_gpu_pipeline *wgml_gpu_pipeline_recall(wgml_gpu *gpu, const char *op, const void *key,
+                                            size_t key_size);
+void wgml_gpu_pipeline_remember(wgml_gpu *gpu, const char *op, const void *key, size_t key_size,
+                                wgml_gpu_pipeline *pipeline);
 
 // ---------------------------------------------------------------- recording
 
@@ -153,6 +185,29 @@ uint64_t wgml_gpu_submit_count(const wgml_gpu *gpu);
 // Number of buffers created on the device so far; pool reuse is not counted
 // (for tests: "nothing was uploaded").
 uint64_t wgml_gpu_buffers_created(const wgml_gpu *gpu);
+// Number of bind groups made for dispatches so far. wgml_gpu_dispatch keeps
+// them by what they bind, so a run that repeats an earlier run's dispatches
+// (same buffers, same parameter sizes) makes none (for tests).
+uint64_t wgml_gpu_bind_groups_made(const wgml_gpu *gpu);
+
+// ---------------------------------------------------------------- profiling
+//
+// Per-dispatch GPU times (devices with timestamp queries; the web build has
+// none yet): while profiling, every dispatch of a run gets a compute pass of
+// its own with timestamps at its ends (WebGPU times whole passes only), so a
+// profiled run is slower than a plain one and each time includes a pass's
+// fixed cost. The first `max_dispatches` (at most 2048) of a run are timed.
+typedef struct wgml_gpu_profile_entry {
+    const char *kernel;   // the kernel family (wgml_gpu_kernel.family, "wgml.inline")
+    const char *entry;    // its entry point
+    double ns;            // GPU time of the dispatch's pass
+} wgml_gpu_profile_entry;
+wgml_status wgml_gpu_profile_start(wgml_gpu *gpu, uint32_t max_dispatches);
+void wgml_gpu_profile_stop(wgml_gpu *gpu);
+// After a profiled run was submitted: waits for it; *entries (valid until
+// the next profiled run or stop) holds its timed dispatches in order.
+wgml_status wgml_gpu_profile_read(wgml_gpu *gpu, const wgml_gpu_profile_entry **entries,
+                                  uint32_t *n);
 
 // ---------------------------------------------------------------- device loss
 //

@@ -13,6 +13,72 @@ uint64_t wgml_gpu_fnv1a(uint64_t h, const void *data, size_t n)
     return h;
 }
 
+// ================================================================ pipeline memo
+
+enum { MEMO_SLOTS = 1024, MEMO_KEY_MAX = 96 };
+
+typedef struct memo_entry {
+    const char *op;                 // NULL: empty
+    uint64_t hash;
+    uint32_t key_size;
+    unsigned char key[MEMO_KEY_MAX];
+    wgml_gpu_pipeline *pipeline;
+} memo_entry;
+
+struct wgml_gpu_memo {
+    memo_entry slot[MEMO_SLOTS];   // open addressing
+    uint32_t live;
+};
+
+static uint64_t memo_hash(const char *op, const void *key, size_t n)
+{
+    uint64_t h = wgml_gpu_fnv1a(WGML_GPU_FNV_SEED, &op, sizeof op);
+    return wgml_gpu_fnv1a(h, key, n);
+}
+
+wgml_gpu_pipeline *wgml_gpu_pipeline_recall(wgml_gpu *gpu, const char *op, const void *key,
+                                            size_t key_size)
+{
+    wgml_gpu_memo *m = *wgml_gpu_memo_slot(gpu);
+    if (!m || key_size > MEMO_KEY_MAX) return NULL;
+    uint64_t h = memo_hash(op, key, key_size);
+    for (uint32_t i = (uint32_t)h & (MEMO_SLOTS - 1);; i = (i + 1) & (MEMO_SLOTS - 1)) {
+        memo_entry *e = &m->slot[i];
+        if (!e->op) return NULL;
+        if (e->hash == h && e->op == op && e->key_size == key_size &&
+            !memcmp(e->key, key, key_size))
+            return e->pipeline;
+    }
+}
+
+void wgml_gpu_pipeline_remember(wgml_gpu *gpu, const char *op, const void *key, size_t key_size,
+                                wgml_gpu_pipeline *pipeline)
+{
+    wgml_gpu_memo **slot = wgml_gpu_memo_slot(gpu);
+    if (key_size > MEMO_KEY_MAX || !pipeline) return;
+    if (!*slot && !(*slot = calloc(1, sizeof **slot))) return;   // a memo is only a shortcut
+    wgml_gpu_memo *m = *slot;
+    if (m->live >= MEMO_SLOTS / 2) {   // full: forget everything (pipelines stay cached)
+        memset(m, 0, sizeof *m);
+    }
+    uint64_t h = memo_hash(op, key, key_size);
+    for (uint32_t i = (uint32_t)h & (MEMO_SLOTS - 1);; i = (i + 1) & (MEMO_SLOTS - 1)) {
+        memo_entry *e = &m->slot[i];
+        if (e->op && !(e->hash == h && e->op == op && e->key_size == key_size &&
+                       !memcmp(e->key, key, key_size)))
+            continue;
+        if (!e->op) m->live++;
+        e->op = op;
+        e->hash = h;
+        e->key_size = (uint32_t)key_size;
+        memcpy(e->key, key, key_size);
+        e->pipeline = pipeline;
+        return;
+    }
+}
+
+void wgml_gpu_memo_free(wgml_gpu_memo *memo) { free(memo); }
+
 // ================================================================ sizes and limits
 
 uint64_t wgml_gpu_size_class(uint64_t size)

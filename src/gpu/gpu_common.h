@@ -64,6 +64,14 @@ void wgml_gpu_pipeline_key(const wgml_gpu_kernel *k, char *key, size_t cap);
 // "compiling kernel 'family' (entry e)" for messages.
 void wgml_gpu_kernel_what(const wgml_gpu_kernel *k, char *what, size_t cap);
 
+// The pipeline memo (wgml_gpu_pipeline_recall): each implementation keeps a
+// pointer for it in its wgml_gpu and gives its address here; freed with
+// wgml_gpu_memo_free when the GPU object goes (pipelines survive a device
+// loss in place, so the memo does too).
+typedef struct wgml_gpu_memo wgml_gpu_memo;
+wgml_gpu_memo **wgml_gpu_memo_slot(wgml_gpu *gpu);
+void wgml_gpu_memo_free(wgml_gpu_memo *memo);
+
 // Feature probes that run through gpu.h once the device exists; the last
 // error is left as it was.
 // Whether a WGSL snippet compiles and links on this device: the honest test

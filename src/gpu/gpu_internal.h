@@ -97,6 +97,7 @@ struct wgml_gpu {
     uint64_t staging_size;
 
     wgml_gpu_pipeline *pipelines;   // cache
+    struct wgml_gpu_memo *memo;     // pipelines by ops' keys (gpu_common.c), or NULL
     void *attachment;               // see wgml_gpu_attach
     void (*attachment_free)(void *);
 
@@ -111,11 +112,31 @@ struct wgml_gpu {
     wgml_arena_chunk *arena;
     size_t n_arena, cap_arena, arena_active;
 
+    struct wgml_gpu_bindcache *bindcache;   // dispatches' bind groups (gpu_bindcache.c), or NULL
+    struct wgml_gpu_profiler *profiler;     // per-dispatch timing (gpu_profile.c), or NULL
+    uint64_t bind_groups_uncached;          // made outside the cache (out of host memory)
+    wgml_gpu_readback *readbacks_all;       // every readback (rebuilt after a device loss)
+    wgml_gpu_readback **run_readbacks;      // (n_run_readbacks) copies at the end of the run
+    size_t n_run_readbacks, cap_run_readbacks;
+
     // Timestamps: two queries (start and end of the run's pass).
     WGPUQuerySet ts_queries;
     WGPUBuffer ts_resolve, ts_readback;
 };
 
+
+typedef struct wgml_gpu_bindcache wgml_gpu_bindcache;
+
+// A readback's staging buffer and state (gpu.h, "readbacks").
+struct wgml_gpu_readback {
+    WGPUBuffer staging;            // MapRead | CopyDst, `capacity` bytes
+    uint64_t capacity;             // bytes
+    wgml_gpu_buf *src;             // what the recorded copy reads
+    uint64_t offset, size;         // bytes
+    int state;                     // RB_IDLE, RB_RECORDED (in the open run), RB_SUBMITTED
+    wgml_gpu_readback *prev, *next;   // every readback of the device
+};
+enum { WGML_RB_IDLE = 0, WGML_RB_RECORDED, WGML_RB_SUBMITTED };
 
 // ---------------------------------------------------------------- between the files
 // gpu_native.c: resources, recording, the device's creation; gpu_recover.c:
@@ -138,5 +159,32 @@ wgml_status wgml_gpu_objects_rebuild(wgml_gpu *g);
 void wgml_gpu_caps_apply(wgml_gpu *g);
 // Delivers callbacks an implementation holds back (the device-lost one).
 void wgml_gpu_events_process(wgml_gpu *g);
+
+// gpu_bindcache.c: the bind group of (layout, entries), made on first use and
+// kept (the cache holds the reference; NULL when out of host memory).
+WGPUBindGroup wgml_gpu_bindcache_get(wgml_gpu *g, WGPUBindGroupLayout layout,
+                                     const WGPUBindGroupEntry *entries, size_t n);
+// Releases every kept group (a buffer is destroyed, the device is dropped).
+void wgml_gpu_bindcache_clear(wgml_gpu *g);
+void wgml_gpu_bindcache_free(wgml_gpu *g);
+
+// gpu_native.c helpers that gpu_readback.c shares.
+wgml_status wgml_gpu_check_alive(wgml_gpu *g);
+void wgml_gpu_scopes_push(wgml_gpu *g);
+wgml_status wgml_gpu_scopes_pop(wgml_gpu *g, const char *what);
+// Maps `buf` for reading (waits until the work that last used it is done).
+wgml_status wgml_gpu_map_read(wgml_gpu *g, WGPUBuffer buf, uint64_t size);
+// gpu_readback.c: the copies of the readbacks recorded into the run, encoded
+// after its pass; after the submit (or a dropped run), their new state.
+void wgml_gpu_readbacks_encode(wgml_gpu *g, WGPUCommandEncoder enc);
+void wgml_gpu_readbacks_settle(wgml_gpu *g, bool submitted);
+void wgml_gpu_readbacks_drop(wgml_gpu *g);
+void wgml_gpu_readbacks_rebuild(wgml_gpu *g);
+// gpu_profile.c: while profiling, ends the pass and begins one with
+// timestamps for the dispatch of p; after the last pass, the query
+// resolution; after the submit (or a dropped run), the new state.
+void wgml_gpu_profile_pass(wgml_gpu *g, wgml_gpu_pipeline *p);
+void wgml_gpu_profile_encode(wgml_gpu *g);
+void wgml_gpu_profile_settle(wgml_gpu *g, bool submitted);
 
 #endif

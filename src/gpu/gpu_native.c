@@ -128,6 +128,8 @@ static wgml_status check_alive(wgml_gpu *g)
     return WGML_OK;
 }
 
+wgml_status wgml_gpu_check_alive(wgml_gpu *g) { return check_alive(g); }
+
 // ================================================================ error scopes
 
 typedef struct scope_result {
@@ -194,6 +196,9 @@ static wgml_status scopes_pop(wgml_gpu *g, const char *what)
     }
     return WGML_OK;
 }
+
+void wgml_gpu_scopes_push(wgml_gpu *g) { scopes_push(g); }
+wgml_status wgml_gpu_scopes_pop(wgml_gpu *g, const char *what) { return scopes_pop(g, what); }
 
 // ================================================================ device
 
@@ -633,6 +638,8 @@ uint64_t wgml_gpu_pool_bytes(const wgml_gpu *g) { return g->pool_bytes; }
 
 static void buf_destroy(wgml_gpu *g, wgml_gpu_buf *b)
 {
+    // Cached bind groups name buffers by handle, which a new buffer may reuse.
+    wgml_gpu_bindcache_clear(g);
     if (b->all_prev) b->all_prev->all_next = b->all_next;
     else g->all = b->all_next;
     if (b->all_next) b->all_next->all_prev = b->all_prev;
@@ -704,6 +711,11 @@ static wgml_status map_read(wgml_gpu *g, WGPUBuffer buf, uint64_t size)
         return wgml_gpu_fail(g, WGML_ERR_GPU, "mapping a buffer for reading failed: %s",
                              r.message);
     return WGML_OK;
+}
+
+wgml_status wgml_gpu_map_read(wgml_gpu *g, WGPUBuffer buf, uint64_t size)
+{
+    return map_read(g, buf, size);
 }
 
 wgml_status wgml_gpu_buf_read(wgml_gpu *g, wgml_gpu_buf *b, uint64_t offset, void *dst,
@@ -926,6 +938,8 @@ static WGPUComputePipelineDescriptor module_build_desc(const module_build *mb)
                     .constantCount = mb->recipe.n_consts, .constants = mb->recipe.consts}};
 }
 
+wgml_gpu_memo **wgml_gpu_memo_slot(wgml_gpu *g) { return &g->memo; }
+
 wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
                                   wgml_gpu_pipeline **out)
 {
@@ -1136,6 +1150,7 @@ static wgml_status storage_entries(wgml_gpu *g, const wgml_gpu_binding *bindings
 static void record(wgml_gpu *g, wgml_gpu_pipeline *p, WGPUBindGroup bg, uint32_t gx,
                    uint32_t gy, uint32_t gz)
 {
+    if (g->profiler) wgml_gpu_profile_pass(g, p);   // a timed pass of its own
     wgpuComputePassEncoderSetPipeline(g->pass, p->pipeline);
     wgpuComputePassEncoderSetBindGroup(g->pass, 0, bg, 0, NULL);
     wgpuComputePassEncoderDispatchWorkgroups(g->pass, gx, gy, gz);
@@ -1163,11 +1178,16 @@ wgml_status wgml_gpu_dispatch(wgml_gpu *g, wgml_gpu_pipeline *p, const void *par
         entries[n++] = (WGPUBindGroupEntry){.binding = 0, .buffer = c->buffer,
                                             .offset = off, .size = bound};
     }
-    WGPUBindGroupDescriptor bd = {.layout = p->layout, .entryCount = n, .entries = entries};
-    WGPUBindGroup bg = wgpuDeviceCreateBindGroup(g->device, &bd);
-    if ((st = keep_bind_group(g, bg))) {
-        wgpuBindGroupRelease(bg);
-        return st;
+    // The cache's group when it has (or can make) one; else one for this run.
+    WGPUBindGroup bg = wgml_gpu_bindcache_get(g, p->layout, entries, n);
+    if (!bg) {
+        WGPUBindGroupDescriptor bd = {.layout = p->layout, .entryCount = n, .entries = entries};
+        bg = wgpuDeviceCreateBindGroup(g->device, &bd);
+        g->bind_groups_uncached++;
+        if ((st = keep_bind_group(g, bg))) {
+            wgpuBindGroupRelease(bg);
+            return st;
+        }
     }
     record(g, p, bg, gx, gy, gz);
     return WGML_OK;
@@ -1284,6 +1304,8 @@ wgml_status wgml_gpu_submit(wgml_gpu *g, double *gpu_ns)
         wgpuCommandEncoderCopyBufferToBuffer(g->encoder, g->ts_resolve, 0, g->ts_readback,
                                              0, 16);
     }
+    if (g->profiler) wgml_gpu_profile_encode(g);
+    wgml_gpu_readbacks_encode(g, g->encoder);
     WGPUCommandBuffer cmd = wgpuCommandEncoderFinish(g->encoder, NULL);
     wgpuCommandEncoderRelease(g->encoder);
     g->encoder = NULL;
@@ -1304,6 +1326,8 @@ wgml_status wgml_gpu_submit(wgml_gpu *g, double *gpu_ns)
         if (g->lose_after_submits && --g->lose_after_submits == 0) wgml_gpu_debug_lose_device(g);
     }
     wgpuCommandBufferRelease(cmd);
+    wgml_gpu_readbacks_settle(g, st == WGML_OK);
+    if (g->profiler) wgml_gpu_profile_settle(g, st == WGML_OK);
     release_run_objects(g);
     if (st) return st;
     if (timed && gpu_ns) {
@@ -1377,7 +1401,11 @@ void wgml_gpu_objects_drop(wgml_gpu *g)
     if (g->encoder) wgpuCommandEncoderRelease(g->encoder);
     g->pass = NULL;
     g->encoder = NULL;
+    wgml_gpu_readbacks_settle(g, false);
+    wgml_gpu_profile_stop(g);
     release_run_objects(g);
+    wgml_gpu_bindcache_clear(g);
+    wgml_gpu_readbacks_drop(g);
     for (wgml_gpu_group *grp = g->groups_all; grp; grp = grp->next) {
         if (grp->bind_group) wgpuBindGroupRelease(grp->bind_group);
         if (grp->params) wgpuBufferRelease(grp->params);
@@ -1436,6 +1464,7 @@ wgml_status wgml_gpu_objects_rebuild(wgml_gpu *g)
                                   .size = ARENA_CHUNK_BYTES};
         g->arena[i].buffer = wgpuDeviceCreateBuffer(g->device, &d);
     }
+    wgml_gpu_readbacks_rebuild(g);
     if ((st = scopes_pop(g, "making the buffers again on the new device"))) return st;
     scopes_push(g);
     for (wgml_gpu_group *grp = g->groups_all; grp; grp = grp->next) group_make(g, grp);
@@ -1447,12 +1476,18 @@ wgml_status wgml_gpu_objects_rebuild(wgml_gpu *g)
 void wgml_gpu_free(wgml_gpu *g)
 {
     if (!g) return;
+    wgml_gpu_memo_free(g->memo);
+    g->memo = NULL;
     g->destroying = true;
     if (g->attachment && g->attachment_free) g->attachment_free(g->attachment);
     if (g->pass) wgpuComputePassEncoderRelease(g->pass);
     if (g->encoder) wgpuCommandEncoderRelease(g->encoder);
     for (size_t i = 0; i < g->n_groups; i++) wgpuBindGroupRelease(g->groups[i]);
     free(g->groups);
+    wgml_gpu_bindcache_free(g);
+    wgml_gpu_profile_stop(g);
+    while (g->readbacks_all) wgml_gpu_readback_free(g, g->readbacks_all);
+    free(g->run_readbacks);
     while (g->pipelines) {
         wgml_gpu_pipeline *p = g->pipelines;
         g->pipelines = p->next;

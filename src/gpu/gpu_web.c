@@ -163,10 +163,12 @@ struct wgml_gpu {
     uint64_t pool_bytes;        // capacity of every live buffer
 
     wgml_gpu_pipeline *pipelines;   // cache
+    struct wgml_gpu_memo *memo;     // pipelines by ops' keys (gpu_common.c), or NULL
     void *attachment;
     void (*attachment_free)(void *);
 
     uint64_t n_buffers_created;
+    uint64_t n_bind_groups;             // made for dispatches (no cache here yet)
     uint64_t cap_buffer, cap_binding, cap_memory;   // test caps on the limits (0: none)
     uint32_t lose_after_submits;        // test fault: lose the device after this many
     struct { wgml_gpu_restore_fn fn; void *user; } *hooks;   // (n_hooks) restore hooks
@@ -434,6 +436,86 @@ wgml_status wgml_gpu_buf_read(wgml_gpu *g, wgml_gpu_buf *b, uint64_t offset, voi
     return js ? fail_js(g, js, "reading a buffer back") : WGML_OK;
 }
 
+// ================================================================ readbacks
+
+// No staging of its own here: the read happens when asked, after all
+// submitted work (gpu.h says what callers may rely on).
+struct wgml_gpu_readback {
+    uint64_t capacity;
+    wgml_gpu_buf *src;
+    uint64_t offset, size;
+    bool recorded;
+};
+
+wgml_status wgml_gpu_readback_create(wgml_gpu *g, uint64_t capacity, wgml_gpu_readback **out)
+{
+    *out = NULL;
+    wgml_status st = check_alive(g);
+    if (st) return st;
+    if (capacity == 0 || capacity % 4 || capacity > g->info.max_buffer_size)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
+                             "readback: a capacity of %llu bytes is empty, not a multiple of 4 "
+                             "or above the device's largest buffer",
+                             (unsigned long long)capacity);
+    wgml_gpu_readback *rb = calloc(1, sizeof *rb);
+    if (!rb) return wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    rb->capacity = capacity;
+    *out = rb;
+    return WGML_OK;
+}
+
+void wgml_gpu_readback_free(wgml_gpu *g, wgml_gpu_readback *rb)
+{
+    (void)g;
+    free(rb);
+}
+
+wgml_status wgml_gpu_readback_record(wgml_gpu *g, wgml_gpu_readback *rb, wgml_gpu_buf *buf,
+                                     uint64_t offset, uint64_t size)
+{
+    wgml_status st = check_alive(g);
+    if (st) return st;
+    if (!rb || !buf) return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "readback: NULL argument");
+    if (size == 0 || size > rb->capacity)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
+                             "readback: %llu bytes for a readback of %llu",
+                             (unsigned long long)size, (unsigned long long)rb->capacity);
+    if ((st = wgml_gpu_range_check(g, "readback", offset, size, buf->capacity))) return st;
+    if (!g->recording && (st = wgml_gpu_begin(g, false))) return st;
+    *rb = (wgml_gpu_readback){.capacity = rb->capacity, .src = buf, .offset = offset,
+                              .size = size, .recorded = true};
+    return WGML_OK;
+}
+
+wgml_status wgml_gpu_readback_read(wgml_gpu *g, wgml_gpu_readback *rb, void *dst)
+{
+    if (!rb || !dst) return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT, "readback: NULL argument");
+    if (!rb->recorded)
+        return wgml_gpu_fail(g, WGML_ERR_INVALID_ARGUMENT,
+                             "readback: no copy was recorded and submitted");
+    rb->recorded = false;
+    return wgml_gpu_buf_read(g, rb->src, rb->offset, dst, rb->size);
+}
+
+// ================================================================ profiling
+
+// Not yet here: it needs a timestamped pass per dispatch from wgml.js.
+wgml_status wgml_gpu_profile_start(wgml_gpu *g, uint32_t max_dispatches)
+{
+    (void)max_dispatches;
+    return wgml_gpu_fail(g, WGML_ERR_UNSUPPORTED, "profiling is not in the browser build yet");
+}
+
+void wgml_gpu_profile_stop(wgml_gpu *g) { (void)g; }
+
+wgml_status wgml_gpu_profile_read(wgml_gpu *g, const wgml_gpu_profile_entry **entries,
+                                  uint32_t *n)
+{
+    *entries = NULL;
+    *n = 0;
+    return wgml_gpu_fail(g, WGML_ERR_UNSUPPORTED, "profiling is not in the browser build yet");
+}
+
 // ================================================================ pipelines
 
 static wgml_gpu_pipeline *cache_find(wgml_gpu *g, const char *key, uint64_t h)
@@ -544,6 +626,8 @@ done:
     free(index);
     return st;
 }
+
+wgml_gpu_memo **wgml_gpu_memo_slot(wgml_gpu *g) { return &g->memo; }
 
 wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k, wgml_gpu_pipeline **out)
 {
@@ -666,6 +750,7 @@ wgml_status wgml_gpu_dispatch(wgml_gpu *g, wgml_gpu_pipeline *p, const void *par
         entries[n++] = (js_entry){0, c->buffer, off, (double)bound};
     }
     js_handle bg = js_bind_group_create(p->h, (uint32_t)n, entries);
+    g->n_bind_groups++;
     if ((st = keep_bind_group(g, bg))) {
         js_bind_group_release(bg);
         return st;
@@ -797,6 +882,7 @@ wgml_status wgml_gpu_wait(wgml_gpu *g)
 // need the native layer's recipes for pipelines and bind groups, and a new
 // device request from JS; wgml_gpu_recover says so.
 uint64_t wgml_gpu_buffers_created(const wgml_gpu *g) { return g->n_buffers_created; }
+uint64_t wgml_gpu_bind_groups_made(const wgml_gpu *g) { return g->n_bind_groups; }
 bool wgml_gpu_lost(const wgml_gpu *g) { return g->lost; }
 size_t wgml_gpu_restore_hook_count(const wgml_gpu *g) { return g->n_hooks; }
 
@@ -864,6 +950,8 @@ void wgml_gpu_debug_cap_memory(wgml_gpu *g, uint64_t bytes)
 void wgml_gpu_free(wgml_gpu *g)
 {
     if (!g) return;
+    wgml_gpu_memo_free(g->memo);
+    g->memo = NULL;
     if (g->attachment && g->attachment_free) g->attachment_free(g->attachment);
     if (g->recording) js_encoder_discard();
     for (size_t i = 0; i < g->n_groups; i++) js_bind_group_release(g->groups[i]);

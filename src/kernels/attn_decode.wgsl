@@ -10,8 +10,11 @@
 // scores (each key row is read once for all G heads), the tile's maximum
 // and sum of exp(score - max) per head by tree reductions, and the
 // unnormalised weighted sum of the values, spread over the invocations by
-// (head, dimension) so that value rows are read contiguously. It writes
-// (o[HD], m, l) per query head and tile to `part`.
+// (head, four dimensions) so that value rows are read contiguously, each
+// over all KT keys of the tile: a loop of fixed length, whose loads the
+// compiler can issue ahead (a dead key's weight is exactly 0 and its row is
+// clamped to a live one). It writes (o[HD], m, l) per query head and tile
+// to `part`.
 // Pass 2, `combine`: per query head, the tiles' results rescaled to the
 // largest maximum and summed: out = sum_t o_t e^(m_t - m) / sum_t l_t e^(m_t - m).
 
@@ -33,7 +36,7 @@ const PART: u32 = HD + 2u;     // floats per (head, tile) in `part`
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> kc: array<vec4<KV>>;
-@group(0) @binding(3) var<storage, read> vc: array<KV>;
+@group(0) @binding(3) var<storage, read> vc: array<vec4<KV>>;
 @group(0) @binding(4) var<storage, read_write> part: array<f32>;
 @group(0) @binding(5) var<storage, read> part_in: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
@@ -97,14 +100,20 @@ fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (li < G) { stat[G + li] = red[li * KT]; }
     workgroupBarrier();
 
-    let n = min(KT, p.n_keys - t * KT);
-    for (var e = li; e < G * HD; e += KT) {
-        let gi = e / HD;
-        let d = e % HD;
-        var o = 0.0;
-        let vbase = (g * p.capacity + t * KT) * HD + d;
-        for (var jj = 0u; jj < n; jj++) { o = fma(sc[gi * KT + jj], f32(vc[vbase + jj * HD]), o); }
-        part[((g * G + gi) * p.tiles + t) * PART + d] = o;
+    let last = p.n_keys - 1u;
+    for (var e = li; e < G * HD4; e += KT) {
+        let gi = e / HD4;
+        let d4 = e % HD4;
+        var o = vec4<f32>(0.0);
+        for (var jj = 0u; jj < KT; jj++) {
+            let row = g * p.capacity + min(t * KT + jj, last);
+            o = fma(vec4<f32>(sc[gi * KT + jj]), vec4<f32>(vc[row * HD4 + d4]), o);
+        }
+        let at = ((g * G + gi) * p.tiles + t) * PART + 4u * d4;
+        part[at] = o.x;
+        part[at + 1u] = o.y;
+        part[at + 2u] = o.z;
+        part[at + 3u] = o.w;
     }
     if (li < G) {
         let at = ((g * G + li) * p.tiles + t) * PART + HD;

@@ -4,9 +4,10 @@
 // The shape comes in the uniform p (Params), so that one pipeline serves
 // every matrix of a model; the prelude (src/ops/gemv.c) provides
 //   const M: u32             vectors: x is M x K and y is M x N, row-major
-//   const MV: u32            ceil(M / 4)
-//   const WG, TPR, RPW: u32  workgroup size, invocations per row, rows per
+//   const WG, TPR, RPW: u32  workgroup size, invocations per group, groups per
 //                            workgroup (WG / TPR)
+//   const RB, UR, RBMV: u32  rows per group, units of each row loaded per step
+//                            before the arithmetic, ceil(RB * M / 4)
 //   const CB: u32            blocks of quantised x per chunk (integer kernel)
 //   the binding x and fn x_load(m: u32, v: u32) -> vec4<f32>: elements
 //     4v .. 4v + 3 of vector m, zero past K
@@ -16,13 +17,17 @@
 //     block cb of the chunk in workgroup memory (integer kernel)
 //   fn idot4(a: u32, b: u32) -> i32: the dot product of four packed int8
 //   fn row_reduce(v: vec4<f32>, li: u32) -> vec4<f32>: the sum over the TPR
-//     invocations of a row, called in uniform control flow
+//     invocations of a group, called in uniform control flow
 //   fn row_scale(row: u32) -> f32: a per-row factor (I8's scale, else 1)
+//   fn x_prologue(li: u32): what the workgroup computes before x_load is
+//     called (the fused RMSNorm's scale), in uniform control flow
+//   fn y_store(i: u32, v: f32): how a sum reaches y[i] (stored, or added to
+//     what y holds: the residual stream)
 // The format functions below are all compiled; the prelude picks one of each.
 //
-// Each invocation streams its row's units t, t + TPR, ... (adjacent
-// invocations read adjacent 16-byte words), four loads in flight before the
-// arithmetic; each weight byte is read once; x comes from cache.
+// Each invocation streams its rows' units t, t + TPR, ... (adjacent
+// invocations read adjacent 16-byte words), UR * RB loads in flight before
+// the arithmetic; each weight byte is read once; x comes from cache.
 
 struct Params {
     n: u32,          // N: rows of W
@@ -34,6 +39,10 @@ struct Params {
     groups_x: u32,   // workgroups per row of the dispatch grid
     row_v: u32,      // a row's length in 16-byte words (wide fetches)
     row_s: u32,      // a row's length in u32 words (narrow fetches; elements for f32 and f16 by element)
+    eps: f32,        // the fused RMSNorm's epsilon
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 struct Raw {
@@ -328,56 +337,69 @@ fn acc_add(a: array<f32, M>, b: array<f32, M>) -> array<f32, M> {
     return o;
 }
 
-// Reduces each row's sums over its invocations and stores them.
-fn finish(row: u32, t: u32, li: u32, sums: array<f32, M>) {
+// Row r of the invocation group's RB rows, clamped into the matrix (rows
+// past N are computed from the last row and never stored).
+fn row_of(row0: u32, r: u32) -> u32 { return min(row0 + r, p.n - 1u); }
+
+// Reduces the sums of the group's RB rows (M each) over its TPR invocations,
+// four at a time, and stores them (y_store: the prelude's output rule).
+fn finish(row0: u32, t: u32, li: u32, sums: array<array<f32, M>, RB>) {
     var acc = sums;
-    for (var g = 0u; g < MV; g++) {
+    for (var g = 0u; g < RBMV; g++) {
         var v = vec4<f32>(0.0);
         for (var i = 0u; i < 4u; i++) {
-            if (4u * g + i < M) { v[i] = acc[4u * g + i]; }
+            let e = 4u * g + i;
+            if (e < RB * M) { v[i] = acc[e / M][e % M]; }
         }
-        var s = row_reduce(v, li);
-        if (row < p.n && t == 0u) {
-            let sc = row_scale(row);
+        let s = row_reduce(v, li);
+        if (t == 0u) {
             for (var i = 0u; i < 4u; i++) {
-                if (4u * g + i < M) { y[(4u * g + i) * p.n + row] = s[i] * sc; }
+                let e = 4u * g + i;
+                let row = row0 + e / M;
+                if (e < RB * M && row < p.n) { y_store((e % M) * p.n + row, s[i] * row_scale(row)); }
             }
         }
     }
 }
 
+// Each invocation group (TPR invocations) computes RB adjacent rows; per
+// step it issues UR units of each row (UR * RB loads in flight) before the
+// arithmetic, which reads x once for the RB rows.
 @compute @workgroup_size(WG)
 fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let row = (wid.y * p.groups_x + wid.x) * RPW + li / TPR;
+    x_prologue(li);
+    let row0 = ((wid.y * p.groups_x + wid.x) * RPW + li / TPR) * RB;
     let t = li % TPR;
     let units = p.units;
-    var acc: array<f32, M>;
-    if (row < p.n) {
+    var acc: array<array<f32, M>, RB>;
+    if (row0 < p.n) {
         var u = t;
-        for (; u + 3u * TPR < units; u += 4u * TPR) {
-            let r0 = unit_fetch(row, u);
-            let r1 = unit_fetch(row, u + TPR);
-            let r2 = unit_fetch(row, u + 2u * TPR);
-            let r3 = unit_fetch(row, u + 3u * TPR);
-            acc = acc_add(acc, unit_dot(r0, u));
-            acc = acc_add(acc, unit_dot(r1, u + TPR));
-            acc = acc_add(acc, unit_dot(r2, u + 2u * TPR));
-            acc = acc_add(acc, unit_dot(r3, u + 3u * TPR));
+        for (; u + (UR - 1u) * TPR < units; u += UR * TPR) {
+            var raw: array<Raw, UR * RB>;
+            for (var j = 0u; j < UR; j++) {
+                for (var r = 0u; r < RB; r++) { raw[j * RB + r] = unit_fetch(row_of(row0, r), u + j * TPR); }
+            }
+            for (var j = 0u; j < UR; j++) {
+                for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_dot(raw[j * RB + r], u + j * TPR)); }
+            }
         }
-        for (; u < units; u += TPR) { acc = acc_add(acc, unit_dot(unit_fetch(row, u), u)); }
+        for (; u < units; u += TPR) {
+            for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_dot(unit_fetch(row_of(row0, r), u), u)); }
+        }
     }
-    finish(row, t, li, acc);
+    finish(row0, t, li, acc);
 }
 
 // The integer kernel: per chunk of CB blocks, the workgroup quantises x into
-// workgroup memory (one block per invocation), then each row's invocations
-// stream their blocks against it.
+// workgroup memory (one block per invocation), then each group's invocations
+// stream their rows' blocks against it.
 @compute @workgroup_size(WG)
 fn gemv_int(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let row = (wid.y * p.groups_x + wid.x) * RPW + li / TPR;
+    x_prologue(li);
+    let row0 = ((wid.y * p.groups_x + wid.x) * RPW + li / TPR) * RB;
     let t = li % TPR;
     let kb = p.kb;
-    var acc: array<f32, M>;
+    var acc: array<array<f32, M>, RB>;
     for (var c0 = 0u; c0 < kb; c0 += CB) {
         workgroupBarrier();   // the previous chunk is used up
         for (var e = li; e < M * CB; e += WG) {
@@ -385,17 +407,22 @@ fn gemv_int(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
             if (c0 + cb < kb) { quantize_block(e / CB, c0 + cb, e); }
         }
         workgroupBarrier();
-        if (row < p.n) {
+        if (row0 < p.n) {
             let nb = min(CB, kb - c0);
             var b = t;
-            for (; b + TPR < nb; b += 2u * TPR) {
-                let r0 = unit_fetch(row, c0 + b);
-                let r1 = unit_fetch(row, c0 + b + TPR);
-                acc = acc_add(acc, unit_idot(r0, b));
-                acc = acc_add(acc, unit_idot(r1, b + TPR));
+            for (; b + (UR - 1u) * TPR < nb; b += UR * TPR) {
+                var raw: array<Raw, UR * RB>;
+                for (var j = 0u; j < UR; j++) {
+                    for (var r = 0u; r < RB; r++) { raw[j * RB + r] = unit_fetch(row_of(row0, r), c0 + b + j * TPR); }
+                }
+                for (var j = 0u; j < UR; j++) {
+                    for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_idot(raw[j * RB + r], b + j * TPR)); }
+                }
             }
-            if (b < nb) { acc = acc_add(acc, unit_idot(unit_fetch(row, c0 + b), b)); }
+            for (; b < nb; b += TPR) {
+                for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_idot(unit_fetch(row_of(row0, r), c0 + b), b)); }
+            }
         }
     }
-    finish(row, t, li, acc);
+    finish(row0, t, li, acc);
 }

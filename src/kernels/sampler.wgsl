@@ -57,7 +57,7 @@ struct Params {
     seed_hi: u32,
     step_lo: u32,
     step_hi: u32,
-    _pad0: u32,
+    out_index: u32,  // *_out entries: the element of out_tokens the id also goes to
     _pad1: u32,
     _pad2: u32,
 }
@@ -102,6 +102,9 @@ const FLAG_MIN_P: u32 = 4u;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> work: array<u32>;
 @group(0) @binding(3) var<storage, read_write> hist: array<atomic<u32>>;
+// The *_out entries (chained generation): the id also goes to
+// out_tokens[out_index], where the next step's embedding gather reads it.
+@group(0) @binding(4) var<storage, read_write> out_tokens: array<u32>;
 
 var<workgroup> st: array<u32, SLOT>;
 var<workgroup> sa: array<u32, WG>;   // counts / keys
@@ -387,13 +390,21 @@ fn max_pass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     }
 }
 
-@compute @workgroup_size(WG)
-fn greedy_final(@builtin(local_invocation_index) li: u32) {
+fn greedy_body(li: u32) {
     prologue(li);
     if (li == 0u) {
         work[RESULT] = st[MAX_ID];
         work[RESULT + 1u] = 0u;
     }
+}
+
+@compute @workgroup_size(WG)
+fn greedy_final(@builtin(local_invocation_index) li: u32) { greedy_body(li); }
+
+@compute @workgroup_size(WG)
+fn greedy_final_out(@builtin(local_invocation_index) li: u32) {
+    greedy_body(li);
+    if (li == 0u) { out_tokens[p.out_index] = work[RESULT]; }
 }
 
 @compute @workgroup_size(WG)
@@ -486,7 +497,15 @@ fn draw_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 var<workgroup> pick: array<u32, 3>;   // chunk, residual lo, residual hi
 
 @compute @workgroup_size(WG)
-fn draw_final(@builtin(local_invocation_index) li: u32) {
+fn draw_final(@builtin(local_invocation_index) li: u32) { draw_body(li); }
+
+@compute @workgroup_size(WG)
+fn draw_final_out(@builtin(local_invocation_index) li: u32) {
+    draw_body(li);
+    if (li == 0u) { out_tokens[p.out_index] = work[RESULT]; }
+}
+
+fn draw_body(li: u32) {
     prologue(li);
     let dparts = PARTS + 2u * p.groups;
     let tau = st[TAU];

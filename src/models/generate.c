@@ -1,6 +1,17 @@
 // Text generation (the wgml_llm part of wgml.h): GGUF file -> tokenizer,
 // Llama decoder, chat template; prompt -> prefill + sampling in one submit,
-// then one submit per token; text streamed through a UTF-8-safe decoder.
+// then decode steps in batches of one submit each; text streamed through a
+// UTF-8-safe decoder.
+//
+// Decode steps are chained on the GPU: step p reads its token from element p
+// of the model's token buffer, and its sampler stores the next token at
+// element p + 1 (wgml_llama_record_at, wgml_sampler_record_chained). Nothing
+// comes back to the host inside a batch; a readback copies the batch's
+// tokens at its end. The next batch is recorded and submitted before the
+// host waits for this one's tokens, so recording (host) and the steps (GPU)
+// overlap. The tokens are then handled one by one as before (end of
+// generation, max_tokens, the context, cancel): what a stop leaves computed
+// past it lies beyond the accepted positions, which later calls overwrite.
 #include "core/ctx_internal.h"
 #include "models/chat.h"
 #include "models/llama.h"
@@ -20,6 +31,9 @@ enum {
     // between chunks.
     PREFILL_CHUNK = 512,
     DEFAULT_REPEAT_LAST_N = 64,
+    DEFAULT_DECODE_BATCH = 16,
+    MAX_DECODE_BATCH = 64,
+    IN_FLIGHT = 2,           // batches submitted ahead of the tokens being handled
 };
 
 // wgml_llm_cancel may run in a signal handler: only lock-free atomics are safe there.
@@ -228,6 +242,35 @@ static bool emit(wgml_text_fn on_text, void *user, const char *text, size_t len)
     return !on_text || !len || on_text(user, text, len);
 }
 
+// A batch of decode steps in flight: positions first .. first + n - 1, whose
+// sampled tokens (token buffer elements first + 1 .. first + n) come back
+// through rb.
+typedef struct decode_batch {
+    uint32_t first, n;
+    wgml_gpu_readback *rb;
+} decode_batch;
+
+// Records steps at positions first .. first + n - 1, each sampling the next
+// token into the token buffer, and the readback of those tokens; submits.
+static wgml_status decode_submit(wgml_llm *llm, wgml_sampler *sampler, uint32_t last_n,
+                                 decode_batch *b)
+{
+    wgml_gpu_buf *tokens = wgml_llama_tokens(llm->model), *logits;
+    wgml_status st;
+    for (uint32_t j = 0; j < b->n; j++) {
+        uint32_t pos = b->first + j;
+        uint32_t back = pos + 1 < last_n ? pos + 1 : last_n;
+        if ((st = wgml_llama_record_at(llm->model, pos, &logits)) ||
+            (st = wgml_sampler_record_chained(sampler, logits, 0, tokens, pos + 1 - back, back,
+                                              pos + 1, pos + 1)))
+            return st;
+    }
+    if ((st = wgml_gpu_readback_record(llm->gpu, b->rb, tokens, 4ull * (b->first + 1),
+                                       4ull * b->n)))
+        return st;
+    return wgml_gpu_submit(llm->gpu, NULL);
+}
+
 // A generation from `prompt`, or with prompt NULL from the context's tokens
 // (wgml_llm_continue).
 static wgml_status generate(wgml_llm *llm, const char *prompt,
@@ -245,11 +288,18 @@ static wgml_status generate(wgml_llm *llm, const char *prompt,
     };
     wgml_sampler *sampler = NULL;
     wgml_token_stream *stream = NULL;
+    wgml_gpu_readback *rbs[IN_FLIGHT] = {NULL};
+    decode_batch flight[IN_FLIGHT];
+    uint32_t n_flight = 0;
+    uint32_t batch = gp.decode_batch ? gp.decode_batch : DEFAULT_DECODE_BATCH;
+    if (batch > MAX_DECODE_BATCH) batch = MAX_DECODE_BATCH;
     int32_t *ids = NULL;
     size_t n_ids = 0;
     char err[256];
     wgml_status st = wgml_sampler_create(gpu, llm->n_vocab, &sp, &sampler);
     if (st) goto done;
+    for (int i = 0; i < IN_FLIGHT; i++)
+        if ((st = wgml_gpu_readback_create(gpu, 4ull * batch, &rbs[i]))) goto done;
     if (!prompt) {   // the context is the prompt
         if (!llm->n_held) {
             st = wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "continue: the context is empty");
@@ -302,8 +352,11 @@ static wgml_status generate(wgml_llm *llm, const char *prompt,
         if ((st = wgml_llama_record(llm->model, llm->cache + pos, m, pos, &logits))) goto done;
         pos += m;
         if (pos == n_prompt) {
+            // The first token goes to the token buffer, where decode step
+            // n_prompt reads it; the penalty's recent tokens come from there.
             uint32_t back = pos < sp.repeat_last_n ? pos : sp.repeat_last_n;
-            if ((st = wgml_sampler_record(sampler, logits, 0, llm->cache + pos - back, back, pos)))
+            if ((st = wgml_sampler_record_chained(sampler, logits, 0, wgml_llama_tokens(llm->model),
+                                                  pos - back, back, pos, pos)))
                 goto done;
         }
         if ((st = wgml_gpu_submit(gpu, NULL))) goto done;
@@ -318,7 +371,45 @@ static wgml_status generate(wgml_llm *llm, const char *prompt,
     double t1 = now_seconds();
     S->prefill_seconds = t1 - t0;
     uint32_t decode_steps = 0;
-    for (;;) {
+    // Steps run at positions n_prompt .. step_end - 1: inside the context,
+    // and no more than max_tokens - 1 after the first token.
+    uint64_t step_end = llm->n_ctx;
+    if (gp.max_tokens && (uint64_t)n_prompt + gp.max_tokens - 1 < step_end)
+        step_end = (uint64_t)n_prompt + gp.max_tokens - 1;
+    uint32_t next_pos = n_prompt;        // the next step to record
+    int32_t ready[MAX_DECODE_BATCH];     // tokens read back, not handled yet
+    uint32_t n_ready = 1, at = 0;
+    ready[0] = tok;
+    for (uint32_t q = n_prompt;; q++) {   // q: the position the token would take
+        if (at == n_ready) {
+            // Keep IN_FLIGHT batches submitted, then wait for the oldest.
+            while (n_flight < IN_FLIGHT && next_pos < step_end) {
+                decode_batch *b = &flight[n_flight];
+                b->first = next_pos;
+                b->n = step_end - next_pos < batch ? (uint32_t)(step_end - next_pos) : batch;
+                b->rb = n_flight == 1 && flight[0].rb == rbs[0] ? rbs[1] : rbs[0];
+                if ((st = decode_submit(llm, sampler, sp.repeat_last_n, b))) goto done;
+                next_pos += b->n;
+                n_flight++;
+            }
+            if (n_flight == 0) {   // not reached: step_end bounds the tokens handled
+                st = wgml_gpu_fail(gpu, WGML_ERR_GPU, "generate: no decode step left");
+                goto done;
+            }
+            if ((st = wgml_gpu_readback_read(gpu, flight[0].rb, ready))) goto done;
+            n_ready = flight[0].n;
+            at = 0;
+            flight[0] = flight[1];
+            n_flight--;
+        }
+        tok = ready[at++];
+        if (q > n_prompt) decode_steps++;
+        llm->n_cache = q;   // the steps before q are done
+        if (tok < 0 || (uint32_t)tok >= llm->n_vocab) {
+            st = wgml_gpu_fail(gpu, WGML_ERR_GPU, "generate: the GPU sampled id %d of %u", tok,
+                               llm->n_vocab);
+            goto done;
+        }
         if (!gp.ignore_eog && wgml_tokenizer_is_eog(llm->tok, tok)) {
             S->stop = WGML_STOP_EOG;
             break;
@@ -337,31 +428,29 @@ static wgml_status generate(wgml_llm *llm, const char *prompt,
             S->stop = WGML_STOP_CANCELLED;
             break;
         }
+        // Tokens of a batch read back before a device loss are right, but the
+        // call ends at the loss: nothing more comes out until a recovery.
+        if (wgml_gpu_lost(gpu)) {
+            llm->cache[q] = tok;
+            llm->n_held = q + 1;
+            st = wgml_gpu_fail(gpu, WGML_ERR_DEVICE_LOST, "generate: the device was lost");
+            goto done;
+        }
         if (gp.max_tokens && S->generated_tokens >= gp.max_tokens) {
             S->stop = WGML_STOP_LENGTH;
             break;
         }
-        if (llm->n_cache >= llm->n_ctx) {
+        if (q >= llm->n_ctx) {
             S->stop = WGML_STOP_CONTEXT;
             break;
         }
-        // The token goes into the context, and the next one is sampled, in one submit.
-        uint32_t pos = llm->n_cache;
-        llm->cache[pos] = tok;
-        llm->n_held = pos + 1;
-        uint32_t back = pos + 1 < sp.repeat_last_n ? pos + 1 : sp.repeat_last_n;
-        if ((st = wgml_llama_record(llm->model, &tok, 1, pos, &logits)) ||
-            (st = wgml_sampler_record(sampler, logits, 0, llm->cache + pos + 1 - back, back,
-                                      pos + 1)) ||
-            (st = wgml_gpu_submit(gpu, NULL)))
-            goto done;
-        llm->n_cache = pos + 1;
-        if ((st = wgml_sampler_result(sampler, &tok))) goto done;
-        decode_steps++;
+        // The token goes into the context: its step was (or will be) recorded.
+        llm->cache[q] = tok;
+        llm->n_held = q + 1;
     }
     S->decode_seconds = decode_steps ? now_seconds() - t1 : 0;
-    // The last token given out but not yet run stays in the context: a
-    // continue call runs it first, as this call would have.
+    // The last token given out but not yet confirmed run stays in the
+    // context: a continue call runs it first, as this call would have.
     llm->n_held = llm->n_cache;
     if ((S->stop == WGML_STOP_LENGTH || S->stop == WGML_STOP_CANCELLED) &&
         llm->n_cache < llm->n_ctx)
@@ -385,6 +474,7 @@ done:
     wgml_token_stream_free(stream);
     wgml_tokenizer_ids_free(ids);
     wgml_sampler_free(sampler);
+    for (int i = 0; i < IN_FLIGHT; i++) wgml_gpu_readback_free(gpu, rbs[i]);
     return st;
 }
 

@@ -15,6 +15,14 @@
 //   down = (silu(xn Wgate^T) * xn Wup^T) Wdown^T
 // then logits = rmsnorm(x += down) * output_norm times Wout^T. Projections of
 // up to 4 rows are GEMVs (memory-bound decode), more rows the tiled GEMM.
+//
+// Chunks of GEMVs fuse the row ops into them (gemv.h): Wo and Wdown add into
+// the residual stream x themselves, Wdown reads silu(gate) * up from the
+// stacked projection, and (D <= NORM_FUSE_DIM) every GEMV that reads a
+// normalised x computes the norm itself. A decode step of a model with
+// stacked weights is then 7 dispatches a layer: q|k|v (norm), RoPE + cache
+// stores, attention (2), Wo (+ x), gate|up (norm), Wdown (SwiGLU, + x); with
+// larger D, 9 (the two norms separate).
 #include "models/llama.h"
 
 #include "core/half.h"
@@ -35,6 +43,12 @@ enum {
     MAX_HEAD_DIM = 256,      // the attention kernels' limit
     MAX_VOCAB = 1 << 24,
     LOGITS_ALL_BYTES = 32 << 20,   // all-position logits are computed in groups this large
+    // Largest D whose norms fuse into the GEMVs that read them: every
+    // workgroup reads x (D floats) and gamma again for its own copy of the
+    // vector's scale. With 32 to 128 rows a workgroup (gemv.c's choice for
+    // large matrices) that is a few MB from L2 per GEMV at D = 4096, less
+    // than a dispatch of its own costs (~4 us on the H100).
+    NORM_FUSE_DIM = 8192,
 };
 
 typedef struct llama_weight {
@@ -76,12 +90,16 @@ struct wgml_llama {
     wgml_gpu_buf *gu;               // (CH, 2F): gate | up, from stacked weights
     wgml_gpu_buf *gate, *up;        // (CH, F) each, where a layer's are separate
     wgml_gpu_buf *hid;              // (CH, F)
-    wgml_gpu_buf *ids;              // (C) u32: token id of each position
+    wgml_gpu_buf *ids;              // (C + 1) u32: token id of each position (C: the token
+                                    // sampled after the last position)
     wgml_gpu_buf *scratch;          // decode attention's per-tile results
     wgml_gpu_buf *logits;           // (V) f32
     wgml_gpu_buf *logits_all;       // (LR, V) f32, made on first use
     uint32_t logits_rows;           // LR
     uint64_t bytes;                 // GPU memory held
+    bool separate_norms;            // wgml_llama_params.separate_norms
+    bool chunk_fused;               // the last recorded chunk fused its row ops: x holds the
+                                    // whole residual stream (nothing pending in proj)
 };
 
 // ================================================================ config
@@ -601,7 +619,7 @@ static size_t activation_bufs(wgml_llama *m, bool split_qkv, bool split_ffn, act
     b[n++] = (activation_buf){&m->proj, 4 * R * D, "llama.proj"};
     b[n++] = (activation_buf){&m->gu, 8 * R * F, "llama.gu"};
     b[n++] = (activation_buf){&m->hid, 4 * R * F, "llama.hid"};
-    b[n++] = (activation_buf){&m->ids, 4ull * m->n_ctx, "llama.ids"};
+    b[n++] = (activation_buf){&m->ids, 4ull * m->n_ctx + 4, "llama.ids"};
     b[n++] = (activation_buf){&m->scratch,
                               wgml_attn_decode_scratch_bytes(c->n_heads, c->head_dim, m->n_ctx),
                               "llama.scratch"};
@@ -806,6 +824,7 @@ wgml_status wgml_llama_load(wgml_gpu *gpu, wgml_gguf *g, const wgml_llama_params
     m->n_ctx = p->n_ctx ? p->n_ctx : (c->n_ctx_train < DEFAULT_CTX ? c->n_ctx_train : DEFAULT_CTX);
     m->kv_type = wgml_gpu_info(gpu)->shader_f16 && !p->f32_activations ? WGML_F16 : WGML_F32;
     m->gemv_math = p->gemv_math;
+    m->separate_norms = p->separate_norms;
     // CPU devices (lavapipe, SwiftShader) run a row per invocation best: on
     // lavapipe a Q4_1 1536 x 576 GEMV took 13-25 ms at the automatic 32-128
     // invocations per row and ~1 ms at one (gemv.c's choice targets GPUs).
@@ -941,9 +960,32 @@ static wgml_status ffn(wgml_llama *m, const llama_layer *L, uint32_t rows)
     return st ? st : wgml_op_swiglu(m->gpu, g, u, view(m->hid), rows, F);
 }
 
+// A GEMV of `rows` vectors with fused row ops (gemv.h): y = W in(x) or,
+// accumulating, y += W in(x); in is the RMSNorm with gamma, SwiGLU, or none.
+static wgml_status gemv_fused(wgml_llama *m, const llama_weight *w, wgml_gpu_buf *x,
+                              wgml_gemv_input in, wgml_gpu_buf *gamma, wgml_gpu_buf *y,
+                              bool accumulate, uint32_t rows)
+{
+    wgml_gemv_args a = {.format = w->format, .w = view(w->buf), .x = view(x), .y = view(y),
+                        .N = w->N, .K = w->K, .M = rows, .variant = m->gemv_shape, .input = in,
+                        .gamma = view(gamma), .eps = m->cfg.rms_eps, .accumulate = accumulate};
+    a.variant.math = gemv_math_for(m, w->format);
+    return wgml_op_gemv_ex(m->gpu, &a);
+}
+
+// A projection reading the normalised x: from xn, or (norm fused) from x
+// with the norm applied on the way in.
+static wgml_status linear_normed(wgml_llama *m, const llama_weight *w, bool fuse_norm,
+                                 wgml_gpu_buf *gamma, wgml_mat y, uint32_t rows)
+{
+    if (!fuse_norm) return linear(m, w, m->xn, 0, y, rows);
+    return gemv_fused(m, w, m->x, WGML_GEMV_IN_RMSNORM, gamma, y.v.buf, false, rows);
+}
+
 // Records one chunk: rows [r0, r0 + rows) of the call, at positions
-// pos .. pos + rows - 1. Leaves x holding the residual stream before the
-// last layer's down-projection is added (in proj).
+// pos .. pos + rows - 1. Leaves x holding the residual stream, but for the
+// last layer's down-projection, which is in proj unless the chunk fused its
+// row ops (m->chunk_fused; then x holds it all).
 // The token ids come from `ids` at element ids_offset.
 static wgml_status record_chunk(wgml_llama *m, wgml_view ids, uint32_t ids_offset, uint32_t pos,
                                 uint32_t rows)
@@ -952,6 +994,10 @@ static wgml_status record_chunk(wgml_llama *m, wgml_view ids, uint32_t ids_offse
     const wgml_llama_config *c = &m->cfg;
     uint32_t D = c->dim, Q = c->n_heads * c->head_dim, KV = c->n_kv_heads * c->head_dim;
     float scale = 1.0f / sqrtf((float)c->head_dim);
+    // GEMV chunks fuse the residual adds (and small models the norms).
+    bool fused = rows <= WGML_GEMV_MAX_M && D % 4 == 0;
+    bool fuse_norm = fused && D <= NORM_FUSE_DIM && !m->separate_norms;
+    m->chunk_fused = fused;
     wgml_status st;
     if ((st = wgml_op_embed(gpu, m->embd.format, view(m->embd.buf), ids, ids_offset,
                             wgml_mat_of(view(m->x), D), rows, c->n_vocab, D)))
@@ -959,9 +1005,11 @@ static wgml_status record_chunk(wgml_llama *m, wgml_view ids, uint32_t ids_offse
     for (uint32_t i = 0; i < c->n_layers; i++) {
         llama_layer *L = &m->layers[i];
         wgml_mat none = {0};
-        if ((st = wgml_op_add_rmsnorm(gpu, wgml_mat_of(view(m->x), D),
-                                      i ? wgml_mat_of(view(m->proj), D) : none, view(L->attn_norm),
-                                      wgml_mat_of(view(m->xn), D), rows, D, c->rms_eps)))
+        if (!fuse_norm &&
+            (st = wgml_op_add_rmsnorm(gpu, wgml_mat_of(view(m->x), D),
+                                      i && !fused ? wgml_mat_of(view(m->proj), D) : none,
+                                      view(L->attn_norm), wgml_mat_of(view(m->xn), D), rows, D,
+                                      c->rms_eps)))
             return st;
         // q, k, v: column ranges of one matrix from the stacked weights, or three.
         wgml_mat qm, km, vm;
@@ -970,14 +1018,15 @@ static wgml_status record_chunk(wgml_llama *m, wgml_view ids, uint32_t ids_offse
             qm = (wgml_mat){view(m->qkv), 0, W};
             km = (wgml_mat){view(m->qkv), Q, W};
             vm = (wgml_mat){view(m->qkv), Q + KV, W};
-            st = linear(m, &L->wqkv, m->xn, 0, wgml_mat_of(view(m->qkv), W), rows);
+            st = linear_normed(m, &L->wqkv, fuse_norm, L->attn_norm,
+                               wgml_mat_of(view(m->qkv), W), rows);
         } else {
             qm = wgml_mat_of(view(m->q), Q);
             km = wgml_mat_of(view(m->k), KV);
             vm = wgml_mat_of(view(m->v), KV);
-            if (!(st = linear(m, &L->wq, m->xn, 0, qm, rows)) &&
-                !(st = linear(m, &L->wk, m->xn, 0, km, rows)))
-                st = linear(m, &L->wv, m->xn, 0, vm, rows);
+            if (!(st = linear_normed(m, &L->wq, fuse_norm, L->attn_norm, qm, rows)) &&
+                !(st = linear_normed(m, &L->wk, fuse_norm, L->attn_norm, km, rows)))
+                st = linear_normed(m, &L->wv, fuse_norm, L->attn_norm, vm, rows);
         }
         if (st) return st;
         wgml_rope_args ra = {.x = qm, .bias = view(L->bq),
@@ -1011,14 +1060,39 @@ static wgml_status record_chunk(wgml_llama *m, wgml_view ids, uint32_t ids_offse
         else if (!(st = wgml_op_rope(gpu, &ra)) && !(st = wgml_op_kv_store(gpu, &ka)))
             st = wgml_op_kv_store(gpu, &va);
         if (st ||
-            (st = rows == 1 ? wgml_op_attn_decode(gpu, &aa) : wgml_op_attn_prefill(gpu, &aa)) ||
-            (st = linear(m, &L->wo, m->att, 0, wgml_mat_of(view(m->proj), D), rows)) ||
-            (st = wgml_op_add_rmsnorm(gpu, wgml_mat_of(view(m->x), D),
-                                      wgml_mat_of(view(m->proj), D), view(L->ffn_norm),
-                                      wgml_mat_of(view(m->xn), D), rows, D, c->rms_eps)) ||
-            (st = ffn(m, L, rows)) ||
-            (st = linear(m, &L->down, m->hid, 0, wgml_mat_of(view(m->proj), D), rows)))
+            (st = rows == 1 ? wgml_op_attn_decode(gpu, &aa) : wgml_op_attn_prefill(gpu, &aa)))
             return st;
+        if (!fused) {
+            if ((st = linear(m, &L->wo, m->att, 0, wgml_mat_of(view(m->proj), D), rows)) ||
+                (st = wgml_op_add_rmsnorm(gpu, wgml_mat_of(view(m->x), D),
+                                          wgml_mat_of(view(m->proj), D), view(L->ffn_norm),
+                                          wgml_mat_of(view(m->xn), D), rows, D, c->rms_eps)) ||
+                (st = ffn(m, L, rows)) ||
+                (st = linear(m, &L->down, m->hid, 0, wgml_mat_of(view(m->proj), D), rows)))
+                return st;
+            continue;
+        }
+        // Fused: x += Wo att; the FFN from the normalised x; x += Wdown hid.
+        if ((st = gemv_fused(m, &L->wo, m->att, WGML_GEMV_IN_PLAIN, NULL, m->x, true, rows)) ||
+            (!fuse_norm &&
+             (st = wgml_op_add_rmsnorm(gpu, wgml_mat_of(view(m->x), D), none, view(L->ffn_norm),
+                                       wgml_mat_of(view(m->xn), D), rows, D, c->rms_eps))))
+            return st;
+        uint32_t F = c->ffn_dim;
+        if (L->gate_up.buf) {
+            if ((st = linear_normed(m, &L->gate_up, fuse_norm, L->ffn_norm,
+                                    wgml_mat_of(view(m->gu), 2 * F), rows)) ||
+                (st = gemv_fused(m, &L->down, m->gu, WGML_GEMV_IN_SWIGLU, NULL, m->x, true,
+                                 rows)))
+                return st;
+        } else {
+            wgml_mat g = wgml_mat_of(view(m->gate), F), u = wgml_mat_of(view(m->up), F);
+            if ((st = linear_normed(m, &L->gate, fuse_norm, L->ffn_norm, g, rows)) ||
+                (st = linear_normed(m, &L->up, fuse_norm, L->ffn_norm, u, rows)) ||
+                (st = wgml_op_swiglu(gpu, g, u, view(m->hid), rows, F)) ||
+                (st = gemv_fused(m, &L->down, m->hid, WGML_GEMV_IN_PLAIN, NULL, m->x, true, rows)))
+                return st;
+        }
     }
     return WGML_OK;
 }
@@ -1027,9 +1101,11 @@ static wgml_status record_chunk(wgml_llama *m, wgml_view ids, uint32_t ids_offse
 static wgml_status record_final_norm(wgml_llama *m, uint32_t r0, uint32_t rows)
 {
     uint32_t D = m->cfg.dim;
+    wgml_mat none = {0};
     return wgml_op_add_rmsnorm(m->gpu, (wgml_mat){view(m->x), r0 * D, D},
-                               (wgml_mat){view(m->proj), r0 * D, D}, view(m->output_norm),
-                               wgml_mat_of(view(m->xn), D), rows, D, m->cfg.rms_eps);
+                               m->chunk_fused ? none : (wgml_mat){view(m->proj), r0 * D, D},
+                               view(m->output_norm), wgml_mat_of(view(m->xn), D), rows, D,
+                               m->cfg.rms_eps);
 }
 
 static wgml_status record_logits(wgml_llama *m, uint32_t row, wgml_gpu_buf **logits);
@@ -1079,17 +1155,31 @@ wgml_status wgml_llama_record_gpu_token(wgml_llama *m, wgml_view token, uint32_t
     return st ? st : record_logits(m, 0, logits);
 }
 
+wgml_gpu_buf *wgml_llama_tokens(const wgml_llama *m) { return m->ids; }
+
+wgml_status wgml_llama_record_at(wgml_llama *m, uint32_t pos, wgml_gpu_buf **logits)
+{
+    if (!m) return WGML_ERR_INVALID_ARGUMENT;
+    if (pos >= m->n_ctx)
+        return wgml_gpu_fail(m->gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "llama: position %u is past the context of %u", pos, m->n_ctx);
+    wgml_status st = record_chunk(m, view(m->ids), pos, pos, 1);
+    return st ? st : record_logits(m, 0, logits);
+}
+
 // The last row's logits: the final norm of chunk row `row`, then the output GEMV.
 static wgml_status record_logits(wgml_llama *m, uint32_t row, wgml_gpu_buf **logits)
 {
     wgml_status st;
     const llama_weight *w = &m->output;
-    if ((st = record_final_norm(m, row, 1))) return st;
-    wgml_gemv_args a = {.format = w->format, .w = view(w->buf), .x = view(m->xn),
-                        .y = view(m->logits), .N = w->N, .K = w->K, .M = 1,
-                        .variant = m->gemv_shape};
-    a.variant.math = gemv_math_for(m, w->format);
-    if ((st = wgml_op_gemv_ex(m->gpu, &a))) return st;
+    // Row 0 of a fused chunk (a decode step): the norm fuses into the GEMV.
+    if (m->chunk_fused && row == 0 && m->cfg.dim <= NORM_FUSE_DIM && !m->separate_norms) {
+        st = gemv_fused(m, w, m->x, WGML_GEMV_IN_RMSNORM, m->output_norm, m->logits, false, 1);
+    } else {
+        if ((st = record_final_norm(m, row, 1))) return st;
+        st = gemv_fused(m, w, m->xn, WGML_GEMV_IN_PLAIN, NULL, m->logits, false, 1);
+    }
+    if (st) return st;
     if (logits) *logits = m->logits;
     return WGML_OK;
 }

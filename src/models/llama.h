@@ -66,6 +66,9 @@ typedef struct wgml_llama_params {
     // which also keeps the prefill GEMMs in f32 (else they run on subgroup
     // matrices where the device has them, rounding x and W to f16).
     wgml_gemv_math gemv_math;
+    // Decode GEMVs leave the RMSNorms to dispatches of their own, as they do
+    // for D above 8192 (tests keep that path covered with small models).
+    bool separate_norms;
 } wgml_llama_params;
 
 typedef struct wgml_llama wgml_llama;
@@ -107,6 +110,18 @@ wgml_status wgml_llama_record(wgml_llama *m, const int32_t *tokens, uint32_t n, 
 // refuse it).
 wgml_status wgml_llama_record_gpu_token(wgml_llama *m, wgml_view token, uint32_t pos,
                                         wgml_gpu_buf **logits);
+
+// The model's token buffer: u32 element p holds the id of the token at
+// position p (C + 1 elements: element C takes the token sampled after the
+// last position). wgml_llama_record writes its tokens there; a chained
+// sampler (wgml_sampler_record_chained) stores the next token there, and
+// its penalty reads the recent tokens from there.
+wgml_gpu_buf *wgml_llama_tokens(const wgml_llama *m);
+
+// As wgml_llama_record for the one token at element pos of the token buffer,
+// put there on the GPU (by a chained sampler) or by an earlier call: steps of
+// generation recorded back to back with no readback between them. pos < C.
+wgml_status wgml_llama_record_at(wgml_llama *m, uint32_t pos, wgml_gpu_buf **logits);
 
 // Runs the forward pass and reads logits back (tests, reference checks): the
 // last token's (V floats) or, with all_positions, every token's (n x V).

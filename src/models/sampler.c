@@ -35,7 +35,8 @@ typedef struct pass_params {
     uint32_t flags, top_k, top_p32;
     float min_p_log, inv_temp;
     uint32_t seed_lo, seed_hi, step_lo, step_hi;
-    uint32_t pad[3];
+    uint32_t out_index;
+    uint32_t pad[2];
 } pass_params;
 
 // The parameters as the passes use them: switches resolved, reciprocals and
@@ -264,7 +265,29 @@ done:
 
 // ================================================================ the GPU sampler
 
-enum { PIPE_MAX, PIPE_GREEDY, PIPE_HIST, PIPE_PARTIAL, PIPE_FINAL, PIPE_PENALTY, N_PIPES };
+enum {
+    PIPE_MAX, PIPE_GREEDY, PIPE_HIST, PIPE_PARTIAL, PIPE_FINAL,
+    PIPE_GREEDY_OUT, PIPE_FINAL_OUT,            // the final passes that also store the id
+    PIPE_PENALTY, PIPE_PENALTY_GPU, N_PIPES     // the id list from the host / from a GPU buffer
+};
+
+// The penalty template's preludes (sampler_penalty.wgsl).
+static const char PENALTY_HOST[] =
+    "const CAP4: u32 = %uu;\n"
+    "struct Params { n_vocab: u32, count: u32, penalty: f32, inv_penalty: f32,\n"
+    "                ids: array<vec4<u32>, CAP4>, }\n"
+    "@group(0) @binding(0) var<uniform> p: Params;\n"
+    "fn recent_id(i: u32) -> u32 { return p.ids[i / 4u][i %% 4u]; }\n"
+    "fn is_last(i: u32, t: u32) -> bool { return true; }\n";
+static const char PENALTY_GPU[] =
+    "struct Params { n_vocab: u32, count: u32, penalty: f32, inv_penalty: f32, first: u32, }\n"
+    "@group(0) @binding(0) var<uniform> p: Params;\n"
+    "@group(0) @binding(2) var<storage, read> tokens: array<u32>;\n"
+    "fn recent_id(i: u32) -> u32 { return tokens[p.first + i]; }\n"
+    "fn is_last(i: u32, t: u32) -> bool {\n"
+    "    for (var j = i + 1u; j < p.count; j++) { if (tokens[p.first + j] == t) { return false; } }\n"
+    "    return true;\n"
+    "}\n";
 
 struct wgml_sampler {
     wgml_gpu *gpu;
@@ -332,15 +355,18 @@ wgml_status wgml_sampler_create_groups(wgml_gpu *gpu, uint32_t n_vocab,
     if ((st = wgml_gpu_buf_create(gpu, 4ull * (PARTS + 4ull * s->groups), "sampler.work", &s->work)) ||
         (st = wgml_gpu_buf_create(gpu, 4ull * HIST_WORDS, "sampler.hist", &s->hist)))
         goto fail;
-    char prelude[64];
-    snprintf(prelude, sizeof prelude, "const CAP4: u32 = %uu;\n", s->cap4);
+    char prelude[sizeof PENALTY_HOST + 16];
+    snprintf(prelude, sizeof prelude, PENALTY_HOST, s->cap4);
     wgml_gpu_kernel k[N_PIPES] = {
         [PIPE_MAX] = {.family = "sampler", .entry = "max_pass"},
         [PIPE_GREEDY] = {.family = "sampler", .entry = "greedy_final"},
         [PIPE_HIST] = {.family = "sampler", .entry = "hist_pass"},
         [PIPE_PARTIAL] = {.family = "sampler", .entry = "draw_partial"},
         [PIPE_FINAL] = {.family = "sampler", .entry = "draw_final"},
+        [PIPE_GREEDY_OUT] = {.family = "sampler", .entry = "greedy_final_out"},
+        [PIPE_FINAL_OUT] = {.family = "sampler", .entry = "draw_final_out"},
         [PIPE_PENALTY] = {.family = "sampler_penalty", .prelude = prelude},
+        [PIPE_PENALTY_GPU] = {.family = "sampler_penalty", .prelude = PENALTY_GPU},
     };
     size_t n_pipes = r.penalty_on ? N_PIPES : PIPE_PENALTY;
     if ((st = wgml_gpu_pipelines_get(gpu, k, n_pipes, s->pipe))) goto fail;
@@ -368,22 +394,34 @@ uint32_t wgml_sampler_dispatches(const wgml_sampler *s, bool with_penalty)
     return n + (s->r.top_k ? 4 : 0) + (s->r.top_p_on ? 4 : 0) + 2;
 }
 
-wgml_status wgml_sampler_record(wgml_sampler *s, wgml_gpu_buf *logits, uint64_t offset,
-                                const int32_t *recent, uint32_t n_recent, uint64_t step)
+// Checks the logits' range.
+static wgml_status check_logits(wgml_sampler *s, wgml_gpu_buf *logits, uint64_t offset)
 {
-    if (!s) return WGML_ERR_INVALID_ARGUMENT;
     wgml_gpu *gpu = s->gpu;
     uint64_t bytes = 4ull * s->n_vocab;
-    if (!logits || (n_recent && !recent))
-        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "sampler: NULL argument");
+    if (!logits) return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "sampler: NULL argument");
     if (offset % wgml_gpu_info(gpu)->min_storage_buffer_offset_alignment ||
         offset > wgml_gpu_buf_size(logits) || bytes > wgml_gpu_buf_size(logits) - offset)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "sampler: %u logits at offset %llu do not fit an aligned range of "
                              "the %llu-byte buffer", s->n_vocab, (unsigned long long)offset,
                              (unsigned long long)wgml_gpu_buf_size(logits));
-    wgml_status st;
-    wgml_gpu_binding x = {logits, offset, bytes, 1};
+    return WGML_OK;
+}
+
+static wgml_status record_passes(wgml_sampler *s, wgml_gpu_binding x, wgml_gpu_buf *out,
+                                 uint32_t out_index, uint64_t step);
+
+wgml_status wgml_sampler_record(wgml_sampler *s, wgml_gpu_buf *logits, uint64_t offset,
+                                const int32_t *recent, uint32_t n_recent, uint64_t step)
+{
+    if (!s) return WGML_ERR_INVALID_ARGUMENT;
+    wgml_gpu *gpu = s->gpu;
+    if (n_recent && !recent)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "sampler: NULL argument");
+    wgml_status st = check_logits(s, logits, offset);
+    if (st) return st;
+    wgml_gpu_binding x = {logits, offset, 4ull * s->n_vocab, 1};
     if (s->r.penalty_on && n_recent) {
         uint32_t u = distinct_recent(recent, n_recent, s->r.last_n, s->n_vocab, s->scratch);
         if (u) {
@@ -399,6 +437,52 @@ wgml_status wgml_sampler_record(wgml_sampler *s, wgml_gpu_buf *logits, uint64_t 
                 return st;
         }
     }
+    return record_passes(s, x, NULL, 0, step);
+}
+
+wgml_status wgml_sampler_record_chained(wgml_sampler *s, wgml_gpu_buf *logits, uint64_t offset,
+                                        wgml_gpu_buf *tokens, uint32_t first, uint32_t n_recent,
+                                        uint32_t out, uint64_t step)
+{
+    if (!s) return WGML_ERR_INVALID_ARGUMENT;
+    wgml_gpu *gpu = s->gpu;
+    if (!tokens) return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "sampler: NULL argument");
+    wgml_status st = check_logits(s, logits, offset);
+    if (st) return st;
+    uint64_t need = 4ull * ((uint64_t)first + n_recent > (uint64_t)out + 1
+                                ? (uint64_t)first + n_recent : (uint64_t)out + 1);
+    if (need > wgml_gpu_buf_size(tokens))
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "sampler: token elements up to %llu are past the %llu-byte buffer",
+                             (unsigned long long)(need / 4 - 1),
+                             (unsigned long long)wgml_gpu_buf_size(tokens));
+    wgml_gpu_binding x = {logits, offset, 4ull * s->n_vocab, 1};
+    if (s->r.penalty_on && n_recent) {
+        // The last repeat_last_n of them, as wgml_sampler_record takes.
+        if (n_recent > s->r.last_n) {
+            first += n_recent - s->r.last_n;
+            n_recent = s->r.last_n;
+        }
+        struct {
+            uint32_t n_vocab, count;
+            float penalty, inv_penalty;
+            uint32_t first, pad[3];
+        } pp = {s->n_vocab, n_recent, s->r.penalty, s->r.inv_penalty, first, {0, 0, 0}};
+        wgml_gpu_binding b[2] = {x, {tokens, 0, 0, 2}};
+        if ((st = wgml_gpu_dispatch(gpu, s->pipe[PIPE_PENALTY_GPU], &pp, sizeof pp, b, 2,
+                                    (n_recent + WG - 1) / WG, 1, 1)))
+            return st;
+    }
+    return record_passes(s, x, tokens, out, step);
+}
+
+// The passes after the penalty; with `out`, the final one also stores the id
+// at element out_index of it.
+static wgml_status record_passes(wgml_sampler *s, wgml_gpu_binding x, wgml_gpu_buf *out,
+                                 uint32_t out_index, uint64_t step)
+{
+    wgml_gpu *gpu = s->gpu;
+    wgml_status st;
     pass_params pp = {
         .n = s->n_vocab, .items = s->items, .groups = s->groups,
         .flags = (s->r.top_k ? FLAG_TOP_K : 0) | (s->r.top_p_on ? FLAG_TOP_P : 0) |
@@ -406,14 +490,17 @@ wgml_status wgml_sampler_record(wgml_sampler *s, wgml_gpu_buf *logits, uint64_t 
         .top_k = s->r.top_k, .top_p32 = s->r.top_p32, .min_p_log = s->r.min_p_log,
         .inv_temp = s->r.inv_temp,
         .seed_lo = (uint32_t)s->params.seed, .seed_hi = (uint32_t)(s->params.seed >> 32),
-        .step_lo = (uint32_t)step, .step_hi = (uint32_t)(step >> 32),
+        .step_lo = (uint32_t)step, .step_hi = (uint32_t)(step >> 32), .out_index = out_index,
     };
-    wgml_gpu_binding b[3] = {x, {s->work, 0, 0, 2}, {s->hist, 0, 0, 3}};
+    wgml_gpu_binding b[4] = {x, {s->work, 0, 0, 2}, {s->hist, 0, 0, 3}, {out, 0, 0, 4}};
     if ((st = wgml_gpu_dispatch(gpu, s->pipe[PIPE_MAX], &pp, sizeof pp, b, 3, s->groups, 1, 1)))
         return st;
     pp.op_in = OP_MAX;
     if (s->r.greedy)
-        return wgml_gpu_dispatch(gpu, s->pipe[PIPE_GREEDY], &pp, sizeof pp, b + 1, 2, 1, 1, 1);
+        return out ? wgml_gpu_dispatch(gpu, s->pipe[PIPE_GREEDY_OUT], &pp, sizeof pp, b + 1, 3,
+                                       1, 1, 1)
+                   : wgml_gpu_dispatch(gpu, s->pipe[PIPE_GREEDY], &pp, sizeof pp, b + 1, 2,
+                                       1, 1, 1);
     // Each later pass applies the state update its predecessor's output allows.
     for (uint32_t kind = 0; kind < 2; kind++) {
         if (kind == 0 ? !s->r.top_k : !s->r.top_p_on) continue;
@@ -433,7 +520,8 @@ wgml_status wgml_sampler_record(wgml_sampler *s, wgml_gpu_buf *logits, uint64_t 
         return st;
     pp.slot++;
     pp.op_in = OP_NONE;
-    return wgml_gpu_dispatch(gpu, s->pipe[PIPE_FINAL], &pp, sizeof pp, b, 3, 1, 1, 1);
+    return wgml_gpu_dispatch(gpu, s->pipe[out ? PIPE_FINAL_OUT : PIPE_FINAL], &pp, sizeof pp, b,
+                             out ? 4 : 3, 1, 1, 1);
 }
 
 wgml_status wgml_sampler_result(wgml_sampler *s, int32_t *token)

@@ -66,6 +66,16 @@ void wgml_sampler_free(wgml_sampler *s);
 // result and the work buffers are the sampler's.
 wgml_status wgml_sampler_record(wgml_sampler *s, wgml_gpu_buf *logits, uint64_t offset,
                                 const int32_t *recent, uint32_t n_recent, uint64_t step);
+// Chained generation: as wgml_sampler_record, with the penalty's recent
+// tokens read on the GPU from `tokens` (u32 ids, e.g. a model's token
+// buffer) at elements first .. first + n_recent - 1 (the last repeat_last_n
+// of them count), and the chosen id also stored at element `out` of tokens,
+// where the next step's forward pass reads it. Any number of these may be
+// recorded into one run (they use the sampler's work buffers in turn);
+// wgml_sampler_result gives the last one's id.
+wgml_status wgml_sampler_record_chained(wgml_sampler *s, wgml_gpu_buf *logits, uint64_t offset,
+                                        wgml_gpu_buf *tokens, uint32_t first, uint32_t n_recent,
+                                        uint32_t out, uint64_t step);
 // After the run was submitted: the chosen id.
 wgml_status wgml_sampler_result(wgml_sampler *s, int32_t *token);
 // After the run was submitted: the random number the draw used (0 when greedy; tests).

@@ -67,6 +67,25 @@ static wgml_status pipeline(wgml_gpu *gpu, const char *family, const char *entry
     return wgml_gpu_pipeline_get(gpu, &k, out);
 }
 
+// What a kernel's prelude depends on, for the pipeline memo (gpu.h): the
+// entry point (a string literal), and a few numbers.
+typedef struct memo_key {
+    const char *entry;
+    uint32_t v[3];
+} memo_key;
+static const char DECODER_MEMO[] = "decoder";
+
+static memo_key key_of(const char *entry, uint32_t a, uint32_t b, uint32_t c)
+{
+    memo_key k;
+    memset(&k, 0, sizeof k);
+    k.entry = entry;
+    k.v[0] = a;
+    k.v[1] = b;
+    k.v[2] = c;
+    return k;
+}
+
 // ================================================================ RoPE
 
 void wgml_rope_table_fill(const wgml_rope_params *r, uint32_t n_pos, float *table)
@@ -113,12 +132,16 @@ static wgml_status rope_dispatch(wgml_gpu *gpu, const char *entry, wgml_dtype kv
     wgml_status st = wgml_ops_grid(gpu, (units + ROPE_WG - 1) / ROPE_WG, &gx, &gy);
     if (st) return st;
     rp->groups_x = gx;
-    wgml_text t = {0};
-    wgml_text_printf(&t, "%s", kv_alias(kv));
-    wgml_gpu_pipeline *pl;
-    st = pipeline(gpu, "rope", entry, &t, NULL, 0, &pl);
-    wgml_text_free(&t);
-    if (st) return st;
+    memo_key key = key_of(entry, (uint32_t)kv, 0, 0);
+    wgml_gpu_pipeline *pl = wgml_gpu_pipeline_recall(gpu, DECODER_MEMO, &key, sizeof key);
+    if (!pl) {
+        wgml_text t = {0};
+        wgml_text_printf(&t, "%s", kv_alias(kv));
+        st = pipeline(gpu, "rope", entry, &t, NULL, 0, &pl);
+        wgml_text_free(&t);
+        if (st) return st;
+        wgml_gpu_pipeline_remember(gpu, DECODER_MEMO, &key, sizeof key, pl);
+    }
     return wgml_gpu_dispatch(gpu, pl, rp, sizeof *rp, b, nb, gx, gy, 1);
 }
 
@@ -278,14 +301,21 @@ wgml_status wgml_op_attn_decode(wgml_gpu *gpu, const wgml_attn_args *a)
     if ((st = wgml_ops_check_view(gpu, "attn_decode", "scratch", a->scratch,
                                   wgml_attn_decode_scratch_bytes(a->heads, a->head_dim, n_keys))))
         return st;
-    wgml_text t = {0};
-    wgml_text_printf(&t, "%sconst HD: u32 = %uu;\nconst G: u32 = %uu;\n", kv_alias(a->kv_type),
-                     a->head_dim, G);
-    wgml_gpu_pipeline *tile, *combine;
-    st = pipeline(gpu, "attn_decode", "tile", &t, NULL, 0, &tile);
-    if (!st) st = pipeline(gpu, "attn_decode", "combine", &t, NULL, 0, &combine);
-    wgml_text_free(&t);
-    if (st) return st;
+    memo_key kt = key_of("tile", (uint32_t)a->kv_type, a->head_dim, G),
+             kc = key_of("combine", (uint32_t)a->kv_type, a->head_dim, G);
+    wgml_gpu_pipeline *tile = wgml_gpu_pipeline_recall(gpu, DECODER_MEMO, &kt, sizeof kt),
+                      *combine = wgml_gpu_pipeline_recall(gpu, DECODER_MEMO, &kc, sizeof kc);
+    if (!tile || !combine) {
+        wgml_text t = {0};
+        wgml_text_printf(&t, "%sconst HD: u32 = %uu;\nconst G: u32 = %uu;\n",
+                         kv_alias(a->kv_type), a->head_dim, G);
+        st = pipeline(gpu, "attn_decode", "tile", &t, NULL, 0, &tile);
+        if (!st) st = pipeline(gpu, "attn_decode", "combine", &t, NULL, 0, &combine);
+        wgml_text_free(&t);
+        if (st) return st;
+        wgml_gpu_pipeline_remember(gpu, DECODER_MEMO, &kt, sizeof kt, tile);
+        wgml_gpu_pipeline_remember(gpu, DECODER_MEMO, &kc, sizeof kc, combine);
+    }
     struct {
         uint32_t n_keys, capacity, tiles, q_off, out_off;
         float scale;
@@ -375,13 +405,17 @@ static wgml_status rows_dispatch(wgml_gpu *gpu, const char *entry, wgml_quant q,
     wgml_status st = wgml_ops_grid(gpu, groups, &gx, &gy);
     if (st) return st;
     rp->groups_x = gx;
-    wgml_text t = {0};
-    wgml_text_printf(&t, "fn w_at(row: u32, col: u32) -> f32 { return %s(row, col); }\n",
-                     w_at_fn(q));
-    wgml_gpu_pipeline *pl;
-    st = pipeline(gpu, "decoder_rows", entry, &t, NULL, 0, &pl);
-    wgml_text_free(&t);
-    if (st) return st;
+    memo_key key = key_of(entry, (uint32_t)q, 1, 0);
+    wgml_gpu_pipeline *pl = wgml_gpu_pipeline_recall(gpu, DECODER_MEMO, &key, sizeof key);
+    if (!pl) {
+        wgml_text t = {0};
+        wgml_text_printf(&t, "fn w_at(row: u32, col: u32) -> f32 { return %s(row, col); }\n",
+                         w_at_fn(q));
+        st = pipeline(gpu, "decoder_rows", entry, &t, NULL, 0, &pl);
+        wgml_text_free(&t);
+        if (st) return st;
+        wgml_gpu_pipeline_remember(gpu, DECODER_MEMO, &key, sizeof key, pl);
+    }
     return wgml_gpu_dispatch(gpu, pl, rp, sizeof *rp, b, nb, gx, gy, 1);
 }
 

@@ -9,8 +9,10 @@
 enum {
     GEMV_WG = 256,         // invocations per workgroup
     GEMV_CHUNK_SLOTS = 256,   // blocks of quantised x (all vectors) per chunk: 10 KiB of workgroup memory
-    SLOT_WV = 1, SLOT_WS = 2, SLOT_X = 3, SLOT_Y = 4,
+    SLOT_WV = 1, SLOT_WS = 2, SLOT_X = 3, SLOT_Y = 4, SLOT_GAMMA = 5,
 };
+
+static const char GEMV_MEMO[] = "gemv";   // the pipeline memo's kind (by address)
 
 const char *wgml_gemv_math_name(wgml_gemv_math m)
 {
@@ -150,15 +152,28 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
                              v.reduce);
 
     uint32_t tpr = v.threads_per_row;
-    if (tpr == 0) {
+    bool integer = v.math == WGML_GEMV_MATH_DOT4 || v.math == WGML_GEMV_MATH_DOT4_EMULATED;
+    uint32_t rb_auto = 1;
+    if (tpr == 0 && integer) {
+        // Measured on an H100 (wgml bench gemv, bench/results/2026-11-21-h100-decode):
+        // about four blocks per invocation (8 to 64 invocations a group) and
+        // groups of 4 rows from N = 4096 (2 from 1024) were the fastest or
+        // within 10% of it for every decode shape of SmolLM2-135M and
+        // Llama-3-8B; the previous rule (2^18 invocations in all, at least a
+        // subgroup a row) was up to 4.7x slower (SmolLM2's output matrix).
+        uint32_t units = units_per_row(q, v.math, a->K, NULL);
+        tpr = 8;
+        while (tpr < 64 && 4 * tpr < units) tpr *= 2;
+        rb_auto = a->N >= 4096 ? 4 : a->N >= 1024 ? 2 : 1;
+        // At most 4 sums an invocation (rows x vectors): more took lavapipe's
+        // compiler 10 to 60 s a pipeline (see WGML_GEMV_MAX_M).
+        uint32_t M = a->M ? a->M : 1;
+        while (rb_auto > 1 && rb_auto * M > 4) rb_auto /= 2;
+    } else if (tpr == 0) {
         // About 2^18 invocations in all, enough to cover a large GPU's memory
-        // latency; at least 32 per row (16 for the integer kernel, whose
-        // workgroups quantise x once for all their rows); no more than a row
-        // has units. Not yet tuned by measurement: wgml_gemv_variant
-        // overrides it.
-        bool integer = v.math == WGML_GEMV_MATH_DOT4 || v.math == WGML_GEMV_MATH_DOT4_EMULATED;
+        // latency; at least 32 per row; no more than a row has units.
         uint64_t want = (1u << 18) / (a->N ? a->N : 1);
-        tpr = integer ? 16 : 32;
+        tpr = 32;
         while (tpr < GEMV_WG && tpr * 2 <= want) tpr *= 2;
         uint32_t units = units_per_row(q, v.math, a->K, NULL);
         while (tpr > 1 && tpr / 2 >= units) tpr /= 2;
@@ -168,11 +183,15 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "gemv: threads_per_row %u is not a power of two up to %d", tpr,
                              GEMV_WG);
-    if (v.reduce == WGML_GEMV_REDUCE_SUBGROUP && tpr < sg)
-        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
-                             "gemv: subgroup reduction needs threads_per_row >= the subgroup "
-                             "size %u", sg);
+    // Below the subgroup size a group's invocations sit inside one subgroup
+    // (consecutive indices) and reduce with shuffles.
     v.threads_per_row = tpr;
+    uint32_t rb = v.rows_per_group;
+    if (rb == 0) rb = rb_auto;
+    if (rb != 1 && rb != 2 && rb != 4)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "gemv: rows_per_group %u is not 1, 2 or 4", rb);
+    v.rows_per_group = rb;
     *out = v;
     return WGML_OK;
 }
@@ -245,6 +264,16 @@ static const char IDOT4_EMULATED[] =
 
 static void emit_reduce(wgml_text *t, wgml_gemv_reduce reduce, uint32_t sg, uint32_t tpr)
 {
+    if (reduce == WGML_GEMV_REDUCE_SUBGROUP && tpr < sg) {
+        // A butterfly inside the subgroup: every invocation of the group ends
+        // with the group's sum.
+        wgml_text_printf(t, "fn row_reduce(v: vec4<f32>, li: u32) -> vec4<f32> {\n"
+                            "    var s = v;\n"
+                            "    for (var o = TPR / 2u; o > 0u; o = o / 2u) { s += subgroupShuffleXor(s, o); }\n"
+                            "    return s;\n"
+                            "}\n");
+        return;
+    }
     if (reduce == WGML_GEMV_REDUCE_SUBGROUP && tpr == sg) {
         wgml_text_printf(t, "fn row_reduce(v: vec4<f32>, li: u32) -> vec4<f32> "
                             "{ return subgroupAdd(v); }\n");
@@ -289,15 +318,61 @@ static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_
                          uint32_t sg, uint32_t M)
 {
     wgml_quant q = a->format;
-    uint32_t K = a->K, tpr = v->threads_per_row;
+    uint32_t K = a->K, tpr = v->threads_per_row, rb = v->rows_per_group;
     bool integer = v->math == WGML_GEMV_MATH_DOT4 || v->math == WGML_GEMV_MATH_DOT4_EMULATED;
+    uint32_t ur = (integer ? 2 : 4) / rb;
     if (v->reduce == WGML_GEMV_REDUCE_SUBGROUP) wgml_text_printf(t, "enable subgroups;\n");
     wgml_text_printf(t,
-                     "const M: u32 = %uu;\nconst MV: u32 = %uu;\nconst WG: u32 = %uu;\n"
-                     "const TPR: u32 = %uu;\nconst RPW: u32 = %uu;\nconst CB: u32 = %uu;\n",
-                     M, (M + 3) / 4, (unsigned)GEMV_WG, tpr, (unsigned)GEMV_WG / tpr,
-                     integer ? GEMV_CHUNK_SLOTS / M : 1);
-    if (K % 4 == 0) {
+                     "const M: u32 = %uu;\nconst WG: u32 = %uu;\n"
+                     "const TPR: u32 = %uu;\nconst RPW: u32 = %uu;\nconst CB: u32 = %uu;\n"
+                     "const RB: u32 = %uu;\nconst UR: u32 = %uu;\nconst RBMV: u32 = %uu;\n",
+                     M, (unsigned)GEMV_WG, tpr, (unsigned)GEMV_WG / tpr,
+                     integer ? GEMV_CHUNK_SLOTS / M : 1, rb, ur ? ur : 1, (rb * M + 3) / 4);
+    wgml_text_printf(t, "fn y_store(i: u32, v: f32) { y[i] = %s; }\n",
+                     a->accumulate ? "y[i] + v" : "v");
+    if (a->input == WGML_GEMV_IN_RMSNORM) {
+        // The vector's scale as wgml_op_add_rmsnorm computes it (decoder_rows.wgsl):
+        // strided fma sums over WG invocations, a tree, inverseSqrt(mean + eps);
+        // then x * scale * gamma, in that order.
+        wgml_text_printf(t,
+                         "@group(0) @binding(%d) var<storage, read> x: array<vec4<f32>>;\n"
+                         "@group(0) @binding(%d) var<storage, read> gamma: array<vec4<f32>>;\n"
+                         "var<workgroup> norm_red: array<f32, WG>;\n"
+                         "var<workgroup> norm_inv: array<f32, M>;\n"
+                         "fn x_load(m: u32, v: u32) -> vec4<f32> {\n"
+                         "    return x[m * (p.k >> 2u) + v] * norm_inv[m] * gamma[v];\n"
+                         "}\n"
+                         "fn x_prologue(li: u32) {\n"
+                         "    for (var m = 0u; m < M; m++) {\n"
+                         "        var ss = 0.0;\n"
+                         "        for (var c = li; c < p.k; c += WG) {\n"
+                         "            let i = m * p.k + c;\n"
+                         "            let v = x[i / 4u][i %% 4u];\n"
+                         "            ss = fma(v, v, ss);\n"
+                         "        }\n"
+                         "        norm_red[li] = ss;\n"
+                         "        for (var s = WG / 2u; s > 0u; s = s / 2u) {\n"
+                         "            workgroupBarrier();\n"
+                         "            if (li < s) { norm_red[li] += norm_red[li + s]; }\n"
+                         "        }\n"
+                         "        workgroupBarrier();\n"
+                         "        if (li == 0u) { norm_inv[m] = inverseSqrt(norm_red[0] / f32(p.k) + p.eps); }\n"
+                         "        workgroupBarrier();\n"
+                         "    }\n"
+                         "}\n",
+                         SLOT_X, SLOT_GAMMA);
+    } else if (a->input == WGML_GEMV_IN_SWIGLU) {
+        // wgml_op_swiglu's arithmetic, element for element; rows of 2K.
+        wgml_text_printf(t,
+                         "@group(0) @binding(%d) var<storage, read> x: array<vec4<f32>>;\n"
+                         "fn x_load(m: u32, v: u32) -> vec4<f32> {\n"
+                         "    let g = x[m * (p.k >> 1u) + v];\n"
+                         "    let u = x[m * (p.k >> 1u) + (p.k >> 2u) + v];\n"
+                         "    return g / (1.0 + exp(-g)) * u;\n"
+                         "}\n"
+                         "fn x_prologue(li: u32) {}\n",
+                         SLOT_X);
+    } else if (K % 4 == 0) {
         // Blocks past K exist only for I8 rows that are not a multiple of 32.
         wgml_text_printf(t,
                          "@group(0) @binding(%d) var<storage, read> x: array<vec4<f32>>;\n"
@@ -317,6 +392,7 @@ static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_
                          "}\n",
                          SLOT_X);
     }
+    if (a->input == WGML_GEMV_IN_PLAIN) wgml_text_printf(t, "fn x_prologue(li: u32) {}\n");
     wgml_text_printf(t, "fn unit_fetch(row: u32, u: u32) -> Raw { return %s(row, u); }\n",
                      fetch_fn(q, v->math, K));
     if (v->math == WGML_GEMV_MATH_F16)
@@ -335,6 +411,8 @@ static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_
 // The uniform of gemv.wgsl (struct Params).
 typedef struct gemv_params {
     uint32_t n, k, kb, units, sc_base, groups_x, row_v, row_s;
+    float eps;
+    uint32_t pad[3];
 } gemv_params;
 
 static gemv_params params_of(const wgml_gemv_args *a, const wgml_gemv_variant *v, uint32_t gx)
@@ -354,6 +432,7 @@ static gemv_params params_of(const wgml_gemv_args *a, const wgml_gemv_variant *v
         .groups_x = gx,
         .row_v = (uint32_t)(row_bytes / 16),
         .row_s = (uint32_t)(by_element ? K : row_bytes / 4),
+        .eps = a->eps,
     };
     return p;
 }
@@ -373,29 +452,66 @@ wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "gemv: K = %u does not suit %s weights (block formats need a "
                              "multiple of 32, i8 of 4)", K, wgml_quant_name(a->format));
+    if ((unsigned)a->input > WGML_GEMV_IN_SWIGLU)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "gemv: unknown input rule %d",
+                             a->input);
+    if (a->input != WGML_GEMV_IN_PLAIN && K % 4)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "gemv: a fused input rule needs K a multiple of 4, not %u", K);
+    if (a->input == WGML_GEMV_IN_RMSNORM && !(a->eps >= 0 && a->eps < 1))
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "gemv: RMSNorm epsilon %g",
+                             (double)a->eps);
     wgml_gemv_variant v;
     wgml_status st;
     if ((st = wgml_gemv_resolve(gpu, a, &v))) return st;
     uint64_t wbytes = wgml_gemv_packed_bytes(a->format, N, K);
+    uint64_t x_cols = a->input == WGML_GEMV_IN_SWIGLU ? 2ull * K : K;
     if ((st = wgml_ops_check_view(gpu, "gemv", "w", a->w, wbytes)) ||
-        (st = wgml_ops_check_view(gpu, "gemv", "x", a->x, 4ull * M * K)) ||
-        (st = wgml_ops_check_view(gpu, "gemv", "y", a->y, 4ull * M * N)))
+        (st = wgml_ops_check_view(gpu, "gemv", "x", a->x, 4ull * M * x_cols)) ||
+        (st = wgml_ops_check_view(gpu, "gemv", "y", a->y, 4ull * M * N)) ||
+        (a->input == WGML_GEMV_IN_RMSNORM &&
+         (st = wgml_ops_check_view(gpu, "gemv", "gamma", a->gamma, 4ull * K))))
         return st;
-    uint32_t rpw = GEMV_WG / v.threads_per_row, gx, gy;
+    if (a->accumulate && a->x.buf == a->y.buf)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "gemv: y (accumulated into) must not be x's buffer");
+    uint32_t rpw = GEMV_WG / v.threads_per_row * v.rows_per_group, gx, gy;
     if ((st = wgml_ops_grid(gpu, (N + rpw - 1) / rpw, &gx, &gy))) return st;
 
-    wgml_text t = {0};
-    emit_prelude(&t, a, &v, fixed_subgroup(wgml_gpu_info(gpu)), M);
-    if (t.failed) {
+    // Everything the prelude depends on: a decode step records the same few
+    // variants again and again, and composing the text costs more than the
+    // dispatch.
+    struct {
+        uint8_t format, math, reduce, input, accumulate, k_mod_32;
+        uint16_t tpr, rb, M, sg;
+    } key;
+    memset(&key, 0, sizeof key);
+    key.format = (uint8_t)a->format;
+    key.math = (uint8_t)v.math;
+    key.reduce = (uint8_t)v.reduce;
+    key.input = (uint8_t)a->input;
+    key.accumulate = a->accumulate;
+    key.k_mod_32 = (uint8_t)(K % 32);
+    key.tpr = (uint16_t)v.threads_per_row;
+    key.rb = (uint16_t)v.rows_per_group;
+    key.M = (uint16_t)M;
+    key.sg = (uint16_t)fixed_subgroup(wgml_gpu_info(gpu));
+    wgml_gpu_pipeline *p = wgml_gpu_pipeline_recall(gpu, GEMV_MEMO, &key, sizeof key);
+    if (!p) {
+        wgml_text t = {0};
+        emit_prelude(&t, a, &v, key.sg, M);
+        if (t.failed) {
+            wgml_text_free(&t);
+            return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+        bool integer = v.math == WGML_GEMV_MATH_DOT4 || v.math == WGML_GEMV_MATH_DOT4_EMULATED;
+        wgml_gpu_kernel k = {.family = "gemv", .entry = integer ? "gemv_int" : "gemv",
+                             .prelude = t.s};
+        st = wgml_gpu_pipeline_get(gpu, &k, &p);
         wgml_text_free(&t);
-        return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        if (st) return st;
+        wgml_gpu_pipeline_remember(gpu, GEMV_MEMO, &key, sizeof key, p);
     }
-    bool integer = v.math == WGML_GEMV_MATH_DOT4 || v.math == WGML_GEMV_MATH_DOT4_EMULATED;
-    wgml_gpu_kernel k = {.family = "gemv", .entry = integer ? "gemv_int" : "gemv", .prelude = t.s};
-    wgml_gpu_pipeline *p;
-    st = wgml_gpu_pipeline_get(gpu, &k, &p);
-    wgml_text_free(&t);
-    if (st) return st;
     // A binding the kernel does not use is not in its layout and must not be
     // bound: the 16-byte view serves the wide fetches, the 4-byte view the
     // narrow ones, the scales and I8's row scales.
@@ -405,12 +521,14 @@ wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
                 !strncmp(fetch, "fetch_q", 7);
     bool narrow = (strcmp(fetch, "fetch_f32_4") && strcmp(fetch, "fetch_f16_8") &&
                    strcmp(fetch, "fetch_i8_16")) || a->format == WGML_QUANT_I8;
-    wgml_gpu_binding b[4];
+    wgml_gpu_binding b[5];
     size_t nb = 0;
     if (wide) b[nb++] = (wgml_gpu_binding){a->w.buf, a->w.offset, 0, SLOT_WV};
     if (narrow) b[nb++] = (wgml_gpu_binding){a->w.buf, a->w.offset, 0, SLOT_WS};
     b[nb++] = (wgml_gpu_binding){a->x.buf, a->x.offset, 0, SLOT_X};
     b[nb++] = (wgml_gpu_binding){a->y.buf, a->y.offset, 0, SLOT_Y};
+    if (a->input == WGML_GEMV_IN_RMSNORM)
+        b[nb++] = (wgml_gpu_binding){a->gamma.buf, a->gamma.offset, 0, SLOT_GAMMA};
     gemv_params params = params_of(a, &v, gx);
     return wgml_gpu_dispatch(gpu, p, &params, sizeof params, b, nb, gx, gy, 1);
 }

@@ -36,7 +36,8 @@
  *           emulated, with shifts, with the same integer result. The automatic
  *           choice takes DOT4 for the integer formats where the device has
  *           the feature and FLOAT otherwise.
- *   threads_per_row  invocations sharing one row (power of two, 1..256)
+ *   threads_per_row  invocations sharing one group of rows (power of two, 1..256)
+ *   rows_per_group   rows each group of invocations computes together (1, 2, 4)
  *
  * Bytes per call (wgml_op_gemv_cost) count the weights in their storage
  * format (the GPU layout, which has GGUF's size), x and y once each.
@@ -68,8 +69,22 @@ typedef enum wgml_gemv_math {
 typedef struct wgml_gemv_variant {
     wgml_gemv_reduce reduce;
     wgml_gemv_math math;
-    uint32_t threads_per_row;   // 0 = automatic
+    uint32_t threads_per_row;   // invocations sharing a group of rows; 0 = automatic
+    uint32_t rows_per_group;    // rows each group computes (1, 2 or 4): x is read once for
+                                // them, and their loads are in flight together; 0 = automatic
 } wgml_gemv_variant;
+
+// What the GEMV does to x before the product and to y after it, fusing the
+// decode step's row ops into it (x is read through these rules; nothing is
+// written but y):
+typedef enum wgml_gemv_input {
+    WGML_GEMV_IN_PLAIN = 0,   // x
+    WGML_GEMV_IN_RMSNORM,     // x / sqrt(mean(x^2) + eps) * gamma per vector, with
+                              // wgml_op_add_rmsnorm's arithmetic (every workgroup
+                              // computes the vector's scale the same way)
+    WGML_GEMV_IN_SWIGLU,      // silu(g) * u, x holding M rows of 2K: g = x[m, 0:K],
+                              // u = x[m, K:2K] (a stacked gate | up projection)
+} wgml_gemv_input;
 
 typedef struct wgml_gemv_args {
     wgml_quant format;
@@ -79,6 +94,10 @@ typedef struct wgml_gemv_args {
     uint32_t N, K;
     uint32_t M;    // 0 means 1; at most WGML_GEMV_MAX_M
     wgml_gemv_variant variant;   // zero: automatic
+    wgml_gemv_input input;       // fused input rule (K a multiple of 4 unless PLAIN)
+    wgml_view gamma;             // RMSNORM: K f32
+    float eps;                   // RMSNORM
+    bool accumulate;             // y += W x (a residual add) instead of y = W x
 } wgml_gemv_args;
 
 const char *wgml_gemv_math_name(wgml_gemv_math m);

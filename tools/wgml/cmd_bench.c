@@ -18,6 +18,7 @@ static const char USAGE[] =
     "usage: wgml bench [--json] [--quick] [--op NAME] [--iters N] [--repeat N]\n"
     "       wgml bench fusion [options]   (see wgml bench fusion --help)\n"
     "       wgml bench embed [options]    (see wgml bench embed --help)\n"
+    "       wgml bench gemv [options]     (see wgml bench gemv --help)\n"
     "\n"
     "Times each op (unary scale/gelu/silu, binary add/mul, softmax, layernorm,\n"
     "rmsnorm, matmul f32 and f16, matmul_nt f32 and with f16 weights, attention\n"
@@ -382,6 +383,7 @@ int wgml_cmd_bench(int argc, char **argv)
     bench_opts o = {.iters = -1, .repeat = -1};
     if (argc > 1 && !strcmp(argv[1], "fusion")) return wgml_cmd_bench_fusion(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "embed")) return wgml_cmd_bench_embed(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "gemv")) return wgml_cmd_bench_gemv(argc - 1, argv + 1);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {

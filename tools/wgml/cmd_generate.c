@@ -60,6 +60,8 @@ static const char COMMON_USAGE[] =
     "  --seed N              random seed (default: from the clock; printed by --json)\n"
     "  --ignore-eos          go on past end-of-generation tokens\n"
     "  --ctx N               context length in tokens (default: min(model's, 4096))\n"
+    "  --decode-batch N      decode steps per GPU submit, 1..64 (default 16); the\n"
+    "                        text comes in bursts of N tokens and does not depend on it\n"
     "  --f32                 f32 activations and KV cache (default: f16 cache where\n"
     "                        the device has shader-f16)\n";
 
@@ -135,6 +137,9 @@ static int parse(int argc, char **argv, bool is_chat, options *o)
             if (!*v || *e2 || errno || *v == '-') goto bad;
             o->gp.seed = s;
             o->seed_given = true;
+        } else if (!strcmp(a, "--decode-batch")) {
+            if (!cli_parse_long(v, 1, 64, &n)) goto bad;
+            o->gp.decode_batch = (uint32_t)n;
         } else if (!strcmp(a, "--ctx")) {
             if (!cli_parse_long(v, 1, 1L << 24, &n)) goto bad;
             o->n_ctx = n;

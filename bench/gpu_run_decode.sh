@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# One call on the GPU machine (device tool) for decode speed: the GPU tests of
+# what decode now rests on (chained sampling, fused GEMVs, bind group cache,
+# readbacks), then `wgml generate` on `wgml synth` models of SmolLM2-135M's
+# (Q4_1) and Llama-3-8B's (Q4_0) shapes as bench/gpu_run_models.sh runs them,
+# the decode step breakdown (test_generate timing) and the GEMV variant sweep
+# (wgml bench gemv). Everything goes to $OUT as it comes (a timeout keeps
+# what was written).
+# Needs .deps/dawn and .gl carried; VOCAB (GPT-2's vocabulary GGUF) for the
+# generation tests, skipped without it. STAGES (default "test smol 8b timing
+# sweep") picks what runs.
+set -uo pipefail
+out=${OUT:-/tmp/out}; mkdir -p "$out"
+stages=${STAGES:-test smol 8b timing sweep}
+has() { case " $stages " in *" $1 "*) return 0;; esac; return 1; }
+for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+[ -f "$nv_icd" ] && export VK_DRIVER_FILES=$nv_icd
+export XDG_RUNTIME_DIR=/tmp/xdg; mkdir -p $XDG_RUNTIME_DIR; chmod 700 $XDG_RUNTIME_DIR
+log="$out/log.txt"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$log"
+echo "commit ${WGML_COMMIT:-unknown}" | tee -a "$log"
+t0=$(date +%s)
+cmake -S . -B build/dawn -G Ninja -DWGML_WEBGPU=dawn >/dev/null &&
+  cmake --build build/dawn -j16 >/dev/null || { echo "build failed" | tee -a "$log"; exit 1; }
+echo "built in $(( $(date +%s) - t0 )) s" | tee -a "$log"
+W=build/dawn/wgml
+T=build/dawn/tests
+if has test; then
+  echo "=== tests" | tee -a "$log"
+  for t in "test_gpu bind_cache" "test_gpu readback_overlap" "test_gpu profile" \
+           "test_sampler chained" "test_gemv fused" "test_gemv q4_0 dot4" "test_gemv q4_1 float" \
+           "test_llama_ops attn_decode_f16" "test_llama q4_0" "test_llama mixed"; do
+    timeout 20 $T/$t > /tmp/t.txt 2>&1; rc=$?
+    echo "$t: rc=$rc $(grep -E '^ok|cases passed|FAIL' /tmp/t.txt | tail -1)" | tee -a "$log"
+  done
+  if [ -n "${VOCAB:-}" ]; then
+    for t in batch greedy stops; do
+      timeout 30 $T/test_generate $t "$VOCAB" > /tmp/t.txt 2>&1; rc=$?
+      echo "test_generate $t: rc=$rc $(grep -E '^ok|FAIL' /tmp/t.txt | tail -1)" | tee -a "$log"
+    done
+  fi
+fi
+python3 -c "
+import random; random.seed(1); w=['alpha','beta','gamma','delta','river','stone','cloud','light','paper','music']
+print(' '.join(random.choice(w) for _ in range(160)))" > /tmp/prompt.txt
+gen() {   # preset type extra-args...
+  local preset=$1 type=$2; shift 2
+  timeout 60 $W generate -m /tmp/$preset.gguf -f /tmp/prompt.txt -n 128 --temp 0 --ignore-eos \
+    --ctx 2048 --json "$@" |
+    python3 -c "import json,sys; d=json.load(sys.stdin); d.pop('text',None); d['preset']='$preset'; d['type']='$type'; d['args']='$*'; print(json.dumps(d))" |
+    tee -a "$out/generate.jsonl" | python3 -c "import json,sys; d=json.load(sys.stdin); print('$preset $* prefill %.0f tok/s, decode %.1f tok/s, %d tokens' % (d['prefill_tokens_per_s'], d['decode_tokens_per_s'], d['generated_tokens']))" | tee -a "$log"
+}
+if has smol; then
+  echo "=== SmolLM2-135M shape, q4_1" | tee -a "$log"
+  timeout 60 $W synth --preset smollm2-135m --type q4_1 --output /tmp/smollm2-135m.gguf >/dev/null
+  gen smollm2-135m q4_1; gen smollm2-135m q4_1; gen smollm2-135m q4_1
+  for b in 1 4 8 32; do gen smollm2-135m q4_1 --decode-batch $b; done
+fi
+if has timing && [ -f /tmp/smollm2-135m.gguf ]; then
+  echo "=== decode step breakdown (SmolLM2 shape)" | tee -a "$log"
+  timeout 60 $T/test_generate timing /tmp/smollm2-135m.gguf 2>&1 | tee -a "$log"
+fi
+if has 8b; then
+  echo "=== Llama-3-8B shape, q4_0" | tee -a "$log"
+  t1=$(date +%s)
+  timeout 90 $W synth --preset llama3-8b --type q4_0 --output /tmp/llama3-8b.gguf >/dev/null
+  echo "synth in $(( $(date +%s) - t1 )) s" | tee -a "$log"
+  gen llama3-8b q4_0; gen llama3-8b q4_0; gen llama3-8b q4_0 --decode-batch 4
+fi
+if has timing && [ -f /tmp/llama3-8b.gguf ]; then
+  echo "=== decode step breakdown (Llama-3-8B shape)" | tee -a "$log"
+  timeout 60 $T/test_generate timing /tmp/llama3-8b.gguf 2>&1 | tee -a "$log"
+fi
+rm -f /tmp/llama3-8b.gguf
+if has sweep; then
+  echo "=== GEMV variants" | tee -a "$log"
+  timeout ${SWEEP_S:-50} $W bench gemv --json ${SWEEP_ARGS:-} > "$out/gemv.jsonl" 2> "$out/gemv.err"
+  python3 - "$out/gemv.jsonl" <<'EOF' | tee -a "$log"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{')]
+bw = [r for r in rows if 'copy_gb_per_s' in r]
+if bw: print('copy bandwidth %.0f GB/s' % bw[0]['copy_gb_per_s'])
+shapes = []
+for r in rows:
+    if 'shape' in r and r['shape'] not in shapes: shapes.append(r['shape'])
+for s in shapes:
+    rs = sorted([r for r in rows if r.get('shape') == s], key=lambda r: r['us'])
+    auto = [r for r in rs if r['auto']]
+    a = auto[0] if auto else None
+    print('%-18s best %-28s %8.2f us %5.1f%% | auto %s %s' % (s, rs[0]['variant'], rs[0]['us'], rs[0]['pct_copy'],
+          a['variant'] if a else '-', ('%.2f us %.1f%%' % (a['us'], a['pct_copy'])) if a else ''))
+    for r in rs[1:4]: print('%-18s      %-28s %8.2f us %5.1f%%' % ('', r['variant'], r['us'], r['pct_copy']))
+EOF
+fi
+echo "total $(( $(date +%s) - t0 )) s" | tee -a "$log"
