@@ -16,6 +16,8 @@ struct wgml_llm_source {
     uint64_t dev, ino;
     uint64_t size;          // bytes
     int64_t mtime_ns;       // modification time, ns since the epoch
+    bool known;             // the file system told the identity (a browser's WASI
+                            // file table has no stat: there recovery is unsupported)
 };
 
 static void identity(const struct stat *sb, wgml_llm_source *s)
@@ -30,7 +32,8 @@ wgml_status wgml_llm_source_create(wgml_gpu *gpu, const char *path, wgml_llm_sou
 {
     *out = NULL;
     struct stat sb;
-    if (stat(path, &sb))
+    bool known = !stat(path, &sb);
+    if (!known && errno != ENOSYS && errno != ENOTSUP)
         return wgml_gpu_fail(gpu, WGML_ERR_BAD_FILE, "%s: %s", path, strerror(errno));
     wgml_llm_source *s = calloc(1, sizeof *s);
     size_t n = strlen(path);
@@ -40,7 +43,8 @@ wgml_status wgml_llm_source_create(wgml_gpu *gpu, const char *path, wgml_llm_sou
         return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
     }
     memcpy(s->path, path, n + 1);
-    identity(&sb, s);
+    if (known) identity(&sb, s);
+    s->known = known;
     *out = s;
     return WGML_OK;
 }
@@ -56,6 +60,10 @@ void wgml_llm_source_free(wgml_llm_source *s)
 static wgml_status reopen(wgml_gpu *gpu, const wgml_llm_source *s, wgml_gguf **g)
 {
     struct stat sb;
+    if (!s->known)
+        return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED, "llm: restoring the model after a device "
+                             "loss: %s: this file system cannot tell whether the file changed",
+                             s->path);
     if (stat(s->path, &sb))
         return wgml_gpu_fail(gpu, WGML_ERR_BAD_FILE, "llm: restoring the model after a device "
                              "loss: %s: %s (the file must stay while the model lives)", s->path,
