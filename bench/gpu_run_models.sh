@@ -56,7 +56,7 @@ PY
 python3 -c "
 import random; random.seed(1); w=['alpha','beta','gamma','delta','river','stone','cloud','light','paper','music']
 print(' '.join(random.choice(w) for _ in range(182)))" > /tmp/prompt.txt
-for spec in smollm2-135m:q4_1 llama3-8b:q4_0 llama3-8b:q8_0 llama3-8b:f16; do
+for spec in ${LLM_SPECS:-smollm2-135m:q4_1 llama3-8b:q4_0 llama3-8b:q8_0 llama3-8b:f16}; do
   preset=${spec%%:*}; type=${spec##*:}
   timeout 200 $W synth --preset $preset --type $type --output /tmp/$preset.gguf --quiet >/dev/null || { echo "synth $spec failed"; continue; }
   for act in f16 f16 f32; do
