@@ -10,7 +10,8 @@
 # generation tests, skipped without it. STAGES (default "test smol 8b timing
 # sweep"; "main" adds the same generate runs with the build of MAIN_DIR, e.g.
 # the main branch's checkout, on the same device) picks what runs; BATCHES
-# the extra --decode-batch values for SmolLM2.
+# the extra --decode-batch values for SmolLM2, SMOL_RUNS the plain ones,
+# TESTS the GPU tests ("binary:test ...").
 set -uo pipefail
 out=${OUT:-/tmp/out}; mkdir -p "$out"
 stages=${STAGES:-test smol 8b timing sweep}
@@ -30,9 +31,10 @@ W=build/dawn/wgml
 T=build/dawn/tests
 if has test; then
   echo "=== tests" | tee -a "$log"
-  for t in "test_gpu bind_cache" "test_gpu readback_overlap" "test_gpu profile" \
+  for t in ${TESTS:-"test_gpu bind_cache" "test_gpu readback_overlap" "test_gpu profile" \
            "test_sampler chained" "test_gemv fused" "test_gemv q4_0 dot4" "test_gemv q4_1 float" \
-           "test_llama_ops attn_decode_f16" "test_llama q4_0" "test_llama mixed"; do
+           "test_llama_ops attn_decode_f16" "test_llama q4_0" "test_llama mixed"}; do
+    t=${t//:/ }   # TESTS="test_gpu:profile test_sampler:chained ..."
     timeout 20 $T/$t > /tmp/t.txt 2>&1; rc=$?
     echo "$t: rc=$rc $(grep -E '^ok|cases passed|FAIL' /tmp/t.txt | tail -1)" | tee -a "$log"
   done
@@ -56,8 +58,8 @@ gen() {   # preset type extra-args... (BIN: another wgml, LABEL: its name)
 if has smol; then
   echo "=== SmolLM2-135M shape, q4_1" | tee -a "$log"
   timeout 60 $W synth --preset smollm2-135m --type q4_1 --output /tmp/smollm2-135m.gguf >/dev/null
-  gen smollm2-135m q4_1; gen smollm2-135m q4_1; gen smollm2-135m q4_1
-  for b in ${BATCHES:-1 4 32}; do gen smollm2-135m q4_1 --decode-batch $b; done
+  for i in $(seq ${SMOL_RUNS:-3}); do gen smollm2-135m q4_1; done
+  for b in ${BATCHES-1 4 32}; do gen smollm2-135m q4_1 --decode-batch $b; done
 fi
 if has timing && [ -f /tmp/smollm2-135m.gguf ]; then
   echo "=== decode step breakdown (SmolLM2 shape)" | tee -a "$log"
