@@ -8,7 +8,10 @@
 # what was written).
 # Needs .deps/dawn and .gl carried; VOCAB (GPT-2's vocabulary GGUF) for the
 # generation tests, skipped without it. STAGES (default "test smol 8b timing
-# sweep") picks what runs.
+# sweep"; "main" adds the same generate runs with the build of MAIN_DIR, e.g.
+# the main branch's checkout, on the same device) picks what runs; BATCHES
+# the extra --decode-batch values for SmolLM2, SMOL_RUNS the plain ones,
+# TESTS the GPU tests ("binary:test ...").
 set -uo pipefail
 out=${OUT:-/tmp/out}; mkdir -p "$out"
 stages=${STAGES:-test smol 8b timing sweep}
@@ -28,9 +31,10 @@ W=build/dawn/wgml
 T=build/dawn/tests
 if has test; then
   echo "=== tests" | tee -a "$log"
-  for t in "test_gpu bind_cache" "test_gpu readback_overlap" "test_gpu profile" \
+  for t in ${TESTS:-"test_gpu bind_cache" "test_gpu readback_overlap" "test_gpu profile" \
            "test_sampler chained" "test_gemv fused" "test_gemv q4_0 dot4" "test_gemv q4_1 float" \
-           "test_llama_ops attn_decode_f16" "test_llama q4_0" "test_llama mixed"; do
+           "test_llama_ops attn_decode_f16" "test_llama q4_0" "test_llama mixed"}; do
+    t=${t//:/ }   # TESTS="test_gpu:profile test_sampler:chained ..."
     timeout 20 $T/$t > /tmp/t.txt 2>&1; rc=$?
     echo "$t: rc=$rc $(grep -E '^ok|cases passed|FAIL' /tmp/t.txt | tail -1)" | tee -a "$log"
   done
@@ -44,18 +48,18 @@ fi
 python3 -c "
 import random; random.seed(1); w=['alpha','beta','gamma','delta','river','stone','cloud','light','paper','music']
 print(' '.join(random.choice(w) for _ in range(160)))" > /tmp/prompt.txt
-gen() {   # preset type extra-args...
+gen() {   # preset type extra-args... (BIN: another wgml, LABEL: its name)
   local preset=$1 type=$2; shift 2
-  timeout 60 $W generate -m /tmp/$preset.gguf -f /tmp/prompt.txt -n 128 --temp 0 --ignore-eos \
+  timeout 60 ${BIN:-$W} generate -m /tmp/$preset.gguf -f /tmp/prompt.txt -n 128 --temp 0 --ignore-eos \
     --ctx 2048 --json "$@" |
-    python3 -c "import json,sys; d=json.load(sys.stdin); d.pop('text',None); d['preset']='$preset'; d['type']='$type'; d['args']='$*'; print(json.dumps(d))" |
-    tee -a "$out/generate.jsonl" | python3 -c "import json,sys; d=json.load(sys.stdin); print('$preset $* prefill %.0f tok/s, decode %.1f tok/s, %d tokens' % (d['prefill_tokens_per_s'], d['decode_tokens_per_s'], d['generated_tokens']))" | tee -a "$log"
+    python3 -c "import json,sys; d=json.load(sys.stdin); d.pop('text',None); d['preset']='$preset'; d['type']='$type'; d['args']='$*'; d['build']='${LABEL:-this}'; print(json.dumps(d))" |
+    tee -a "$out/generate.jsonl" | python3 -c "import json,sys; d=json.load(sys.stdin); print('${LABEL:-this} $preset $* prefill %.0f tok/s, decode %.1f tok/s, %d tokens' % (d['prefill_tokens_per_s'], d['decode_tokens_per_s'], d['generated_tokens']))" | tee -a "$log"
 }
 if has smol; then
   echo "=== SmolLM2-135M shape, q4_1" | tee -a "$log"
   timeout 60 $W synth --preset smollm2-135m --type q4_1 --output /tmp/smollm2-135m.gguf >/dev/null
-  gen smollm2-135m q4_1; gen smollm2-135m q4_1; gen smollm2-135m q4_1
-  for b in 1 4 8 32; do gen smollm2-135m q4_1 --decode-batch $b; done
+  for i in $(seq ${SMOL_RUNS:-3}); do gen smollm2-135m q4_1; done
+  for b in ${BATCHES-1 4 32}; do gen smollm2-135m q4_1 --decode-batch $b; done
 fi
 if has timing && [ -f /tmp/smollm2-135m.gguf ]; then
   echo "=== decode step breakdown (SmolLM2 shape)" | tee -a "$log"
@@ -66,7 +70,22 @@ if has 8b; then
   t1=$(date +%s)
   timeout 90 $W synth --preset llama3-8b --type q4_0 --output /tmp/llama3-8b.gguf >/dev/null
   echo "synth in $(( $(date +%s) - t1 )) s" | tee -a "$log"
-  gen llama3-8b q4_0; gen llama3-8b q4_0; gen llama3-8b q4_0 --decode-batch 4
+  gen llama3-8b q4_0; gen llama3-8b q4_0
+fi
+# The same runs with the build of MAIN_DIR (the main branch), same device.
+if has main && [ -n "${MAIN_DIR:-}" ]; then
+  echo "=== main ($MAIN_DIR)" | tee -a "$log"
+  (cd "$MAIN_DIR" && cmake -S . -B build/dawn-main -G Ninja -DWGML_WEBGPU=dawn -DWGML_BUILD_TESTS=OFF >/dev/null &&
+     cmake --build build/dawn-main -j16 --target wgml_cli >/dev/null) || echo "main build failed" | tee -a "$log"
+  if [ -x "$MAIN_DIR/build/dawn-main/wgml" ]; then
+    (cd "$MAIN_DIR" && git log --oneline -1 2>/dev/null) | sed 's/^/main commit /' | tee -a "$log"
+    for preset in smollm2-135m llama3-8b; do
+      [ -f /tmp/$preset.gguf ] || continue
+      t=q4_1; [ $preset = llama3-8b ] && t=q4_0
+      BIN=$MAIN_DIR/build/dawn-main/wgml LABEL=main gen $preset $t
+      BIN=$MAIN_DIR/build/dawn-main/wgml LABEL=main gen $preset $t
+    done
+  fi
 fi
 if has timing && [ -f /tmp/llama3-8b.gguf ]; then
   echo "=== decode step breakdown (Llama-3-8B shape)" | tee -a "$log"

@@ -203,6 +203,10 @@ static bool math_is_int(wgml_gemv_math m)
     return m == WGML_GEMV_MATH_DOT4 || m == WGML_GEMV_MATH_DOT4_EMULATED;
 }
 
+// The batch test's shapes (M > 1) take fewer variants: each is a pipeline,
+// and CPU devices with naga (wgpu-native) compile them slowly.
+static bool in_batch;
+
 // One shape, every reduction (and a few threads-per-row choices on small N).
 static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t N, uint32_t K,
                       uint32_t M, int *cases)
@@ -236,7 +240,7 @@ static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
         // Groups of 2 and 4 rows (N not a multiple of them: partial groups)
         // for one vector; for two, groups of 2 with one format (each variant
         // is a pipeline, and CPU devices compile more slowly than they run).
-        uint32_t rb_max = M == 1 ? 4 : M == 2 && q == WGML_QUANT_Q4_0 ? 2 : 1;
+        uint32_t rb_max = M == 1 && !in_batch ? 4 : M <= 2 && q == WGML_QUANT_Q4_0 ? 2 : 1;
         for (uint32_t rb = 2; rb <= rb_max; rb *= 2) {
             v.rows_per_group = rb;
             vs[nv++] = v;
@@ -250,10 +254,10 @@ static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
         bool sub = reduces[r] == WGML_GEMV_REDUCE_SUBGROUP;
         uint32_t more[3] = {256, sub ? d->subgroup_min_size : 1,
                             sub && d->subgroup_min_size >= 8 ? d->subgroup_min_size / 4 : 2};
-        for (int j = 0; j < 3; j++)
+        for (int j = 0; j < (in_batch ? 2 : 3); j++)
             if (more[j] != auto_v.threads_per_row) {
                 v.threads_per_row = more[j];
-                v.rows_per_group = j == 2 ? 2 : 0;
+                v.rows_per_group = j == 2 && M <= 2 ? 2 : 0;
                 vs[nv++] = v;
             }
     }
@@ -312,6 +316,7 @@ static int test_format(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_
 static int test_batch(wgml_gpu *gpu)
 {
     const wgml_device_info *d = wgml_gpu_info(gpu);
+    in_batch = true;
     int cases = 0;
     for (uint32_t M = 1; M <= WGML_GEMV_MAX_M; M++) {
         static const uint32_t shapes[][2] = {{7, 96}, {257, 4128}};
@@ -439,7 +444,11 @@ static int test_fused(wgml_gpu *gpu)
                     wgml_gemv_math math = maths[mi];
                     if (qs[qi] == WGML_QUANT_F16 && math != WGML_GEMV_MATH_FLOAT) continue;
                     if (math == WGML_GEMV_MATH_DOT4 && !d->packed_dot4) continue;
-                    wgml_gemv_variant v = {.rows_per_group = (uint32_t)(1 + (s + mi) % 2) * 2};
+                    // 2 or 4 rows a group, at most 4 sums an invocation (rows x
+                    // vectors: more compile very slowly on CPU devices).
+                    uint32_t rb = (uint32_t)(1 + (s + mi) % 2) * 2;
+                    while (rb > 1 && rb * shapes[s][2] > 4) rb /= 2;
+                    wgml_gemv_variant v = {.rows_per_group = rb};
                     if (fused_case(gpu, qs[qi], math, shapes[s][0], shapes[s][1], shapes[s][2],
                                    (wgml_gemv_input)in, v))
                         return 1;

@@ -363,6 +363,8 @@ static const attn_shape ATTN_SHAPES[] = {
     {1, 1, 4}, {9, 3, 64}, {8, 2, 128}, {7, 7, 8}, {14, 2, 64}, {4, 1, 256},
 };
 
+static bool narrow_tile;   // decode: the 64-invocation tile kernel
+
 // Runs decode (n == 1) or prefill over random q and caches and compares.
 static int attn_case(wgml_gpu *gpu, bool decode, wgml_dtype kt, const attn_shape *s, uint32_t n,
                      uint32_t pos, uint64_t seed)
@@ -407,11 +409,12 @@ static int attn_case(wgml_gpu *gpu, bool decode, wgml_dtype kt, const attn_shape
     wgml_attn_args a = {.q = {{bq, 0}, q_off, q_stride}, .out = {g.view, out_off, out_stride},
                         .k = {bk, 0}, .v = {bv, 0}, .kv_type = kt, .scratch = {bs, 0}, .n = n,
                         .pos = pos, .capacity = C, .heads = H, .kv_heads = HKV, .head_dim = HD,
-                        .scale = scale};
+                        .scale = scale, .narrow_tile = narrow_tile};
     TEST_OK(gpu, decode ? wgml_op_attn_decode(gpu, &a) : wgml_op_attn_prefill(gpu, &a));
     char what[128];
-    snprintf(what, sizeof what, "attn_%s %s h=%u hkv=%u hd=%u n=%u pos=%u",
-             decode ? "decode" : "prefill", f16 ? "f16" : "f32", H, HKV, HD, n, pos);
+    snprintf(what, sizeof what, "attn_%s%s %s h=%u hkv=%u hd=%u n=%u pos=%u",
+             decode ? "decode" : "prefill", decode && narrow_tile ? "(narrow)" : "",
+             f16 ? "f16" : "f32", H, HKV, HD, n, pos);
     if (check_guarded(gpu, &g, ref, out_total, 1e-8, what)) return 1;
     test_guarded_free(gpu, &g);
     wgml_gpu_buf_release(gpu, bq);
@@ -435,11 +438,16 @@ static int test_attn(wgml_gpu *gpu, bool decode, bool f16)
         wgml_dtype kt = f16 ? WGML_F16 : WGML_F32;
         for (size_t s = 0; s < COUNT(ATTN_SHAPES); s++) {
             if (decode) {
-                for (size_t i = 0; i < COUNT(decode_keys); i++) {
-                    // The longest context for two shapes only: the reference is slow.
-                    if (decode_keys[i] > 1000 && s != 1 && s != 2) continue;
-                    if (attn_case(gpu, true, kt, &ATTN_SHAPES[s], 1, decode_keys[i] - 1, s * 100 + i))
-                        return 1;
+                // Both tile kernels (256 invocations, and the 64 of small devices).
+                for (int nt = 0; nt < 2; nt++) {
+                    narrow_tile = nt;
+                    for (size_t i = 0; i < COUNT(decode_keys); i++) {
+                        // The longest context for two shapes only: the reference is slow.
+                        if (decode_keys[i] > 1000 && s != 1 && s != 2) continue;
+                        if (attn_case(gpu, true, kt, &ATTN_SHAPES[s], 1, decode_keys[i] - 1,
+                                      s * 100 + i))
+                            return 1;
+                    }
                 }
             } else {
                 for (size_t i = 0; i < COUNT(prefill_np); i++) {

@@ -15,6 +15,12 @@
 // compiler can issue ahead (a dead key's weight is exactly 0 and its row is
 // clamped to a live one). It writes (o[HD], m, l) per query head and tile
 // to `part`.
+// `tile_wide` is the same pass with TW = 256 invocations a workgroup (the
+// prelude then also gives VS and SCR): KP = TW / KT invocations share a key's
+// scores (each a slice of the head), and the value sum is split over VS
+// groups of keys, the groups' partial sums added at the end; each
+// invocation's chain of loads is 4 to 8 times shorter (decode attention is
+// latency-bound: a handful of workgroups, each reading a few KB).
 // Pass 2, `combine`: per query head, the tiles' results rescaled to the
 // largest maximum and summed: out = sum_t o_t e^(m_t - m) / sum_t l_t e^(m_t - m).
 
@@ -110,6 +116,123 @@ fn tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             o = fma(vec4<f32>(sc[gi * KT + jj]), vec4<f32>(vc[row * HD4 + d4]), o);
         }
         let at = ((g * G + gi) * p.tiles + t) * PART + 4u * d4;
+        part[at] = o.x;
+        part[at + 1u] = o.y;
+        part[at + 2u] = o.z;
+        part[at + 3u] = o.w;
+    }
+    if (li < G) {
+        let at = ((g * G + li) * p.tiles + t) * PART + HD;
+        part[at] = stat[li];
+        part[at + 1u] = stat[G + li];
+    }
+}
+
+// ---------------------------------------------------------------- tile_wide
+
+const TW: u32 = 256u;          // tile_wide's invocations
+const KP: u32 = TW / KT;       // invocations a key, for the scores
+const VU: u32 = G * HD4;       // value units: (query head, 4 dimensions)
+
+// Partial scores (G * KT * KP), then the reductions (G * KT), then the value
+// groups' partial sums (4 * VU * VS): SCR floats, the largest of the three.
+var<workgroup> scr: array<f32, SCR>;
+
+// As `reduce`, over scr[gi * KT ..], by the first KT invocations.
+fn reduce_wide(li: u32, is_max: bool) {
+    for (var s = KT / 2u; s > 0u; s = s / 2u) {
+        workgroupBarrier();
+        if (li < s) {
+            for (var gi = 0u; gi < G; gi++) {
+                let a = scr[gi * KT + li];
+                let b = scr[gi * KT + li + s];
+                scr[gi * KT + li] = select(a + b, max(a, b), is_max);
+            }
+        }
+    }
+    workgroupBarrier();
+}
+
+@compute @workgroup_size(TW)
+fn tile_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let t = wid.x;
+    let g = wid.y;
+    for (var e = li; e < G * HD4; e += TW) {
+        let at = p.q_off + g * G * HD + 4u * e;
+        qs[e] = vec4<f32>(q[at], q[at + 1u], q[at + 2u], q[at + 3u]) * p.scale;
+    }
+    workgroupBarrier();
+
+    // Scores: invocation li takes slice li % KP of key li / KP.
+    let key = li / KP;
+    let slice = li % KP;
+    let krow = (g * p.capacity + min(t * KT + key, p.n_keys - 1u)) * HD4;
+    var s: array<f32, G>;
+    for (var gi = 0u; gi < G; gi++) { s[gi] = 0.0; }
+    for (var d = slice; d < HD4; d += KP) {
+        let kv = vec4<f32>(kc[krow + d]);
+        for (var gi = 0u; gi < G; gi++) { s[gi] += dot(qs[gi * HD4 + d], kv); }
+    }
+    for (var gi = 0u; gi < G; gi++) { scr[(gi * KT + key) * KP + slice] = s[gi]; }
+    workgroupBarrier();
+    // The slices summed in order; a dead key scores the lowest finite float.
+    var v: array<f32, G>;
+    if (li < KT) {
+        let live = t * KT + li < p.n_keys;
+        for (var gi = 0u; gi < G; gi++) {
+            var sum = 0.0;
+            for (var pp = 0u; pp < KP; pp++) { sum += scr[(gi * KT + li) * KP + pp]; }
+            v[gi] = select(-3.402823e38, sum, live);
+        }
+    }
+    workgroupBarrier();
+    if (li < KT) {
+        for (var gi = 0u; gi < G; gi++) {
+            sc[gi * KT + li] = v[gi];
+            scr[gi * KT + li] = v[gi];
+        }
+    }
+    reduce_wide(li, true);
+    if (li < G) { stat[li] = scr[li * KT]; }
+    workgroupBarrier();
+    if (li < KT) {
+        for (var gi = 0u; gi < G; gi++) {
+            let e = exp(sc[gi * KT + li] - stat[gi]);
+            sc[gi * KT + li] = e;
+            scr[gi * KT + li] = e;
+        }
+    }
+    reduce_wide(li, false);
+    if (li < G) { stat[G + li] = scr[li * KT]; }
+    workgroupBarrier();
+
+    // Values: unit u of key group vg sums keys vg * KT / VS .. over its group.
+    let last = p.n_keys - 1u;
+    for (var e = li; e < VU * VS; e += TW) {
+        let u = e % VU;
+        let vg = e / VU;
+        let gi = u / HD4;
+        let d4 = u % HD4;
+        var o = vec4<f32>(0.0);
+        for (var i = 0u; i < KT / VS; i++) {
+            let jj = vg * (KT / VS) + i;
+            let row = g * p.capacity + min(t * KT + jj, last);
+            o = fma(vec4<f32>(sc[gi * KT + jj]), vec4<f32>(vc[row * HD4 + d4]), o);
+        }
+        scr[4u * e] = o.x;
+        scr[4u * e + 1u] = o.y;
+        scr[4u * e + 2u] = o.z;
+        scr[4u * e + 3u] = o.w;
+    }
+    workgroupBarrier();
+    for (var u = li; u < VU; u += TW) {
+        var o = vec4<f32>(0.0);
+        for (var vg = 0u; vg < VS; vg++) {
+            let e = 4u * (vg * VU + u);
+            o += vec4<f32>(scr[e], scr[e + 1u], scr[e + 2u], scr[e + 3u]);
+        }
+        let gi = u / HD4;
+        let at = ((g * G + gi) * p.tiles + t) * PART + 4u * (u % HD4);
         part[at] = o.x;
         part[at + 1u] = o.y;
         part[at + 2u] = o.z;

@@ -100,6 +100,24 @@ static wgml_status llm_restore(void *user, wgml_gpu *gpu)
     return st;
 }
 
+// Compiles the decode step's kernels at load rather than inside the first
+// generation's decode (where they would count as decode time, unless a short
+// last prefill chunk happened to compile them): one step at position 0 with a
+// greedy sampler, submitted and waited for. Its key/value entries and token
+// slots are overwritten by the first prompt.
+static wgml_status warm_decode(wgml_llama *m, wgml_gpu *gpu)
+{
+    wgml_sampler_params sp = {.temperature = 0};
+    wgml_sampler *s = NULL;
+    wgml_gpu_buf *logits;
+    wgml_status st = wgml_sampler_create(gpu, wgml_llama_config_of(m)->n_vocab, &sp, &s);
+    if (!st) st = wgml_llama_record_at(m, 0, &logits);
+    if (!st) st = wgml_sampler_record_chained(s, logits, 0, wgml_llama_tokens(m), 0, 0, 1, 1);
+    if (!st) st = wgml_gpu_wait(gpu);
+    wgml_sampler_free(s);
+    return st;
+}
+
 wgml_status wgml_llm_load(wgml_ctx *ctx, const char *path, const wgml_llm_params *params,
                           wgml_llm **out)
 {
@@ -134,7 +152,8 @@ wgml_status wgml_llm_load(wgml_ctx *ctx, const char *path, const wgml_llm_params
         goto fail;
     }
     wgml_llama_params lp = {.n_ctx = p.n_ctx, .f32_activations = p.precision == WGML_PRECISION_F32};
-    if ((st = wgml_llama_load(gpu, g, &lp, &llm->model))) goto fail;
+    if ((st = wgml_llama_load(gpu, g, &lp, &llm->model)) || (st = warm_decode(llm->model, gpu)))
+        goto fail;
     const wgml_llama_config *c = wgml_llama_config_of(llm->model);
     llm->n_vocab = c->n_vocab;
     llm->n_ctx = wgml_llama_n_ctx(llm->model);

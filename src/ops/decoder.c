@@ -288,6 +288,16 @@ wgml_status wgml_op_attn_decode(wgml_gpu *gpu, const wgml_attn_args *a)
     const wgml_device_info *d = wgml_gpu_info(gpu);
     // Workgroup memory: the G query rows, scores and reduction space.
     uint64_t wg_bytes = 4ull * G * a->head_dim + 8ull * G * WGML_ATTN_DECODE_TILE + 8ull * G;
+    // tile_wide (256 invocations): its value groups VS (a power of two, VU * VS
+    // <= 256) and its scratch SCR (floats); the plain tile where that does
+    // not fit the workgroup memory or the device's workgroup size.
+    uint32_t KT = WGML_ATTN_DECODE_TILE, TW = 256, VU = G * (a->head_dim / 4), VS = 1;
+    while (VS < KT && VU * VS * 2 <= TW) VS *= 2;
+    uint32_t scr = G * KT * (TW / KT);
+    if (4 * VU * VS > scr) scr = 4 * VU * VS;
+    uint64_t wide_bytes = 4ull * G * a->head_dim + 4ull * G * KT + 4ull * scr + 8ull * G;
+    bool wide = wide_bytes <= d->max_compute_workgroup_storage_size &&
+                d->max_compute_invocations_per_workgroup >= TW && !a->narrow_tile;
     if (wg_bytes > d->max_compute_workgroup_storage_size)
         return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
                              "attn_decode: %u query heads per key/value head of %u need %llu "
@@ -301,15 +311,17 @@ wgml_status wgml_op_attn_decode(wgml_gpu *gpu, const wgml_attn_args *a)
     if ((st = wgml_ops_check_view(gpu, "attn_decode", "scratch", a->scratch,
                                   wgml_attn_decode_scratch_bytes(a->heads, a->head_dim, n_keys))))
         return st;
-    memo_key kt = key_of("tile", (uint32_t)a->kv_type, a->head_dim, G),
+    const char *tile_entry = wide ? "tile_wide" : "tile";
+    memo_key kt = key_of(tile_entry, (uint32_t)a->kv_type, a->head_dim, G),
              kc = key_of("combine", (uint32_t)a->kv_type, a->head_dim, G);
     wgml_gpu_pipeline *tile = wgml_gpu_pipeline_recall(gpu, DECODER_MEMO, &kt, sizeof kt),
                       *combine = wgml_gpu_pipeline_recall(gpu, DECODER_MEMO, &kc, sizeof kc);
     if (!tile || !combine) {
         wgml_text t = {0};
-        wgml_text_printf(&t, "%sconst HD: u32 = %uu;\nconst G: u32 = %uu;\n",
-                         kv_alias(a->kv_type), a->head_dim, G);
-        st = pipeline(gpu, "attn_decode", "tile", &t, NULL, 0, &tile);
+        wgml_text_printf(&t, "%sconst HD: u32 = %uu;\nconst G: u32 = %uu;\n"
+                             "const VS: u32 = %uu;\nconst SCR: u32 = %uu;\n",
+                         kv_alias(a->kv_type), a->head_dim, G, VS, scr);
+        st = pipeline(gpu, "attn_decode", tile_entry, &t, NULL, 0, &tile);
         if (!st) st = pipeline(gpu, "attn_decode", "combine", &t, NULL, 0, &combine);
         wgml_text_free(&t);
         if (st) return st;

@@ -130,11 +130,14 @@ typedef struct wgml_attn_args {
     wgml_view scratch;       // decode: wgml_attn_decode_scratch_bytes
     uint32_t n, pos, capacity, heads, kv_heads, head_dim;
     float scale;
+    bool narrow_tile;        // decode: the 64-invocation tile kernel, which devices take
+                             // where tile_wide's (256) does not fit (tests)
 } wgml_attn_args;
 
 // One query row (n == 1): the keys split into tiles of WGML_ATTN_DECODE_TILE
 // over workgroups (flash decoding), each tile's softmax statistics and
-// weighted values in scratch, then combined; scales to long contexts.
+// weighted values in scratch, then combined; scales to long contexts. A
+// tile takes 256 invocations where its workgroup memory fits, else 64.
 enum { WGML_ATTN_DECODE_TILE = 64 };
 uint64_t wgml_attn_decode_scratch_bytes(uint32_t heads, uint32_t head_dim, uint32_t n_keys);
 wgml_status wgml_op_attn_decode(wgml_gpu *gpu, const wgml_attn_args *a);

@@ -37,7 +37,9 @@
  *           choice takes DOT4 for the integer formats where the device has
  *           the feature and FLOAT otherwise.
  *   threads_per_row  invocations sharing one group of rows (power of two, 1..256)
- *   rows_per_group   rows each group of invocations computes together (1, 2, 4)
+ *   rows_per_group   rows each group of invocations computes together (1, 2, 4);
+ *                    the automatic choice keeps rows x M at most 4 (more sums an
+ *                    invocation compile very slowly on CPU devices: lavapipe, naga)
  *
  * Bytes per call (wgml_op_gemv_cost) count the weights in their storage
  * format (the GPU layout, which has GGUF's size), x and y once each.
