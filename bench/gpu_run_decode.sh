@@ -11,7 +11,9 @@
 # sweep"; "main" adds the same generate runs with the build of MAIN_DIR, e.g.
 # the main branch's checkout, on the same device) picks what runs; BATCHES
 # the extra --decode-batch values for SmolLM2, SMOL_RUNS the plain ones,
-# TESTS the GPU tests ("binary:test ...").
+# TESTS the GPU tests ("binary:test ..."). With MAIN_DIR the sweep also
+# runs main's build; "embed" times sentence embeddings with a per-kernel
+# profile beside the peers.
 set -uo pipefail
 out=${OUT:-/tmp/out}; mkdir -p "$out"
 stages=${STAGES:-test smol 8b timing sweep}
@@ -60,6 +62,7 @@ if has smol; then
   timeout 60 $W synth --preset smollm2-135m --type q4_1 --output /tmp/smollm2-135m.gguf >/dev/null
   for i in $(seq ${SMOL_RUNS:-3}); do gen smollm2-135m q4_1; done
   for b in ${BATCHES-1 4 32}; do gen smollm2-135m q4_1 --decode-batch $b; done
+  gen smollm2-135m q4_1 --warmup 1
 fi
 if has timing && [ -f /tmp/smollm2-135m.gguf ]; then
   echo "=== decode step breakdown (SmolLM2 shape)" | tee -a "$log"
@@ -70,7 +73,7 @@ if has 8b; then
   t1=$(date +%s)
   timeout 90 $W synth --preset llama3-8b --type q4_0 --output /tmp/llama3-8b.gguf >/dev/null
   echo "synth in $(( $(date +%s) - t1 )) s" | tee -a "$log"
-  gen llama3-8b q4_0; gen llama3-8b q4_0
+  gen llama3-8b q4_0; gen llama3-8b q4_0; gen llama3-8b q4_0 --warmup 1
 fi
 # The same runs with the build of MAIN_DIR (the main branch), same device.
 if has main && [ -n "${MAIN_DIR:-}" ]; then
@@ -92,10 +95,8 @@ if has timing && [ -f /tmp/llama3-8b.gguf ]; then
   timeout 60 $T/test_generate timing /tmp/llama3-8b.gguf 2>&1 | tee -a "$log"
 fi
 rm -f /tmp/llama3-8b.gguf
-if has sweep; then
-  echo "=== GEMV variants" | tee -a "$log"
-  timeout ${SWEEP_S:-50} $W bench gemv --json ${SWEEP_ARGS:-} > "$out/gemv.jsonl" 2> "$out/gemv.err"
-  python3 - "$out/gemv.jsonl" <<'EOF' | tee -a "$log"
+summarise_sweep() {   # gemv.jsonl: best and automatic variant per shape
+  python3 - "$1" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{')]
 bw = [r for r in rows if 'copy_gb_per_s' in r]
@@ -111,5 +112,28 @@ for s in shapes:
           a['variant'] if a else '-', ('%.2f us %.1f%%' % (a['us'], a['pct_copy'])) if a else ''))
     for r in rs[1:4]: print('%-18s      %-28s %8.2f us %5.1f%%' % ('', r['variant'], r['us'], r['pct_copy']))
 EOF
+}
+if has sweep; then
+  echo "=== GEMV variants" | tee -a "$log"
+  timeout ${SWEEP_S:-50} $W bench gemv --json ${SWEEP_ARGS:-} > "$out/gemv.jsonl" 2> "$out/gemv.err"
+  summarise_sweep "$out/gemv.jsonl" | tee -a "$log"
+  # The same sweep with MAIN_DIR's build (the "main" stage made it): before
+  # and after a kernel change on the same device, in the same call.
+  if [ -n "${MAIN_DIR:-}" ] && [ -x "$MAIN_DIR/build/dawn-main/wgml" ]; then
+    echo "=== GEMV variants, main ($MAIN_DIR)" | tee -a "$log"
+    timeout ${SWEEP_S:-50} "$MAIN_DIR/build/dawn-main/wgml" bench gemv --json ${SWEEP_ARGS:-} \
+      > "$out/gemv-main.jsonl" 2> "$out/gemv-main.err"
+    summarise_sweep "$out/gemv-main.jsonl" | tee -a "$log"
+  fi
+fi
+# Sentence embeddings at one shape with the per-kernel profile, and the
+# peers at the same shape (EMBED_BATCH x EMBED_SEQ, default 32 x 128).
+if has embed; then
+  echo "=== embeddings" | tee -a "$log"
+  python3 bench/embed_peers.py --write-model /tmp/minilm > /dev/null 2>&1
+  timeout 120 $W bench embed --model /tmp/minilm --batch ${EMBED_BATCH:-32} --seq ${EMBED_SEQ:-128} \
+    --repeat 10 --profile 2>&1 | tee -a "$log"
+  timeout 120 python3 bench/embed_peers.py --model /tmp/minilm --batch ${EMBED_BATCH:-32} \
+    --seq ${EMBED_SEQ:-128} --repeat 10 --no-onnxruntime 2> "$out/embed-peers.err" | tee -a "$log"
 fi
 echo "total $(( $(date +%s) - t0 )) s" | tee -a "$log"

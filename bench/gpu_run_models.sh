@@ -12,6 +12,7 @@
 #     bench/llama_cpp_peer.py (llama.cpp on the CPU cores, where
 #     .xfer/pylib carries llama-cpp-python), same prompt; and PyTorch's
 #     device-to-device copy bandwidth, for the decode bandwidth bound.
+#     LLM_SPECS="preset:type ..." picks the models; LLM_PEERS=0 skips the peers.
 # Needs .deps/dawn and .gl (the Vulkan loader .deb) carried. Writes $OUT.
 set -uo pipefail
 out=${OUT:-/tmp/out}; mkdir -p "$out"
@@ -59,18 +60,22 @@ print(' '.join(random.choice(w) for _ in range(182)))" > /tmp/prompt.txt
 for spec in ${LLM_SPECS:-smollm2-135m:q4_1 llama3-8b:q4_0 llama3-8b:q8_0 llama3-8b:f16}; do
   preset=${spec%%:*}; type=${spec##*:}
   timeout 200 $W synth --preset $preset --type $type --output /tmp/$preset.gguf --quiet >/dev/null || { echo "synth $spec failed"; continue; }
-  for act in f16 f16 f32; do
+  # A fresh process (its prefill compiles the prefill kernels), then f16 and
+  # f32 after one unreported warm-up generation (--warmup 1: steady state,
+  # as the peers are measured).
+  for run in f16:0 f16:1 f32:1; do
+    act=${run%%:*}; warm=${run##*:}
     flag=; [ $act = f32 ] && flag=--f32
-    timeout 90 $W generate -m /tmp/$preset.gguf -f /tmp/prompt.txt -n 128 --temp 0 --ignore-eos --ctx 2048 --json $flag \
-      | python3 -c "import json,sys; d=json.load(sys.stdin); d.pop('text',None); d['preset']='$preset'; d['type']='$type'; d['activations']='$act'; print(json.dumps(d))"
+    timeout 120 $W generate -m /tmp/$preset.gguf -f /tmp/prompt.txt -n 128 --temp 0 --ignore-eos --ctx 2048 --json --warmup $warm $flag \
+      | python3 -c "import json,sys; d=json.load(sys.stdin); d.pop('text',None); d['preset']='$preset'; d['type']='$type'; d['activations']='$act'; d['warmup']=$warm; print(json.dumps(d))"
   done | tee -a "$out/generate-wgml.jsonl" | cut -c1-200
   n=$(tail -1 "$out/generate-wgml.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["prompt_tokens"])' 2>/dev/null || echo 512)
-  if python3 -c 'import llama_cpp' 2>/dev/null; then
+  if [ "${LLM_PEERS:-1}" = 1 ] && python3 -c 'import llama_cpp' 2>/dev/null; then
     timeout 120 python3 bench/llama_cpp_peer.py --model /tmp/$preset.gguf --prompt "$n" --decode 32 \
       --label "$preset:$type" 2>>"$out/llama-cpp.err" | tee -a "$out/generate-llama-cpp.jsonl"
   fi
   rm -f /tmp/$preset.gguf
-  if [ "$type" = q4_1 ] || [ "$type" = q4_0 ]; then
+  if [ "${LLM_PEERS:-1}" = 1 ] && { [ "$type" = q4_1 ] || [ "$type" = q4_0 ]; }; then
     timeout 120 python3 bench/llm_peers.py --preset $preset --prompt "$n" --decode 128 \
       2>>"$out/llm-peers.err" | tee -a "$out/generate-peers.jsonl"
   fi

@@ -53,6 +53,10 @@ int cli_cmp_double(const void *a, const void *b);
 // rel itself), else under the tree it was built from. Returns buf.
 const char *cli_deps_path(const char *rel, const char *probe, char *buf, size_t cap);
 
+// Prints a profiled run's dispatches (wgml_gpu_profile_read) grouped by
+// kernel, largest total first, as comment lines (#).
+void cli_profile_print(FILE *f, const char *title, const wgml_gpu_profile_entry *e, uint32_t n);
+
 // True when arg is -h or --help.
 int cli_is_help(const char *arg);
 

@@ -13,7 +13,7 @@
 
 static const char USAGE[] =
     "usage: wgml bench embed [--model DIR] [--batch LIST] [--seq LIST] [--f32] [--f16]\n"
-    "                        [--repeat N] [--json]\n"
+    "                        [--repeat N] [--json] [--profile]\n"
     "\n"
     "Times the sentence encoder on batches of full-length random token\n"
     "sequences: sentences per second from the GPU time of one run (median of\n"
@@ -25,7 +25,10 @@ static const char USAGE[] =
     "  --seq LIST    comma-separated sequence lengths (default 128,512)\n"
     "  --f32, --f16  precision(s) to run (default: f32, and f16 with shader-f16)\n"
     "  --repeat N    timed runs per shape (default 20)\n"
-    "  --json        one JSON object per shape and precision\n";
+    "  --json        one JSON object per shape and precision\n"
+    "  --profile     after each shape, one run with every dispatch timed, its\n"
+    "                kernels' totals printed as # lines (slower than a plain run:\n"
+    "                each dispatch gets a pass of its own)\n";
 
 enum { MAX_LIST = 16 };
 
@@ -97,11 +100,41 @@ static wgml_status measure(wgml_bert *m, wgml_gpu *gpu, uint32_t batch, uint32_t
     return st;
 }
 
+// One embed call of the shape with every dispatch timed, printed by kernel.
+static wgml_status profile_shape(wgml_bert *m, wgml_gpu *gpu, uint32_t batch, uint32_t seq,
+                                 int f16)
+{
+    size_t n = (size_t)batch * seq;
+    int32_t *ids = malloc(n * sizeof *ids), *mask = malloc(n * sizeof *mask);
+    float *out = malloc((size_t)batch * wgml_bert_config_of(m)->hidden_size * sizeof *out);
+    wgml_status st = ids && mask && out ? WGML_OK : WGML_ERR_OUT_OF_MEMORY;
+    for (size_t i = 0; !st && i < n; i++) {
+        ids[i] = (int32_t)(1000 + i % 20000 % (wgml_bert_config_of(m)->vocab_size - 1000));
+        mask[i] = 1;
+    }
+    if (!st) st = wgml_gpu_profile_start(gpu, 2048);
+    // Twice: the first run after starting may make bind groups and passes anew.
+    for (int r = 0; r < 2 && !st; r++) st = wgml_bert_embed_ids(m, ids, mask, batch, seq, out, NULL);
+    const wgml_gpu_profile_entry *e;
+    uint32_t ne;
+    if (!st) st = wgml_gpu_profile_read(gpu, &e, &ne);
+    if (!st) {
+        char title[96];
+        snprintf(title, sizeof title, "%s batch %u seq %u", f16 ? "f16" : "f32", batch, seq);
+        cli_profile_print(stdout, title, e, ne);
+    }
+    wgml_gpu_profile_stop(gpu);
+    free(ids);
+    free(mask);
+    free(out);
+    return st;
+}
+
 int wgml_cmd_bench_embed(int argc, char **argv)
 {
     const char *model = getenv("WGML_MODEL_DIR");
     long batches[MAX_LIST] = {1, 8, 32, 128}, seqs[MAX_LIST] = {128, 512}, repeat = 20;
-    int nb = 4, ns = 2, json = 0, want32 = 0, want16 = 0;
+    int nb = 4, ns = 2, json = 0, want32 = 0, want16 = 0, profile = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
@@ -109,6 +142,8 @@ int wgml_cmd_bench_embed(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--profile")) {
+            profile = 1;
         } else if (!strcmp(a, "--f32")) {
             want32 = 1;
         } else if (!strcmp(a, "--f16")) {
@@ -177,6 +212,14 @@ int wgml_cmd_bench_embed(int argc, char **argv)
                     printf("%-5s %6ld %5ld %12.3f %12.3f %14.1f %10.2f\n", f16 ? "f16" : "f32",
                            batches[b], seqs[s], r.gpu_ns / 1e6, r.host_ns / 1e6,
                            batches[b] / (t / 1e9), r.flops / t / 1e3);
+                if (profile && d->timestamp_query) {
+                    st = profile_shape(m, gpu, (uint32_t)batches[b], (uint32_t)seqs[s], f16);
+                    if (st) {
+                        fprintf(stderr, "wgml bench embed: profile: %s: %s\n",
+                                wgml_status_name(st), wgml_gpu_last_error(gpu));
+                        rc = 1;
+                    }
+                }
                 fflush(stdout);
             }
         }

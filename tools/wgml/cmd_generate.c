@@ -30,6 +30,9 @@ static const char GENERATE_USAGE[] =
     "                        prefill tokens and tokens/s, decode tokens/s, why it\n"
     "                        stopped, the seed)\n"
     "  --stats               statistics on standard error after the text\n"
+    "  --warmup N            generate N times first, unreported (the cache reset after\n"
+    "                        each): the reported run then finds its kernels compiled and\n"
+    "                        the GPU's clocks up, as benchmarks measure steady state\n"
     "%s";
 
 static const char CHAT_USAGE[] =
@@ -70,7 +73,7 @@ typedef struct options {
     bool chat, json, stats, f32;
     wgml_generate_params gp;
     bool seed_given;
-    long n_ctx;
+    long n_ctx, warmup;
 } options;
 
 // Parses the options both commands share, and each one's own. Returns 0 on
@@ -143,6 +146,9 @@ static int parse(int argc, char **argv, bool is_chat, options *o)
         } else if (!strcmp(a, "--ctx")) {
             if (!cli_parse_long(v, 1, 1L << 24, &n)) goto bad;
             o->n_ctx = n;
+        } else if (!strcmp(a, "--warmup") && !is_chat) {
+            if (!cli_parse_long(v, 0, 100, &n)) goto bad;
+            o->warmup = n;
         } else {
             fprintf(stderr, "%s: unknown option '%s' (see --help)\n", cmd, a);
             return 2;
@@ -338,6 +344,23 @@ int wgml_cmd_generate(int argc, char **argv)
         o.gp.tokens = ids = malloc(sizeof *ids * o.gp.tokens_cap);
         if (!ids) {
             fprintf(stderr, "%s: out of memory\n", cmd);
+            goto done;
+        }
+    }
+    // Warm-up runs: the same prompt and parameters, text discarded; the
+    // reset makes the reported run prefill the whole prompt again.
+    for (long w = 0; w < o.warmup; w++) {
+        sink quiet = {0};
+        wgml_generate_params wp = o.gp;
+        wp.tokens = NULL;
+        wp.tokens_cap = 0;
+        st = wgml_llm_generate(llm, prompt, &wp, on_text, &quiet, &s);
+        free(quiet.s);
+        wgml_llm_reset(llm);
+        if (st) {
+            fprintf(stderr, "%s: warm-up: %s: %s\n", cmd, wgml_status_name(st),
+                    wgml_ctx_last_error(ctx));
+            free(ids);
             goto done;
         }
     }
