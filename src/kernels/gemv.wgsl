@@ -26,9 +26,8 @@
 // The format functions below are all compiled; the prelude picks one of each.
 //
 // Each invocation streams its rows' units t, t + TPR, ... (adjacent
-// invocations read adjacent 16-byte words), the next step's UR * RB loads in
-// flight during a step's arithmetic; each weight byte is read once; x comes
-// from cache.
+// invocations read adjacent 16-byte words), UR * RB loads in flight before
+// the arithmetic; each weight byte is read once; x comes from cache.
 
 struct Params {
     n: u32,          // N: rows of W
@@ -363,50 +362,27 @@ fn finish(row0: u32, t: u32, li: u32, sums: array<array<f32, M>, RB>) {
     }
 }
 
-// The weights of one step: UR units of each of the group's RB rows, from
-// unit u (a block of the chunk at c0 for the integer kernel).
-fn fetch_step(row0: u32, u: u32) -> array<Raw, UR * RB> {
-    var raw: array<Raw, UR * RB>;
-    for (var j = 0u; j < UR; j++) {
-        for (var r = 0u; r < RB; r++) { raw[j * RB + r] = unit_fetch(row_of(row0, r), u + j * TPR); }
-    }
-    return raw;
-}
-
 // Each invocation group (TPR invocations) computes RB adjacent rows; per
-// step it has UR units of each row (UR * RB loads) in flight. The loads are
-// software-pipelined: the next step's are issued before this step's
-// arithmetic (which reads x once for the RB rows), and the first step's
-// before the prologue (the fused RMSNorm), so that memory latency overlaps
-// the work instead of adding to it: decode GEMVs are short, and their fixed
-// latencies were most of the time of the smaller ones.
+// step it issues UR units of each row (UR * RB loads in flight) before the
+// arithmetic, which reads x once for the RB rows.
 @compute @workgroup_size(WG)
 fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    x_prologue(li);
     let row0 = ((wid.y * p.groups_x + wid.x) * RPW + li / TPR) * RB;
     let t = li % TPR;
     let units = p.units;
-    let live = row0 < p.n;
-    let piped = live && t + (UR - 1u) * TPR < units;
-    var cur: array<Raw, UR * RB>;
-    if (piped) { cur = fetch_step(row0, t); }
-    x_prologue(li);
     var acc: array<array<f32, M>, RB>;
-    var u = t;
-    if (piped) {
-        loop {
-            let un = u + UR * TPR;
-            let more = un + (UR - 1u) * TPR < units;
-            var nxt: array<Raw, UR * RB>;
-            if (more) { nxt = fetch_step(row0, un); }
+    if (row0 < p.n) {
+        var u = t;
+        for (; u + (UR - 1u) * TPR < units; u += UR * TPR) {
+            var raw: array<Raw, UR * RB>;
             for (var j = 0u; j < UR; j++) {
-                for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_dot(cur[j * RB + r], u + j * TPR)); }
+                for (var r = 0u; r < RB; r++) { raw[j * RB + r] = unit_fetch(row_of(row0, r), u + j * TPR); }
             }
-            u = un;
-            if (!more) { break; }
-            cur = nxt;
+            for (var j = 0u; j < UR; j++) {
+                for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_dot(raw[j * RB + r], u + j * TPR)); }
+            }
         }
-    }
-    if (live) {
         for (; u < units; u += TPR) {
             for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_dot(unit_fetch(row_of(row0, r), u), u)); }
         }
@@ -416,43 +392,33 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 // The integer kernel: per chunk of CB blocks, the workgroup quantises x into
 // workgroup memory (one block per invocation), then each group's invocations
-// stream their rows' blocks against it, pipelined as above (the chunk's
-// first step requested before its x is quantised).
+// stream their rows' blocks against it.
 @compute @workgroup_size(WG)
 fn gemv_int(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    x_prologue(li);
     let row0 = ((wid.y * p.groups_x + wid.x) * RPW + li / TPR) * RB;
     let t = li % TPR;
     let kb = p.kb;
-    let live = row0 < p.n;
     var acc: array<array<f32, M>, RB>;
     for (var c0 = 0u; c0 < kb; c0 += CB) {
-        let nb = min(CB, kb - c0);
-        let piped = live && t + (UR - 1u) * TPR < nb;
-        var cur: array<Raw, UR * RB>;
-        if (piped) { cur = fetch_step(row0, c0 + t); }
-        if (c0 == 0u) { x_prologue(li); }
         workgroupBarrier();   // the previous chunk is used up
         for (var e = li; e < M * CB; e += WG) {
             let cb = e % CB;
             if (c0 + cb < kb) { quantize_block(e / CB, c0 + cb, e); }
         }
         workgroupBarrier();
-        var b = t;
-        if (piped) {
-            loop {
-                let bn = b + UR * TPR;
-                let more = bn + (UR - 1u) * TPR < nb;
-                var nxt: array<Raw, UR * RB>;
-                if (more) { nxt = fetch_step(row0, c0 + bn); }
+        if (row0 < p.n) {
+            let nb = min(CB, kb - c0);
+            var b = t;
+            for (; b + (UR - 1u) * TPR < nb; b += UR * TPR) {
+                var raw: array<Raw, UR * RB>;
                 for (var j = 0u; j < UR; j++) {
-                    for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_idot(cur[j * RB + r], b + j * TPR)); }
+                    for (var r = 0u; r < RB; r++) { raw[j * RB + r] = unit_fetch(row_of(row0, r), c0 + b + j * TPR); }
                 }
-                b = bn;
-                if (!more) { break; }
-                cur = nxt;
+                for (var j = 0u; j < UR; j++) {
+                    for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_idot(raw[j * RB + r], b + j * TPR)); }
+                }
             }
-        }
-        if (live) {
             for (; b < nb; b += TPR) {
                 for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_idot(unit_fetch(row_of(row0, r), c0 + b), b)); }
             }
