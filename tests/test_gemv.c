@@ -8,6 +8,8 @@
  *                              against the C reference; exit 77 when the device
  *                              lacks what MATH needs
  *   test_gemv batch            M = 1..4 vectors per call
+ *   (on a CPU device each shape takes a few variants, but f32 every one:
+ *   see every_variant; WGML_TEST_ALL_VARIANTS=1 restores them all)
  *   test_gemv fused            the fused input rules (RMSNorm, SwiGLU) and the
  *                              accumulating output, against the C reference and
  *                              the ops they replace (bit for bit, or within
@@ -203,9 +205,20 @@ static bool math_is_int(wgml_gemv_math m)
     return m == WGML_GEMV_MATH_DOT4 || m == WGML_GEMV_MATH_DOT4_EMULATED;
 }
 
-// The batch test's shapes (M > 1) take fewer variants: each is a pipeline,
-// and CPU devices with naga (wgpu-native) compile them slowly.
-static bool in_batch;
+// How many variants each shape takes. Every variant is a pipeline, and CPU
+// devices compile them slowly (lavapipe 1-4 s each from an empty shader
+// cache, as in a clean CI run). The variants differ in structural code
+// (reductions, rows per group, invocations per row) that every format
+// shares, while the format code is the same in each: on a CPU device one
+// format (f32) takes every variant and the others a few that still cover
+// each reduction and partial groups of rows. GPUs, or WGML_TEST_ALL_VARIANTS=1,
+// take every variant everywhere.
+static bool cpu_device, in_batch;
+
+static bool every_variant(wgml_quant q, wgml_gemv_math math)
+{
+    return !cpu_device || (q == WGML_QUANT_F32 && math == WGML_GEMV_MATH_FLOAT && !in_batch);
+}
 
 // One shape, every reduction (and a few threads-per-row choices on small N).
 static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t N, uint32_t K,
@@ -226,6 +239,7 @@ static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
     double tol = math == WGML_GEMV_MATH_F16 ? 1e-5 : 1e-6;
     const wgml_device_info *d = wgml_gpu_info(gpu);
     bool sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size;
+    bool every = every_variant(q, math);
     wgml_gemv_reduce reduces[] = {WGML_GEMV_REDUCE_SUBGROUP, WGML_GEMV_REDUCE_SHARED};
     wgml_gemv_args a = {.format = q, .w = {mx.w, 0}, .N = N, .K = K, .M = M};
     wgml_gemv_variant vs[MAX_RUNS];
@@ -235,12 +249,14 @@ static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
         // are slow); every other shape with each.
         if (r == 1 && sg && (uint64_t)N * K > (1u << 22)) continue;
         wgml_gemv_variant v = {.reduce = reduces[r], .math = math}, auto_v;
+        // The few variants: the automatic one with a subgroup reduction, and
+        // groups of 2 rows with the shared one (partial groups where N is odd).
+        if (!every && r == 1) v.rows_per_group = M <= 2 ? 2 : 1;
         vs[nv++] = v;
         if ((uint64_t)N * K > (1u << 22)) continue;
         // Groups of 2 and 4 rows (N not a multiple of them: partial groups)
-        // for one vector; for two, groups of 2 with one format (each variant
-        // is a pipeline, and CPU devices compile more slowly than they run).
-        uint32_t rb_max = M == 1 && !in_batch ? 4 : M <= 2 && q == WGML_QUANT_Q4_0 ? 2 : 1;
+        // for one vector; for two, groups of 2 with one format.
+        uint32_t rb_max = !every ? 1 : M == 1 && !in_batch ? 4 : M <= 2 && q == WGML_QUANT_Q4_0 ? 2 : 1;
         for (uint32_t rb = 2; rb <= rb_max; rb *= 2) {
             v.rows_per_group = rb;
             vs[nv++] = v;
@@ -248,13 +264,15 @@ static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
         v.rows_per_group = 0;
         if (N > 17) continue;
         // Small N: also one row per workgroup, the narrowest rows, and groups
-        // smaller than a subgroup (shuffle reduction).
+        // smaller than a subgroup (shuffle reduction); the few variants keep
+        // the last, with the first reduction.
+        if (!every && r != (sg ? 0 : 1)) continue;
         a.variant = v;
         TEST_OK(gpu, wgml_gemv_resolve(gpu, &a, &auto_v));
         bool sub = reduces[r] == WGML_GEMV_REDUCE_SUBGROUP;
         uint32_t more[3] = {256, sub ? d->subgroup_min_size : 1,
                             sub && d->subgroup_min_size >= 8 ? d->subgroup_min_size / 4 : 2};
-        for (int j = 0; j < (in_batch ? 2 : 3); j++)
+        for (int j = every ? 0 : 2; j < (in_batch && every ? 2 : 3); j++)
             if (more[j] != auto_v.threads_per_row) {
                 v.threads_per_row = more[j];
                 v.rows_per_group = j == 2 && M <= 2 ? 2 : 0;
@@ -318,21 +336,29 @@ static int test_batch(wgml_gpu *gpu)
     const wgml_device_info *d = wgml_gpu_info(gpu);
     in_batch = true;
     int cases = 0;
+    // Each format with M = 1..4 vectors; on a CPU device (see every_variant)
+    // M = 1 is left to the format tests and each format but f32 takes one M
+    // of 2..4 in turn.
+    static const struct { wgml_quant q; wgml_gemv_math math; int dk; } fs[] = {
+        {WGML_QUANT_F32, WGML_GEMV_MATH_FLOAT, 1},   // K not a multiple of 4
+        {WGML_QUANT_F16, WGML_GEMV_MATH_FLOAT, 0},
+        {WGML_QUANT_Q4_1, WGML_GEMV_MATH_FLOAT, 0},
+        {WGML_QUANT_I8, WGML_GEMV_MATH_DOT4_EMULATED, -28},
+        {WGML_QUANT_Q4_0, WGML_GEMV_MATH_DOT4_EMULATED, 0},
+        {WGML_QUANT_Q8_0, WGML_GEMV_MATH_DOT4, 0},
+        {WGML_QUANT_F16, WGML_GEMV_MATH_F16, 0},
+    };
+    static const uint32_t shapes[][2] = {{7, 96}, {257, 4128}};
     for (uint32_t M = 1; M <= WGML_GEMV_MAX_M; M++) {
-        static const uint32_t shapes[][2] = {{7, 96}, {257, 4128}};
-        for (size_t s = 0; s < COUNT(shapes); s++) {
-            if (test_shape(gpu, WGML_QUANT_F32, WGML_GEMV_MATH_FLOAT, shapes[s][0], shapes[s][1] + 1, M, &cases) ||
-                test_shape(gpu, WGML_QUANT_F16, WGML_GEMV_MATH_FLOAT, shapes[s][0], shapes[s][1], M, &cases) ||
-                test_shape(gpu, WGML_QUANT_Q4_1, WGML_GEMV_MATH_FLOAT, shapes[s][0], shapes[s][1], M, &cases) ||
-                test_shape(gpu, WGML_QUANT_I8, WGML_GEMV_MATH_DOT4_EMULATED, shapes[s][0], shapes[s][1] - 28, M, &cases) ||
-                test_shape(gpu, WGML_QUANT_Q4_0, WGML_GEMV_MATH_DOT4_EMULATED, shapes[s][0], shapes[s][1], M, &cases))
-                return 1;
-            if (d->packed_dot4 &&
-                test_shape(gpu, WGML_QUANT_Q8_0, WGML_GEMV_MATH_DOT4, shapes[s][0], shapes[s][1], M, &cases))
-                return 1;
-            if (d->shader_f16 &&
-                test_shape(gpu, WGML_QUANT_F16, WGML_GEMV_MATH_F16, shapes[s][0], shapes[s][1], M, &cases))
-                return 1;
+        for (size_t f = 0; f < COUNT(fs); f++) {
+            if (fs[f].math == WGML_GEMV_MATH_DOT4 && !d->packed_dot4) continue;
+            if (fs[f].math == WGML_GEMV_MATH_F16 && !d->shader_f16) continue;
+            if (cpu_device && (M == 1 || (f > 0 && M != 2 + f % (WGML_GEMV_MAX_M - 1))))
+                continue;
+            for (size_t s = 0; s < COUNT(shapes); s++)
+                if (test_shape(gpu, fs[f].q, fs[f].math, shapes[s][0],
+                               (uint32_t)((int)shapes[s][1] + fs[f].dk), M, &cases))
+                    return 1;
         }
     }
     printf("%d cases passed\n", cases);
@@ -438,7 +464,10 @@ static int test_fused(wgml_gpu *gpu)
     wgml_quant qs[] = {WGML_QUANT_Q4_1, WGML_QUANT_Q8_0, WGML_QUANT_F16};
     int cases = 0;
     for (size_t s = 0; s < COUNT(shapes); s++)
-        for (int in = WGML_GEMV_IN_RMSNORM; in <= WGML_GEMV_IN_SWIGLU; in++)
+        for (int in = WGML_GEMV_IN_RMSNORM; in <= WGML_GEMV_IN_SWIGLU; in++) {
+            // CPU devices: the smallest shape and the one with 3 vectors
+            // (each case is a pipeline; see every_variant).
+            if (cpu_device && s == 1) continue;
             for (size_t qi = 0; qi < COUNT(qs); qi++)
                 for (size_t mi = 0; mi < COUNT(maths); mi++) {
                     wgml_gemv_math math = maths[mi];
@@ -454,6 +483,7 @@ static int test_fused(wgml_gpu *gpu)
                         return 1;
                     cases++;
                 }
+        }
     printf("%d cases passed\n", cases);
     return 0;
 }
@@ -699,6 +729,11 @@ int main(int argc, char **argv)
         return 2;
     }
     wgml_gpu *gpu = test_gpu_create();
+    const char *all = getenv("WGML_TEST_ALL_VARIANTS");
+    cpu_device = !strcmp(wgml_gpu_info(gpu)->adapter_type, "cpu") && !(all && !strcmp(all, "1"));
+    if (cpu_device)
+        printf("a CPU device: the few variants a shape (every variant with f32; "
+               "WGML_TEST_ALL_VARIANTS=1 for all)\n");
     int rc;
     if (q >= 0)
         rc = test_format(gpu, q, math, argc >= 5 ? (uint32_t)atoi(argv[3]) : 0,
