@@ -43,17 +43,19 @@ run_suite() {
 }
 
 # What runs where, to keep the suite inside 30 minutes on 2 cores:
-# - Dawn on lavapipe runs everything that needs a GPU, in full (the model
-#   references against llama.cpp and sentence-transformers included), once,
-#   in the AddressSanitizer + LeakSanitizer + UBSan build (-O1), where any
-#   report fails the test: one run gives both the sanitizers' verdict and
-#   Dawn's. The embedder's 100 loads and frees run without ASan (with
-#   wgpu-native; 20 under ASan, where LeakSanitizer catches a single leak).
-# - wgpu-native on lavapipe runs everything without sanitizers; of the model
-#   references, their samples (the first prompts of the same data; the f16
-#   BERT reference has none: the f16 encoder layer is graph.encoder_w16 on
-#   both), since the kernels they use are tested against the C references on
-#   both implementations by the op tests.
+# - wgpu-native on lavapipe runs everything that needs a GPU, in full (the
+#   model references against llama.cpp and sentence-transformers included),
+#   without sanitizers; the embedder's 100 loads and frees alone after it.
+# - Dawn on lavapipe runs everything too, once, in the AddressSanitizer +
+#   LeakSanitizer + UBSan build (-O1), where any report fails the test: one
+#   run gives both the sanitizers' verdict and Dawn's. Of the model
+#   references it runs their samples (the first prompts of the same data;
+#   the f16 BERT reference has none: the f16 encoder layer is
+#   graph.encoder_w16 on both), since the kernels they use are tested
+#   against the C references on both implementations by the op tests, and
+#   the full references take 3-4x as long under ASan (llama.reference 754 s
+#   of a 2-core run). 20 loads and frees of the embedder, where
+#   LeakSanitizer catches a single leak.
 # - SwiftShader runs BERT at about 0.5 GFLOP/s and compiles kernels slowly, so
 #   it runs the op and unit tests of both builds; whole models (BERT, the Llama
 #   decoder, generation, the sampler's large cases, the embed and generate CLI
@@ -69,6 +71,7 @@ run_suite() {
 swiftshader_skip='bert\..*|llama\..*|generate\..*|cli\.(embed|generate)|gemv\.(f32|f16|i8|q8_0|q4_0|q4_1)\..*|gemv\.batch|sampler\.(reference|distribution|groups)|faults\.(embed_lost|load_free|load_free_sample|bad_ids|llm_lost|llm_lost_quant)'
 dawn_swiftshader_skip='llama_ops\.attn_prefill|ops\.attention|graph\.planner|gpu\.kernels_compile|gemv\.fused'
 full_references='bert\.reference|bert\.reference_f16|sampler\.reference|faults\.load_free|llama\.reference|llama\.reference_q8act'
+samples='bert\.reference_sample|sampler\.reference_sample|llama\.reference_sample|faults\.load_free_sample'
 
 ./scripts/build.sh dawn >/dev/null || { echo "build against dawn failed" >&2; exit 1; }
 run_suite "dawn on swiftshader" build/dawn "$SWIFTSHADER_ICD" -LE host \
@@ -79,14 +82,14 @@ run_suite "dawn, tests without a GPU" build/dawn "$SWIFTSHADER_ICD" -L host
 run_suite "wgpu-native on swiftshader" build/wgpu-native "$SWIFTSHADER_ICD" -LE host \
   -E "^($swiftshader_skip)\$"
 run_suite "wgpu-native on lavapipe" build/wgpu-native "$LAVAPIPE_ICD" -LE timing \
-  -E "^($full_references)\$"
+  -E "^($samples|faults\.load_free)\$"
 run_suite "wgpu-native, the embedder loaded 100 times" build/wgpu-native "$LAVAPIPE_ICD" \
   -R '^faults\.load_free$'
 
 ./scripts/build.sh dawn --sanitize >/dev/null || { echo "sanitizer build failed" >&2; exit 1; }
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 run_suite "dawn on lavapipe under ASan+UBSan" build/dawn-asan "$LAVAPIPE_ICD" -LE timing \
-  -E "^(bert\.reference_sample|sampler\.reference_sample|llama\.reference_sample|faults\.load_free)\$"
+  -E "^($full_references)\$"
 unset ASAN_OPTIONS UBSAN_OPTIONS
 # Each harness builds with clang's -fsanitize=fuzzer,address,undefined
 # (build/fuzz) and runs 60 s from its seeds in tests/fuzz/corpus/ and

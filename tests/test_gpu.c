@@ -273,7 +273,7 @@ static int test_kernels_compile(wgml_gpu *gpu)
     // matmul_sgm runs only where the device has subgroup matrices (f16 matmul).
     static const char *covered[] = {"rows", "matmul", "matmul_f16", "matmul_sgm", "matmul_sgm_mx",
                                     "matmul_sgm_emu", "gemv",
-                                    "gather", "attention", "pool", "rope", "attn_decode",
+                                    "gather", "attention", "attention_vec4", "pool", "rope", "attn_decode",
                                     "attn_prefill", "decoder_rows", "matmul_q", "sampler",
                                     "sampler_penalty"};
     for (size_t i = 0; i < wgml_kernel_source_count; i++) {
@@ -308,7 +308,8 @@ static int test_kernels_compile(wgml_gpu *gpu)
         wgml_sgm_debug_emulate(false);
     }
     TEST_OK(gpu, wgml_op_gather(gpu, v, v, o, 8, 8, 8));
-    TEST_OK(gpu, wgml_op_attention(gpu, v, v, o, 2, 8, 2, 8, 0.25f));
+    TEST_OK(gpu, wgml_op_attention(gpu, v, v, o, 2, 8, 2, 8, 0.25f));   // attention_vec4
+    TEST_OK(gpu, wgml_op_attention(gpu, v, v, o, 2, 8, 2, 6, 0.25f));   // attention
     TEST_OK(gpu, wgml_op_pool(gpu, WGML_POOL_MEAN, true, v, v, o, 2, 8, 8));
     // Every sampler entry point: creation builds them all, the penalty's too.
     wgml_sampler *sampler;

@@ -213,9 +213,9 @@ static wgml_status opaque_wgsl(const wgml_graph *g, const wgml_group *k, int64_t
     } else if (core->kind == WGML_NODE_ATTENTION) {
         uint32_t head_dim = (uint32_t)(s[2] / 3 / core->heads);
         st = wgml_attention_setup(gpu, &c->text, (uint32_t)s[0], (uint32_t)s[1],
-                                  (uint32_t)core->heads, head_dim, core->f, params, c->grid);
+                                  (uint32_t)core->heads, head_dim, core->f, params, c->grid,
+                                  &c->family);
         c->params_size = 16;
-        c->family = "attention";
     } else {
         st = wgml_pool_setup(gpu, core->pool, core->normalize, (uint32_t)s[0], (uint32_t)s[1],
                              (uint32_t)s[nd - 1], params, c->grid);

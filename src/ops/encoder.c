@@ -61,7 +61,7 @@ wgml_cost wgml_op_gather_cost(uint32_t n_ids, uint32_t dim)
 
 wgml_status wgml_attention_setup(wgml_gpu *gpu, wgml_text *prelude, uint32_t batch, uint32_t seq,
                                  uint32_t heads, uint32_t head_dim, float scale,
-                                 uint32_t params[4], uint32_t grid[3])
+                                 uint32_t params[4], uint32_t grid[3], const char **family)
 {
     const wgml_device_info *d = wgml_gpu_info(gpu);
     uint64_t rows = (uint64_t)batch * seq, D = (uint64_t)heads * head_dim;
@@ -73,9 +73,12 @@ wgml_status wgml_attention_setup(wgml_gpu *gpu, wgml_text *prelude, uint32_t bat
         return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
                              "attention: heads of %u exceed the kernel's %u", head_dim,
                              ATTN_MAX_HEAD);
-    // Keys and values of a tile fill at most the workgroup memory the device has.
+    // Keys and values of a tile (and, vec4 kernel, its mask values) fill at
+    // most the workgroup memory the device has.
+    bool vec4 = head_dim % 4 == 0;
     uint32_t kt = ATTN_KT_MAX;
-    while (kt > 1 && 2ull * kt * head_dim * 4 > d->max_compute_workgroup_storage_size) kt /= 2;
+    while (kt > 1 && (2ull * head_dim + vec4) * kt * 4 > d->max_compute_workgroup_storage_size)
+        kt /= 2;
     uint32_t gmax = d->max_compute_workgroups_per_dimension;
     grid[0] = (seq + ATTN_QT - 1) / ATTN_QT;
     grid[1] = heads;
@@ -86,6 +89,14 @@ wgml_status wgml_attention_setup(wgml_gpu *gpu, wgml_text *prelude, uint32_t bat
                              batch, heads);
     wgml_text_printf(prelude, "const HD: u32 = %uu;\nconst KT: u32 = %uu;\nconst QT: u32 = %uu;\n",
                      head_dim, kt, (unsigned)ATTN_QT);
+    // Head sizes that are a multiple of 4 take the vec4 kernel: SC scores in
+    // registers at a time, 16 for heads up to 32 and fewer for larger ones
+    // (SC x HD at most 512: compilers unroll those loops; lavapipe's took
+    // minutes over 16 x 256), a power of two dividing KT.
+    uint32_t sc = 16;
+    while (sc > 1 && (sc * head_dim > 512 || sc > kt)) sc /= 2;
+    if (vec4) wgml_text_printf(prelude, "const SC: u32 = %uu;\n", sc);
+    *family = vec4 ? "attention_vec4" : "attention";
     params[0] = seq;
     params[1] = heads;
     memcpy(&params[2], &scale, 4);
@@ -98,9 +109,10 @@ wgml_status wgml_op_attention(wgml_gpu *gpu, wgml_view qkv, wgml_view mask, wgml
                               float scale)
 {
     uint32_t params[4], grid[3];
+    const char *family = NULL;
     wgml_text t = {0};
     wgml_status st = wgml_attention_setup(gpu, &t, batch, seq, heads, head_dim, scale, params,
-                                          grid);
+                                          grid, &family);
     uint64_t rows = (uint64_t)batch * seq, D = (uint64_t)heads * head_dim;
     if (st || (st = wgml_ops_check_view(gpu, "attention", "qkv", qkv, 12 * rows * D)) ||
         (st = wgml_ops_check_view(gpu, "attention", "mask", mask, 4 * rows)) ||
@@ -110,7 +122,7 @@ wgml_status wgml_op_attention(wgml_gpu *gpu, wgml_view qkv, wgml_view mask, wgml
         st = wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
         goto done;
     }
-    wgml_gpu_kernel k = {.family = "attention", .prelude = t.s};
+    wgml_gpu_kernel k = {.family = family, .prelude = t.s};
     wgml_gpu_pipeline *p;
     if ((st = wgml_gpu_pipeline_get(gpu, &k, &p))) goto done;
     wgml_gpu_binding b[] = {WGML_OPS_BINDING(qkv), WGML_OPS_BINDING(mask), WGML_OPS_BINDING(out)};

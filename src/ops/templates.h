@@ -50,12 +50,13 @@ const wgml_gpu_constant *wgml_matmul_constants(bool b_transposed, uint32_t M, ui
 // and the graph executor dispatch them: checks, uniform parameters and grid.
 // Bindings: 1 the input (table, qkv, x), 2 the second input (ids, mask,
 // weights), 3 the output. Attention's prelude (its head size and tiles) is
-// appended to `prelude`.
+// appended to `prelude`; *family is its kernel (attention_vec4 where the head
+// size is a multiple of 4, else attention).
 wgml_status wgml_gather_setup(wgml_gpu *gpu, uint32_t n_ids, uint32_t vocab, uint32_t dim,
                               uint32_t params[4], uint32_t grid[3]);
 wgml_status wgml_attention_setup(wgml_gpu *gpu, wgml_text *prelude, uint32_t batch, uint32_t seq,
                                  uint32_t heads, uint32_t head_dim, float scale,
-                                 uint32_t params[4], uint32_t grid[3]);
+                                 uint32_t params[4], uint32_t grid[3], const char **family);
 wgml_status wgml_pool_setup(wgml_gpu *gpu, wgml_pool_mode mode, bool normalize, uint32_t batch,
                             uint32_t seq, uint32_t dim, uint32_t params[8], uint32_t grid[3]);
 
