@@ -67,7 +67,7 @@ for spec in ${LLM_SPECS:-smollm2-135m:q4_1 llama3-8b:q4_0 llama3-8b:q8_0 llama3-
     act=${run%%:*}; warm=${run##*:}
     flag=; [ $act = f32 ] && flag=--f32
     timeout 120 $W generate -m /tmp/$preset.gguf -f /tmp/prompt.txt -n 128 --temp 0 --ignore-eos --ctx 2048 --json --warmup $warm $flag \
-      | python3 -c "import json,sys; d=json.load(sys.stdin); d.pop('text',None); d['preset']='$preset'; d['type']='$type'; d['activations']='$act'; d['warmup']=$warm; print(json.dumps(d))"
+      | python3 -c "import json,sys; d=json.load(sys.stdin); d.pop('text',None); d.pop('tokens',None); d['preset']='$preset'; d['type']='$type'; d['activations']='$act'; d['warmup']=$warm; print(json.dumps(d))"
   done | tee -a "$out/generate-wgml.jsonl" | cut -c1-200
   n=$(tail -1 "$out/generate-wgml.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["prompt_tokens"])' 2>/dev/null || echo 512)
   if [ "${LLM_PEERS:-1}" = 1 ] && python3 -c 'import llama_cpp' 2>/dev/null; then
