@@ -1,5 +1,5 @@
 // Multi-head self-attention over packed QKV with an additive key mask, for
-// head sizes that are a multiple of 4: the same contract and online softmax
+// head sizes that are a multiple of 4 up to 64: the same contract and online softmax
 // as attention.wgsl (which takes any head size), with q, the output row and
 // the key/value tiles held as vec4 and the scores of SC keys at a time in
 // registers. attention.wgsl spent one workgroup-memory load per
@@ -7,7 +7,7 @@
 // in an array indexed at run time (local memory on GPUs); here a 16-byte
 // load feeds four, and the score loops have constant bounds.
 //
-// A template: the prelude gives HD (head size, a multiple of 4), KT (keys
+// A template: the prelude gives HD (head size, a multiple of 4, <= 64), KT (keys
 // per tile), SC (keys whose scores are in registers at once, dividing KT)
 // and QT (queries per workgroup, the workgroup size).
 //

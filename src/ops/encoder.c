@@ -75,7 +75,10 @@ wgml_status wgml_attention_setup(wgml_gpu *gpu, wgml_text *prelude, uint32_t bat
                              ATTN_MAX_HEAD);
     // Keys and values of a tile (and, vec4 kernel, its mask values) fill at
     // most the workgroup memory the device has.
-    bool vec4 = head_dim % 4 == 0;
+    // The vec4 kernel for heads of 4..64 (BERT-family models use 32 or 64);
+    // larger heads take the scalar one: the vec4 kernel's unrolled loops over
+    // 128- and 256-wide heads took lavapipe minutes to compile under ASan.
+    bool vec4 = head_dim % 4 == 0 && head_dim <= 64;
     uint32_t kt = ATTN_KT_MAX;
     while (kt > 1 && (2ull * head_dim + vec4) * kt * 4 > d->max_compute_workgroup_storage_size)
         kt /= 2;
@@ -89,10 +92,9 @@ wgml_status wgml_attention_setup(wgml_gpu *gpu, wgml_text *prelude, uint32_t bat
                              batch, heads);
     wgml_text_printf(prelude, "const HD: u32 = %uu;\nconst KT: u32 = %uu;\nconst QT: u32 = %uu;\n",
                      head_dim, kt, (unsigned)ATTN_QT);
-    // Head sizes that are a multiple of 4 take the vec4 kernel: SC scores in
-    // registers at a time, 16 for heads up to 32 and fewer for larger ones
-    // (SC x HD at most 512: compilers unroll those loops; lavapipe's took
-    // minutes over 16 x 256), a power of two dividing KT.
+    // The vec4 kernel keeps SC scores in registers at a time: 16 for heads
+    // up to 32, 8 for 64 (SC x HD at most 512: compilers unroll those
+    // loops), a power of two dividing KT.
     uint32_t sc = 16;
     while (sc > 1 && (sc * head_dim > 512 || sc > kt)) sc /= 2;
     if (vec4) wgml_text_printf(prelude, "const SC: u32 = %uu;\n", sc);

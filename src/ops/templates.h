@@ -51,7 +51,7 @@ const wgml_gpu_constant *wgml_matmul_constants(bool b_transposed, uint32_t M, ui
 // Bindings: 1 the input (table, qkv, x), 2 the second input (ids, mask,
 // weights), 3 the output. Attention's prelude (its head size and tiles) is
 // appended to `prelude`; *family is its kernel (attention_vec4 where the head
-// size is a multiple of 4, else attention).
+// size is a multiple of 4 up to 64, else attention).
 wgml_status wgml_gather_setup(wgml_gpu *gpu, uint32_t n_ids, uint32_t vocab, uint32_t dim,
                               uint32_t params[4], uint32_t grid[3]);
 wgml_status wgml_attention_setup(wgml_gpu *gpu, wgml_text *prelude, uint32_t batch, uint32_t seq,
