@@ -64,7 +64,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             ks[e] = kv;
             vs[e] = vv;
         }
-        for (var j = li; j < KT; j += QT) { km[j] = select(0.0, mask[base + k0 + j], k0 + j < p.L); }
+        for (var j = li; j < KT; j += QT) {
+            var mv = 0.0;   // keys past L: never read past the mask
+            if (k0 + j < p.L) { mv = mask[base + k0 + j]; }
+            km[j] = mv;
+        }
         workgroupBarrier();
         let n = min(KT, p.L - k0);
         for (var c = 0u; c < KT; c += SC) {
