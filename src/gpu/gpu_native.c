@@ -938,6 +938,21 @@ static WGPUComputePipelineDescriptor module_build_desc(const module_build *mb)
                     .constantCount = mb->recipe.n_consts, .constants = mb->recipe.consts}};
 }
 
+// WGML_TRACE_COMPILE=1: one stderr line a pipeline compiled, with its wall
+// time, to see where a CPU device's compile time goes (test.sh's budget).
+static void trace_compile(const module_build *mb, struct timespec t0, struct timespec t1)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("WGML_TRACE_COMPILE");
+        on = e && *e && strcmp(e, "0") != 0;
+    }
+    if (!on) return;
+    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6;
+    fprintf(stderr, "wgml-compile %.1f ms %s %016llx\n", ms, mb->label ? mb->label : "?",
+            (unsigned long long)mb->hash);
+}
+
 wgml_gpu_memo **wgml_gpu_memo_slot(wgml_gpu *g) { return &g->memo; }
 
 wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
@@ -949,11 +964,15 @@ wgml_status wgml_gpu_pipeline_get(wgml_gpu *g, const wgml_gpu_kernel *k,
     module_build mb;
     module_build_key(k, &mb);
     if ((*out = cache_find(g, mb.key, mb.hash))) return WGML_OK;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((st = module_build_run(g, k, &mb))) return st;
     WGPUComputePipelineDescriptor pd = module_build_desc(&mb);
     scopes_push(g);
     WGPUComputePipeline pipe = wgpuDeviceCreateComputePipeline(g->device, &pd);
     wgpuShaderModuleRelease(mb.module);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    trace_compile(&mb, t0, t1);
     if ((st = scopes_pop(g, mb.what))) {
         if (pipe) wgpuComputePipelineRelease(pipe);
         recipe_free(&mb.recipe);
@@ -994,6 +1013,8 @@ wgml_status wgml_gpu_pipelines_get(wgml_gpu *g, const wgml_gpu_kernel *ks, size_
     async_pipeline *ap = calloc(n ? n : 1, sizeof *ap);
     WGPUFutureWaitInfo *wait = calloc(n ? n : 1, sizeof *wait);
     size_t n_wait = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!mb || !ap || !wait) st = wgml_gpu_fail(g, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
     for (size_t i = 0; i < n && !st; i++) {
         out[i] = NULL;
@@ -1016,6 +1037,11 @@ wgml_status wgml_gpu_pipelines_get(wgml_gpu *g, const wgml_gpu_kernel *ks, size_
         }
         left = 0;
         for (size_t i = 0; i < n_wait; i++) left += !wait[i].completed;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (n_wait) {
+        module_build batch = {.label = "(a batch compiled concurrently)", .hash = n_wait};
+        trace_compile(&batch, t0, t1);
     }
     for (size_t i = 0; i < n && mb; i++) {
         if (mb[i].module) wgpuShaderModuleRelease(mb[i].module);

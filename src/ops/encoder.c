@@ -10,7 +10,9 @@
 
 enum {
     GATHER_WG = 256,        // gather.wgsl
-    ATTN_QT = 64,           // queries per workgroup
+    ATTN_QT = 64,           // queries per workgroup (scalar kernel)
+    ATTN_QT_SPLIT = 16,     // queries per workgroup, at most (vec4 kernel)
+    ATTN_SPLITS = 4,        // invocations a query (vec4 kernel)
     ATTN_KT_MAX = 64,       // keys per tile, at most
     ATTN_MAX_HEAD = 256,    // registers hold q and o: 2 * HD floats per invocation
 };
@@ -82,8 +84,16 @@ wgml_status wgml_attention_setup(wgml_gpu *gpu, wgml_text *prelude, uint32_t bat
     uint32_t kt = ATTN_KT_MAX;
     while (kt > 1 && (2ull * head_dim + vec4) * kt * 4 > d->max_compute_workgroup_storage_size)
         kt /= 2;
+    // The vec4 kernel splits each query's keys S ways (attention_vec4.wgsl
+    // says why); the splits merge through the key tile's memory, which holds
+    // S - 1 partial results of every query of the workgroup: QT <= KT / (S - 1).
+    uint32_t splits = vec4 && kt >= 8 ? ATTN_SPLITS : 1, qt = ATTN_QT;
+    if (vec4) {
+        qt = ATTN_QT_SPLIT;
+        while (qt > 1 && (splits - 1) * qt > kt) qt /= 2;
+    }
     uint32_t gmax = d->max_compute_workgroups_per_dimension;
-    grid[0] = (seq + ATTN_QT - 1) / ATTN_QT;
+    grid[0] = (seq + qt - 1) / qt;
     grid[1] = heads;
     grid[2] = batch;
     if (grid[0] > gmax || grid[1] > gmax || grid[2] > gmax)
@@ -91,13 +101,13 @@ wgml_status wgml_attention_setup(wgml_gpu *gpu, wgml_text *prelude, uint32_t bat
                              "attention: batch %u x %u heads exceed the device's dispatch limits",
                              batch, heads);
     wgml_text_printf(prelude, "const HD: u32 = %uu;\nconst KT: u32 = %uu;\nconst QT: u32 = %uu;\n",
-                     head_dim, kt, (unsigned)ATTN_QT);
+                     head_dim, kt, qt);
     // The vec4 kernel keeps SC scores in registers at a time: 16 for heads
     // up to 32, 8 for 64 (SC x HD at most 512: compilers unroll those
-    // loops), a power of two dividing KT.
+    // loops), a power of two dividing a split's share of the tile.
     uint32_t sc = 16;
-    while (sc > 1 && (sc * head_dim > 512 || sc > kt)) sc /= 2;
-    if (vec4) wgml_text_printf(prelude, "const SC: u32 = %uu;\n", sc);
+    while (sc > 1 && (sc * head_dim > 512 || sc > kt / splits)) sc /= 2;
+    if (vec4) wgml_text_printf(prelude, "const SC: u32 = %uu;\nconst S: u32 = %uu;\n", sc, splits);
     *family = vec4 ? "attention_vec4" : "attention";
     params[0] = seq;
     params[1] = heads;
