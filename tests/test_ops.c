@@ -362,6 +362,8 @@ static int test_attention(wgml_gpu *gpu)
     static const uint32_t shapes[][4] = {   // batch, length, heads, head size
         {1, 1, 1, 1},   {2, 7, 3, 8},    {1, 64, 2, 32},  {3, 65, 2, 17},
         {2, 129, 5, 32}, {1, 300, 1, 64}, {1, 512, 2, 32}, {2, 33, 1, 256}, {1, 9, 4, 128},
+        // The vec4 kernel's larger workgroups (src/ops/encoder.c): 128 and 256 queries.
+        {16, 130, 8, 16}, {4, 520, 64, 4},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         uint32_t B = shapes[s][0], L = shapes[s][1], H = shapes[s][2], HD = shapes[s][3];

@@ -7,12 +7,11 @@
 // in an array indexed at run time (local memory on GPUs); here a 16-byte
 // load feeds four, and the score loops have constant bounds.
 //
-// Each query's keys are split S ways: invocation (query, split) runs the
-// online softmax over its share of every tile, and the splits merge at the
-// end. One invocation a query left a batch of 32 BERT sequences of 128
-// tokens with too few invocations to fill an H200 (49k for 270k slots)
-// and each with a long serial chain; S = 4 gives four times the
-// invocations, a quarter of the chain each.
+// Each query's keys may split S ways (1 or 2): invocation (query, split)
+// runs the online softmax over its share of every tile, and the splits
+// merge at the end. Splitting helps only where the grid is small (batch 1
+// or 8 on an H200); otherwise larger workgroups pay better, since each
+// stages its sequence's keys and values once (src/ops/encoder.c).
 //
 // A template: the prelude gives HD (head size, a multiple of 4, <= 64), KT
 // (keys per tile), SC (keys whose scores are in registers at once), QT

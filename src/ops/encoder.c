@@ -11,8 +11,6 @@
 enum {
     GATHER_WG = 256,        // gather.wgsl
     ATTN_QT = 64,           // queries per workgroup (scalar kernel)
-    ATTN_QT_SPLIT = 16,     // queries per workgroup, at most (vec4 kernel)
-    ATTN_SPLITS = 4,        // invocations a query (vec4 kernel)
     ATTN_KT_MAX = 64,       // keys per tile, at most
     ATTN_MAX_HEAD = 256,    // registers hold q and o: 2 * HD floats per invocation
 };
@@ -84,12 +82,23 @@ wgml_status wgml_attention_setup(wgml_gpu *gpu, wgml_text *prelude, uint32_t bat
     uint32_t kt = ATTN_KT_MAX;
     while (kt > 1 && (2ull * head_dim + vec4) * kt * 4 > d->max_compute_workgroup_storage_size)
         kt /= 2;
-    // The vec4 kernel splits each query's keys S ways (attention_vec4.wgsl
-    // says why); the splits merge through the key tile's memory, which holds
-    // S - 1 partial results of every query of the workgroup: QT <= KT / (S - 1).
-    uint32_t splits = vec4 && kt >= 8 ? ATTN_SPLITS : 1, qt = ATTN_QT;
+    // The vec4 kernel's shape (measured on an H200, MiniLM's 12 heads of 32,
+    // bench/results/2026-11-22-h200-session5): every workgroup stages all of
+    // its sequence's keys and values, so more queries per workgroup (QT) cost
+    // less staging; where that leaves too few workgroups to fill the GPU
+    // (batch 1 or 8), each query's keys split two ways instead. The splits
+    // merge through the key tile's memory, which holds S - 1 partial results
+    // of every query of the workgroup: QT <= KT / (S - 1).
+    uint32_t splits = 1, qt = ATTN_QT;
     if (vec4) {
-        qt = ATTN_QT_SPLIT;
+        uint64_t groups = (uint64_t)batch * heads * ((seq + 127) / 128);
+        if (groups < 256 && kt >= 8) {
+            splits = 2;
+            qt = 64;
+        } else {
+            qt = seq >= 512 && groups >= 1024 ? 256 : 128;
+        }
+        while (qt > 1 && qt * splits > d->max_compute_invocations_per_workgroup) qt /= 2;
         while (qt > 1 && (splits - 1) * qt > kt) qt /= 2;
     }
     uint32_t gmax = d->max_compute_workgroups_per_dimension;
