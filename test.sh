@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Sets everything up, builds wgml against both WebGPU implementations and runs
 # the test suite (ctest) on the headless CPU Vulkan devices:
-#   Dawn        on SwiftShader, and on lavapipe (Mesa 25) in the
-#               AddressSanitizer + LeakSanitizer + UBSan build, where any
-#               report fails the test
+#   Dawn        on SwiftShader, and on lavapipe (Mesa 25) in the plain
+#               build and then in the AddressSanitizer + LeakSanitizer +
+#               UBSan build, where any report fails the test
 #   wgpu-native on SwiftShader and on lavapipe
 # (lavapipe exposes shader-f16, so the f16 kernels run there; the comments
 # below say which tests run where); then every libFuzzer harness
@@ -18,12 +18,20 @@ cd "$root"
 source scripts/devices.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 # lavapipe compiles every pipeline with LLVM, most of the suite's time there
-# from an empty shader cache (as in CI). Without LLVM's optimisation passes
-# (GALLIVM_PERF=nopt) it compiles ~40% faster and runs about as fast
-# (test_llama q4_0: 55 s vs 87 s; test_bert padding: 32 s vs 36 s). Mesa's
-# shader cache lives in build/, so that a clean clone starts from an empty
-# one whatever the user's home holds.
-export GALLIVM_PERF=nopt MESA_SHADER_CACHE_DIR="$root/build/mesa-shader-cache"
+# from an empty shader cache (as in CI). Two settings halve it, measured on
+# this 2-core machine from an empty cache:
+# - LP_NATIVE_VECTOR_WIDTH=128: 4-wide instead of 8-wide SIMD, half the code
+#   to compile (test_gemv q4_0 float 12.3 s -> 6.3 s; Dawn under ASan 78 s
+#   -> 29 s) and no slower to run (the 2-prompt SmolLM2 reference 63 s -> 48
+#   s); subgroups become 4 wide, a size the kernels must handle anyway.
+# - GALLIVM_PERF=nopt: no LLVM optimisation passes, ~40% less compile time
+#   (test_gemv batch 109 s -> 72 s), but slower code: the tests that mostly
+#   compute (the model references, the sampler's distributions) take the
+#   optimisations back through their ctest ENVIRONMENT_MODIFICATION
+#   (tests/CMakeLists.txt): bert.reference 48 s -> 33 s with them.
+# Mesa's shader cache lives in build/, so that a clean clone starts from an
+# empty one whatever the user's home holds.
+export LP_NATIVE_VECTOR_WIDTH=128 GALLIVM_PERF=nopt MESA_SHADER_CACHE_DIR="$root/build/mesa-shader-cache"
 
 passed=0; failed=0; skipped=0; status=0
 # run_suite NAME BUILD_DIR ICD [CTEST_ARGS...]: one ctest run, its counts
@@ -46,16 +54,17 @@ run_suite() {
 # - wgpu-native on lavapipe runs everything that needs a GPU, in full (the
 #   model references against llama.cpp and sentence-transformers included),
 #   without sanitizers; the embedder's 100 loads and frees alone after it.
-# - Dawn on lavapipe runs everything too, once, in the AddressSanitizer +
-#   LeakSanitizer + UBSan build (-O1), where any report fails the test: one
-#   run gives both the sanitizers' verdict and Dawn's. Of the model
-#   references it runs their samples (the first prompts of the same data;
-#   the f16 BERT reference has none: the f16 encoder layer is
-#   graph.encoder_w16 on both), since the kernels they use are tested
-#   against the C references on both implementations by the op tests, and
-#   the full references take 3-4x as long under ASan (llama.reference 754 s
-#   of a 2-core run). 20 loads and frees of the embedder, where
-#   LeakSanitizer catches a single leak.
+# - Dawn on lavapipe runs everything too, twice over the same tests: first
+#   the plain build, then the AddressSanitizer + LeakSanitizer + UBSan build
+#   (-O1), where any report fails the test. Both give Tint the same WGSL, so
+#   the sanitizer run finds every pipeline in Mesa's shader cache: compiling
+#   under ASan (whose allocator slows LLVM ~4x) took 46 minutes of the suite
+#   before. Of the model references both runs take the samples (the first
+#   prompts of the same data; the f16 BERT reference has none: the f16
+#   encoder layer is graph.encoder_w16 on both), since the kernels they use
+#   are tested against the C references on both implementations by the op
+#   tests. 20 loads and frees of the embedder, where LeakSanitizer catches a
+#   single leak.
 # - SwiftShader runs BERT at about 0.5 GFLOP/s and compiles kernels slowly, so
 #   it runs the op and unit tests of both builds; whole models (BERT, the Llama
 #   decoder, generation, the sampler's large cases, the embed and generate CLI
@@ -85,6 +94,9 @@ run_suite "wgpu-native on lavapipe" build/wgpu-native "$LAVAPIPE_ICD" -LE timing
   -E "^($samples|faults\.load_free)\$"
 run_suite "wgpu-native, the embedder loaded 100 times" build/wgpu-native "$LAVAPIPE_ICD" \
   -R '^faults\.load_free$'
+
+run_suite "dawn on lavapipe" build/dawn "$LAVAPIPE_ICD" -LE 'timing|host' \
+  -E "^($full_references)\$"
 
 ./scripts/build.sh dawn --sanitize >/dev/null || { echo "sanitizer build failed" >&2; exit 1; }
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

@@ -938,8 +938,9 @@ static WGPUComputePipelineDescriptor module_build_desc(const module_build *mb)
                     .constantCount = mb->recipe.n_consts, .constants = mb->recipe.consts}};
 }
 
-// WGML_TRACE_COMPILE=1: one stderr line a pipeline compiled, with its wall
-// time, to see where a CPU device's compile time goes (test.sh's budget).
+// WGML_TRACE_COMPILE=1: one stderr line a pipeline created, with its wall
+// time. GPU drivers compile here; lavapipe compiles at the pipeline's first
+// dispatch, so there this shows only the WGSL-to-SPIR-V part.
 static void trace_compile(const module_build *mb, struct timespec t0, struct timespec t1)
 {
     static int on = -1;
