@@ -11,7 +11,9 @@
 enum {
     GATHER_WG = 256,        // gather.wgsl
     ATTN_QT = 64,           // queries per workgroup (scalar kernel)
-    ATTN_KT_MAX = 64,       // keys per tile, at most
+    ATTN_KT_MAX = 64,       // keys per tile, at most (scalar kernel)
+    ATTN_KT_VEC4 = 32,      // keys per tile, at most (vec4 kernel; H200: 64 -> 32 took
+                            // b32x128 74.4 -> 57.8 us, 128 was slower, 16 no better)
     ATTN_MAX_HEAD = 256,    // registers hold q and o: 2 * HD floats per invocation
 };
 
@@ -79,7 +81,7 @@ wgml_status wgml_attention_setup(wgml_gpu *gpu, wgml_text *prelude, uint32_t bat
     // larger heads take the scalar one: the vec4 kernel's unrolled loops over
     // 128- and 256-wide heads took lavapipe minutes to compile under ASan.
     bool vec4 = head_dim % 4 == 0 && head_dim <= 64;
-    uint32_t kt = ATTN_KT_MAX;
+    uint32_t kt = vec4 ? ATTN_KT_VEC4 : ATTN_KT_MAX;
     while (kt > 1 && (2ull * head_dim + vec4) * kt * 4 > d->max_compute_workgroup_storage_size)
         kt /= 2;
     // The vec4 kernel's shape (measured on an H200, MiniLM's 12 heads of 32,
