@@ -54,29 +54,37 @@ run_suite() {
 # - wgpu-native on lavapipe runs everything that needs a GPU, in full (the
 #   model references against llama.cpp and sentence-transformers included),
 #   without sanitizers; the embedder's 100 loads and frees alone after it.
-# - Dawn on lavapipe runs everything too, twice over the same tests: first
-#   the plain build, then the AddressSanitizer + LeakSanitizer + UBSan build
-#   (-O1), where any report fails the test. Both give Tint the same WGSL, so
-#   the sanitizer run finds every pipeline in Mesa's shader cache: compiling
+# - Dawn on lavapipe runs everything too, in the AddressSanitizer +
+#   LeakSanitizer + UBSan build (-O1), where any report fails the test. The
+#   plain build runs first, with the families that mostly compile kernels
+#   (op, GEMV, graph and decoder tests): both give Tint the same WGSL, so the
+#   sanitizer run finds those pipelines in Mesa's shader cache. Compiling
 #   under ASan (whose allocator slows LLVM ~4x) took 46 minutes of the suite
-#   before. Of the model references both runs take the samples (the first
+#   before; running the compute-heavy tests twice cost more than compiling
+#   their few kernels of their own under ASan. Of the model references both runs take the samples (the first
 #   prompts of the same data; the f16 BERT reference has none: the f16
 #   encoder layer is graph.encoder_w16 on both), since the kernels they use
 #   are tested against the C references on both implementations by the op
 #   tests. 20 loads and frees of the embedder, where LeakSanitizer catches a
 #   single leak.
 # - SwiftShader runs BERT at about 0.5 GFLOP/s and compiles kernels slowly, so
-#   it runs the op and unit tests of both builds; whole models (BERT, the Llama
-#   decoder, generation, the sampler's large cases, the embed and generate CLI
-#   tests, the encoder's fault tests, the generation fault tests that recover
-#   several times: each recovery compiles every kernel again) and the GEMV
-#   format tests run on lavapipe. With Dawn (whose shader compiles on
-#   SwiftShader take minutes) it leaves out the five tests that mostly compile
-#   dozens of kernel variants; they run on SwiftShader with wgpu-native.
+#   it runs the op-level tests of both builds (ops, decoder ops, graphs, the
+#   GPU layer, error paths, tuning, GEMV errors and fusion); models,
+#   generation, the sampler, the CLI, the fault tests and the GEMV format
+#   tests run on lavapipe. With Dawn (whose shader compiles on SwiftShader
+#   take minutes) it leaves out the five tests that mostly compile dozens of
+#   kernel variants; they run on SwiftShader with wgpu-native.
 # - Tests labelled `host` (tests/CMakeLists.txt: formats, tokenizers, fuzz
-#   replays; no GPU) run once per build, not per device; the timing tests
-#   among them (label `timing`, measured in process CPU time) in the builds
-#   without sanitizers.
+#   replays; no GPU) run with the plain Dawn build (the timing tests among
+#   them, label `timing`, measured in process CPU time, only there) and
+#   under the sanitizers.
+# SwiftShader: the op-level families (lavapipe runs the rest with both builds).
+swiftshader_tests='(ops|llama_ops|graph|gpu|errors|tune|gemv)\..*'
+# The plain Dawn run on lavapipe: the families that mostly compile kernels
+# (warming Mesa's cache for the sanitizer run); the model, CLI, sampler,
+# generation and fault tests mostly compute, and run with Dawn once, under
+# the sanitizers.
+dawn_plain_tests='(ops|llama_ops|gemv|graph|gpu|errors|tune|llama)\..*'
 swiftshader_skip='bert\..*|llama\..*|generate\..*|cli\.(embed|generate)|gemv\.(f32|f16|i8|q8_0|q4_0|q4_1)\..*|gemv\.batch|sampler\.(reference|distribution|groups)|faults\.(embed_lost|load_free|load_free_sample|bad_ids|llm_lost|llm_lost_quant)'
 dawn_swiftshader_skip='llama_ops\.attn_prefill|ops\.attention|graph\.planner|gpu\.kernels_compile|gemv\.fused'
 full_references='bert\.reference|bert\.reference_f16|sampler\.reference|faults\.load_free|llama\.reference|llama\.reference_q8act'
@@ -84,19 +92,19 @@ samples='bert\.reference_sample|sampler\.reference_sample|llama\.reference_sampl
 
 ./scripts/build.sh dawn >/dev/null || { echo "build against dawn failed" >&2; exit 1; }
 run_suite "dawn on swiftshader" build/dawn "$SWIFTSHADER_ICD" -LE host \
-  -E "^($swiftshader_skip|$dawn_swiftshader_skip)\$"
+  -R "^($swiftshader_tests)\$" -E "^($swiftshader_skip|$dawn_swiftshader_skip)\$"
 run_suite "dawn, tests without a GPU" build/dawn "$SWIFTSHADER_ICD" -L host
 
 ./scripts/build.sh wgpu-native >/dev/null || { echo "build against wgpu-native failed" >&2; exit 1; }
 run_suite "wgpu-native on swiftshader" build/wgpu-native "$SWIFTSHADER_ICD" -LE host \
-  -E "^($swiftshader_skip)\$"
-run_suite "wgpu-native on lavapipe" build/wgpu-native "$LAVAPIPE_ICD" -LE timing \
+  -R "^($swiftshader_tests)\$" -E "^($swiftshader_skip)\$"
+run_suite "wgpu-native on lavapipe" build/wgpu-native "$LAVAPIPE_ICD" -LE 'timing|host' \
   -E "^($samples|faults\.load_free)\$"
 run_suite "wgpu-native, the embedder loaded 100 times" build/wgpu-native "$LAVAPIPE_ICD" \
   -R '^faults\.load_free$'
 
 run_suite "dawn on lavapipe" build/dawn "$LAVAPIPE_ICD" -LE 'timing|host' \
-  -E "^($full_references)\$"
+  -R "^($dawn_plain_tests)\$" -E "^($full_references|llama\.reference_sample)\$"
 
 ./scripts/build.sh dawn --sanitize >/dev/null || { echo "sanitizer build failed" >&2; exit 1; }
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
