@@ -81,10 +81,10 @@ run_suite() {
 # SwiftShader: the op-level families (lavapipe runs the rest with both builds).
 swiftshader_tests='(ops|llama_ops|graph|gpu|errors|tune|gemv)\..*'
 # The plain Dawn run on lavapipe: the families that mostly compile kernels
-# (warming Mesa's cache for the sanitizer run); the model, CLI, sampler,
-# generation and fault tests mostly compute, and run with Dawn once, under
-# the sanitizers.
-dawn_plain_tests='(ops|llama_ops|gemv|graph|gpu|errors|tune|llama)\..*'
+# (warming Mesa's cache for the sanitizer run), and the two model reference
+# samples, whose kernels the model, CLI and fault tests share; those mostly
+# compute, and run with Dawn once, under the sanitizers.
+dawn_plain_tests='(ops|llama_ops|gemv|graph|gpu|errors|tune|llama)\..*|bert\.reference_sample'
 swiftshader_skip='bert\..*|llama\..*|generate\..*|cli\.(embed|generate)|gemv\.(f32|f16|i8|q8_0|q4_0|q4_1)\..*|gemv\.batch|sampler\.(reference|distribution|groups)|faults\.(embed_lost|load_free|load_free_sample|bad_ids|llm_lost|llm_lost_quant)'
 dawn_swiftshader_skip='llama_ops\.attn_prefill|ops\.attention|graph\.planner|gpu\.kernels_compile|gemv\.fused'
 full_references='bert\.reference|bert\.reference_f16|sampler\.reference|faults\.load_free|llama\.reference|llama\.reference_q8act'
@@ -104,7 +104,7 @@ run_suite "wgpu-native, the embedder loaded 100 times" build/wgpu-native "$LAVAP
   -R '^faults\.load_free$'
 
 run_suite "dawn on lavapipe" build/dawn "$LAVAPIPE_ICD" -LE 'timing|host' \
-  -R "^($dawn_plain_tests)\$" -E "^($full_references|llama\.reference_sample)\$"
+  -R "^($dawn_plain_tests)\$" -E "^($full_references)\$"
 
 ./scripts/build.sh dawn --sanitize >/dev/null || { echo "sanitizer build failed" >&2; exit 1; }
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
