@@ -51,22 +51,24 @@ run_suite() {
 }
 
 # What runs where, to keep the suite inside 30 minutes on 2 cores:
-# - wgpu-native on lavapipe runs everything that needs a GPU, in full (the
-#   model references against llama.cpp and sentence-transformers included),
-#   without sanitizers; the embedder's 100 loads and frees alone after it.
+# - wgpu-native on lavapipe runs everything that needs a GPU (the model
+#   references against llama.cpp and sentence-transformers included; the
+#   llama.cpp one on 10 of its 20 prompts), without sanitizers; the
+#   embedder's 100 loads and frees alone after it.
 # - Dawn on lavapipe runs everything too, in the AddressSanitizer +
 #   LeakSanitizer + UBSan build (-O1), where any report fails the test. The
 #   plain build runs first, with the families that mostly compile kernels
-#   (op, GEMV, graph and decoder tests): both give Tint the same WGSL, so the
-#   sanitizer run finds those pipelines in Mesa's shader cache. Compiling
-#   under ASan (whose allocator slows LLVM ~4x) took 46 minutes of the suite
-#   before; running the compute-heavy tests twice cost more than compiling
-#   their few kernels of their own under ASan. Of the model references both runs take the samples (the first
-#   prompts of the same data; the f16 BERT reference has none: the f16
-#   encoder layer is graph.encoder_w16 on both), since the kernels they use
-#   are tested against the C references on both implementations by the op
-#   tests. 20 loads and frees of the embedder, where LeakSanitizer catches a
-#   single leak.
+#   (op, GEMV, graph and decoder tests) and the two reference samples: both
+#   builds give Tint the same WGSL, so the sanitizer run finds those
+#   pipelines in Mesa's shader cache (compiling under ASan, whose allocator
+#   slows LLVM ~4x, took 46 minutes of the suite before). The CLI, sampler,
+#   generation and fault tests mostly compute and run once, under the
+#   sanitizers. Of the model references both runs take the samples (the
+#   first prompts of the same data; the f16 BERT reference has none: the
+#   f16 encoder layer is graph.encoder_w16 on both), since the kernels they
+#   use are tested against the C references on both implementations by the
+#   op tests. 20 loads and frees of the embedder, where LeakSanitizer
+#   catches a single leak.
 # - SwiftShader runs BERT at about 0.5 GFLOP/s and compiles kernels slowly, so
 #   it runs the op-level tests of both builds (ops, decoder ops, graphs, the
 #   GPU layer, error paths, tuning, GEMV errors and fusion); models,
