@@ -13,7 +13,7 @@
 # the extra --decode-batch values for SmolLM2, SMOL_RUNS the plain ones,
 # TESTS the GPU tests ("binary:test ..."). With MAIN_DIR the sweep also
 # runs main's build; "embed" times sentence embeddings with a per-kernel
-# profile beside the peers.
+# profile beside the peers; "dispatch" the cost of small dispatches.
 set -uo pipefail
 out=${OUT:-/tmp/out}; mkdir -p "$out"
 stages=${STAGES:-test smol 8b timing sweep}
@@ -108,9 +108,9 @@ for s in shapes:
     rs = sorted([r for r in rows if r.get('shape') == s], key=lambda r: r['us'])
     auto = [r for r in rs if r['auto']]
     a = auto[0] if auto else None
-    print('%-18s best %-28s %8.2f us %5.1f%% | auto %s %s' % (s, rs[0]['variant'], rs[0]['us'], rs[0]['pct_copy'],
+    print('%-18s best %-44s %8.2f us %5.1f%% | auto %s %s' % (s, rs[0]['variant'], rs[0]['us'], rs[0]['pct_copy'],
           a['variant'] if a else '-', ('%.2f us %.1f%%' % (a['us'], a['pct_copy'])) if a else ''))
-    for r in rs[1:4]: print('%-18s      %-28s %8.2f us %5.1f%%' % ('', r['variant'], r['us'], r['pct_copy']))
+    for r in rs[1:4]: print('%-18s      %-44s %8.2f us %5.1f%%' % ('', r['variant'], r['us'], r['pct_copy']))
 EOF
 }
 if has sweep; then
@@ -125,6 +125,11 @@ if has sweep; then
       > "$out/gemv-main.jsonl" 2> "$out/gemv-main.err"
     summarise_sweep "$out/gemv-main.jsonl" | tee -a "$log"
   fi
+fi
+# What a dispatch costs, many small ones in one pass (wgml bench dispatch).
+if has dispatch; then
+  echo "=== dispatch cost" | tee -a "$log"
+  timeout 60 $W bench dispatch 2>&1 | tee -a "$log"
 fi
 # Sentence embeddings at one shape with the per-kernel profile, and the
 # peers at the same shape (EMBED_BATCH x EMBED_SEQ, default 32 x 128).

@@ -154,11 +154,11 @@ static int run_variants(wgml_gpu *gpu, const wgml_gemv_args *base, const wgml_ge
     TEST_OK(gpu, wgml_gpu_buf_read(gpu, o.buf, 0, all, o.total));
     for (int i = 0; i < nv; i++) {
         const wgml_gemv_variant *v = &resolved[i];
-        char what[160];
-        snprintf(what, sizeof what, "%s %s/%s tpr=%u rb=%u N=%u K=%u M=%u",
+        char what[192];
+        snprintf(what, sizeof what, "%s %s/%s tpr=%u rb=%u ur=%u wg=%u N=%u K=%u M=%u",
                  wgml_quant_name(base->format), wgml_gemv_math_name(v->math),
                  wgml_gemv_reduce_name(v->reduce), v->threads_per_row, v->rows_per_group,
-                 base->N, base->K, M);
+                 v->units_in_flight, v->workgroup_size, base->N, base->K, M);
         uint64_t at = outs_at(&o, i);
         float *y = malloc(4 * ny);
         TEST_CHECK(y, "out of memory");
@@ -266,6 +266,14 @@ static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
             vs[nv++] = v;
         }
         v.rows_per_group = 0;
+        // Eight units of a row in flight and workgroups of 64 (the rows a
+        // workgroup covers, hence partial workgroups, change with both).
+        if (every && M == 1 && !in_batch) {
+            v.units_in_flight = 8;
+            v.workgroup_size = 64;
+            vs[nv++] = v;
+            v.units_in_flight = v.workgroup_size = 0;
+        }
         if (N > 17) continue;
         // Small N: also one row per workgroup, the narrowest rows, and groups
         // smaller than a subgroup (shuffle reduction); the few variants keep
@@ -482,7 +490,12 @@ static int test_fused(wgml_gpu *gpu)
                     // vectors: more compile very slowly on CPU devices).
                     uint32_t rb = (uint32_t)(1 + (s + mi) % 2) * 2;
                     while (rb > 1 && rb * shapes[s][2] > 4) rb /= 2;
-                    wgml_gemv_variant v = {.rows_per_group = rb};
+                    // Workgroups of 64 with the fused norm (its reduction
+                    // spans the workgroup), 4 units in flight with SwiGLU.
+                    wgml_gemv_variant v = {
+                        .rows_per_group = rb,
+                        .workgroup_size = in == WGML_GEMV_IN_RMSNORM ? 64 : 0,
+                        .units_in_flight = in == WGML_GEMV_IN_SWIGLU ? 4 : 0};
                     if (fused_case(gpu, qs[qi], math, shapes[s][0], shapes[s][1], shapes[s][2],
                                    (wgml_gemv_input)in, v))
                         return 1;
@@ -538,6 +551,17 @@ static int test_errors(wgml_gpu *gpu)
     a = base;
     a.variant.threads_per_row = 48;
     if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "threads_per_row 48")) return 1;
+    a = base;
+    a.variant.units_in_flight = 3;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "units_in_flight 3")) return 1;
+    a = base;
+    a.variant.workgroup_size = 100;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "workgroup_size 100")) return 1;
+    a = base;
+    a.variant.workgroup_size = 64;
+    a.variant.threads_per_row = 128;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "threads_per_row past the workgroup"))
+        return 1;
     a = base;
     a.format = (wgml_quant)99;
     if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "unknown format")) return 1;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 enum {
-    GEMV_WG = 256,         // invocations per workgroup
+    GEMV_WG = 256,         // invocations per workgroup, unless the variant says otherwise
     GEMV_CHUNK_SLOTS = 256,   // blocks of quantised x (all vectors) per chunk: 10 KiB of workgroup memory
     SLOT_WV = 1, SLOT_WS = 2, SLOT_X = 3, SLOT_Y = 4, SLOT_GAMMA = 5,
 };
@@ -151,6 +151,11 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "gemv: unknown reduction %d",
                              v.reduce);
 
+    uint32_t wg = v.workgroup_size ? v.workgroup_size : GEMV_WG;
+    if (wg != 64 && wg != 128 && wg != 256)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "gemv: workgroup_size %u is not 64, 128 or 256", wg);
+    v.workgroup_size = wg;
     uint32_t tpr = v.threads_per_row;
     bool integer = v.math == WGML_GEMV_MATH_DOT4 || v.math == WGML_GEMV_MATH_DOT4_EMULATED;
     uint32_t rb_auto = 1;
@@ -174,15 +179,15 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
         // latency; at least 32 per row; no more than a row has units.
         uint64_t want = (1u << 18) / (a->N ? a->N : 1);
         tpr = 32;
-        while (tpr < GEMV_WG && tpr * 2 <= want) tpr *= 2;
+        while (tpr < wg && tpr * 2 <= want) tpr *= 2;
         uint32_t units = units_per_row(q, v.math, a->K, NULL);
         while (tpr > 1 && tpr / 2 >= units) tpr /= 2;
         if (v.reduce == WGML_GEMV_REDUCE_SUBGROUP && tpr < sg) tpr = sg;
     }
-    if (tpr > GEMV_WG || (tpr & (tpr - 1)))
+    if (tpr > wg || (tpr & (tpr - 1)))
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
-                             "gemv: threads_per_row %u is not a power of two up to %d", tpr,
-                             GEMV_WG);
+                             "gemv: threads_per_row %u is not a power of two up to the "
+                             "workgroup size %u", tpr, wg);
     // Below the subgroup size a group's invocations sit inside one subgroup
     // (consecutive indices) and reduce with shuffles.
     v.threads_per_row = tpr;
@@ -192,6 +197,14 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "gemv: rows_per_group %u is not 1, 2 or 4", rb);
     v.rows_per_group = rb;
+    // Loads in flight: the previous fixed rule, 2 (integer) or 4 (float)
+    // loads of a row's units per step across the group's rows.
+    uint32_t ur = v.units_in_flight;
+    if (ur == 0) ur = (integer ? 2 : 4) / rb ? (integer ? 2 : 4) / rb : 1;
+    if (ur != 1 && ur != 2 && ur != 4 && ur != 8)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "gemv: units_in_flight %u is not 1, 2, 4 or 8", ur);
+    v.units_in_flight = ur;
     *out = v;
     return WGML_OK;
 }
@@ -320,14 +333,14 @@ static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_
     wgml_quant q = a->format;
     uint32_t K = a->K, tpr = v->threads_per_row, rb = v->rows_per_group;
     bool integer = v->math == WGML_GEMV_MATH_DOT4 || v->math == WGML_GEMV_MATH_DOT4_EMULATED;
-    uint32_t ur = (integer ? 2 : 4) / rb;
+    uint32_t wg = v->workgroup_size, ur = v->units_in_flight;
     if (v->reduce == WGML_GEMV_REDUCE_SUBGROUP) wgml_text_printf(t, "enable subgroups;\n");
     wgml_text_printf(t,
                      "const M: u32 = %uu;\nconst WG: u32 = %uu;\n"
                      "const TPR: u32 = %uu;\nconst RPW: u32 = %uu;\nconst CB: u32 = %uu;\n"
                      "const RB: u32 = %uu;\nconst UR: u32 = %uu;\nconst RBMV: u32 = %uu;\n",
-                     M, (unsigned)GEMV_WG, tpr, (unsigned)GEMV_WG / tpr,
-                     integer ? GEMV_CHUNK_SLOTS / M : 1, rb, ur ? ur : 1, (rb * M + 3) / 4);
+                     M, wg, tpr, wg / tpr, integer ? GEMV_CHUNK_SLOTS / M : 1, rb, ur,
+                     (rb * M + 3) / 4);
     wgml_text_printf(t, "fn y_store(i: u32, v: f32) { y[i] = %s; }\n",
                      a->accumulate ? "y[i] + v" : "v");
     if (a->input == WGML_GEMV_IN_RMSNORM) {
@@ -475,7 +488,7 @@ wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
     if (a->accumulate && a->x.buf == a->y.buf)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "gemv: y (accumulated into) must not be x's buffer");
-    uint32_t rpw = GEMV_WG / v.threads_per_row * v.rows_per_group, gx, gy;
+    uint32_t rpw = v.workgroup_size / v.threads_per_row * v.rows_per_group, gx, gy;
     if ((st = wgml_ops_grid(gpu, (N + rpw - 1) / rpw, &gx, &gy))) return st;
 
     // Everything the prelude depends on: a decode step records the same few
@@ -483,7 +496,7 @@ wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
     // dispatch.
     struct {
         uint8_t format, math, reduce, input, accumulate, k_mod_32;
-        uint16_t tpr, rb, M, sg;
+        uint16_t tpr, rb, M, sg, ur, wg;
     } key;
     memset(&key, 0, sizeof key);
     key.format = (uint8_t)a->format;
@@ -496,6 +509,8 @@ wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
     key.rb = (uint16_t)v.rows_per_group;
     key.M = (uint16_t)M;
     key.sg = (uint16_t)fixed_subgroup(wgml_gpu_info(gpu));
+    key.ur = (uint16_t)v.units_in_flight;
+    key.wg = (uint16_t)v.workgroup_size;
     wgml_gpu_pipeline *p = wgml_gpu_pipeline_recall(gpu, GEMV_MEMO, &key, sizeof key);
     if (!p) {
         wgml_text t = {0};

@@ -40,6 +40,12 @@
  *   rows_per_group   rows each group of invocations computes together (1, 2, 4);
  *                    the automatic choice keeps rows x M at most 4 (more sums an
  *                    invocation compile very slowly on CPU devices: lavapipe, naga)
+ *   units_in_flight  units of each row an invocation loads before the
+ *                    arithmetic (1, 2, 4, 8): rows x units loads in flight
+ *   workgroup_size   invocations per workgroup (64, 128, 256): with the
+ *                    groups' size it sets the rows per workgroup, hence the
+ *                    workgroup count, and (integer kernel) how many rows share
+ *                    one quantisation of x
  *
  * Bytes per call (wgml_op_gemv_cost) count the weights in their storage
  * format (the GPU layout, which has GGUF's size), x and y once each.
@@ -74,6 +80,8 @@ typedef struct wgml_gemv_variant {
     uint32_t threads_per_row;   // invocations sharing a group of rows; 0 = automatic
     uint32_t rows_per_group;    // rows each group computes (1, 2 or 4): x is read once for
                                 // them, and their loads are in flight together; 0 = automatic
+    uint32_t units_in_flight;   // units of each row loaded per step (1, 2, 4, 8); 0 = automatic
+    uint32_t workgroup_size;    // 64, 128 or 256; 0 = automatic
 } wgml_gemv_variant;
 
 // What the GEMV does to x before the product and to y after it, fusing the

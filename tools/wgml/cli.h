@@ -11,6 +11,7 @@ int wgml_cmd_bench(int argc, char **argv);
 int wgml_cmd_bench_fusion(int argc, char **argv);
 int wgml_cmd_bench_embed(int argc, char **argv);
 int wgml_cmd_bench_gemv(int argc, char **argv);
+int wgml_cmd_bench_dispatch(int argc, char **argv);
 // embed and similarity (argv[0] tells which).
 int wgml_cmd_embed(int argc, char **argv);
 

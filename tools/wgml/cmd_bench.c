@@ -19,6 +19,7 @@ static const char USAGE[] =
     "       wgml bench fusion [options]   (see wgml bench fusion --help)\n"
     "       wgml bench embed [options]    (see wgml bench embed --help)\n"
     "       wgml bench gemv [options]     (see wgml bench gemv --help)\n"
+    "       wgml bench dispatch [options] (see wgml bench dispatch --help)\n"
     "\n"
     "Times each op (unary scale/gelu/silu, binary add/mul, softmax, layernorm,\n"
     "rmsnorm, matmul f32 and f16, matmul_nt f32 and with f16 weights, attention\n"
@@ -384,6 +385,8 @@ int wgml_cmd_bench(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "fusion")) return wgml_cmd_bench_fusion(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "embed")) return wgml_cmd_bench_embed(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "gemv")) return wgml_cmd_bench_gemv(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "dispatch"))
+        return wgml_cmd_bench_dispatch(argc - 1, argv + 1);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
