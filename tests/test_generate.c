@@ -574,6 +574,38 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+// The profile by position in a layer: a layer's dispatches repeat from the
+// first after the embedding with a period of the distance between RoPE
+// dispatches; each slot's mean over the layers (each time includes a timed
+// pass's fixed cost, as above).
+static void print_layer_slots(const wgml_gpu_profile_entry *pe, uint32_t pn)
+{
+    uint32_t s0 = 0, r0 = UINT32_MAX, r1 = UINT32_MAX, layers = 0;
+    while (s0 < pn && !strcmp(pe[s0].entry, "embed")) s0++;
+    for (uint32_t i = 0; i < pn; i++)
+        if (!strcmp(pe[i].kernel, "rope")) {
+            if (r0 == UINT32_MAX) r0 = i;
+            else if (r1 == UINT32_MAX) r1 = i;
+            layers++;
+        }
+    if (r1 == UINT32_MAX || r0 < s0) return;
+    uint32_t period = r1 - r0;
+    printf("  by position in a layer (%u layers of %u dispatches):\n", layers, period);
+    for (uint32_t j = 0; j < period; j++) {
+        double sum = 0;
+        uint32_t n = 0;
+        for (uint32_t l = 0; l < layers; l++) {
+            uint64_t i = s0 + (uint64_t)l * period + j;
+            if (i < pn) {
+                sum += pe[i].ns;
+                n++;
+            }
+        }
+        if (n)
+            printf("    %2u %-28s %7.1f us\n", j, pe[s0 + j].kernel, sum / n / 1e3);
+    }
+}
+
 static int run_timing(const char *path)
 {
     char err[512];
@@ -756,6 +788,7 @@ static int run_timing(const char *path)
                        100 * ns[best] / all);
                 counts[best] = -1;
             }
+            print_layer_slots(pe, pn);
             wgml_gpu_profile_stop(gpu);
         }
         wgml_sampler_free(s);

@@ -269,6 +269,10 @@ static void sweep_shape(sweep *sw, const wgml_device_info *d, const char *only_m
                                                     .rows_per_group = rb});
     }
     if (sw->best_ns < 0) return;
+    // The automatic variant again: the spread between two runs of one variant.
+    sw->note = "(auto, again)";
+    try_variant(sw, (wgml_gemv_variant){0});
+    sw->note = NULL;
     wgml_gemv_variant base = sw->best;
     for (uint32_t wg = 64; wg <= 256; wg *= 2)
         for (uint32_t ur = 1; ur <= 8; ur *= 2) {
@@ -346,14 +350,20 @@ int wgml_cmd_bench_gemv(int argc, char **argv)
             sw.auto_v = (wgml_gemv_variant){0};
             wgml_gpu_clear_error(gpu);
         }
-        // Warm-up: 100 ms of the automatic variant, so that the GPU's clocks
-        // are up (short runs between compilations leave them low).
+        // Warm-up: 200 ms of the automatic variant over every copy, so that
+        // the GPU's clocks are up (short runs between compilations leave them
+        // low) and each copy has been read once (the first pass over fresh
+        // buffers measured up to 5x slower on the H200).
         double w0 = now_ms();
-        while (now_ms() - w0 < 100) {
-            for (int i = 0; i < 20; i++)
+        uint32_t next = 0;
+        while (now_ms() - w0 < 200) {
+            for (int i = 0; i < 20; i++) {
+                sw.a.w.buf = b.w[next++ % b.copies];
                 if (wgml_op_gemv_ex(gpu, &sw.a)) break;
+            }
             if (wgml_gpu_wait(gpu)) break;
         }
+        sw.a.w.buf = b.w[0];
         wgml_gpu_clear_error(gpu);
         sweep_shape(&sw, d, only_math);
         if (!json && sw.best_ns > 0)
