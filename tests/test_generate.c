@@ -614,7 +614,12 @@ static int run_timing(const char *path)
     wgml_gguf *g;
     CHECK(!wgml_gguf_open_file(path, &g, err, sizeof err), "%s", err);
     wgml_llama *m;
-    CHECK(!wgml_llama_load(gpu, g, NULL, &m), "%s", wgml_gpu_last_error(gpu));
+    // WGML_SEPARATE_NORMS=1: the RMSNorms as dispatches of their own (what
+    // fusing them into the GEMVs saves or costs, same build).
+    const char *sep = getenv("WGML_SEPARATE_NORMS");
+    wgml_llama_params lp = {.separate_norms = sep && !strcmp(sep, "1")};
+    if (lp.separate_norms) printf("separate RMSNorm dispatches\n");
+    CHECK(!wgml_llama_load(gpu, g, &lp, &m), "%s", wgml_gpu_last_error(gpu));
     wgml_gguf_close(g);
     uint32_t V = wgml_llama_config_of(m)->n_vocab;
     static const struct {
