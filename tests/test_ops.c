@@ -593,7 +593,7 @@ int main(int argc, char **argv)
         return rc;
     }
     if (argc != 2) {
-        fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_f16|matmul_sgm|matmul_sgm_emu|matmul_nt|"
+        fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_swizzled|matmul_f16|matmul_sgm|matmul_sgm_emu|matmul_nt|"
                         "matmul_nt_f16|matmul_nt_w16|softmax|layernorm|rmsnorm|gather|attention|pool\n");
         return 2;
     }
@@ -603,6 +603,9 @@ int main(int argc, char **argv)
     if (!strcmp(which, "unary")) rc = test_unary(gpu);
     else if (!strcmp(which, "binary")) rc = test_binary(gpu);
     else if (!strcmp(which, "matmul")) rc = test_matmul(gpu, WGML_F32, false, false, WGML_MATMUL_AUTO);
+    else if (!strcmp(which, "matmul_swizzled"))
+        rc = test_matmul(gpu, WGML_F32, false, false, WGML_MATMUL_TILED_SWIZZLED) ||
+             test_matmul(gpu, WGML_F32, true, false, WGML_MATMUL_TILED_SWIZZLED);
     else if (!strcmp(which, "matmul_f16")) rc = test_matmul(gpu, WGML_F16, false, false, WGML_MATMUL_AUTO);
     else if (!strcmp(which, "matmul_sgm")) rc = test_matmul_sgm(gpu, false);
     else if (!strcmp(which, "matmul_sgm_emu")) rc = test_matmul_sgm(gpu, true);

@@ -27,6 +27,10 @@ override WY: u32 = 16u;
 override BM: u32 = WY * 4u;
 override THREADS: u32 = WX * WY;
 override B_T: bool = false;
+// Swizzled workgroup order: consecutive workgroups take SWIZZLE tile rows of
+// one tile column, then the next column, so the A rows and B columns they
+// share are read while still in L2; 0 or 1: row-major order.
+override SWIZZLE: u32 = 0u;
 
 struct Params {
     M: u32,
@@ -69,9 +73,19 @@ fn store_row(r: u32, col: u32, v: vec4<f32>) {
 }
 
 @compute @workgroup_size(WX, WY)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let row0 = wid.y * BM;
-    let col0 = wid.x * BN;
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    var tile = wid.xy;
+    if (SWIZZLE > 1u) {
+        let lin = wid.y * nwg.x + wid.x;
+        let band = lin / (SWIZZLE * nwg.x);          // bands of SWIZZLE tile rows
+        let first = band * SWIZZLE;
+        let h = min(nwg.y - first, SWIZZLE);         // the last band may be shorter
+        let in_band = lin - band * SWIZZLE * nwg.x;
+        tile = vec2<u32>(in_band / h, first + in_band % h);
+    }
+    let row0 = tile.y * BM;
+    let col0 = tile.x * BN;
     let t = lid.y * WX + lid.x;
 
     var acc0 = vec4<f32>(0.0);

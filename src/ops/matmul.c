@@ -139,9 +139,16 @@ static wgml_status matmul(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype
     }
     uint32_t gx, gy;
     wgml_matmul_grid(M, N, &gx, &gy);
+    if (variant != WGML_MATMUL_TILED && variant != WGML_MATMUL_TILED_SWIZZLED)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "%s: unknown variant %d", name,
+                             variant);
     wgml_gpu_kernel k = {.family = wgml_matmul_family(dtype),
                          .prelude = w16 ? PLAIN_STORE_W16 : PLAIN_STORE};
-    k.constants = wgml_matmul_constants(b_t, M, N, &k.n_constants);
+    size_t nc;
+    const wgml_gpu_constant *base = wgml_matmul_constants(b_t, M, N, &nc);
+    wgml_gpu_constant consts[3] = {base[0], base[1], {"SWIZZLE", 8}};
+    k.constants = consts;
+    k.n_constants = variant == WGML_MATMUL_TILED_SWIZZLED ? 3 : nc;
     wgml_gpu_pipeline *p;
     if ((st = wgml_gpu_pipeline_get(gpu, &k, &p))) return st;
     struct { uint32_t M, N, K, pad; } params = {M, N, K, 0};

@@ -60,6 +60,9 @@ typedef enum wgml_matmul_variant {
     WGML_MATMUL_TILED,                // register-tiled, matmul.wgsl
     WGML_MATMUL_SUBGROUP_MATRIX,      // cooperative matrices, matmul_sgm.wgsl (f16 operands,
                                       // or f16 weights under f32 activations)
+    WGML_MATMUL_TILED_SWIZZLED,       // TILED with workgroups walking 8 tile rows down a
+                                      // tile column before the next (shared A and B tiles
+                                      // stay in cache)
 } wgml_matmul_variant;
 
 wgml_status wgml_op_matmul_variant(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype dtype,

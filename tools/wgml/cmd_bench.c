@@ -49,52 +49,66 @@ typedef struct bench_case {
     int op;            // unary/binary op, dtype for matmul, weight format for gemv
     uint32_t d0, d1, d2;   // n | rows, cols | M, N, K | batch, length, heads | gemv: N, K, math
     int quick;         // part of --quick
+    int var;           // matmul: a forced wgml_matmul_variant; gemv: a forced wgml_gemv_reduce
 } bench_case;
 
 #define MIB (1u << 20)
 static const bench_case CASES[] = {
-    {B_UNARY, WGML_UNARY_SCALE, MIB / 4, 0, 0, 1},
-    {B_UNARY, WGML_UNARY_SCALE, 16 * MIB, 0, 0, 0},
-    {B_UNARY, WGML_UNARY_GELU, MIB / 4, 0, 0, 1},
-    {B_UNARY, WGML_UNARY_GELU, 16 * MIB, 0, 0, 0},
-    {B_UNARY, WGML_UNARY_SILU, 16 * MIB, 0, 0, 0},
-    {B_BINARY, WGML_BINARY_ADD, MIB / 4, 0, 0, 1},
-    {B_BINARY, WGML_BINARY_ADD, 16 * MIB, 0, 0, 0},
-    {B_BINARY, WGML_BINARY_MUL, 16 * MIB, 0, 0, 0},
-    {B_SOFTMAX, 0, 256, 1024, 0, 1},
-    {B_SOFTMAX, 0, 16384, 1024, 0, 0},
-    {B_LAYERNORM, 0, 256, 1024, 0, 1},
-    {B_LAYERNORM, 0, 16384, 1024, 0, 0},
-    {B_RMSNORM, 0, 256, 1024, 0, 1},
-    {B_RMSNORM, 0, 16384, 1024, 0, 0},
-    {B_MATMUL, WGML_F32, 128, 128, 128, 1},
-    {B_MATMUL, WGML_F32, 1024, 1024, 1024, 0},
-    {B_MATMUL, WGML_F32, 4096, 4096, 4096, 0},
-    {B_MATMUL, WGML_F16, 128, 128, 128, 1},
-    {B_MATMUL, WGML_F16, 1024, 1024, 1024, 0},
-    {B_MATMUL, WGML_F16, 4096, 4096, 4096, 0},
+    {B_UNARY, WGML_UNARY_SCALE, MIB / 4, 0, 0, 1, 0},
+    {B_UNARY, WGML_UNARY_SCALE, 16 * MIB, 0, 0, 0, 0},
+    {B_UNARY, WGML_UNARY_GELU, MIB / 4, 0, 0, 1, 0},
+    {B_UNARY, WGML_UNARY_GELU, 16 * MIB, 0, 0, 0, 0},
+    {B_UNARY, WGML_UNARY_SILU, 16 * MIB, 0, 0, 0, 0},
+    {B_BINARY, WGML_BINARY_ADD, MIB / 4, 0, 0, 1, 0},
+    {B_BINARY, WGML_BINARY_ADD, 16 * MIB, 0, 0, 0, 0},
+    {B_BINARY, WGML_BINARY_MUL, 16 * MIB, 0, 0, 0, 0},
+    {B_SOFTMAX, 0, 256, 1024, 0, 1, 0},
+    {B_SOFTMAX, 0, 16384, 1024, 0, 0, 0},
+    {B_LAYERNORM, 0, 256, 1024, 0, 1, 0},
+    {B_LAYERNORM, 0, 16384, 1024, 0, 0, 0},
+    {B_RMSNORM, 0, 256, 1024, 0, 1, 0},
+    {B_RMSNORM, 0, 16384, 1024, 0, 0, 0},
+    {B_MATMUL, WGML_F32, 128, 128, 128, 1, 0},
+    {B_MATMUL, WGML_F32, 1024, 1024, 1024, 0, 0},
+    {B_MATMUL, WGML_F32, 4096, 4096, 4096, 0, 0},
+    {B_MATMUL, WGML_F16, 128, 128, 128, 1, 0},
+    {B_MATMUL, WGML_F16, 1024, 1024, 1024, 0, 0},
+    {B_MATMUL, WGML_F16, 4096, 4096, 4096, 0, 0},
     // Decode-step GEMV: a 4096 x 4096 projection and a 14336 x 4096 FFN matrix.
-    {B_GEMV, WGML_QUANT_F16, 256, 256, WGML_GEMV_MATH_FLOAT, 1},
-    {B_GEMV, WGML_QUANT_Q4_0, 256, 256, WGML_GEMV_MATH_DOT4, 1},
-    {B_GEMV, WGML_QUANT_F16, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0},
-    {B_GEMV, WGML_QUANT_F16, 14336, 4096, WGML_GEMV_MATH_FLOAT, 0},
-    {B_GEMV, WGML_QUANT_Q8_0, 4096, 4096, WGML_GEMV_MATH_DOT4, 0},
-    {B_GEMV, WGML_QUANT_Q8_0, 14336, 4096, WGML_GEMV_MATH_DOT4, 0},
-    {B_GEMV, WGML_QUANT_Q8_0, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0},
-    {B_GEMV, WGML_QUANT_Q4_0, 4096, 4096, WGML_GEMV_MATH_DOT4, 0},
-    {B_GEMV, WGML_QUANT_Q4_0, 14336, 4096, WGML_GEMV_MATH_DOT4, 0},
-    {B_GEMV, WGML_QUANT_Q4_0, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0},
-    {B_GEMV, WGML_QUANT_I8, 4096, 4096, WGML_GEMV_MATH_DOT4, 0},
-    {B_GEMV, WGML_QUANT_I8, 14336, 4096, WGML_GEMV_MATH_DOT4, 0},
-    {B_GEMV, WGML_QUANT_I8, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0},
-    {B_GEMV, WGML_QUANT_I8, 14336, 4096, WGML_GEMV_MATH_FLOAT, 0},
+    {B_GEMV, WGML_QUANT_F16, 256, 256, WGML_GEMV_MATH_FLOAT, 1, 0},
+    {B_GEMV, WGML_QUANT_Q4_0, 256, 256, WGML_GEMV_MATH_DOT4, 1, 0},
+    {B_GEMV, WGML_QUANT_F16, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0, 0},
+    {B_GEMV, WGML_QUANT_F16, 14336, 4096, WGML_GEMV_MATH_FLOAT, 0, 0},
+    {B_GEMV, WGML_QUANT_Q8_0, 4096, 4096, WGML_GEMV_MATH_DOT4, 0, 0},
+    {B_GEMV, WGML_QUANT_Q8_0, 14336, 4096, WGML_GEMV_MATH_DOT4, 0, 0},
+    {B_GEMV, WGML_QUANT_Q8_0, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0, 0},
+    {B_GEMV, WGML_QUANT_Q4_0, 4096, 4096, WGML_GEMV_MATH_DOT4, 0, 0},
+    {B_GEMV, WGML_QUANT_Q4_0, 14336, 4096, WGML_GEMV_MATH_DOT4, 0, 0},
+    {B_GEMV, WGML_QUANT_Q4_0, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0, 0},
+    {B_GEMV, WGML_QUANT_I8, 4096, 4096, WGML_GEMV_MATH_DOT4, 0, 0},
+    {B_GEMV, WGML_QUANT_I8, 14336, 4096, WGML_GEMV_MATH_DOT4, 0, 0},
+    {B_GEMV, WGML_QUANT_I8, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0, 0},
+    {B_GEMV, WGML_QUANT_I8, 14336, 4096, WGML_GEMV_MATH_FLOAT, 0, 0},
+    // The seed comparisons (bench/seeds.py): f32 GEMV beside f16; packed dot
+    // products emulated; the workgroup-memory reduction instead of subgroups;
+    // the tiled GEMM with a swizzled workgroup order, and in f16.
+    {B_GEMV, WGML_QUANT_F32, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0, 0},
+    {B_GEMV, WGML_QUANT_I8, 4096, 4096, WGML_GEMV_MATH_DOT4_EMULATED, 0, 0},
+    {B_GEMV, WGML_QUANT_Q4_0, 4096, 4096, WGML_GEMV_MATH_DOT4_EMULATED, 0, 0},
+    {B_GEMV, WGML_QUANT_F16, 4096, 4096, WGML_GEMV_MATH_FLOAT, 0, WGML_GEMV_REDUCE_SHARED},
+    {B_GEMV, WGML_QUANT_I8, 4096, 4096, WGML_GEMV_MATH_DOT4, 0, WGML_GEMV_REDUCE_SHARED},
+    {B_GEMV, WGML_QUANT_Q4_0, 4096, 4096, WGML_GEMV_MATH_DOT4, 0, WGML_GEMV_REDUCE_SHARED},
+    {B_MATMUL, WGML_F32, 1024, 1024, 1024, 0, WGML_MATMUL_TILED_SWIZZLED},
+    {B_MATMUL, WGML_F32, 4096, 4096, 4096, 0, WGML_MATMUL_TILED_SWIZZLED},
+    {B_MATMUL, WGML_F16, 4096, 4096, 4096, 0, WGML_MATMUL_TILED},
+    {B_MATMUL, WGML_F16, 4096, 4096, 4096, 0, WGML_MATMUL_TILED_SWIZZLED},
     // A BERT-small feed-forward (x W^T, 32 x 128 tokens) and its attention.
-    {B_MATMUL_NT, WGML_F32, 128, 384, 384, 1},
-    {B_MATMUL_NT, WGML_F32, 4096, 1536, 384, 0},
-    {B_MATMUL_NT, W16, 4096, 1536, 384, 0},
-    {B_ATTENTION, 0, 1, 128, 12, 1},
-    {B_ATTENTION, 0, 32, 128, 12, 0},
-    {B_ATTENTION, 0, 8, 512, 12, 0},
+    {B_MATMUL_NT, WGML_F32, 128, 384, 384, 1, 0},
+    {B_MATMUL_NT, WGML_F32, 4096, 1536, 384, 0, 0},
+    {B_MATMUL_NT, W16, 4096, 1536, 384, 0, 0},
+    {B_ATTENTION, 0, 1, 128, 12, 1, 0},
+    {B_ATTENTION, 0, 32, 128, 12, 0, 0},
+    {B_ATTENTION, 0, 8, 512, 12, 0, 0},
 };
 
 typedef struct bench_opts {
@@ -114,10 +128,13 @@ static const char *case_name(const bench_case *c, char *buf, size_t cap)
     case B_LAYERNORM: return "layernorm";
     case B_RMSNORM: return "rmsnorm";
     case B_MATMUL:
-        snprintf(buf, cap, "matmul_%s", c->op == WGML_F16 ? "f16" : "f32");
+        snprintf(buf, cap, "matmul_%s%s", c->op == WGML_F16 ? "f16" : "f32",
+                 c->var == WGML_MATMUL_TILED ? "_tiled"
+                 : c->var == WGML_MATMUL_TILED_SWIZZLED ? "_tiled_swizzled" : "");
         return buf;
     case B_GEMV:
-        snprintf(buf, cap, "gemv_%s_%s", wgml_quant_name(c->op), wgml_gemv_math_name(c->d2));
+        snprintf(buf, cap, "gemv_%s_%s%s", wgml_quant_name(c->op), wgml_gemv_math_name(c->d2),
+                 c->var == WGML_GEMV_REDUCE_SHARED ? "_shared" : "");
         return buf;
     case B_MATMUL_NT:
         snprintf(buf, cap, "matmul_nt_%s", c->op == W16 ? "w16" : "f32");
@@ -145,6 +162,8 @@ static const char *case_variant(wgml_gpu *gpu, const bench_case *c, char *buf, s
         snprintf(buf, cap, "vpl%u", wgml_rows_values_per_lane(gpu, c->d1));
         return buf;
     }
+    if (c->kind == B_MATMUL && c->var)
+        return c->var == WGML_MATMUL_TILED_SWIZZLED ? "tiled+swizzle" : "tiled";
     if (c->kind == B_MATMUL)
         return wgml_matmul_chosen(gpu, c->op, c->d0, c->d1, c->d2) == WGML_MATMUL_SUBGROUP_MATRIX
                    ? "sgm" : "tiled";
@@ -251,10 +270,12 @@ static wgml_status record(wgml_gpu *gpu, const bench_case *c, const bench_bufs *
     case B_SOFTMAX: return wgml_op_softmax(gpu, i0, o, c->d0, c->d1);
     case B_LAYERNORM: return wgml_op_layernorm(gpu, i0, i1, i2, o, c->d0, c->d1, 1e-5f);
     case B_RMSNORM: return wgml_op_rmsnorm(gpu, i0, i1, o, c->d0, c->d1, 1e-5f);
-    case B_MATMUL: return wgml_op_matmul(gpu, c->op, i0, i1, o, c->d0, c->d1, c->d2);
+    case B_MATMUL:
+        return wgml_op_matmul_variant(gpu, (wgml_matmul_variant)c->var, c->op, i0, i1, o, c->d0,
+                                      c->d1, c->d2);
     case B_GEMV: {
         wgml_gemv_args a = {.format = c->op, .w = i0, .x = i1, .y = o, .N = c->d0, .K = c->d1,
-                            .M = 1, .variant = {.math = c->d2}};
+                            .M = 1, .variant = {.math = c->d2, .reduce = c->var}};
         return wgml_op_gemv_ex(gpu, &a);
     }
     case B_MATMUL_NT:
