@@ -174,6 +174,15 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
         // compiler 10 to 60 s a pipeline (see WGML_GEMV_MAX_M).
         uint32_t M = a->M ? a->M : 1;
         while (rb_auto > 1 && rb_auto * M > 4) rb_auto /= 2;
+    } else if (tpr == 0 && (q == WGML_QUANT_F16 || q == WGML_QUANT_F32) && a->N >= 4096 &&
+               (a->M ? a->M : 1) <= 2 && a->K >= 64 * 8) {
+        // Measured on an H200 with cold weights (wgml bench gemv, session 6):
+        // 64 invocations a group of 2 rows was the fastest variant of every
+        // f16 shape (4096 and 14336 rows of 4096, 4096 of 14336: 27%, 100%
+        // and 98% of the copy bandwidth where the rule below ran 18%, 32%
+        // and 85%).
+        tpr = 64;
+        rb_auto = 2;
     } else if (tpr == 0) {
         // About 2^18 invocations in all, enough to cover a large GPU's memory
         // latency; at least 32 per row; no more than a row has units.
