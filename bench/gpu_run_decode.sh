@@ -18,10 +18,7 @@ set -uo pipefail
 out=${OUT:-/tmp/out}; mkdir -p "$out"
 stages=${STAGES:-test smol 8b timing sweep}
 has() { case " $stages " in *" $1 "*) return 0;; esac; return 1; }
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-[ -f "$nv_icd" ] && export VK_DRIVER_FILES=$nv_icd
-export XDG_RUNTIME_DIR=/tmp/xdg; mkdir -p $XDG_RUNTIME_DIR; chmod 700 $XDG_RUNTIME_DIR
+source bench/gpu_env.sh
 log="$out/log.txt"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$log"
 echo "commit ${WGML_COMMIT:-unknown}" | tee -a "$log"

@@ -7,10 +7,7 @@
 # commit (the machine's checkout may not know it).
 set -uo pipefail
 out=${OUT:-/tmp/out}; mkdir -p "$out"
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-[ -f "$nv_icd" ] && export VK_DRIVER_FILES=$nv_icd
-export XDG_RUNTIME_DIR=/tmp/xdg; mkdir -p $XDG_RUNTIME_DIR; chmod 700 $XDG_RUNTIME_DIR
+source bench/gpu_env.sh
 log="$out/log.txt"
 gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)
 commit=${WGML_COMMIT:-unknown}

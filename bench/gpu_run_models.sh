@@ -16,10 +16,7 @@
 # Needs .deps/dawn and .gl (the Vulkan loader .deb) carried. Writes $OUT.
 set -uo pipefail
 out=${OUT:-/tmp/out}; mkdir -p "$out"
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-[ -f "$nv_icd" ] && export VK_DRIVER_FILES=$nv_icd
-export XDG_RUNTIME_DIR=/tmp/xdg; mkdir -p $XDG_RUNTIME_DIR; chmod 700 $XDG_RUNTIME_DIR
+source bench/gpu_env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 echo "commit ${WGML_COMMIT:-unknown}" | tee -a "$out/gpu.txt"
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' 2>&1 | tee -a "$out/gpu.txt"

@@ -43,8 +43,6 @@ COMPARISONS = [
     ("swizzle on vs off, f16 GEMM 4096^3 (tiled)",
      ("matmul_f16_tiled", "4096x4096x4096"), ("matmul_f16_tiled_swizzled", "4096x4096x4096"),
      "up to 12x"),
-    ("subgroup matrices + f16 vs plain f32 tiled GEMM 4096^3 (the combined path wgml has)",
-     ("matmul_f32", "4096x4096x4096"), ("matmul_f16", "4096x4096x4096"), "up to 26x (subgroups + swizzle)"),
 ]
 
 

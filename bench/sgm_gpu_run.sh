@@ -7,10 +7,8 @@
 # Needs .deps/dawn and .gl (the Vulkan loader .deb) carried; writes $OUT.
 set -uo pipefail
 out=${OUT:-/tmp/out}; mkdir -p "$out"
-[ -d .gl ] && { for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; }
-nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-[ -f "$nv_icd" ] && export VK_DRIVER_FILES=$nv_icd
-export XDG_RUNTIME_DIR=/tmp/xdg PYTHONUNBUFFERED=1; mkdir -p $XDG_RUNTIME_DIR; chmod 700 $XDG_RUNTIME_DIR
+source bench/gpu_env.sh
+export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 echo "commit ${WGML_COMMIT:-unknown}" | tee -a "$out/gpu.txt"
 t0=$(date +%s)

@@ -268,7 +268,7 @@ static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
         v.rows_per_group = 0;
         // Eight units of a row in flight and workgroups of 64 (the rows a
         // workgroup covers, hence partial workgroups, change with both); on
-        // CPU devices for the first two shapes (each adds seconds of
+        // CPU devices in the first two cases only (each adds seconds of
         // compiling there: 6 -> 44 s for every f32 shape on lavapipe).
         static int wide_cpu_cases = 0;
         if (every && M == 1 && !in_batch && (!cpu_device || wide_cpu_cases++ < 2)) {

@@ -392,22 +392,13 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 // The integer kernel: per chunk of CB blocks, the workgroup quantises x into
 // workgroup memory (one block per invocation), then each group's invocations
-// stream their rows' blocks against it. The first step's weights are loaded
-// before x is quantised (and normalised), so that their trip from memory
-// overlaps that work instead of following it.
+// stream their rows' blocks against it.
 @compute @workgroup_size(WG)
 fn gemv_int(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    x_prologue(li);
     let row0 = ((wid.y * p.groups_x + wid.x) * RPW + li / TPR) * RB;
     let t = li % TPR;
     let kb = p.kb;
-    var first: array<Raw, UR * RB>;
-    let prefetched = row0 < p.n && t + (UR - 1u) * TPR < min(CB, kb);
-    if (prefetched) {
-        for (var j = 0u; j < UR; j++) {
-            for (var r = 0u; r < RB; r++) { first[j * RB + r] = unit_fetch(row_of(row0, r), t + j * TPR); }
-        }
-    }
-    x_prologue(li);
     var acc: array<array<f32, M>, RB>;
     for (var c0 = 0u; c0 < kb; c0 += CB) {
         workgroupBarrier();   // the previous chunk is used up
@@ -419,12 +410,6 @@ fn gemv_int(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
         if (row0 < p.n) {
             let nb = min(CB, kb - c0);
             var b = t;
-            if (c0 == 0u && prefetched) {
-                for (var j = 0u; j < UR; j++) {
-                    for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_idot(first[j * RB + r], b + j * TPR)); }
-                }
-                b += UR * TPR;
-            }
             for (; b + (UR - 1u) * TPR < nb; b += UR * TPR) {
                 var raw: array<Raw, UR * RB>;
                 for (var j = 0u; j < UR; j++) {

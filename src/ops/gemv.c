@@ -181,6 +181,7 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
         // f16 shape (4096 and 14336 rows of 4096, 4096 of 14336: 27%, 100%
         // and 98% of the copy bandwidth where the rule below ran 18%, 32%
         // and 85%).
+        // (K of at least 512: 64 units of 8 halves, one per invocation.)
         tpr = 64;
         rb_auto = 2;
     } else if (tpr == 0) {
@@ -355,11 +356,7 @@ static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_
     if (a->input == WGML_GEMV_IN_RMSNORM) {
         // The vector's scale as wgml_op_add_rmsnorm computes it (decoder_rows.wgsl):
         // strided fma sums over WG invocations, a tree, inverseSqrt(mean + eps);
-        // then x * scale * gamma, in that order. Each invocation loads eight
-        // of its elements before summing them (in the same order): a loop of
-        // one load and one fma a turn waited for each load in turn, and every
-        // workgroup pays that before its first weight load (the Llama-3-8B
-        // q|k|v GEMV took 61 us with it against 37 with a plain x, H200).
+        // then x * scale * gamma, in that order.
         wgml_text_printf(t,
                          "@group(0) @binding(%d) var<storage, read> x: array<vec4<f32>>;\n"
                          "@group(0) @binding(%d) var<storage, read> gamma: array<vec4<f32>>;\n"
@@ -371,14 +368,10 @@ static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_
                          "fn x_prologue(li: u32) {\n"
                          "    for (var m = 0u; m < M; m++) {\n"
                          "        var ss = 0.0;\n"
-                         "        for (var c0 = li; c0 < p.k; c0 += 8u * WG) {\n"
-                         "            var v: array<f32, 8>;\n"
-                         "            for (var j = 0u; j < 8u; j++) {\n"
-                         "                let c = c0 + j * WG;\n"
-                         "                let i = m * p.k + min(c, p.k - 1u);\n"
-                         "                v[j] = select(0.0, x[i / 4u][i %% 4u], c < p.k);\n"
-                         "            }\n"
-                         "            for (var j = 0u; j < 8u; j++) { ss = fma(v[j], v[j], ss); }\n"
+                         "        for (var c = li; c < p.k; c += WG) {\n"
+                         "            let i = m * p.k + c;\n"
+                         "            let v = x[i / 4u][i %% 4u];\n"
+                         "            ss = fma(v, v, ss);\n"
                          "        }\n"
                          "        norm_red[li] = ss;\n"
                          "        for (var s = WG / 2u; s > 0u; s = s / 2u) {\n"
