@@ -384,6 +384,24 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
     return WGML_OK;
 }
 
+#if defined(WGML_DAWN)
+enum { DEV_TOGGLES_MAX = 8 };
+
+// Splits a comma-separated toggle list (copied into buf) onto the enabled
+// and disabled lists; a leading '-' disables. Extra names past the lists'
+// room are ignored.
+static void add_env_toggles(const char *list, char *buf, size_t size, const char **on,
+                            size_t *n_on, const char **off, size_t *n_off)
+{
+    if (!list || !*list) return;
+    snprintf(buf, size, "%s", list);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*t == '-' && t[1] && *n_off < DEV_TOGGLES_MAX) off[(*n_off)++] = t + 1;
+        else if (*t != '-' && *n_on < DEV_TOGGLES_MAX) on[(*n_on)++] = t;
+    }
+}
+#endif
+
 wgml_status wgml_gpu_device_open(wgml_gpu *g)
 {
     const wgml_gpu_options *opt = &g->opt;
@@ -506,12 +524,17 @@ wgml_status wgml_gpu_device_open(wgml_gpu *g)
 #if defined(WGML_DAWN)
     // Full-resolution timestamps: benchmarks need them, and quantisation is a
     // browser's defence that a native runtime does not need.
-    static const char *dev_on[] = {"allow_unsafe_apis"};
-    static const char *dev_off[] = {"timestamp_quantization"};
+    // WGML_DAWN_TOGGLES adds device toggles for experiments, comma-separated,
+    // "-name" to turn one off (e.g. disable_robustness).
+    const char *dev_on[DEV_TOGGLES_MAX] = {"allow_unsafe_apis"};
+    const char *dev_off[DEV_TOGGLES_MAX] = {"timestamp_quantization"};
+    char extra[256];
     WGPUDawnTogglesDescriptor tdesc = {
         .chain = {.sType = WGPUSType_DawnTogglesDescriptor},
         .enabledToggleCount = 1, .enabledToggles = dev_on,
         .disabledToggleCount = 1, .disabledToggles = dev_off};
+    add_env_toggles(getenv("WGML_DAWN_TOGGLES"), extra, sizeof extra, dev_on,
+                    &tdesc.enabledToggleCount, dev_off, &tdesc.disabledToggleCount);
     ddesc.nextInChain = &tdesc.chain;
 #endif
     WGPURequestDeviceCallbackInfo dcb = {.mode = CALLBACK_MODE, .callback = on_device,
