@@ -43,6 +43,11 @@ typedef struct wgml_ctx_params {
     bool disable_f16;              // do not use shader-f16 even if present
     bool disable_subgroups;        // do not use subgroups even if present
     bool disable_timestamps;       // do not request timestamp queries
+    bool bounds_checks;            // keep the implementation's bounds checks on
+                                   // kernels' buffer accesses; on Dawn wgml
+                                   // turns them off by default (its kernels
+                                   // check their own bounds), which made
+                                   // prefill 1.9x faster on an H100
 } wgml_ctx_params;
 
 // Creates a context on the default GPU adapter. On failure *out is NULL and,
@@ -79,6 +84,8 @@ typedef struct wgml_device_info {
     bool timestamp_query;
     bool packed_dot4;              // WGSL packed_4x8_integer_dot_product
     bool subgroup_matrix;          // cooperative matrices (Dawn experimental)
+    bool bounds_checks;            // the implementation clamps kernels' buffer
+                                   // accesses (Dawn: robustness on)
     uint32_t n_subgroup_matrix_configs;
     wgml_subgroup_matrix_config subgroup_matrix_configs[WGML_MAX_SUBGROUP_MATRIX_CONFIGS];
     uint32_t subgroup_min_size, subgroup_max_size;  // 0 when unknown

@@ -129,6 +129,7 @@ static const mnk MATMUL_SHAPES[] = {
     // K and N multiples of 8 (what the subgroup-matrix kernel takes), odd M.
     {1, 8, 8},     {65, 72, 40},   {300, 136, 520},
     {1025, 520, 33},   // enough 64-row tiles to keep them (src/ops/matmul.c tile_rows)
+    {130, 260, 36},    // K and N multiples of 4 (the vec4 kernel), two partial 128 tiles
 };
 
 // One product against the reference. w16: f16 B (weights) under f32 A and C
@@ -220,6 +221,7 @@ static int test_matmul(wgml_gpu *gpu, wgml_dtype dt, bool nt, bool w16, wgml_mat
     for (size_t s = 0; s < sizeof MATMUL_SHAPES / sizeof MATMUL_SHAPES[0]; s++) {
         uint32_t M = MATMUL_SHAPES[s].M, N = MATMUL_SHAPES[s].N, K = MATMUL_SHAPES[s].K;
         if (variant == WGML_MATMUL_SUBGROUP_MATRIX && !sgm_shape(nt, N, K)) continue;
+        if (variant == WGML_MATMUL_TILED_VEC4 && (K % 4 || (!nt && N % 4))) continue;
         ran++;
         if (matmul_case(gpu, dt, nt, w16, variant, M, N, K, "")) return 1;
     }
@@ -593,7 +595,7 @@ int main(int argc, char **argv)
         return rc;
     }
     if (argc != 2) {
-        fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_swizzled|matmul_f16|matmul_sgm|matmul_sgm_emu|matmul_nt|"
+        fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_swizzled|matmul_vec4|matmul_vec4_f16|matmul_f16|matmul_sgm|matmul_sgm_emu|matmul_nt|"
                         "matmul_nt_f16|matmul_nt_w16|softmax|layernorm|rmsnorm|gather|attention|pool\n");
         return 2;
     }
@@ -606,6 +608,15 @@ int main(int argc, char **argv)
     else if (!strcmp(which, "matmul_swizzled"))
         rc = test_matmul(gpu, WGML_F32, false, false, WGML_MATMUL_TILED_SWIZZLED) ||
              test_matmul(gpu, WGML_F32, true, false, WGML_MATMUL_TILED_SWIZZLED);
+    else if (!strcmp(which, "matmul_vec4"))
+        // f16 weights under f32 activations where the device has shader-f16.
+        rc = test_matmul(gpu, WGML_F32, false, false, WGML_MATMUL_TILED_VEC4) ||
+             test_matmul(gpu, WGML_F32, true, false, WGML_MATMUL_TILED_VEC4) ||
+             (wgml_gpu_info(gpu)->shader_f16 &&
+              test_matmul(gpu, WGML_F32, true, true, WGML_MATMUL_TILED_VEC4));
+    else if (!strcmp(which, "matmul_vec4_f16"))
+        rc = test_matmul(gpu, WGML_F16, false, false, WGML_MATMUL_TILED_VEC4) ||
+             test_matmul(gpu, WGML_F16, true, false, WGML_MATMUL_TILED_VEC4);
     else if (!strcmp(which, "matmul_f16")) rc = test_matmul(gpu, WGML_F16, false, false, WGML_MATMUL_AUTO);
     else if (!strcmp(which, "matmul_sgm")) rc = test_matmul_sgm(gpu, false);
     else if (!strcmp(which, "matmul_sgm_emu")) rc = test_matmul_sgm(gpu, true);

@@ -36,6 +36,7 @@ wgml_status wgml_ctx_create(const wgml_ctx_params *params, wgml_ctx **out, char 
         opt.disable_f16 = params->disable_f16;
         opt.disable_subgroups = params->disable_subgroups;
         opt.disable_timestamps = params->disable_timestamps;
+        opt.bounds_checks = params->bounds_checks;
     }
     wgml_status st = wgml_gpu_create(&opt, &ctx->gpu, err, err_size);
     if (st) {

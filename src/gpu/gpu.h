@@ -28,7 +28,7 @@ typedef struct wgml_gpu_pipeline wgml_gpu_pipeline;
 
 typedef struct wgml_gpu_options {
     wgml_power_preference power;
-    bool disable_f16, disable_subgroups, disable_timestamps;
+    bool disable_f16, disable_subgroups, disable_timestamps, bounds_checks;
 } wgml_gpu_options;
 
 // ---------------------------------------------------------------- device

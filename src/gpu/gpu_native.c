@@ -387,17 +387,31 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
 #if defined(WGML_DAWN)
 enum { DEV_TOGGLES_MAX = 8 };
 
+static bool toggle_listed(const char **list, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i], name)) return true;
+    return false;
+}
+
 // Splits a comma-separated toggle list (copied into buf) onto the enabled
-// and disabled lists; a leading '-' disables. Extra names past the lists'
-// room are ignored.
+// and disabled lists; a leading '-' disables, taking the name off the
+// enabled list too. Names past the lists' room are ignored.
 static void add_env_toggles(const char *list, char *buf, size_t size, const char **on,
                             size_t *n_on, const char **off, size_t *n_off)
 {
     if (!list || !*list) return;
     snprintf(buf, size, "%s", list);
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (*t == '-' && t[1] && *n_off < DEV_TOGGLES_MAX) off[(*n_off)++] = t + 1;
-        else if (*t != '-' && *n_on < DEV_TOGGLES_MAX) on[(*n_on)++] = t;
+        if (*t == '-' && t[1]) {
+            size_t k = 0;
+            for (size_t i = 0; i < *n_on; i++)
+                if (strcmp(on[i], t + 1)) on[k++] = on[i];
+            *n_on = k;
+            if (*n_off < DEV_TOGGLES_MAX) off[(*n_off)++] = t + 1;
+        } else if (*t != '-' && *n_on < DEV_TOGGLES_MAX) {
+            on[(*n_on)++] = t;
+        }
     }
 }
 #endif
@@ -524,14 +538,18 @@ wgml_status wgml_gpu_device_open(wgml_gpu *g)
 #if defined(WGML_DAWN)
     // Full-resolution timestamps: benchmarks need them, and quantisation is a
     // browser's defence that a native runtime does not need.
-    // WGML_DAWN_TOGGLES adds device toggles for experiments, comma-separated,
-    // "-name" to turn one off (e.g. disable_robustness).
-    const char *dev_on[DEV_TOGGLES_MAX] = {"allow_unsafe_apis"};
+    // Robustness (Tint clamping every buffer index) off unless asked for:
+    // wgml's kernels check their own bounds, and the clamps made the subgroup
+    // matrix GEMM 1.9x slower on an H100 (bench/results/2026-11-23-h100-
+    // toggles); ONNX Runtime's and llama.cpp's WebGPU backends turn it off
+    // too. WGML_DAWN_TOGGLES adds device toggles for experiments, comma-
+    // separated, "-name" to turn one off.
+    const char *dev_on[DEV_TOGGLES_MAX] = {"allow_unsafe_apis", "disable_robustness"};
     const char *dev_off[DEV_TOGGLES_MAX] = {"timestamp_quantization"};
     char extra[256];
     WGPUDawnTogglesDescriptor tdesc = {
         .chain = {.sType = WGPUSType_DawnTogglesDescriptor},
-        .enabledToggleCount = 1, .enabledToggles = dev_on,
+        .enabledToggleCount = opt->bounds_checks ? 1 : 2, .enabledToggles = dev_on,
         .disabledToggleCount = 1, .disabledToggles = dev_off};
     add_env_toggles(getenv("WGML_DAWN_TOGGLES"), extra, sizeof extra, dev_on,
                     &tdesc.enabledToggleCount, dev_off, &tdesc.disabledToggleCount);
@@ -566,6 +584,9 @@ wgml_status wgml_gpu_device_open(wgml_gpu *g)
 #if defined(WGML_DAWN)
     g->info.subgroup_matrix = wgpuDeviceHasFeature(
         g->device, WGPUFeatureName_ChromiumExperimentalSubgroupMatrix);
+    g->info.bounds_checks = !toggle_listed(dev_on, tdesc.enabledToggleCount, "disable_robustness");
+#else
+    g->info.bounds_checks = true;   // wgpu-native: naga's bounds check policies
 #endif
 fail:
     return st;

@@ -331,6 +331,7 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out, char *e
     }
     fill_info(g);
     g->info.packed_dot4 = wgml_gpu_probe_packed_dot4(g);
+    g->info.bounds_checks = true;   // browsers always keep them
     if (g->info.subgroups && !g->info.subgroup_min_size)
         g->info.subgroup_min_size = g->info.subgroup_max_size = wgml_gpu_probe_subgroup_size(g);
     *out = g;

@@ -64,6 +64,31 @@ bool wgml_matmul_can_use_subgroup_matrix(wgml_gpu *gpu)
 // Whether matmul_sgm.wgsl takes this product: f16 operands (or f16 weights
 // under f32 activations), 16-byte chunks of A and B that never straddle a
 // row (K, and N for plain B, multiples of 8) and 16-byte aligned views.
+// Whether matmul_vec4.wgsl takes this product: 16-byte chunks of A's and
+// B's rows (K, and N for plain B, multiples of 4). Views are bound at their
+// offsets, so element 0 is aligned.
+static bool vec4_fits(bool b_t, uint32_t N, uint32_t K)
+{
+    return K % 4 == 0 && (b_t || N % 4 == 0);
+}
+
+static wgml_status matmul_vec4(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_t, wgml_view a,
+                               wgml_view b, wgml_view c, uint32_t M, uint32_t N, uint32_t K)
+{
+    wgml_gpu_kernel k = {.family = dtype == WGML_F16 ? "matmul_vec4_f16" : "matmul_vec4",
+                         .prelude = w16 ? PLAIN_STORE_W16 : PLAIN_STORE};
+    wgml_gpu_constant consts[] = {{"B_T", b_t}};
+    k.constants = consts;
+    k.n_constants = 1;
+    wgml_gpu_pipeline *p;
+    wgml_status st = wgml_gpu_pipeline_get(gpu, &k, &p);
+    if (st) return st;
+    struct { uint32_t M, N, K, pad; } params = {M, N, K, 0};
+    wgml_gpu_binding bind[] = {WGML_OPS_BINDING(a), WGML_OPS_BINDING(b), WGML_OPS_BINDING(c)};
+    return wgml_gpu_dispatch(gpu, p, &params, sizeof params, bind, 3, (N + 127) / 128,
+                             (M + 127) / 128, 1);
+}
+
 static bool sgm_fits(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_t, wgml_view a,
                      wgml_view b, uint32_t N, uint32_t K)
 {
@@ -136,6 +161,13 @@ static wgml_status matmul(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype
                                  "aligned views, and a device with 16x16x16 f16 subgroup "
                                  "matrices and subgroups of 32", name);
         return matmul_sgm(gpu, dtype, w16, b_t, a, b, c, M, N, K);
+    }
+    if (variant == WGML_MATMUL_TILED_VEC4) {
+        if (!vec4_fits(b_t, N, K))
+            return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
+                                 "%s: the vec4 kernel needs K%s to be a multiple of 4", name,
+                                 b_t ? "" : " and N");
+        return matmul_vec4(gpu, dtype, w16, b_t, a, b, c, M, N, K);
     }
     uint32_t gx, gy;
     wgml_matmul_grid(M, N, &gx, &gy);

@@ -63,6 +63,9 @@ typedef enum wgml_matmul_variant {
     WGML_MATMUL_TILED_SWIZZLED,       // TILED with workgroups walking 8 tile rows down a
                                       // tile column before the next (shared A and B tiles
                                       // stay in cache)
+    WGML_MATMUL_TILED_VEC4,           // 128 x 128 tiles, 8 x 8 results an invocation, 16-byte
+                                      // loads, matmul_vec4.wgsl (K, and N for plain B,
+                                      // multiples of 4)
 } wgml_matmul_variant;
 
 wgml_status wgml_op_matmul_variant(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype dtype,

@@ -93,7 +93,8 @@ static void put(struct wgml_tune_table *t, const char *key, int variant, double 
 }
 
 // The adapter's identity, which the file name hashes: a new driver or
-// implementation starts a new file.
+// implementation starts a new file, and so does turning bounds checks off
+// (they change what is fastest).
 static void load(wgml_gpu *g, struct wgml_tune_table *t)
 {
     t->loaded = true;
@@ -101,8 +102,8 @@ static void load(wgml_gpu *g, struct wgml_tune_table *t)
     if (!cache_dir(dir, sizeof dir, false)) return;
     const wgml_device_info *d = wgml_gpu_info(g);
     char id[1024];
-    snprintf(id, sizeof id, "%s|%s|%s|%s|%u|%u", d->implementation, d->vendor, d->device,
-             d->description, d->vendor_id, d->device_id);
+    snprintf(id, sizeof id, "%s|%s|%s|%s|%u|%u%s", d->implementation, d->vendor, d->device,
+             d->description, d->vendor_id, d->device_id, d->bounds_checks ? "" : "|unchecked");
     snprintf(t->path, sizeof t->path, "%s/tune-%016llx.tsv", dir, (unsigned long long)fnv1a(id));
     FILE *f = fopen(t->path, "r");
     if (!f) return;

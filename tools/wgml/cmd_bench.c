@@ -102,6 +102,10 @@ static const bench_case CASES[] = {
     {B_MATMUL, WGML_F32, 4096, 4096, 4096, 0, WGML_MATMUL_TILED_SWIZZLED},
     {B_MATMUL, WGML_F16, 4096, 4096, 4096, 0, WGML_MATMUL_TILED},
     {B_MATMUL, WGML_F16, 4096, 4096, 4096, 0, WGML_MATMUL_TILED_SWIZZLED},
+    // The 128 x 128 tiles of 8 x 8 results an invocation with 16-byte loads.
+    {B_MATMUL, WGML_F32, 1024, 1024, 1024, 0, WGML_MATMUL_TILED_VEC4},
+    {B_MATMUL, WGML_F32, 4096, 4096, 4096, 0, WGML_MATMUL_TILED_VEC4},
+    {B_MATMUL, WGML_F16, 4096, 4096, 4096, 0, WGML_MATMUL_TILED_VEC4},
     // A BERT-small feed-forward (x W^T, 32 x 128 tokens) and its attention.
     {B_MATMUL_NT, WGML_F32, 128, 384, 384, 1, 0},
     {B_MATMUL_NT, WGML_F32, 4096, 1536, 384, 0, 0},
@@ -130,7 +134,8 @@ static const char *case_name(const bench_case *c, char *buf, size_t cap)
     case B_MATMUL:
         snprintf(buf, cap, "matmul_%s%s", c->op == WGML_F16 ? "f16" : "f32",
                  c->var == WGML_MATMUL_TILED ? "_tiled"
-                 : c->var == WGML_MATMUL_TILED_SWIZZLED ? "_tiled_swizzled" : "");
+                 : c->var == WGML_MATMUL_TILED_SWIZZLED ? "_tiled_swizzled"
+                 : c->var == WGML_MATMUL_TILED_VEC4 ? "_tiled_vec4" : "");
         return buf;
     case B_GEMV:
         snprintf(buf, cap, "gemv_%s_%s%s", wgml_quant_name(c->op), wgml_gemv_math_name(c->d2),
@@ -163,7 +168,8 @@ static const char *case_variant(wgml_gpu *gpu, const bench_case *c, char *buf, s
         return buf;
     }
     if (c->kind == B_MATMUL && c->var)
-        return c->var == WGML_MATMUL_TILED_SWIZZLED ? "tiled+swizzle" : "tiled";
+        return c->var == WGML_MATMUL_TILED_SWIZZLED ? "tiled+swizzle"
+               : c->var == WGML_MATMUL_TILED_VEC4 ? "vec4" : "tiled";
     if (c->kind == B_MATMUL)
         return wgml_matmul_chosen(gpu, c->op, c->d0, c->d1, c->d2) == WGML_MATMUL_SUBGROUP_MATRIX
                    ? "sgm" : "tiled";

@@ -31,6 +31,7 @@ static void print_text(const wgml_device_info *d)
     printf("  timestamp-query          %s\n", d->timestamp_query ? "yes" : "no");
     printf("  packed 4x8 dot product   %s\n", d->packed_dot4 ? "yes" : "no");
     printf("  subgroup matrices        %s\n", d->subgroup_matrix ? "yes" : "no");
+    printf("  bounds checks            %s\n", d->bounds_checks ? "yes" : "no (Dawn robustness off)");
     for (uint32_t i = 0; i < d->n_subgroup_matrix_configs; i++) {
         const wgml_subgroup_matrix_config *c = &d->subgroup_matrix_configs[i];
         printf("    %s x %s -> %s, M %u N %u K %u\n", c->component, c->component, c->result,
@@ -75,10 +76,11 @@ static void print_json(const wgml_device_info *d)
     printf(",\"vendor_id\":%u,\"device_id\":%u", d->vendor_id, d->device_id);
     printf(",\"features\":{\"shader_f16\":%s,\"subgroups\":%s,\"subgroup_min_size\":%u,"
            "\"subgroup_max_size\":%u,\"timestamp_query\":%s,\"packed_dot4\":%s,"
-           "\"subgroup_matrix\":%s,\"subgroup_matrix_configs\":[",
+           "\"bounds_checks\":%s,\"subgroup_matrix\":%s,\"subgroup_matrix_configs\":[",
            d->shader_f16 ? "true" : "false", d->subgroups ? "true" : "false",
            d->subgroup_min_size, d->subgroup_max_size, d->timestamp_query ? "true" : "false",
-           d->packed_dot4 ? "true" : "false", d->subgroup_matrix ? "true" : "false");
+           d->packed_dot4 ? "true" : "false", d->bounds_checks ? "true" : "false",
+           d->subgroup_matrix ? "true" : "false");
     for (uint32_t i = 0; i < d->n_subgroup_matrix_configs; i++) {
         const wgml_subgroup_matrix_config *c = &d->subgroup_matrix_configs[i];
         printf("%s{\"component\":\"%s\",\"result\":\"%s\",\"M\":%u,\"N\":%u,\"K\":%u}",
