@@ -271,7 +271,8 @@ static int test_timestamps(wgml_gpu *gpu)
 static int test_kernels_compile(wgml_gpu *gpu)
 {
     // matmul_sgm runs only where the device has subgroup matrices (f16 matmul).
-    static const char *covered[] = {"rows", "matmul", "matmul_f16", "matmul_sgm", "matmul_sgm_mx",
+    static const char *covered[] = {"rows", "matmul", "matmul_f16", "matmul_vec4",
+                                    "matmul_vec4_f16", "matmul_sgm", "matmul_sgm_mx",
                                     "matmul_sgm_emu", "gemv",
                                     "gather", "attention", "attention_vec4", "pool", "rope", "attn_decode",
                                     "attn_prefill", "decoder_rows", "matmul_q", "sampler",
@@ -296,6 +297,9 @@ static int test_kernels_compile(wgml_gpu *gpu)
     TEST_OK(gpu, wgml_op_layernorm(gpu, v, v, v, o, 4, 16, 1e-5f));
     TEST_OK(gpu, wgml_op_rmsnorm(gpu, v, v, o, 4, 16, 1e-5f));
     TEST_OK(gpu, wgml_op_matmul(gpu, WGML_F32, v, v, o, 8, 8, 8));
+    TEST_OK(gpu, wgml_op_matmul_variant(gpu, WGML_MATMUL_TILED_VEC4, WGML_F32, v, v, o, 8, 8, 8));
+    if (wgml_gpu_info(gpu)->shader_f16)
+        TEST_OK(gpu, wgml_op_matmul_variant(gpu, WGML_MATMUL_TILED_VEC4, WGML_F16, v, v, o, 8, 8, 8));
     for (int q = 0; q < WGML_QUANT_COUNT; q++)   // the float and, where the device has it, dot4 kernels
         TEST_OK(gpu, wgml_op_gemv(gpu, q, v, v, o, 8, 64));
     TEST_OK(gpu, wgml_op_matmul_nt(gpu, WGML_F32, v, v, o, 8, 8, 8));
