@@ -273,25 +273,6 @@ static int test_matmul_sgm(wgml_gpu *gpu, bool emulate)
     }
     wgml_sgm_debug_force(-1);
     TEST_CHECK(ran >= 20, "only %d products ran", ran);
-    // The direct variant (the device's matrices only): shapes its tiles
-    // divide, two by three tiles deep 48, B plain and transposed.
-    for (size_t ci = 0; ci < n_cfg && !emulate; ci++) {
-        uint32_t bm = 16 * cfgs[ci].wm * cfgs[ci].tm, bn = 16 * cfgs[ci].wn * cfgs[ci].tn;
-        wgml_sgm_debug_force((int)ci);
-        wgml_sgm_debug_variant(WGML_SGM_XP_DIRECT);
-        if (!wgml_sgm_direct_takes(gpu, cfgs[ci], 2 * bm, 3 * bn, 48)) {
-            printf("skip direct configuration %zu: not taken here\n", ci);
-        } else {
-            char tag[48];
-            snprintf(tag, sizeof tag, " [direct %ux%u of %ux%u]", bm, bn, cfgs[ci].wm, cfgs[ci].wn);
-            for (int nt = 0; nt < 2; nt++)
-                if (matmul_case(gpu, WGML_F16, nt, false, WGML_MATMUL_SUBGROUP_MATRIX, 2 * bm,
-                                3 * bn, 48, tag))
-                    return 1;
-        }
-        wgml_sgm_debug_variant(0);
-    }
-    wgml_sgm_debug_force(-1);
     return 0;
 }
 
@@ -562,16 +543,6 @@ static int sgm_timing(wgml_gpu *gpu, int iters, uint32_t scale, bool xp_variants
                      16 * cfgs[k].tn);
             printf("%-22s %-26s %10.1f %9.2f%s\n", c->what, name, ns / 1e3,
                    ns > 0 ? flops / ns / 1e3 : 0, ns > 0 ? "" : "  (failed)");
-            // f16 operands: the direct variant (matrices from storage) too.
-            if (c->kind == 0) {
-                wgml_sgm_debug_variant(WGML_SGM_XP_DIRECT);
-                if (wgml_sgm_direct_takes(gpu, cfgs[k], c->M, c->N, c->K)) {
-                    ns = timing_run(gpu, c, WGML_MATMUL_SUBGROUP_MATRIX, a, b, o, iters);
-                    printf("%-22s %-26s %10.1f %9.2f\n", c->what, "  the same, direct", ns / 1e3,
-                           ns > 0 ? flops / ns / 1e3 : 0);
-                }
-                wgml_sgm_debug_variant(0);
-            }
         }
         wgml_sgm_debug_force(-1);
         // The kernel's variants (experiments) at the two usual tiles.

@@ -96,40 +96,16 @@ static bool sgm_fits(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_t, wgml_v
            (b_t || N % 8 == 0) && a.offset % 16 == 0 && b.offset % 16 == 0;
 }
 
-// f16 operands whose shape the tiles divide: matrices loaded straight from
-// storage (matmul_sgm_direct.wgsl).
-static wgml_status matmul_sgm_direct(wgml_gpu *gpu, wgml_sgm_config cfg, bool b_t, wgml_view a,
-                                     wgml_view b, wgml_view c, uint32_t M, uint32_t N, uint32_t K)
-{
-    wgml_text t = {0};
-    uint32_t grid[3];
-    wgml_sgm_direct_prelude(&t, cfg, b_t, M, N, grid);
-    wgml_text_printf(&t, "@group(0) @binding(3) var<storage, read_write> c: array<f16>;\n"
-                         "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = f16(v); }\n");
-    wgml_gpu_kernel k = {.family = "matmul_sgm_direct", .prelude = t.s};
-    wgml_gpu_pipeline *p = NULL;
-    wgml_status st = t.failed ? wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory")
-                              : wgml_gpu_pipeline_get(gpu, &k, &p);
-    wgml_text_free(&t);
-    if (st) return st;
-    wgml_sgm_params params = {.M = M, .N = N, .K = K, .a_stride = K, .c_stride = N};
-    wgml_gpu_binding bind[] = {WGML_OPS_BINDING(a), WGML_OPS_BINDING(b), WGML_OPS_BINDING(c)};
-    return wgml_gpu_dispatch(gpu, p, &params, sizeof params, bind, 3, grid[0], grid[1], grid[2]);
-}
-
 static wgml_status matmul_sgm(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_t, wgml_view a,
                               wgml_view b, wgml_view c, uint32_t M, uint32_t N, uint32_t K)
 {
     wgml_text t = {0};
     uint32_t grid[3];
-    wgml_sgm_config cfg = wgml_sgm_pick(gpu, M, N, K);
-    const char *ct = dtype == WGML_F16 ? "f16" : "f32";
-    if (dtype == WGML_F16 && !w16 && wgml_sgm_direct_takes(gpu, cfg, M, N, K))
-        return matmul_sgm_direct(gpu, cfg, b_t, a, b, c, M, N, K);
-    wgml_status st = wgml_sgm_prelude(gpu, &t, cfg, b_t, M, N, grid);
+    wgml_status st = wgml_sgm_prelude(gpu, &t, wgml_sgm_pick(gpu, M, N, K), b_t, M, N, grid);
     if (!st) {
         wgml_sgm_emit_a(&t, w16 ? WGML_F32 : dtype, true);
         wgml_sgm_emit_b_f16(&t, b_t);
+        const char *ct = dtype == WGML_F16 ? "f16" : "f32";
         wgml_text_printf(&t,
                          "@group(0) @binding(3) var<storage, read_write> c: array<%s>;\n"
                          "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = %s(v); }\n",

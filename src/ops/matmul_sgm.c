@@ -146,25 +146,6 @@ wgml_status wgml_sgm_prelude(wgml_gpu *gpu, wgml_text *t, wgml_sgm_config cfg, b
     return t->failed ? wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory") : WGML_OK;
 }
 
-bool wgml_sgm_direct_takes(wgml_gpu *gpu, wgml_sgm_config cfg, uint32_t M, uint32_t N, uint32_t K)
-{
-    return (g_variant & WGML_SGM_XP_DIRECT) && !g_emulate && wgml_sgm_available(gpu) &&
-           M % tile_m(cfg) == 0 && N % tile_n(cfg) == 0 && K % 16 == 0 &&
-           32ull * cfg.wm * cfg.wn <= wgml_gpu_info(gpu)->max_compute_invocations_per_workgroup;
-}
-
-void wgml_sgm_direct_prelude(wgml_text *t, wgml_sgm_config cfg, bool b_t, uint32_t M, uint32_t N,
-                             uint32_t grid[3])
-{
-    wgml_text_printf(t,
-                     "const WM: u32 = %uu;\nconst WN: u32 = %uu;\nconst TM: u32 = %uu;\n"
-                     "const TN: u32 = %uu;\nconst B_T: bool = %s;\n",
-                     cfg.wm, cfg.wn, cfg.tm, cfg.tn, b_t ? "true" : "false");
-    grid[0] = N / tile_n(cfg);
-    grid[1] = M / tile_m(cfg);
-    grid[2] = 1;
-}
-
 void wgml_sgm_emit_a(wgml_text *t, wgml_dtype a_type, bool vec4)
 {
     if (a_type == WGML_F16) {

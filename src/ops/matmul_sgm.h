@@ -63,15 +63,6 @@ void wgml_sgm_emit_a(wgml_text *t, wgml_dtype a_type, bool vec4);
 // B at binding 2 in f16: K x N (b_t false; N a multiple of 8) or N x K.
 void wgml_sgm_emit_b_f16(wgml_text *t, bool b_t);
 
-// The direct variant (src/kernels/matmul_sgm_direct.wgsl: f16 A and B
-// loaded as matrices straight from storage, no staging): whether it takes
-// this f16 product with configuration cfg (the tiles divide M, N and K,
-// the device's own matrices), and its prelude (the configuration's
-// constants; the caller adds C's binding and mm_store) and grid.
-bool wgml_sgm_direct_takes(wgml_gpu *gpu, wgml_sgm_config cfg, uint32_t M, uint32_t N, uint32_t K);
-void wgml_sgm_direct_prelude(wgml_text *t, wgml_sgm_config cfg, bool b_t, uint32_t M, uint32_t N,
-                             uint32_t grid[3]);
-
 // ---------------------------------------------------------------- tests and sweeps
 
 // The candidate configurations, largest tiles first.
@@ -92,7 +83,6 @@ enum {
     WGML_SGM_XP_WRAPPED = 2,
     WGML_SGM_XP_DEPTH2 = 4,
     WGML_SGM_XP_NO_STAGE = 8,
-    WGML_SGM_XP_DIRECT = 16,   // f16 products the direct variant takes go to it
 };
 void wgml_sgm_debug_variant(unsigned flags);
 // Forces configuration `index` of wgml_sgm_configs (-1: the heuristic).
