@@ -23,11 +23,12 @@ alias T = f32; // wgml:variant-f16
 
 const BM: u32 = 128u;
 const BN: u32 = 128u;
-const BK: u32 = 16u;
-const K4: u32 = BK / 4u;      // 16-byte chunks of a staged row
-const LD: u32 = K4 + 1u;      // padded staged row of A (and B^T), in vec4s
 
 override B_T: bool = false;
+override BK: u32 = 16u;       // 16 or 32 (src/ops/matmul.c)
+override K4: u32 = BK / 4u;   // 16-byte chunks of a staged row
+override LD: u32 = K4 + 1u;   // padded staged row of A (and B^T), in vec4s
+override PER: u32 = BK / 8u;  // chunks of A (and of B) an invocation fetches a step
 
 struct Params {
     M: u32,
@@ -40,10 +41,12 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: array<vec4<T>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<TB>>;
 
-var<workgroup> As: array<vec4<f32>, BM * LD>;    // [m][k / 4]
-var<workgroup> Bs: array<vec4<f32>, BN * LD>;    // [k][n / 4] (BK * BN / 4 used), or [n][k / 4]
+// 20 KiB at BK 16, 36 KiB at 32 (src/ops/matmul.c checks the device's limit).
+var<workgroup> As: array<vec4<f32>, BM * LD>;   // [m][k / 4]
+var<workgroup> Bs: array<vec4<f32>, BN * LD>;   // [k][n / 4] (BK * BN / 4 used), or [n][k / 4]
 
-// Chunk e (0 .. 511) of A's step tile starting at k0: row e / 4, chunk e % 4.
+// Chunk e (0 .. 256 PER - 1) of A's step tile starting at k0: row e / K4,
+// chunk e % K4.
 fn load_a(row0: u32, k0: u32, e: u32) -> vec4<f32> {
     let r = row0 + e / K4;
     let k = k0 + (e % K4) * 4u;
@@ -118,19 +121,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     var c6l = vec4<f32>(0.0); var c6h = vec4<f32>(0.0);
     var c7l = vec4<f32>(0.0); var c7h = vec4<f32>(0.0);
 
+    // The step's chunks in registers (named; ra2 .. rb3 only when BK is 32).
     var ra0 = load_a(row0, 0u, t);
     var ra1 = load_a(row0, 0u, t + 256u);
     var rb0 = load_b(col0, 0u, t);
     var rb1 = load_b(col0, 0u, t + 256u);
+    var ra2 = ra0; var ra3 = ra0; var rb2 = rb0; var rb3 = rb0;
+    if (PER > 2u) {
+        ra2 = load_a(row0, 0u, t + 512u); ra3 = load_a(row0, 0u, t + 768u);
+        rb2 = load_b(col0, 0u, t + 512u); rb3 = load_b(col0, 0u, t + 768u);
+    }
     for (var k0 = 0u; k0 < p.K; k0 += BK) {
         stage_a(t, ra0); stage_a(t + 256u, ra1);
         stage_b(t, rb0); stage_b(t + 256u, rb1);
+        if (PER > 2u) {
+            stage_a(t + 512u, ra2); stage_a(t + 768u, ra3);
+            stage_b(t + 512u, rb2); stage_b(t + 768u, rb3);
+        }
         workgroupBarrier();
         if (k0 + BK < p.K) {
             ra0 = load_a(row0, k0 + BK, t);
             ra1 = load_a(row0, k0 + BK, t + 256u);
             rb0 = load_b(col0, k0 + BK, t);
             rb1 = load_b(col0, k0 + BK, t + 256u);
+            if (PER > 2u) {
+                ra2 = load_a(row0, k0 + BK, t + 512u); ra3 = load_a(row0, k0 + BK, t + 768u);
+                rb2 = load_b(col0, k0 + BK, t + 512u); rb3 = load_b(col0, k0 + BK, t + 768u);
+            }
         }
         for (var kq = 0u; kq < K4; kq++) {
             var bl0: vec4<f32>; var bl1: vec4<f32>; var bl2: vec4<f32>; var bl3: vec4<f32>;

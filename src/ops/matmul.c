@@ -64,12 +64,35 @@ bool wgml_matmul_can_use_subgroup_matrix(wgml_gpu *gpu)
 // Whether matmul_sgm.wgsl takes this product: f16 operands (or f16 weights
 // under f32 activations), 16-byte chunks of A and B that never straddle a
 // row (K, and N for plain B, multiples of 8) and 16-byte aligned views.
-// Whether matmul_vec4.wgsl takes this product: 16-byte chunks of A's and
-// B's rows (K, and N for plain B, multiples of 4). Views are bound at their
-// offsets, so element 0 is aligned.
-static bool vec4_fits(bool b_t, uint32_t N, uint32_t K)
+// matmul_vec4.wgsl's step along K (16, or 32 with WGML_MATMUL_VEC4_BK=32
+// for timing experiments) and its workgroup memory: two 128-row tiles of
+// BK / 4 + 1 16-byte chunks a row.
+static uint32_t vec4_bk(void)
 {
-    return K % 4 == 0 && (b_t || N % 4 == 0);
+    const char *bk = getenv("WGML_MATMUL_VEC4_BK");
+    return bk && !strcmp(bk, "32") ? 32 : 16;
+}
+
+static uint64_t vec4_shared_bytes(uint32_t bk) { return 2ull * 128 * (bk / 4 + 1) * 16; }
+
+// Whether matmul_vec4.wgsl takes this product: 16-byte chunks of A's and
+// B's rows (K, and N for plain B, multiples of 4; views are bound at their
+// offsets, so element 0 is aligned) and 20 KiB of workgroup memory.
+static bool vec4_fits(wgml_gpu *gpu, bool b_t, uint32_t N, uint32_t K)
+{
+    return K % 4 == 0 && (b_t || N % 4 == 0) &&
+           vec4_shared_bytes(16) <= wgml_gpu_info(gpu)->max_compute_workgroup_storage_size &&
+           wgml_gpu_info(gpu)->max_compute_invocations_per_workgroup >= 256;
+}
+
+// AUTO's choice between the tiled kernels where subgroup matrices do not
+// apply: matmul_vec4 once its 128 x 128 tiles give about a wave of
+// workgroups on a large GPU (96; an H100 has 132 SMs). On an H100 it ran
+// f32 4096^3 1.51x faster than matmul.wgsl, and 1024^3 (64 tiles) the same.
+static wgml_matmul_variant tiled_choice(wgml_gpu *gpu, bool b_t, uint32_t M, uint32_t N, uint32_t K)
+{
+    uint64_t tiles = (uint64_t)((M + 127) / 128) * ((N + 127) / 128);
+    return vec4_fits(gpu, b_t, N, K) && tiles >= 96 ? WGML_MATMUL_TILED_VEC4 : WGML_MATMUL_TILED;
 }
 
 static wgml_status matmul_vec4(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_t, wgml_view a,
@@ -77,9 +100,11 @@ static wgml_status matmul_vec4(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b
 {
     wgml_gpu_kernel k = {.family = dtype == WGML_F16 ? "matmul_vec4_f16" : "matmul_vec4",
                          .prelude = w16 ? PLAIN_STORE_W16 : PLAIN_STORE};
-    wgml_gpu_constant consts[] = {{"B_T", b_t}};
+    uint32_t bk = vec4_bk();
+    if (vec4_shared_bytes(bk) > wgml_gpu_info(gpu)->max_compute_workgroup_storage_size) bk = 16;
+    wgml_gpu_constant consts[] = {{"B_T", b_t}, {"BK", bk}};
     k.constants = consts;
-    k.n_constants = 1;
+    k.n_constants = 2;
     wgml_gpu_pipeline *p;
     wgml_status st = wgml_gpu_pipeline_get(gpu, &k, &p);
     if (st) return st;
@@ -150,7 +175,7 @@ static wgml_status matmul(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype
     // unless `wgml tune` measured the tiled kernel faster at this size).
     bool fits = sgm_fits(gpu, dtype, w16, b_t, a, b, N, K);
     if (variant == WGML_MATMUL_AUTO)
-        variant = !fits ? WGML_MATMUL_TILED
+        variant = !fits ? tiled_choice(gpu, b_t, M, N, K)
                   : w16 || b_t ? WGML_MATMUL_SUBGROUP_MATRIX
                                : wgml_matmul_chosen(gpu, dtype, M, N, K);
     if (variant == WGML_MATMUL_SUBGROUP_MATRIX) {
@@ -163,9 +188,10 @@ static wgml_status matmul(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype
         return matmul_sgm(gpu, dtype, w16, b_t, a, b, c, M, N, K);
     }
     if (variant == WGML_MATMUL_TILED_VEC4) {
-        if (!vec4_fits(b_t, N, K))
+        if (!vec4_fits(gpu, b_t, N, K))
             return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
-                                 "%s: the vec4 kernel needs K%s to be a multiple of 4", name,
+                                 "%s: the vec4 kernel needs K%s to be a multiple of 4, 20 KiB "
+                                 "of workgroup memory and 256 invocations a workgroup", name,
                                  b_t ? "" : " and N");
         return matmul_vec4(gpu, dtype, w16, b_t, a, b, c, M, N, K);
     }
@@ -240,7 +266,7 @@ wgml_matmul_variant wgml_matmul_chosen(wgml_gpu *gpu, wgml_dtype dtype, uint32_t
                                        uint32_t K)
 {
     if (dtype != WGML_F16 || !wgml_matmul_can_use_subgroup_matrix(gpu) || K % 8 || N % 8)
-        return WGML_MATMUL_TILED;
+        return tiled_choice(gpu, false, M, N, K);
     char cls[32];
     matmul_shape_class(M, N, K, cls, sizeof cls);
     int v = wgml_tune_lookup(gpu, "matmul", cls, "f16");

@@ -170,9 +170,10 @@ static const char *case_variant(wgml_gpu *gpu, const bench_case *c, char *buf, s
     if (c->kind == B_MATMUL && c->var)
         return c->var == WGML_MATMUL_TILED_SWIZZLED ? "tiled+swizzle"
                : c->var == WGML_MATMUL_TILED_VEC4 ? "vec4" : "tiled";
-    if (c->kind == B_MATMUL)
-        return wgml_matmul_chosen(gpu, c->op, c->d0, c->d1, c->d2) == WGML_MATMUL_SUBGROUP_MATRIX
-                   ? "sgm" : "tiled";
+    if (c->kind == B_MATMUL) {
+        wgml_matmul_variant v = wgml_matmul_chosen(gpu, c->op, c->d0, c->d1, c->d2);
+        return v == WGML_MATMUL_SUBGROUP_MATRIX ? "sgm" : v == WGML_MATMUL_TILED_VEC4 ? "vec4" : "tiled";
+    }
     return "-";
 }
 
