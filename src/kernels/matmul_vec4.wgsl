@@ -25,7 +25,7 @@ const BM: u32 = 128u;
 const BN: u32 = 128u;
 
 override B_T: bool = false;
-override BK: u32 = 16u;       // 16 or 32 (src/ops/matmul.c)
+override BK: u32 = 16u;       // 16 or 32 (src/ops/matmul.c picks)
 override K4: u32 = BK / 4u;   // 16-byte chunks of a staged row
 override LD: u32 = K4 + 1u;   // padded staged row of A (and B^T), in vec4s
 override PER: u32 = BK / 8u;  // chunks of A (and of B) an invocation fetches a step

@@ -64,13 +64,19 @@ bool wgml_matmul_can_use_subgroup_matrix(wgml_gpu *gpu)
 // Whether matmul_sgm.wgsl takes this product: f16 operands (or f16 weights
 // under f32 activations), 16-byte chunks of A and B that never straddle a
 // row (K, and N for plain B, multiples of 8) and 16-byte aligned views.
-// matmul_vec4.wgsl's step along K (16, or 32 with WGML_MATMUL_VEC4_BK=32
-// for timing experiments) and its workgroup memory: two 128-row tiles of
-// BK / 4 + 1 16-byte chunks a row.
-static uint32_t vec4_bk(void)
+// matmul_vec4.wgsl's step along K and its workgroup memory: two 128-row
+// tiles of BK / 4 + 1 16-byte chunks a row (20 KiB at 16, 36 KiB at 32).
+// On an H100 (bench/results/2026-11-22-h100-session7) a step of 32 ran f32
+// 4096^3 at 56% of the FMA peak against 48% at 16, and f16 at 44% against
+// 47%: 32 for f32 where the device has the memory, else 16.
+// WGML_MATMUL_VEC4_BK=16 or 32 forces one (timing experiments).
+static uint32_t vec4_bk(wgml_gpu *gpu, wgml_dtype dtype)
 {
     const char *bk = getenv("WGML_MATMUL_VEC4_BK");
-    return bk && !strcmp(bk, "32") ? 32 : 16;
+    if (bk && (!strcmp(bk, "16") || !strcmp(bk, "32"))) return (uint32_t)atoi(bk);
+    return dtype == WGML_F32 && 2ull * 128 * 9 * 16 <=
+                                    wgml_gpu_info(gpu)->max_compute_workgroup_storage_size
+               ? 32 : 16;
 }
 
 static uint64_t vec4_shared_bytes(uint32_t bk) { return 2ull * 128 * (bk / 4 + 1) * 16; }
@@ -86,13 +92,13 @@ static bool vec4_fits(wgml_gpu *gpu, bool b_t, uint32_t N, uint32_t K)
 }
 
 // AUTO's choice between the tiled kernels where subgroup matrices do not
-// apply: matmul_vec4 once its 128 x 128 tiles give about a wave of
-// workgroups on a large GPU (96; an H100 has 132 SMs). On an H100 it ran
-// f32 4096^3 1.51x faster than matmul.wgsl, and 1024^3 (64 tiles) the same.
+// apply: matmul_vec4 from 64 of its 128 x 128 tiles (half a wave on an
+// H100's 132 SMs). On an H100 it ran f32 4096^3 1.75x and 1024^3 (64 tiles)
+// 1.09x faster than matmul.wgsl (steps of 32).
 static wgml_matmul_variant tiled_choice(wgml_gpu *gpu, bool b_t, uint32_t M, uint32_t N, uint32_t K)
 {
     uint64_t tiles = (uint64_t)((M + 127) / 128) * ((N + 127) / 128);
-    return vec4_fits(gpu, b_t, N, K) && tiles >= 96 ? WGML_MATMUL_TILED_VEC4 : WGML_MATMUL_TILED;
+    return vec4_fits(gpu, b_t, N, K) && tiles >= 64 ? WGML_MATMUL_TILED_VEC4 : WGML_MATMUL_TILED;
 }
 
 static wgml_status matmul_vec4(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_t, wgml_view a,
@@ -100,7 +106,7 @@ static wgml_status matmul_vec4(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b
 {
     wgml_gpu_kernel k = {.family = dtype == WGML_F16 ? "matmul_vec4_f16" : "matmul_vec4",
                          .prelude = w16 ? PLAIN_STORE_W16 : PLAIN_STORE};
-    uint32_t bk = vec4_bk();
+    uint32_t bk = vec4_bk(gpu, dtype);
     if (vec4_shared_bytes(bk) > wgml_gpu_info(gpu)->max_compute_workgroup_storage_size) bk = 16;
     wgml_gpu_constant consts[] = {{"B_T", b_t}, {"BK", bk}};
     k.constants = consts;
