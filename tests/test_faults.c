@@ -559,11 +559,12 @@ static int test_oom(wgml_gpu *gpu)
 // Indices from untrusted data: a load past a binding must give zero or a
 // value inside that binding (WGSL's rule for out-of-bounds accesses), and a
 // store past it must land inside the binding or nowhere. Dawn's robustness
-// (Tint clamps indices) and naga's bounds checks (wgpu-native) do this unless
-// turned off; wgml turns none off (src/gpu: Dawn toggles allow_unsafe_apis,
-// vulkan_enable_f16_on_nvidia on, timestamp_quantization off). The binding
-// sits between two guard regions of distinct values in one buffer, so a
-// read or write past it would show.
+// (Tint clamps indices) and naga's bounds checks (wgpu-native) do this when
+// they are on: always on wgpu-native, on Dawn when the device is asked for
+// bounds checks (wgml turns Dawn's robustness off by default for speed; its
+// kernels check their own indices). This test asks for them and checks the
+// device reports them. The binding sits between two guard regions of
+// distinct values in one buffer, so a read or write past it would show.
 static const char OOB_WGSL[] =
     "@group(0) @binding(1) var<storage, read_write> x: array<f32>;\n"
     "@group(0) @binding(2) var<storage, read> idx: array<u32>;\n"
@@ -589,6 +590,7 @@ static const char OOB_STORE_WGSL[] =
 
 static int test_robustness(wgml_gpu *gpu)
 {
+    TEST_CHECK(wgml_gpu_info(gpu)->bounds_checks, "bounds checks asked for but not reported on");
     enum { GUARD = 256, PAYLOAD = 64 };   // floats; 256 floats = 1 KiB keeps the binding aligned
     const uint32_t idx[] = {0, 5, 63, 64, 65, 100, 255, 256, 1000, 100000, 0x3fffffffu,
                             0x7fffffffu, 0x80000000u, 0xfffffff0u, 0xffffffffu, 7, 8, 9};
@@ -696,7 +698,8 @@ int main(int argc, char **argv)
     if (!strcmp(t, "bad_ids")) return have_model() ? test_bad_ids() : TEST_SKIP;
     if (!strcmp(t, "load_free"))
         return have_model() ? test_load_free(argc > 2 ? atoi(argv[2]) : 100) : TEST_SKIP;
-    wgml_gpu *gpu = test_gpu_create();
+    wgml_gpu_options with_checks = {.bounds_checks = true};
+    wgml_gpu *gpu = test_gpu_create_with(!strcmp(t, "robustness") ? &with_checks : NULL);
     int rc;
     if (!strcmp(t, "lost")) rc = test_lost(gpu);
     else if (!strcmp(t, "oom")) rc = test_oom(gpu);

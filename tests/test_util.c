@@ -7,11 +7,13 @@
 enum { GUARD_BYTES = 1024 };
 static const uint32_t SENTINEL = 0x7fbadbadu;   // a NaN pattern no kernel writes
 
-wgml_gpu *test_gpu_create(void)
+wgml_gpu *test_gpu_create(void) { return test_gpu_create_with(NULL); }
+
+wgml_gpu *test_gpu_create_with(const wgml_gpu_options *opt)
 {
     char err[1024];
     wgml_gpu *gpu = NULL;
-    wgml_status st = wgml_gpu_create(NULL, &gpu, err, sizeof err);
+    wgml_status st = wgml_gpu_create(opt, &gpu, err, sizeof err);
     if (st) {
         fprintf(stderr, "FAIL: no GPU device: %s (%s)\n", err, wgml_status_name(st));
         exit(1);

@@ -12,6 +12,8 @@
 
 // Creates the GPU or exits 1 with the reason (tests need a device).
 wgml_gpu *test_gpu_create(void);
+// The same with options (NULL: the defaults).
+wgml_gpu *test_gpu_create_with(const wgml_gpu_options *opt);
 // A context (the public API) on the default adapter, or exits 1 with the reason.
 wgml_ctx *test_ctx_create(void);
 
