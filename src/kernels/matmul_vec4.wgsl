@@ -10,10 +10,11 @@ alias T = f32; // wgml:variant-f16
 // Larger register tiles than matmul.wgsl: 256 invocations compute a 128 x
 // 128 tile of C, 8 x 8 results each, so every value read from workgroup
 // memory feeds 8 FMAs (2 in matmul.wgsl's 4 x 4 scalar-A scheme). Global
-// loads and workgroup reads are all 16-byte vectors. Per step of BK along
-// K each invocation fetches the next step's two chunks of A and of B into
-// registers before multiplying the staged step, then stages them: one
-// pair of barriers a step, the global loads in flight during the products.
+// loads and workgroup reads are all 16-byte vectors (8-byte for f16). Per
+// step of BK along K each invocation fetches the next step's PER chunks of A
+// and of B into registers before multiplying the staged step, then stages
+// them: one pair of barriers a step, the global loads in flight during the
+// products.
 //
 // Invocation (tx, ty) owns rows ty*8 .. ty*8+7. Plain B: columns
 // tx*4 .. tx*4+3 and 64+tx*4 .. 64+tx*4+3 (16-byte reads of a staged B row,
