@@ -174,6 +174,18 @@ fn tile_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         for (var gi = 0u; gi < G; gi++) { s[gi] += dot(qs[gi * HD4 + d], kv); }
     }
     for (var gi = 0u; gi < G; gi++) { scr[(gi * KT + key) * KP + slice] = s[gi]; }
+    // This invocation's value rows (at most one unit: VU * VS <= TW), loaded
+    // now so that the loads are in flight during the softmax's reductions.
+    let last = p.n_keys - 1u;
+    let vu = li % VU;
+    let vg = li / VU;
+    var vrow: array<vec4<KV>, KT / VS>;
+    if (li < VU * VS) {
+        for (var i = 0u; i < KT / VS; i++) {
+            let row = g * p.capacity + min(t * KT + vg * (KT / VS) + i, last);
+            vrow[i] = vc[row * HD4 + vu % HD4];
+        }
+    }
     workgroupBarrier();
     // The slices summed in order; a dead key scores the lowest finite float.
     var v: array<f32, G>;
@@ -206,23 +218,18 @@ fn tile_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     if (li < G) { stat[G + li] = scr[li * KT]; }
     workgroupBarrier();
 
-    // Values: unit u of key group vg sums keys vg * KT / VS .. over its group.
-    let last = p.n_keys - 1u;
-    for (var e = li; e < VU * VS; e += TW) {
-        let u = e % VU;
-        let vg = e / VU;
-        let gi = u / HD4;
-        let d4 = u % HD4;
+    // Values: unit vu (query head, four dimensions) of key group vg sums
+    // keys vg * KT / VS .. over its group, from the rows loaded above.
+    if (li < VU * VS) {
+        let gi = vu / HD4;
         var o = vec4<f32>(0.0);
         for (var i = 0u; i < KT / VS; i++) {
-            let jj = vg * (KT / VS) + i;
-            let row = g * p.capacity + min(t * KT + jj, last);
-            o = fma(vec4<f32>(sc[gi * KT + jj]), vec4<f32>(vc[row * HD4 + d4]), o);
+            o = fma(vec4<f32>(sc[gi * KT + vg * (KT / VS) + i]), vec4<f32>(vrow[i]), o);
         }
-        scr[4u * e] = o.x;
-        scr[4u * e + 1u] = o.y;
-        scr[4u * e + 2u] = o.z;
-        scr[4u * e + 3u] = o.w;
+        scr[4u * li] = o.x;
+        scr[4u * li + 1u] = o.y;
+        scr[4u * li + 2u] = o.z;
+        scr[4u * li + 3u] = o.w;
     }
     workgroupBarrier();
     for (var u = li; u < VU; u += TW) {

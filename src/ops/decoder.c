@@ -289,14 +289,15 @@ wgml_status wgml_op_attn_decode(wgml_gpu *gpu, const wgml_attn_args *a)
     // Workgroup memory: the G query rows, scores and reduction space.
     uint64_t wg_bytes = 4ull * G * a->head_dim + 8ull * G * WGML_ATTN_DECODE_TILE + 8ull * G;
     // tile_wide (256 invocations): its value groups VS (a power of two, VU * VS
-    // <= 256) and its scratch SCR (floats); the plain tile where that does
-    // not fit the workgroup memory or the device's workgroup size.
+    // <= 256: at most one value unit an invocation) and its scratch SCR
+    // (floats); the plain tile where that does not fit the workgroup memory
+    // or the device's workgroup size, or the heads have more than 256 units.
     uint32_t KT = WGML_ATTN_DECODE_TILE, TW = 256, VU = G * (a->head_dim / 4), VS = 1;
     while (VS < KT && VU * VS * 2 <= TW) VS *= 2;
     uint32_t scr = G * KT * (TW / KT);
     if (4 * VU * VS > scr) scr = 4 * VU * VS;
     uint64_t wide_bytes = 4ull * G * a->head_dim + 4ull * G * KT + 4ull * scr + 8ull * G;
-    bool wide = wide_bytes <= d->max_compute_workgroup_storage_size &&
+    bool wide = VU <= TW && wide_bytes <= d->max_compute_workgroup_storage_size &&
                 d->max_compute_invocations_per_workgroup >= TW && !a->narrow_tile;
     if (wg_bytes > d->max_compute_workgroup_storage_size)
         return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
