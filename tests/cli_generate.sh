@@ -111,6 +111,10 @@ else
   "$WGML" synth --preset tiny --ctx 4096 --quiet --output "$tmp/long.gguf"
 fi
 mkfifo "$tmp/in"
+# The output files exist before the chat starts: its redirections open them
+# after the FIFO, which lets this shell run on before they are there.
+: > "$tmp/int.out"
+: > "$tmp/int.err"
 "$WGML" chat -m "$tmp/long.gguf" -n 0 --ignore-eos --stats < "$tmp/in" > "$tmp/int.out" \
   2> "$tmp/int.err" &
 pid=$!
