@@ -4,6 +4,7 @@
 #include "ops/ops_internal.h"
 #include "ops/ewise.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 enum {
@@ -106,6 +107,23 @@ static uint32_t units_per_row(wgml_quant q, wgml_gemv_math math, uint32_t K, uin
     return (K + e - 1) / e;
 }
 
+// WGML_GEMV_INT_VARIANT="tpr=N,rb=N,ur=N,wg=N" (any subset) fills those
+// fields of every integer GEMV whose variant leaves them automatic: timing
+// experiments inside a real decode step (`test_generate timing`), where the
+// cold sweep of `wgml bench gemv` is not representative.
+static void int_variant_override(wgml_gemv_variant *v)
+{
+    const char *e = getenv("WGML_GEMV_INT_VARIANT");
+    if (!e) return;
+    const struct { const char *key; uint32_t *field; } keys[] = {
+        {"tpr=", &v->threads_per_row}, {"rb=", &v->rows_per_group},
+        {"ur=", &v->units_in_flight}, {"wg=", &v->workgroup_size}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *at = strstr(e, keys[i].key);
+        if (at && *keys[i].field == 0) *keys[i].field = (uint32_t)strtoul(at + strlen(keys[i].key), NULL, 10);
+    }
+}
+
 wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_variant *out)
 {
     const wgml_device_info *d = wgml_gpu_info(gpu);
@@ -151,6 +169,8 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "gemv: unknown reduction %d",
                              v.reduce);
 
+    if (v.math == WGML_GEMV_MATH_DOT4 || v.math == WGML_GEMV_MATH_DOT4_EMULATED)
+        int_variant_override(&v);
     uint32_t wg = v.workgroup_size ? v.workgroup_size : GEMV_WG;
     if (wg != 64 && wg != 128 && wg != 256)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
