@@ -92,15 +92,12 @@ fn store_row(r: u32, c: u32, lo: vec4<f32>, hi: vec4<f32>) {
     store(r, c + 64u, hi.x); store(r, c + 65u, hi.y); store(r, c + 66u, hi.z); store(r, c + 67u, hi.w);
 }
 
-// a: A[r][k .. k+3]; b0 .. b3: B's rows k .. k+3 at this invocation's
-// columns, lo and hi halves (plain B). Returns acc + a B.
+// acc + a B for a = A[r][k .. k+3] and four 16-byte reads of the staged B:
+// plain B, its rows k .. k+3 at four of this invocation's columns; B^T, the
+// rows of four of its columns at k .. k+3.
 fn mac(acc: vec4<f32>, a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
+    if (B_T) { return acc + vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3)); }
     return fma(vec4<f32>(a.w), b3, fma(vec4<f32>(a.z), b2, fma(vec4<f32>(a.y), b1, fma(vec4<f32>(a.x), b0, acc))));
-}
-
-// B^T: b0 .. b3 are B^T's rows (this invocation's columns) at k .. k+3.
-fn mac_t(acc: vec4<f32>, a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
-    return acc + vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
 }
 
 @compute @workgroup_size(16, 16)
@@ -174,25 +171,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             let a5 = As[ar + 5u * LD + kq];
             let a6 = As[ar + 6u * LD + kq];
             let a7 = As[ar + 7u * LD + kq];
-            if (B_T) {
-                c0l = mac_t(c0l, a0, bl0, bl1, bl2, bl3); c0h = mac_t(c0h, a0, bh0, bh1, bh2, bh3);
-                c1l = mac_t(c1l, a1, bl0, bl1, bl2, bl3); c1h = mac_t(c1h, a1, bh0, bh1, bh2, bh3);
-                c2l = mac_t(c2l, a2, bl0, bl1, bl2, bl3); c2h = mac_t(c2h, a2, bh0, bh1, bh2, bh3);
-                c3l = mac_t(c3l, a3, bl0, bl1, bl2, bl3); c3h = mac_t(c3h, a3, bh0, bh1, bh2, bh3);
-                c4l = mac_t(c4l, a4, bl0, bl1, bl2, bl3); c4h = mac_t(c4h, a4, bh0, bh1, bh2, bh3);
-                c5l = mac_t(c5l, a5, bl0, bl1, bl2, bl3); c5h = mac_t(c5h, a5, bh0, bh1, bh2, bh3);
-                c6l = mac_t(c6l, a6, bl0, bl1, bl2, bl3); c6h = mac_t(c6h, a6, bh0, bh1, bh2, bh3);
-                c7l = mac_t(c7l, a7, bl0, bl1, bl2, bl3); c7h = mac_t(c7h, a7, bh0, bh1, bh2, bh3);
-            } else {
-                c0l = mac(c0l, a0, bl0, bl1, bl2, bl3); c0h = mac(c0h, a0, bh0, bh1, bh2, bh3);
-                c1l = mac(c1l, a1, bl0, bl1, bl2, bl3); c1h = mac(c1h, a1, bh0, bh1, bh2, bh3);
-                c2l = mac(c2l, a2, bl0, bl1, bl2, bl3); c2h = mac(c2h, a2, bh0, bh1, bh2, bh3);
-                c3l = mac(c3l, a3, bl0, bl1, bl2, bl3); c3h = mac(c3h, a3, bh0, bh1, bh2, bh3);
-                c4l = mac(c4l, a4, bl0, bl1, bl2, bl3); c4h = mac(c4h, a4, bh0, bh1, bh2, bh3);
-                c5l = mac(c5l, a5, bl0, bl1, bl2, bl3); c5h = mac(c5h, a5, bh0, bh1, bh2, bh3);
-                c6l = mac(c6l, a6, bl0, bl1, bl2, bl3); c6h = mac(c6h, a6, bh0, bh1, bh2, bh3);
-                c7l = mac(c7l, a7, bl0, bl1, bl2, bl3); c7h = mac(c7h, a7, bh0, bh1, bh2, bh3);
-            }
+            c0l = mac(c0l, a0, bl0, bl1, bl2, bl3); c0h = mac(c0h, a0, bh0, bh1, bh2, bh3);
+            c1l = mac(c1l, a1, bl0, bl1, bl2, bl3); c1h = mac(c1h, a1, bh0, bh1, bh2, bh3);
+            c2l = mac(c2l, a2, bl0, bl1, bl2, bl3); c2h = mac(c2h, a2, bh0, bh1, bh2, bh3);
+            c3l = mac(c3l, a3, bl0, bl1, bl2, bl3); c3h = mac(c3h, a3, bh0, bh1, bh2, bh3);
+            c4l = mac(c4l, a4, bl0, bl1, bl2, bl3); c4h = mac(c4h, a4, bh0, bh1, bh2, bh3);
+            c5l = mac(c5l, a5, bl0, bl1, bl2, bl3); c5h = mac(c5h, a5, bh0, bh1, bh2, bh3);
+            c6l = mac(c6l, a6, bl0, bl1, bl2, bl3); c6h = mac(c6h, a6, bh0, bh1, bh2, bh3);
+            c7l = mac(c7l, a7, bl0, bl1, bl2, bl3); c7h = mac(c7h, a7, bh0, bh1, bh2, bh3);
         }
         workgroupBarrier();
     }
