@@ -3,7 +3,9 @@
 # of Dawn device toggles (WGML_DAWN_TOGGLES), side by side: `wgml bench
 # --json`, then decode and prefill of `wgml synth` models of Llama-3-8B's
 # shapes (Q4_0) and SmolLM2-135M's (Q4_1). SETS lists the sets, space-
-# separated, each comma-separated ("-" for none); the rows go to
+# separated, each comma-separated ("-" alone: wgml's defaults; a name with a
+# leading "-" turns that toggle off, so "-disable_robustness" brings Dawn's
+# bounds checks back); the rows go to
 # $OUT/bench-N.jsonl and $OUT/generate.jsonl; bench/toggles_compare.py makes
 # the table. Needs .deps/dawn and .gl carried; WGML_COMMIT names the commit.
 set -uo pipefail
