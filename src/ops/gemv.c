@@ -110,18 +110,27 @@ static uint32_t units_per_row(wgml_quant q, wgml_gemv_math math, uint32_t K, uin
 // WGML_GEMV_INT_VARIANT="tpr=N,rb=N,ur=N,wg=N" (any subset) fills those
 // fields of every integer GEMV whose variant leaves them automatic: timing
 // experiments inside a real decode step (`test_generate timing`), where the
-// cold sweep of `wgml bench gemv` is not representative.
+// cold sweep of `wgml bench gemv` is not representative. Read once: this
+// runs for every GEMV recorded.
 static void int_variant_override(wgml_gemv_variant *v)
 {
-    const char *e = getenv("WGML_GEMV_INT_VARIANT");
-    if (!e) return;
-    const struct { const char *key; uint32_t *field; } keys[] = {
-        {"tpr=", &v->threads_per_row}, {"rb=", &v->rows_per_group},
-        {"ur=", &v->units_in_flight}, {"wg=", &v->workgroup_size}};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        const char *at = strstr(e, keys[i].key);
-        if (at && *keys[i].field == 0) *keys[i].field = (uint32_t)strtoul(at + strlen(keys[i].key), NULL, 10);
+    static int read;
+    static wgml_gemv_variant env;
+    if (!read) {
+        const char *e = getenv("WGML_GEMV_INT_VARIANT");
+        const struct { const char *key; uint32_t *field; } keys[] = {
+            {"tpr=", &env.threads_per_row}, {"rb=", &env.rows_per_group},
+            {"ur=", &env.units_in_flight}, {"wg=", &env.workgroup_size}};
+        for (size_t i = 0; e && i < sizeof keys / sizeof keys[0]; i++) {
+            const char *at = strstr(e, keys[i].key);
+            if (at) *keys[i].field = (uint32_t)strtoul(at + strlen(keys[i].key), NULL, 10);
+        }
+        read = 1;
     }
+    if (!v->threads_per_row) v->threads_per_row = env.threads_per_row;
+    if (!v->rows_per_group) v->rows_per_group = env.rows_per_group;
+    if (!v->units_in_flight) v->units_in_flight = env.units_in_flight;
+    if (!v->workgroup_size) v->workgroup_size = env.workgroup_size;
 }
 
 wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_variant *out)

@@ -72,8 +72,12 @@ bool wgml_matmul_can_use_subgroup_matrix(wgml_gpu *gpu)
 // WGML_MATMUL_VEC4_BK=16 or 32 forces one (timing experiments).
 static uint32_t vec4_bk(wgml_gpu *gpu, wgml_dtype dtype)
 {
-    const char *bk = getenv("WGML_MATMUL_VEC4_BK");
-    if (bk && (!strcmp(bk, "16") || !strcmp(bk, "32"))) return (uint32_t)atoi(bk);
+    static int forced = -1;   // read once: this runs for every product recorded
+    if (forced < 0) {
+        const char *bk = getenv("WGML_MATMUL_VEC4_BK");
+        forced = bk && (!strcmp(bk, "16") || !strcmp(bk, "32")) ? atoi(bk) : 0;
+    }
+    if (forced) return (uint32_t)forced;
     return dtype == WGML_F32 && 2ull * 128 * 9 * 16 <=
                                     wgml_gpu_info(gpu)->max_compute_workgroup_storage_size
                ? 32 : 16;

@@ -40,6 +40,9 @@ int cli_bench_rows(wgml_gpu *gpu, int quick, const char *filter, const struct wg
 
 // Creates the GPU, printing the reason and returning NULL on failure.
 wgml_gpu *cli_gpu_create(const wgml_gpu_options *opt);
+// The same for commands that time kernels: NULL (the reason printed, `who`
+// naming the command) also where the device has no timestamp queries.
+wgml_gpu *cli_gpu_create_timed(const char *who);
 
 // Writes s as a JSON string literal.
 void cli_json_string(FILE *f, const char *s);

@@ -105,13 +105,8 @@ int wgml_cmd_bench_dispatch(int argc, char **argv)
             return 2;
         }
     }
-    wgml_gpu *gpu = cli_gpu_create(NULL);
+    wgml_gpu *gpu = cli_gpu_create_timed("wgml bench dispatch");
     if (!gpu) return 1;
-    if (!wgml_gpu_info(gpu)->timestamp_query) {
-        fprintf(stderr, "wgml bench dispatch: the device has no timestamp queries\n");
-        wgml_gpu_free(gpu);
-        return 1;
-    }
     uint32_t nbuf = (uint32_t)max_n + 1;
     wgml_gpu_buf **bufs = calloc(nbuf, sizeof *bufs);
     int rc = bufs ? 0 : 1;

@@ -310,14 +310,9 @@ int wgml_cmd_bench_gemv(int argc, char **argv)
             return 2;
         }
     }
-    wgml_gpu *gpu = cli_gpu_create(NULL);
+    wgml_gpu *gpu = cli_gpu_create_timed("wgml bench gemv");
     if (!gpu) return 1;
     const wgml_device_info *d = wgml_gpu_info(gpu);
-    if (!d->timestamp_query) {
-        fprintf(stderr, "wgml bench gemv: the device has no timestamp queries\n");
-        wgml_gpu_free(gpu);
-        return 1;
-    }
     wgml_peaks peaks;
     if (wgml_peaks_measure(gpu, quick, &peaks)) {
         fprintf(stderr, "wgml bench gemv: measuring the copy bandwidth: %s\n",

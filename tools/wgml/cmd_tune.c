@@ -80,13 +80,8 @@ int wgml_cmd_tune(int argc, char **argv)
             return 2;
         }
     }
-    wgml_gpu *gpu = cli_gpu_create(NULL);
+    wgml_gpu *gpu = cli_gpu_create_timed("wgml tune");
     if (!gpu) return 1;
-    if (!wgml_gpu_info(gpu)->timestamp_query) {
-        fprintf(stderr, "wgml tune: this device has no timestamp queries to time variants with\n");
-        wgml_gpu_free(gpu);
-        return 1;
-    }
     const char *path = wgml_tune_path(gpu);
     printf("# tuning cache: %s\n", path[0] ? path : "(none: no cache directory; results kept in memory)");
     int rc = 0;

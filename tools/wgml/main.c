@@ -84,6 +84,17 @@ wgml_gpu *cli_gpu_create(const wgml_gpu_options *opt)
     return gpu;
 }
 
+wgml_gpu *cli_gpu_create_timed(const char *who)
+{
+    wgml_gpu *gpu = cli_gpu_create(NULL);
+    if (gpu && !wgml_gpu_info(gpu)->timestamp_query) {
+        fprintf(stderr, "%s: the device has no timestamp queries to time kernels with\n", who);
+        wgml_gpu_free(gpu);
+        return NULL;
+    }
+    return gpu;
+}
+
 int cli_parse_long(const char *s, long lo, long hi, long *out)
 {
     char *end;
