@@ -910,24 +910,26 @@ static int test_gguf(void)
 
 // ---------------------------------------------------------------- linear time
 
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+// What test_linear_time runs: a unit repeated to n bytes, tokenized.
+typedef struct {
+    const wgml_tokenizer *tok;
+    const char *unit;
+} tokenize_job;
 
-static double time_tokenize(const wgml_tokenizer *tok, const char *unit, size_t n)
+static double time_tokenize(void *arg, size_t n)
 {
+    const tokenize_job *job = arg;
+    const wgml_tokenizer *tok = job->tok;
+    const char *unit = job->unit;
     size_t ul = strlen(unit);
     char *text = malloc(n);
     if (!text) return -1;
     for (size_t i = 0; i < n; i++) text[i] = unit[i % ul];
     int32_t *ids = NULL;
     size_t count = 0;
-    double t0 = cpu_now();
+    double t0 = test_cpu_seconds();
     wgml_status st = wgml_tokenizer_tokenize(tok, text, n, true, true, &ids, &count, NULL, 0);
-    double t = cpu_now() - t0;
+    double t = test_cpu_seconds() - t0;
     free(ids);
     free(text);
     return st ? -1 : t;
@@ -980,7 +982,6 @@ static int test_linear(void)
         {6, "smollm bad bytes", "\xf0\x9f\x98"},
         {5, "phi3 <|end|> + spaces", "<|end|>   "},
     };
-    const size_t mib = (size_t)1 << 20;
     wgml_tokenizer *toks[N_VOCABS] = {0};
     size_t ran = 0;
     for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
@@ -988,26 +989,10 @@ static int test_linear(void)
         if (!toks[v]) toks[v] = open_vocab(v);
         if (!toks[v]) continue;
         ran++;
-        // Best of three, the two sizes interleaved, repeated up to three
-        // times when a shared machine makes one measurement unlucky (a
-        // quadratic step never passes).
-        double t1 = 1e30, t2 = 1e30;
-        bool linear = false;
-        TEST_CHECK(time_tokenize(toks[v], inputs[i].unit, mib) >= 0, "%s failed", inputs[i].name);
-        for (int attempt = 0; attempt < 3 && !linear; attempt++) {
-            t1 = t2 = 1e30;
-            for (int r = 0; r < 3; r++) {
-                double a = time_tokenize(toks[v], inputs[i].unit, mib);
-                double b = time_tokenize(toks[v], inputs[i].unit, 2 * mib);
-                TEST_CHECK(a >= 0 && b >= 0, "%s failed", inputs[i].name);
-                t1 = a < t1 ? a : t1;
-                t2 = b < t2 ? b : t2;
-            }
-            printf("linear: %-18s 1 MiB %8.2f ms, 2 MiB %8.2f ms (x%.2f)\n", inputs[i].name,
-                   t1 * 1e3, t2 * 1e3, t2 / t1);
-            linear = t2 <= 2.5 * t1 + 2e-3;
-        }
-        TEST_CHECK(linear, "%s: doubling the input took x%.2f", inputs[i].name, t2 / t1);
+        tokenize_job job = {toks[v], inputs[i].unit};
+        int linear = test_linear_time(inputs[i].name, time_tokenize, &job);
+        TEST_CHECK(linear >= 0, "%s: tokenizing failed", inputs[i].name);
+        TEST_CHECK(linear, "%s did not tokenize in linear time", inputs[i].name);
     }
     for (size_t v = 0; v < N_VOCABS; v++) wgml_tokenizer_free(toks[v]);
     return ran ? 0 : TEST_SKIP;

@@ -84,13 +84,6 @@ static void print_escaped(const char *s, size_t n)
     if (n > 400) fprintf(stderr, "... (%zu bytes)", n);
 }
 
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 // ---------------------------------------------------------------- the tiny vocabulary
 
 // Ids are line numbers.
@@ -545,27 +538,47 @@ static int test_utf8(void)
 
 // ---------------------------------------------------------------- linear time
 
-// CPU seconds to encode n bytes made of `unit` repeated. CPU time rather than
-// wall time: the machine may be shared.
-static double time_encode(const wgml_tokenizer *tok, const char *unit, size_t n)
+// What test_linear_time runs: n bytes made of `unit` repeated, encoded.
+typedef struct {
+    const wgml_tokenizer *tok;
+    const char *unit;
+} encode_job;
+
+static double time_encode(void *arg, size_t n)
 {
+    const encode_job *job = arg;
+    const wgml_tokenizer *tok = job->tok;
+    const char *unit = job->unit;
     size_t ul = strlen(unit);
     char *text = malloc(n);
     if (!text) return -1;
     for (size_t i = 0; i < n; i++) text[i] = unit[i % ul];
     int32_t *ids = NULL;
     size_t count = 0;
-    double t0 = cpu_now();
+    double t0 = test_cpu_seconds();
     wgml_status st = wgml_tokenizer_encode(tok, text, n, true, WGML_TOKENIZER_NO_TRUNCATION, &ids,
                                            &count, NULL, 0);
-    double t = cpu_now() - t0;
+    double t = test_cpu_seconds() - t0;
     wgml_tokenizer_ids_free(ids);
     free(text);
     return st ? -1 : t;
 }
 
+// Quadratic work (n^2 / 2^16 steps): what test_linear_time must refuse.
+static double time_quadratic(void *arg, size_t n)
+{
+    (void)arg;
+    double t0 = test_cpu_seconds();
+    volatile uint64_t acc = 0;
+    uint64_t steps = (uint64_t)n * n >> 16;
+    for (uint64_t i = 0; i < steps; i++) acc += i;
+    return test_cpu_seconds() - t0;
+}
+
 static int test_linear(void)
 {
+    TEST_CHECK(test_linear_time("quadratic (must fail)", time_quadratic, NULL) == 0,
+               "the linear-time check passed quadratic work");
     wgml_tokenizer *tok = tiny(NULL);
     TEST_CHECK(tok, "tiny vocabulary did not load");
     static const struct {
@@ -581,35 +594,15 @@ static int test_linear(void)
         {"invalid bytes", "\xf0\x9f\x98"},
         {"99 a", NULL},   // 99 'a' and a space: many words of WordPiece's longest length
     };
-    const size_t mib = (size_t)1 << 20;
     char words[101];
     memset(words, 'a', 99);
     words[99] = ' ';
     words[100] = '\0';
     for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
-        // Best of five, the two sizes interleaved so that a slow spell hits
-        // both, after one untimed run that lets the allocator settle. On a
-        // shared machine a whole measurement can still be unlucky: it is
-        // repeated up to three times, which a quadratic step never passes.
-        const char *unit = inputs[i].unit ? inputs[i].unit : words;
-        double t1 = 1e30, t2 = 1e30;
-        bool linear = false;
-        TEST_CHECK(time_encode(tok, unit, 2 * mib) >= 0, "%s: encode failed", inputs[i].name);
-        for (int attempt = 0; attempt < 3 && !linear; attempt++) {
-            t1 = t2 = 1e30;
-            for (int r = 0; r < 5; r++) {
-                double a = time_encode(tok, unit, mib);
-                double b = time_encode(tok, unit, 2 * mib);
-                TEST_CHECK(a >= 0 && b >= 0, "%s: encode failed", inputs[i].name);
-                t1 = a < t1 ? a : t1;
-                t2 = b < t2 ? b : t2;
-            }
-            printf("linear: %-16s 1 MiB %7.2f ms, 2 MiB %7.2f ms (x%.2f)\n", inputs[i].name,
-                   t1 * 1e3, t2 * 1e3, t2 / t1);
-            // 2 ms of slack: the timer and noise at small times.
-            linear = t2 <= 2.5 * t1 + 2e-3;
-        }
-        TEST_CHECK(linear, "%s: doubling the input took x%.2f", inputs[i].name, t2 / t1);
+        encode_job job = {tok, inputs[i].unit ? inputs[i].unit : words};
+        int linear = test_linear_time(inputs[i].name, time_encode, &job);
+        TEST_CHECK(linear >= 0, "%s: encode failed", inputs[i].name);
+        TEST_CHECK(linear, "%s did not encode in linear time", inputs[i].name);
     }
     wgml_tokenizer_free(tok);
     return 0;

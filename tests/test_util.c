@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { GUARD_BYTES = 1024 };
 static const uint32_t SENTINEL = 0x7fbadbadu;   // a NaN pattern no kernel writes
@@ -159,5 +160,39 @@ int test_leak_watch_round(test_leak_watch *w, wgml_gpu *gpu, int i)
     if (i >= 1 && i < w->rounds - 1 && now > w->peak) w->peak = now;
     if (w->rounds >= 10 && (i + 1) % (w->rounds / 5) == 0)
         printf("after %3d loads: %.1f MiB resident (%s)\n", i + 1, now, test_leak_watch_what());
+    return 0;
+}
+
+double test_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int test_linear_time(const char *name, double (*run)(void *arg, size_t bytes), void *arg)
+{
+    const size_t small = (size_t)256 << 10, large = (size_t)2 << 20;
+    const double bar = 32.0;
+    if (run(arg, large) < 0) return -1;   // untimed: lets the allocator settle
+    // Best of three, the two sizes interleaved so that a slow spell hits
+    // both; the whole measurement repeated up to three times when a shared
+    // machine makes one unlucky (a quadratic step never passes).
+    double t1 = 1e30, t2 = 1e30;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        t1 = t2 = 1e30;
+        for (int r = 0; r < 3; r++) {
+            double a = run(arg, small), b = run(arg, large);
+            if (a < 0 || b < 0) return -1;
+            t1 = a < t1 ? a : t1;
+            t2 = b < t2 ? b : t2;
+        }
+        printf("linear: %-20s 256 KiB %8.2f ms, 2 MiB %8.2f ms (x%.2f; linear x8, bar x%.0f)\n",
+               name, t1 * 1e3, t2 * 1e3, t2 / t1, bar);
+        // 5 ms of slack: the timer and noise at small times.
+        if (t2 <= bar * t1 + 5e-3) return 1;
+    }
+    fprintf(stderr, "%s: eight times the input took x%.2f (linear x8, bar x%.0f)\n", name,
+            t2 / t1, bar);
     return 0;
 }

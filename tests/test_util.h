@@ -47,6 +47,20 @@ wgml_gpu_buf *test_upload(wgml_gpu *gpu, const void *data, uint64_t bytes);
 // mapped files.
 double test_resident_mib(const char *which);
 
+// CPU seconds this process has used (its own clock: other processes on a
+// shared machine do not count).
+double test_cpu_seconds(void);
+
+// Whether work grows linearly with its input: `run` does the work on `bytes`
+// of input and returns the CPU seconds it took (< 0: it failed). Timed at
+// 256 KiB and at 2 MiB, where linear work takes x8 and a quadratic step x64;
+// passes under x32, because caches, a heap's log factor and a shared machine
+// bend a linear curve (x8-x12 on an idle machine; CI once saw x3.04 for a
+// doubling that ran x2.06 idle), while a quadratic term still fails once it
+// is 45% of the large input's time. Prints each measurement under `name`.
+// 1: linear; 0: not (the reason on stderr); -1: `run` failed.
+int test_linear_time(const char *name, double (*run)(void *arg, size_t bytes), void *arg);
+
 #define TEST_CHECK(cond, ...)                                             \
     do {                                                                  \
         if (!(cond)) {                                                    \
