@@ -12,7 +12,8 @@
 # the main branch's checkout, on the same device) picks what runs; BATCHES
 # the extra --decode-batch values for SmolLM2, SMOL_RUNS the plain ones,
 # TESTS the GPU tests ("binary:test ..."). With MAIN_DIR the sweep also
-# runs main's build; "embed" times sentence embeddings with a per-kernel
+# runs main's build; "variants" times the integer GEMV's variants in the
+# 8B step (GEMV_VARIANTS, GEN_VARIANTS; after "8b"); "embed" times sentence embeddings with a per-kernel
 # profile beside the peers; "dispatch" the cost of small dispatches.
 set -uo pipefail
 out=${OUT:-/tmp/out}; mkdir -p "$out"
@@ -90,6 +91,19 @@ fi
 if has timing && [ -f /tmp/llama3-8b.gguf ]; then
   echo "=== decode step breakdown (Llama-3-8B shape)" | tee -a "$log"
   timeout 60 $T/test_generate timing /tmp/llama3-8b.gguf 2>&1 | tee -a "$log"
+fi
+# The integer GEMV's variants inside the real 8B step: GEMV_VARIANTS holds
+# WGML_GEMV_INT_VARIANT values ("-" for the automatic one), each timed with
+# test_generate timing and, with GEN_VARIANTS set, end to end by generate.
+if has variants && [ -f /tmp/llama3-8b.gguf ]; then
+  echo "=== GEMV variants in the 8B step" | tee -a "$log"
+  for v in ${GEMV_VARIANTS:-- pf=0 -}; do
+    [ "$v" = - ] && v=
+    echo "== variant '$v'" | tee -a "$log"
+    WGML_GEMV_INT_VARIANT=$v timeout 60 $T/test_generate timing /tmp/llama3-8b.gguf 2>&1 |
+      grep -E "a step|^ +[0-9]+ gemv" | tee -a "$log"
+    [ -n "${GEN_VARIANTS:-}" ] && WGML_GEMV_INT_VARIANT=$v LABEL="variant '$v'" gen llama3-8b q4_0
+  done
 fi
 rm -f /tmp/llama3-8b.gguf
 summarise_sweep() {   # gemv.jsonl: best and automatic variant per shape
