@@ -102,7 +102,7 @@ if has variants && [ -f /tmp/llama3-8b.gguf ]; then
     echo "== variant '$v'" | tee -a "$log"
     WGML_GEMV_INT_VARIANT=$v timeout 60 $T/test_generate timing /tmp/llama3-8b.gguf 2>&1 |
       grep -E "a step|^ +[0-9]+ gemv" | tee -a "$log"
-    [ -n "${GEN_VARIANTS:-}" ] && WGML_GEMV_INT_VARIANT=$v LABEL="variant '$v'" gen llama3-8b q4_0
+    [ -n "${GEN_VARIANTS:-}" ] && WGML_GEMV_INT_VARIANT=$v LABEL="variant $v" gen llama3-8b q4_0
   done
 fi
 rm -f /tmp/llama3-8b.gguf

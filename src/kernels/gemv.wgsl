@@ -9,8 +9,6 @@
 //   const RB, UR, RBMV: u32  rows per group, units of each row loaded per step
 //                            before the arithmetic, ceil(RB * M / 4)
 //   const CB: u32            blocks of quantised x per chunk (integer kernel)
-//   const PU: u32            units of each row loaded before a chunk's
-//                            quantisation (integer kernel)
 //   the binding x and fn x_load(m: u32, v: u32) -> vec4<f32>: elements
 //     4v .. 4v + 3 of vector m, zero past K
 //   fn unit_fetch(row: u32, u: u32) -> Raw: the weight words of a unit
@@ -394,27 +392,15 @@ fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 // The integer kernel: per chunk of CB blocks, the workgroup quantises x into
 // workgroup memory (one block per invocation), then each group's invocations
-// stream their rows' blocks against it. The first PU units of each row of
-// a chunk are loaded before that chunk's quantisation (and the first chunk's
-// x prologue): their memory latency overlaps the work on x, which otherwise
-// stands between the dispatch and its first weight load.
+// stream their rows' blocks against it.
 @compute @workgroup_size(WG)
 fn gemv_int(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    x_prologue(li);
     let row0 = ((wid.y * p.groups_x + wid.x) * RPW + li / TPR) * RB;
     let t = li % TPR;
     let kb = p.kb;
     var acc: array<array<f32, M>, RB>;
     for (var c0 = 0u; c0 < kb; c0 += CB) {
-        let nb = min(CB, kb - c0);
-        var pre: array<Raw, max(PU, 1u) * RB>;
-        if (row0 < p.n) {
-            for (var i = 0u; i < PU; i++) {
-                if (t + i * TPR < nb) {
-                    for (var r = 0u; r < RB; r++) { pre[i * RB + r] = unit_fetch(row_of(row0, r), c0 + t + i * TPR); }
-                }
-            }
-        }
-        if (c0 == 0u) { x_prologue(li); }
         workgroupBarrier();   // the previous chunk is used up
         for (var e = li; e < M * CB; e += WG) {
             let cb = e % CB;
@@ -422,12 +408,8 @@ fn gemv_int(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
         }
         workgroupBarrier();
         if (row0 < p.n) {
-            for (var i = 0u; i < PU; i++) {
-                if (t + i * TPR < nb) {
-                    for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_idot(pre[i * RB + r], t + i * TPR)); }
-                }
-            }
-            var b = t + PU * TPR;
+            let nb = min(CB, kb - c0);
+            var b = t;
             for (; b + (UR - 1u) * TPR < nb; b += UR * TPR) {
                 var raw: array<Raw, UR * RB>;
                 for (var j = 0u; j < UR; j++) {

@@ -107,8 +107,7 @@ static uint32_t units_per_row(wgml_quant q, wgml_gemv_math math, uint32_t K, uin
     return (K + e - 1) / e;
 }
 
-// WGML_GEMV_INT_VARIANT="tpr=N,rb=N,ur=N,wg=N,pf=N" (any subset; pf is
-// units_ahead, 0 for none) fills those
+// WGML_GEMV_INT_VARIANT="tpr=N,rb=N,ur=N,wg=N" (any subset) fills those
 // fields of every integer GEMV whose variant leaves them automatic: timing
 // experiments inside a real decode step (`test_generate timing`), where the
 // cold sweep of `wgml bench gemv` is not representative. Read once: this
@@ -121,20 +120,17 @@ static void int_variant_override(wgml_gemv_variant *v)
         const char *e = getenv("WGML_GEMV_INT_VARIANT");
         const struct { const char *key; uint32_t *field; } keys[] = {
             {"tpr=", &env.threads_per_row}, {"rb=", &env.rows_per_group},
-            {"ur=", &env.units_in_flight}, {"wg=", &env.workgroup_size},
-            {"pf=", &env.units_ahead}};
+            {"ur=", &env.units_in_flight}, {"wg=", &env.workgroup_size}};
         for (size_t i = 0; e && i < sizeof keys / sizeof keys[0]; i++) {
             const char *at = strstr(e, keys[i].key);
             if (at) *keys[i].field = (uint32_t)strtoul(at + strlen(keys[i].key), NULL, 10);
         }
-        if (e && strstr(e, "pf=") && !env.units_ahead) env.units_ahead = WGML_GEMV_AHEAD_NONE;
         read = 1;
     }
     if (!v->threads_per_row) v->threads_per_row = env.threads_per_row;
     if (!v->rows_per_group) v->rows_per_group = env.rows_per_group;
     if (!v->units_in_flight) v->units_in_flight = env.units_in_flight;
     if (!v->workgroup_size) v->workgroup_size = env.workgroup_size;
-    if (!v->units_ahead) v->units_ahead = env.units_ahead;
 }
 
 wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_variant *out)
@@ -248,16 +244,6 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "gemv: units_in_flight %u is not 1, 2, 4 or 8", ur);
     v.units_in_flight = ur;
-    uint32_t ahead = v.units_ahead;
-    if (!integer)
-        ahead = 0;   // the float kernel has no quantisation to overlap
-    else if (ahead == 0)
-        ahead = 2;
-    if (integer && ahead != 1 && ahead != 2 && ahead != 4 && ahead != 8 &&
-        ahead != WGML_GEMV_AHEAD_NONE)
-        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
-                             "gemv: units_ahead %u is not 1, 2, 4, 8 or none", ahead);
-    v.units_ahead = ahead;
     *out = v;
     return WGML_OK;
 }
@@ -391,10 +377,9 @@ static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_
     wgml_text_printf(t,
                      "const M: u32 = %uu;\nconst WG: u32 = %uu;\n"
                      "const TPR: u32 = %uu;\nconst RPW: u32 = %uu;\nconst CB: u32 = %uu;\n"
-                     "const RB: u32 = %uu;\nconst UR: u32 = %uu;\nconst RBMV: u32 = %uu;\n"
-                     "const PU: u32 = %uu;\n",
+                     "const RB: u32 = %uu;\nconst UR: u32 = %uu;\nconst RBMV: u32 = %uu;\n",
                      M, wg, tpr, wg / tpr, integer ? GEMV_CHUNK_SLOTS / M : 1, rb, ur,
-                     (rb * M + 3) / 4, v->units_ahead == WGML_GEMV_AHEAD_NONE ? 0 : v->units_ahead);
+                     (rb * M + 3) / 4);
     wgml_text_printf(t, "fn y_store(i: u32, v: f32) { y[i] = %s; }\n",
                      a->accumulate ? "y[i] + v" : "v");
     if (a->input == WGML_GEMV_IN_RMSNORM) {
@@ -550,7 +535,7 @@ wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
     // dispatch.
     struct {
         uint8_t format, math, reduce, input, accumulate, k_mod_32;
-        uint16_t tpr, rb, M, sg, ur, wg, ahead;
+        uint16_t tpr, rb, M, sg, ur, wg;
     } key;
     memset(&key, 0, sizeof key);
     key.format = (uint8_t)a->format;
@@ -565,7 +550,6 @@ wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
     key.sg = (uint16_t)fixed_subgroup(wgml_gpu_info(gpu));
     key.ur = (uint16_t)v.units_in_flight;
     key.wg = (uint16_t)v.workgroup_size;
-    key.ahead = (uint16_t)v.units_ahead;
     wgml_gpu_pipeline *p = wgml_gpu_pipeline_recall(gpu, GEMV_MEMO, &key, sizeof key);
     if (!p) {
         wgml_text t = {0};

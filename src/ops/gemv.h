@@ -46,10 +46,6 @@
  *                    groups' size it sets the rows per workgroup, hence the
  *                    workgroup count, and (integer kernel) how many rows share
  *                    one quantisation of x
- *   units_ahead      (integer kernel) units of each row an invocation loads
- *                    before the workgroup quantises x, so that the weights'
- *                    memory latency overlaps that work (and the fused
- *                    RMSNorm's) instead of following it
  *
  * Bytes per call (wgml_op_gemv_cost) count the weights in their storage
  * format (the GPU layout, which has GGUF's size), x and y once each.
@@ -86,12 +82,7 @@ typedef struct wgml_gemv_variant {
                                 // them, and their loads are in flight together; 0 = automatic
     uint32_t units_in_flight;   // units of each row loaded per step (1, 2, 4, 8); 0 = automatic
     uint32_t workgroup_size;    // 64, 128 or 256; 0 = automatic
-    uint32_t units_ahead;       // integer kernels: units of each row loaded before x is
-                                // quantised (1, 2, 4, 8, or WGML_GEMV_AHEAD_NONE); 0 = automatic
 } wgml_gemv_variant;
-
-// units_ahead: no weight loads before x is quantised.
-#define WGML_GEMV_AHEAD_NONE 0xffu
 
 // What the GEMV does to x before the product and to y after it, fusing the
 // decode step's row ops into it (x is read through these rules; nothing is

@@ -23,8 +23,7 @@ static const char USAGE[] =
     "Variants are searched a coordinate at a time: math (dot4 where the device has\n"
     "it, float) x invocations per group (8..64) x rows per group (1, 2, 4); then\n"
     "units in flight (1, 2, 4, 8) x workgroup size (64, 128, 256) at the best of\n"
-    "those; then, for the integer kernel, units loaded ahead of x's quantisation\n"
-    "(none, 1, 2, 4, 8) at the best. Per row: shape, variant, GPU time per call (median of the runs, each\n"
+    "those. Per row: shape, variant, GPU time per call (median of the runs, each\n"
     "run `iters` calls in one pass), GB/s of the weights as stored, percent of the\n"
     "measured copy bandwidth; the automatic variant is marked. Before a shape's\n"
     "variants, its automatic one runs for 100 ms (the GPU's clocks up).\n"
@@ -188,19 +187,7 @@ static bool same_variant(const wgml_gemv_variant *a, const wgml_gemv_variant *b)
 {
     return a->math == b->math && a->reduce == b->reduce &&
            a->threads_per_row == b->threads_per_row && a->rows_per_group == b->rows_per_group &&
-           a->units_in_flight == b->units_in_flight && a->workgroup_size == b->workgroup_size &&
-           a->units_ahead == b->units_ahead;
-}
-
-// The variant's fields as a row names them.
-static void variant_name(const wgml_gemv_variant *r, const char *note, char *name, size_t n)
-{
-    char ahead[24] = "";
-    if (r->units_ahead == WGML_GEMV_AHEAD_NONE) snprintf(ahead, sizeof ahead, " ahead=0");
-    else if (r->units_ahead) snprintf(ahead, sizeof ahead, " ahead=%u", r->units_ahead);
-    snprintf(name, n, "%s/%s tpr=%u rb=%u ur=%u wg=%u%s%s%s", wgml_gemv_math_name(r->math),
-             wgml_gemv_reduce_name(r->reduce), r->threads_per_row, r->rows_per_group,
-             r->units_in_flight, r->workgroup_size, ahead, note ? " " : "", note ? note : "");
+           a->units_in_flight == b->units_in_flight && a->workgroup_size == b->workgroup_size;
 }
 
 typedef struct sweep {
@@ -227,8 +214,10 @@ static void try_variant(sweep *sw, wgml_gemv_variant v)
     }
     a.variant = r;
     double ns = time_variant(sw->gpu, a, sw->b, sw->iters, sw->repeat);
-    char name[112];
-    variant_name(&r, sw->note, name, sizeof name);
+    char name[96];
+    snprintf(name, sizeof name, "%s/%s tpr=%u rb=%u ur=%u wg=%u%s%s", wgml_gemv_math_name(r.math),
+             wgml_gemv_reduce_name(r.reduce), r.threads_per_row, r.rows_per_group,
+             r.units_in_flight, r.workgroup_size, sw->note ? " " : "", sw->note ? sw->note : "");
     if (ns <= 0) {
         fprintf(stderr, "%s %s: %s\n", sw->sh->name, name, wgml_gpu_last_error(sw->gpu));
         wgml_gpu_clear_error(sw->gpu);
@@ -292,14 +281,6 @@ static void sweep_shape(sweep *sw, const wgml_device_info *d, const char *only_m
             v.workgroup_size = wg;
             if (!same_variant(&v, &base)) try_variant(sw, v);
         }
-    // The integer kernel's loads ahead of the quantisation, on the best one.
-    base = sw->best;
-    static const uint32_t aheads[] = {WGML_GEMV_AHEAD_NONE, 1, 2, 4, 8};
-    for (size_t i = 0; base.units_ahead && i < sizeof aheads / sizeof aheads[0]; i++) {
-        wgml_gemv_variant v = base;
-        v.units_ahead = aheads[i];
-        if (!same_variant(&v, &base)) try_variant(sw, v);
-    }
 }
 
 int wgml_cmd_bench_gemv(int argc, char **argv)
@@ -380,10 +361,11 @@ int wgml_cmd_bench_gemv(int argc, char **argv)
         sw.a.w.buf = b.w[0];
         wgml_gpu_clear_error(gpu);
         sweep_shape(&sw, d, only_math);
-        char best[112];
-        variant_name(&sw.best, NULL, best, sizeof best);
         if (!json && sw.best_ns > 0)
-            printf("%-18s best %s: %.2f us, %.1f%% of copy bandwidth\n", sh->name, best,
+            printf("%-18s best %s/%s tpr=%u rb=%u ur=%u wg=%u: %.2f us, %.1f%% of copy "
+                   "bandwidth\n", sh->name, wgml_gemv_math_name(sw.best.math),
+                   wgml_gemv_reduce_name(sw.best.reduce), sw.best.threads_per_row,
+                   sw.best.rows_per_group, sw.best.units_in_flight, sw.best.workgroup_size,
                    sw.best_ns / 1e3,
                    100 * (wgml_gemv_packed_bytes(sh->format, sh->N, sh->K) / sw.best_ns) /
                        peaks.copy_gb_per_s);
