@@ -102,7 +102,7 @@ static void matrix_free(wgml_gpu *gpu, matrix *mx)
 // each y's binding running to the end of the buffer, so a write past a
 // payload lands in the next guard. One readback checks them all (CPU devices
 // pay dearly for each submit and map).
-enum { GUARD = 1024, MAX_RUNS = 16 };
+enum { GUARD = 1024, MAX_RUNS = 20 };
 static const uint32_t SENTINEL = 0x7fbadbadu;   // a NaN no kernel writes
 
 typedef struct outs {
@@ -139,10 +139,15 @@ static int run_variants(wgml_gpu *gpu, const wgml_gemv_args *base, const wgml_ge
     size_t ny = (size_t)M * base->N;
     outs o;
     if (outs_create(gpu, 4 * ny, nv, &o)) return 1;
+    // x quantised once (variant.xquant ONCE) goes through one scratch, which
+    // every such variant rewrites in turn.
+    wgml_gpu_buf *xq;
+    TEST_OK(gpu, wgml_gpu_buf_create(gpu, wgml_gemv_xq_bytes(base->K, M), "test.gemv.xq", &xq));
     wgml_gemv_variant resolved[MAX_RUNS];
     for (int i = 0; i < nv; i++) {
         wgml_gemv_args a = *base;
         a.variant = vs[i];
+        if (vs[i].xquant == WGML_GEMV_XQ_ONCE) a.xq = (wgml_view){xq, 0};
         a.x = (wgml_view){bx, 0};
         a.y = (wgml_view){o.buf, outs_at(&o, i)};
         TEST_OK(gpu, wgml_gemv_resolve(gpu, &a, &resolved[i]));
@@ -155,10 +160,11 @@ static int run_variants(wgml_gpu *gpu, const wgml_gemv_args *base, const wgml_ge
     for (int i = 0; i < nv; i++) {
         const wgml_gemv_variant *v = &resolved[i];
         char what[192];
-        snprintf(what, sizeof what, "%s %s/%s tpr=%u rb=%u ur=%u wg=%u N=%u K=%u M=%u",
+        snprintf(what, sizeof what, "%s %s/%s tpr=%u rb=%u ur=%u wg=%u%s N=%u K=%u M=%u",
                  wgml_quant_name(base->format), wgml_gemv_math_name(v->math),
                  wgml_gemv_reduce_name(v->reduce), v->threads_per_row, v->rows_per_group,
-                 v->units_in_flight, v->workgroup_size, base->N, base->K, M);
+                 v->units_in_flight, v->workgroup_size,
+                 v->xquant == WGML_GEMV_XQ_ONCE ? " x-once" : "", base->N, base->K, M);
         uint64_t at = outs_at(&o, i);
         float *y = malloc(4 * ny);
         TEST_CHECK(y, "out of memory");
@@ -182,6 +188,7 @@ static int run_variants(wgml_gpu *gpu, const wgml_gemv_args *base, const wgml_ge
     }
     free(all);
     wgml_gpu_buf_release(gpu, o.buf);
+    wgml_gpu_buf_release(gpu, xq);
     return 0;
 }
 
@@ -257,6 +264,12 @@ static int test_shape(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
             v.rows_per_group = M <= 2 ? 2 : 1;
         }
         vs[nv++] = v;
+        // The integer kernel on x quantised once by a pass of its own.
+        if (math_is_int(math)) {
+            wgml_gemv_variant once = v;
+            once.xquant = WGML_GEMV_XQ_ONCE;
+            vs[nv++] = once;
+        }
         if ((uint64_t)N * K > (1u << 22)) continue;
         // Groups of 2 and 4 rows (N not a multiple of them: partial groups)
         // for one vector; for two, groups of 2 with one format.
@@ -419,10 +432,13 @@ static int fused_case(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
     TEST_CHECK(bx && bg && by, "upload: %s", wgml_gpu_last_error(gpu));
     TEST_OK(gpu, wgml_gpu_buf_create(gpu, 4 * nh, "test.h", &bh));
     TEST_OK(gpu, wgml_gpu_buf_create(gpu, 4 * ny, "test.t", &bt));
+    wgml_gpu_buf *bq = NULL;
+    if (var.xquant == WGML_GEMV_XQ_ONCE)
+        TEST_OK(gpu, wgml_gpu_buf_create(gpu, wgml_gemv_xq_bytes(K, M), "test.xq", &bq));
     // Fused.
     wgml_gemv_args a = {.format = q, .w = {mx.w, 0}, .x = {bx, 0}, .y = {by, 0}, .N = N, .K = K,
                         .M = M, .variant = var, .input = in, .gamma = {bg, 0}, .eps = eps,
-                        .accumulate = true};
+                        .accumulate = true, .xq = {bq, 0}};
     a.variant.math = math;
     TEST_OK(gpu, wgml_op_gemv_ex(gpu, &a));
     // The ops it replaces.
@@ -436,7 +452,7 @@ static int fused_case(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
                                     (wgml_mat){{bx, 0}, K, 2 * K}, (wgml_view){bh, 0}, M, K));
     }
     wgml_gemv_args b = {.format = q, .w = {mx.w, 0}, .x = {bh, 0}, .y = {bt, 0}, .N = N, .K = K,
-                        .M = M, .variant = var};
+                        .M = M, .variant = var, .xq = {bq, 0}};
     b.variant.math = math;
     TEST_OK(gpu, wgml_op_gemv_ex(gpu, &b));
     TEST_OK(gpu, wgml_gpu_submit(gpu, NULL));
@@ -445,9 +461,10 @@ static int fused_case(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
     for (size_t i = 0; i < ny; i++) chain[i] = y0[i] + chain[i];
     double e = test_nmse(got, ref, ny);
     char what[160];
-    snprintf(what, sizeof what, "%s %s %s rb=%u tpr=%u N=%u K=%u M=%u", wgml_quant_name(q),
+    snprintf(what, sizeof what, "%s %s %s rb=%u tpr=%u%s N=%u K=%u M=%u", wgml_quant_name(q),
              wgml_gemv_math_name(math), in == WGML_GEMV_IN_RMSNORM ? "rmsnorm" : "swiglu",
-             var.rows_per_group, var.threads_per_row, N, K, M);
+             var.rows_per_group, var.threads_per_row,
+             var.xquant == WGML_GEMV_XQ_ONCE ? " x-once" : "", N, K, M);
     TEST_CHECK(e <= 1e-6, "%s: nmse %.3g against the reference", what, e);
     // The same arithmetic as the unfused ops: bit for bit where the shader
     // compiler treats both kernels alike (lavapipe); NVIDIA's compiles
@@ -463,7 +480,7 @@ static int fused_case(wgml_gpu *gpu, wgml_quant q, wgml_gemv_math math, uint32_t
                "rounding (nmse %.1e)\n", what, e, diff, ny, e_chain);
     else
         printf("ok   %-60s nmse %.2e, equal to the unfused ops\n", what, e);
-    wgml_gpu_buf *bufs[] = {bx, bg, by, bh, bt};
+    wgml_gpu_buf *bufs[] = {bx, bg, by, bh, bt, bq};
     for (size_t i = 0; i < COUNT(bufs); i++) wgml_gpu_buf_release(gpu, bufs[i]);
     free(x); free(h); free(hm); free(gamma); free(y0); free(ref); free(got); free(chain);
     matrix_free(gpu, &mx);
@@ -499,6 +516,17 @@ static int test_fused(wgml_gpu *gpu)
                         .rows_per_group = rb,
                         .workgroup_size = in == WGML_GEMV_IN_RMSNORM ? 64 : 0,
                         .units_in_flight = in == WGML_GEMV_IN_SWIGLU ? 4 : 0};
+                    if (fused_case(gpu, qs[qi], math, shapes[s][0], shapes[s][1], shapes[s][2],
+                                   (wgml_gemv_input)in, v))
+                        return 1;
+                    cases++;
+                    // The integer kernel on x quantised once: the pass
+                    // applies the input rule (emulated dot products only on
+                    // CPU devices: each case is two more pipelines).
+                    if (math == WGML_GEMV_MATH_FLOAT ||
+                        (cpu_device && math != WGML_GEMV_MATH_DOT4_EMULATED))
+                        continue;
+                    v.xquant = WGML_GEMV_XQ_ONCE;
                     if (fused_case(gpu, qs[qi], math, shapes[s][0], shapes[s][1], shapes[s][2],
                                    (wgml_gemv_input)in, v))
                         return 1;
@@ -557,6 +585,14 @@ static int test_errors(wgml_gpu *gpu)
     a = base;
     a.variant.units_in_flight = 3;
     if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "units_in_flight 3")) return 1;
+    a = base;
+    a.variant.math = WGML_GEMV_MATH_DOT4_EMULATED;
+    a.variant.xquant = WGML_GEMV_XQ_ONCE;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "x once without a scratch")) return 1;
+    a.xq = v;   // the buffer x and y use
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "x once into x's buffer")) return 1;
+    a.variant.xquant = (wgml_gemv_xquant)9;
+    if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "x quantisation 9")) return 1;
     a = base;
     a.variant.workgroup_size = 100;
     if (expect_status(gpu, &a, WGML_ERR_INVALID_ARGUMENT, "workgroup_size 100")) return 1;

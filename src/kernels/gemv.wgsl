@@ -14,7 +14,12 @@
 //   fn unit_fetch(row: u32, u: u32) -> Raw: the weight words of a unit
 //   fn unit_dot(r: Raw, u: u32) -> array<f32, M>: its products with x (float)
 //   fn unit_idot(r: Raw, cb: u32) -> array<f32, M>: the same on quantised x,
-//     block cb of the chunk in workgroup memory (integer kernel)
+//     block cb of the chunk (integer kernels)
+//   fn x_slot(m: u32, cb: u32) -> u32, fn xq_lo(s: u32) / xq_hi(s: u32) ->
+//     vec4<u32>, fn x_step(s: u32) -> f32, fn x_qsum(s: u32) -> i32: where
+//     block cb of quantised vector m lives and its parts (integer kernels:
+//     the chunk in workgroup memory, or the whole of x quantised once by
+//     gemv_quant_x into xqb)
 //   fn idot4(a: u32, b: u32) -> i32: the dot product of four packed int8
 //   fn row_reduce(v: vec4<f32>, li: u32) -> vec4<f32>: the sum over the TPR
 //     invocations of a group, called in uniform control flow
@@ -60,6 +65,20 @@ struct Raw {
 var<workgroup> xq: array<vec4<u32>, 2u * M * CB>;   // 32 int8 per block
 var<workgroup> xd: array<f32, M * CB>;              // 1 / id: the block's step
 var<workgroup> xs: array<i32, M * CB>;              // sum of the block's q
+
+// x quantised once for all workgroups (gemv_quant_x writes it, gemv_int_pre
+// reads it): block s of all M * kb is three 16-byte words, the 32 int8, then
+// (step, sum) as bits.
+@group(0) @binding(6) var<storage, read> xqb: array<vec4<u32>>;
+@group(0) @binding(7) var<storage, read_write> xqb_out: array<vec4<u32>>;
+
+// One block of quantised x.
+struct XBlock {
+    lo: vec4<u32>,   // int8 0..15
+    hi: vec4<u32>,   // int8 16..31
+    step: f32,       // 1 / id
+    sum: i32,        // sum of the 32 q
+}
 
 fn no_words() -> vec4<u32> { return vec4<u32>(0u); }
 
@@ -243,9 +262,9 @@ fn dot_q4_1(r: Raw, b: u32) -> array<f32, M> {
 
 // ---------------------------------------------------------------- integer products
 
-// Quantises block gb of vector m into slot `slot` of the chunk; the rule is
-// wgml_ref_gemv_quantize_x's (src/ops/gemv.h), operation for operation.
-fn quantize_block(m: u32, gb: u32, slot: u32) {
+// Quantises block gb of vector m; the rule is wgml_ref_gemv_quantize_x's
+// (src/ops/gemv.h), operation for operation.
+fn quantize_block(m: u32, gb: u32) -> XBlock {
     var v: array<vec4<f32>, 8>;
     var amax = 0.0;
     for (var j = 0u; j < 8u; j++) {
@@ -265,21 +284,43 @@ fn quantize_block(m: u32, gb: u32, slot: u32) {
         }
         id = ldexp(f32(j), 2 - fe.exp);
     }
-    var sum = 0;
+    var o: XBlock;
+    o.sum = 0;
     for (var j = 0u; j < 8u; j++) {
         let q = vec4<i32>(round(v[j] * id));
-        sum += q.x + q.y + q.z + q.w;
+        o.sum += q.x + q.y + q.z + q.w;
         let b = bitcast<vec4<u32>>(q) & vec4<u32>(0xffu);
-        xq[2u * slot + j / 4u][j % 4u] = b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
+        let w = b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
+        if (j < 4u) { o.lo[j] = w; } else { o.hi[j - 4u] = w; }
     }
-    xd[slot] = select(0.0, 1.0 / id, id > 0.0);
-    xs[slot] = sum;
+    o.step = select(0.0, 1.0 / id, id > 0.0);
+    return o;
 }
+
+// The chunk in workgroup memory (gemv_int).
+fn chunk_store(slot: u32, b: XBlock) {
+    xq[2u * slot] = b.lo;
+    xq[2u * slot + 1u] = b.hi;
+    xd[slot] = b.step;
+    xs[slot] = b.sum;
+}
+fn chunk_slot(m: u32, cb: u32) -> u32 { return m * CB + cb; }
+fn chunk_lo(s: u32) -> vec4<u32> { return xq[2u * s]; }
+fn chunk_hi(s: u32) -> vec4<u32> { return xq[2u * s + 1u]; }
+fn chunk_step(s: u32) -> f32 { return xd[s]; }
+fn chunk_qsum(s: u32) -> i32 { return xs[s]; }
+
+// x quantised once (gemv_int_pre): cb is the block's index in the row.
+fn once_slot(m: u32, cb: u32) -> u32 { return m * p.kb + cb; }
+fn once_lo(s: u32) -> vec4<u32> { return xqb[3u * s]; }
+fn once_hi(s: u32) -> vec4<u32> { return xqb[3u * s + 1u]; }
+fn once_step(s: u32) -> f32 { return bitcast<f32>(xqb[3u * s + 2u].x); }
+fn once_qsum(s: u32) -> i32 { return bitcast<i32>(xqb[3u * s + 2u].y); }
 
 // Sum of the products of the 32 int8 in words (a, b) with x's block in slot.
 fn idot_block(a: vec4<u32>, b: vec4<u32>, slot: u32) -> i32 {
-    let x0 = xq[2u * slot];
-    let x1 = xq[2u * slot + 1u];
+    let x0 = xq_lo(slot);
+    let x1 = xq_hi(slot);
     return idot4(a.x, x0.x) + idot4(a.y, x0.y) + idot4(a.z, x0.z) + idot4(a.w, x0.w) +
            idot4(b.x, x1.x) + idot4(b.y, x1.y) + idot4(b.z, x1.z) + idot4(b.w, x1.w);
 }
@@ -287,8 +328,8 @@ fn idot_block(a: vec4<u32>, b: vec4<u32>, slot: u32) -> i32 {
 fn idot_i8(r: Raw, cb: u32) -> array<f32, M> {
     var o: array<f32, M>;
     for (var m = 0u; m < M; m++) {
-        let slot = m * CB + cb;
-        o[m] = xd[slot] * f32(idot_block(r.a, r.b, slot));
+        let slot = x_slot(m, cb);
+        o[m] = x_step(slot) * f32(idot_block(r.a, r.b, slot));
     }
     return o;
 }
@@ -297,8 +338,8 @@ fn idot_q8_0(r: Raw, cb: u32) -> array<f32, M> {
     var o: array<f32, M>;
     let d = unpack2x16float(r.s).x;
     for (var m = 0u; m < M; m++) {
-        let slot = m * CB + cb;
-        o[m] = d * xd[slot] * f32(idot_block(r.a, r.b, slot));
+        let slot = x_slot(m, cb);
+        o[m] = d * x_step(slot) * f32(idot_block(r.a, r.b, slot));
     }
     return o;
 }
@@ -310,8 +351,8 @@ fn idot_q4_0(r: Raw, cb: u32) -> array<f32, M> {
     let lo = r.a & vec4<u32>(0x0f0f0f0fu);
     let hi = (r.a >> vec4<u32>(4u)) & vec4<u32>(0x0f0f0f0fu);
     for (var m = 0u; m < M; m++) {
-        let slot = m * CB + cb;
-        o[m] = d * xd[slot] * f32(idot_block(lo, hi, slot) - 8 * xs[slot]);
+        let slot = x_slot(m, cb);
+        o[m] = d * x_step(slot) * f32(idot_block(lo, hi, slot) - 8 * x_qsum(slot));
     }
     return o;
 }
@@ -322,8 +363,8 @@ fn idot_q4_1(r: Raw, cb: u32) -> array<f32, M> {
     let lo = r.a & vec4<u32>(0x0f0f0f0fu);
     let hi = (r.a >> vec4<u32>(4u)) & vec4<u32>(0x0f0f0f0fu);
     for (var m = 0u; m < M; m++) {
-        let slot = m * CB + cb;
-        o[m] = xd[slot] * (dm.x * f32(idot_block(lo, hi, slot)) + dm.y * f32(xs[slot]));
+        let slot = x_slot(m, cb);
+        o[m] = x_step(slot) * (dm.x * f32(idot_block(lo, hi, slot)) + dm.y * f32(x_qsum(slot)));
     }
     return o;
 }
@@ -404,7 +445,7 @@ fn gemv_int(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
         workgroupBarrier();   // the previous chunk is used up
         for (var e = li; e < M * CB; e += WG) {
             let cb = e % CB;
-            if (c0 + cb < kb) { quantize_block(e / CB, c0 + cb, e); }
+            if (c0 + cb < kb) { chunk_store(e, quantize_block(e / CB, c0 + cb)); }
         }
         workgroupBarrier();
         if (row0 < p.n) {
@@ -422,6 +463,47 @@ fn gemv_int(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
             for (; b < nb; b += TPR) {
                 for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_idot(unit_fetch(row_of(row0, r), c0 + b), b)); }
             }
+        }
+    }
+    finish(row0, t, li, acc);
+}
+
+// x quantised once, for every workgroup of the GEMV that follows (the
+// integer kernel's alternative to quantising it in each): invocation e
+// quantises block e of the M * kb.
+@compute @workgroup_size(WG)
+fn gemv_quant_x(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    x_prologue(li);
+    let e = (wid.y * p.groups_x + wid.x) * WG + li;
+    if (e < M * p.kb) {
+        let b = quantize_block(e / p.kb, e % p.kb);
+        xqb_out[3u * e] = b.lo;
+        xqb_out[3u * e + 1u] = b.hi;
+        xqb_out[3u * e + 2u] = vec4<u32>(bitcast<u32>(b.step), bitcast<u32>(b.sum), 0u, 0u);
+    }
+}
+
+// The integer kernel on x quantised once (gemv_quant_x): no prologue, no
+// barrier before the first weight load; x's blocks come from cache.
+@compute @workgroup_size(WG)
+fn gemv_int_pre(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let row0 = ((wid.y * p.groups_x + wid.x) * RPW + li / TPR) * RB;
+    let t = li % TPR;
+    let kb = p.kb;
+    var acc: array<array<f32, M>, RB>;
+    if (row0 < p.n) {
+        var b = t;
+        for (; b + (UR - 1u) * TPR < kb; b += UR * TPR) {
+            var raw: array<Raw, UR * RB>;
+            for (var j = 0u; j < UR; j++) {
+                for (var r = 0u; r < RB; r++) { raw[j * RB + r] = unit_fetch(row_of(row0, r), b + j * TPR); }
+            }
+            for (var j = 0u; j < UR; j++) {
+                for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_idot(raw[j * RB + r], b + j * TPR)); }
+            }
+        }
+        for (; b < kb; b += TPR) {
+            for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_idot(unit_fetch(row_of(row0, r), b), b)); }
         }
     }
     finish(row0, t, li, acc);

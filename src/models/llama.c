@@ -93,6 +93,7 @@ struct wgml_llama {
     wgml_gpu_buf *ids;              // (C + 1) u32: token id of each position (C: the token
                                     // sampled after the last position)
     wgml_gpu_buf *scratch;          // decode attention's per-tile results
+    wgml_gpu_buf *xq;               // a GEMV's x quantised once (wgml_gemv_xq_bytes)
     wgml_gpu_buf *logits;           // (V) f32
     wgml_gpu_buf *logits_all;       // (LR, V) f32, made on first use
     uint32_t logits_rows;           // LR
@@ -624,6 +625,9 @@ static size_t activation_bufs(wgml_llama *m, bool split_qkv, bool split_ffn, act
                               wgml_attn_decode_scratch_bytes(c->n_heads, c->head_dim, m->n_ctx),
                               "llama.scratch"};
     b[n++] = (activation_buf){&m->logits, 4ull * c->n_vocab, "llama.logits"};
+    uint32_t widest = c->dim > F ? c->dim : (uint32_t)F;   // the GEMVs' longest K
+    if (Q > widest) widest = (uint32_t)Q;
+    b[n++] = (activation_buf){&m->xq, wgml_gemv_xq_bytes(widest, WGML_GEMV_MAX_M), "llama.xq"};
     return n;
 }
 
@@ -880,7 +884,7 @@ void wgml_llama_free(wgml_llama *m)
     if (m->output.buf != m->embd.buf) wgml_gpu_buf_release(g, m->output.buf);
     wgml_gpu_buf *bufs[] = {m->embd.buf, m->output_norm, m->rope_table, m->x, m->xn, m->qkv,
                             m->q, m->att, m->k, m->v, m->proj, m->gu, m->gate, m->up, m->hid,
-                            m->ids, m->scratch, m->logits, m->logits_all};
+                            m->ids, m->scratch, m->logits, m->logits_all, m->xq};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wgml_gpu_buf_release(g, bufs[i]);
     for (uint32_t i = 0; m->layers && i < m->cfg.n_layers; i++) {
         llama_layer *L = &m->layers[i];
@@ -933,7 +937,7 @@ static wgml_status linear(wgml_llama *m, const llama_weight *w, wgml_gpu_buf *x,
     if (rows <= WGML_GEMV_MAX_M && x_row == 0 && y.offset == 0) {
         wgml_gemv_args a = {.format = w->format, .w = view(w->buf), .x = view(x), .y = y.v,
                             .N = w->N, .K = w->K, .M = rows,
-                            .variant = m->gemv_shape};
+                            .variant = m->gemv_shape, .xq = view(m->xq)};
         a.variant.math = gemv_math_for(m, w->format);
         return wgml_op_gemv_ex(m->gpu, &a);
     }
@@ -968,7 +972,8 @@ static wgml_status gemv_fused(wgml_llama *m, const llama_weight *w, wgml_gpu_buf
 {
     wgml_gemv_args a = {.format = w->format, .w = view(w->buf), .x = view(x), .y = view(y),
                         .N = w->N, .K = w->K, .M = rows, .variant = m->gemv_shape, .input = in,
-                        .gamma = view(gamma), .eps = m->cfg.rms_eps, .accumulate = accumulate};
+                        .gamma = view(gamma), .eps = m->cfg.rms_eps, .accumulate = accumulate,
+                        .xq = view(m->xq)};
     a.variant.math = gemv_math_for(m, w->format);
     return wgml_op_gemv_ex(m->gpu, &a);
 }

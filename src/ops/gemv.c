@@ -10,7 +10,9 @@
 enum {
     GEMV_WG = 256,         // invocations per workgroup, unless the variant says otherwise
     GEMV_CHUNK_SLOTS = 256,   // blocks of quantised x (all vectors) per chunk: 10 KiB of workgroup memory
-    SLOT_WV = 1, SLOT_WS = 2, SLOT_X = 3, SLOT_Y = 4, SLOT_GAMMA = 5,
+    SLOT_WV = 1, SLOT_WS = 2, SLOT_X = 3, SLOT_Y = 4, SLOT_GAMMA = 5, SLOT_XQ = 6,
+    SLOT_XQ_OUT = 7,
+    XQ_BLOCK_BYTES = 48,   // a block of x quantised once: 32 int8, step, sum, padding
 };
 
 static const char GEMV_MEMO[] = "gemv";   // the pipeline memo's kind (by address)
@@ -73,6 +75,11 @@ wgml_status wgml_gemv_pack(wgml_quant q, const void *src, void *dst, uint64_t N,
     return WGML_OK;
 }
 
+uint64_t wgml_gemv_xq_bytes(uint32_t K, uint32_t M)
+{
+    return (uint64_t)XQ_BLOCK_BYTES * (M ? M : 1) * ((K + 31) / 32);
+}
+
 wgml_cost wgml_op_gemv_cost(wgml_quant q, uint32_t N, uint32_t K, uint32_t M)
 {
     if (M == 0) M = 1;
@@ -107,7 +114,8 @@ static uint32_t units_per_row(wgml_quant q, wgml_gemv_math math, uint32_t K, uin
     return (K + e - 1) / e;
 }
 
-// WGML_GEMV_INT_VARIANT="tpr=N,rb=N,ur=N,wg=N" (any subset) fills those
+// WGML_GEMV_INT_VARIANT="tpr=N,rb=N,ur=N,wg=N,xq=N" (any subset; xq is
+// wgml_gemv_xquant: 1 per workgroup, 2 once) fills those
 // fields of every integer GEMV whose variant leaves them automatic: timing
 // experiments inside a real decode step (`test_generate timing`), where the
 // cold sweep of `wgml bench gemv` is not representative. Read once: this
@@ -121,6 +129,8 @@ static void int_variant_override(wgml_gemv_variant *v)
         const struct { const char *key; uint32_t *field; } keys[] = {
             {"tpr=", &env.threads_per_row}, {"rb=", &env.rows_per_group},
             {"ur=", &env.units_in_flight}, {"wg=", &env.workgroup_size}};
+        const char *xq = e ? strstr(e, "xq=") : NULL;
+        if (xq) env.xquant = (wgml_gemv_xquant)strtoul(xq + 3, NULL, 10);
         for (size_t i = 0; e && i < sizeof keys / sizeof keys[0]; i++) {
             const char *at = strstr(e, keys[i].key);
             if (at) *keys[i].field = (uint32_t)strtoul(at + strlen(keys[i].key), NULL, 10);
@@ -131,6 +141,7 @@ static void int_variant_override(wgml_gemv_variant *v)
     if (!v->rows_per_group) v->rows_per_group = env.rows_per_group;
     if (!v->units_in_flight) v->units_in_flight = env.units_in_flight;
     if (!v->workgroup_size) v->workgroup_size = env.workgroup_size;
+    if (!v->xquant) v->xquant = env.xquant;
 }
 
 wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_variant *out)
@@ -244,6 +255,16 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "gemv: units_in_flight %u is not 1, 2, 4 or 8", ur);
     v.units_in_flight = ur;
+    if (!integer)
+        v.xquant = WGML_GEMV_XQ_AUTO;   // only the integer kernels quantise x
+    else if (v.xquant == WGML_GEMV_XQ_AUTO)
+        v.xquant = a->xq.buf ? WGML_GEMV_XQ_ONCE : WGML_GEMV_XQ_PER_WORKGROUP;
+    else if (v.xquant != WGML_GEMV_XQ_PER_WORKGROUP && v.xquant != WGML_GEMV_XQ_ONCE)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "gemv: unknown x quantisation %d",
+                             v.xquant);
+    else if (v.xquant == WGML_GEMV_XQ_ONCE && !a->xq.buf)
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "gemv: x quantised once needs the scratch view xq");
     *out = v;
     return WGML_OK;
 }
@@ -454,6 +475,14 @@ static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_
                          integer ? "dot_f32" : dot_fn(q, K));
     wgml_text_printf(t, "fn unit_idot(r: Raw, cb: u32) -> array<f32, M> { return %s(r, cb); }\n",
                      idot_fn(q));
+    const char *xq = v->xquant == WGML_GEMV_XQ_ONCE ? "once" : "chunk";
+    wgml_text_printf(t,
+                     "fn x_slot(m: u32, cb: u32) -> u32 { return %s_slot(m, cb); }\n"
+                     "fn xq_lo(s: u32) -> vec4<u32> { return %s_lo(s); }\n"
+                     "fn xq_hi(s: u32) -> vec4<u32> { return %s_hi(s); }\n"
+                     "fn x_step(s: u32) -> f32 { return %s_step(s); }\n"
+                     "fn x_qsum(s: u32) -> i32 { return %s_qsum(s); }\n",
+                     xq, xq, xq, xq, xq);
     wgml_text_printf(t, "%s", v->math == WGML_GEMV_MATH_DOT4 ? IDOT4_NATIVE : IDOT4_EMULATED);
     wgml_text_printf(t, "fn row_scale(row: u32) -> f32 { return %s; }\n",
                      q == WGML_QUANT_I8 ? "bitcast<f32>(ws[p.sc_base + row])" : "1.0");
@@ -491,6 +520,56 @@ static gemv_params params_of(const wgml_gemv_args *a, const wgml_gemv_variant *v
 
 // ---------------------------------------------------------------- op
 
+// The kernels of gemv.wgsl an op records.
+typedef enum gemv_entry { ENTRY_FLOAT, ENTRY_INT, ENTRY_QUANT_X, ENTRY_INT_ONCE } gemv_entry;
+
+// The pipeline of one entry point for these arguments and variant, made
+// once and recalled after.
+static wgml_status gemv_pipeline(wgml_gpu *gpu, const wgml_gemv_args *a,
+                                 const wgml_gemv_variant *v, uint32_t M, gemv_entry entry,
+                                 wgml_gpu_pipeline **out)
+{
+    // Everything the prelude depends on: a decode step records the same few
+    // variants again and again, and composing the text costs more than the
+    // dispatch.
+    struct {
+        uint8_t format, math, reduce, input, accumulate, k_mod_32, entry, xquant;
+        uint16_t tpr, rb, M, sg, ur, wg;
+    } key;
+    memset(&key, 0, sizeof key);
+    key.format = (uint8_t)a->format;
+    key.math = (uint8_t)v->math;
+    key.reduce = (uint8_t)v->reduce;
+    key.input = (uint8_t)a->input;
+    key.accumulate = a->accumulate;
+    key.k_mod_32 = (uint8_t)(a->K % 32);
+    key.entry = (uint8_t)entry;
+    key.xquant = (uint8_t)v->xquant;
+    key.tpr = (uint16_t)v->threads_per_row;
+    key.rb = (uint16_t)v->rows_per_group;
+    key.M = (uint16_t)M;
+    key.sg = (uint16_t)fixed_subgroup(wgml_gpu_info(gpu));
+    key.ur = (uint16_t)v->units_in_flight;
+    key.wg = (uint16_t)v->workgroup_size;
+    wgml_gpu_pipeline *p = wgml_gpu_pipeline_recall(gpu, GEMV_MEMO, &key, sizeof key);
+    if (!p) {
+        wgml_text t = {0};
+        emit_prelude(&t, a, v, key.sg, M);
+        if (t.failed) {
+            wgml_text_free(&t);
+            return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
+        static const char *entries[] = {"gemv", "gemv_int", "gemv_quant_x", "gemv_int_pre"};
+        wgml_gpu_kernel k = {.family = "gemv", .entry = entries[entry], .prelude = t.s};
+        wgml_status st = wgml_gpu_pipeline_get(gpu, &k, &p);
+        wgml_text_free(&t);
+        if (st) return st;
+        wgml_gpu_pipeline_remember(gpu, GEMV_MEMO, &key, sizeof key, p);
+    }
+    *out = p;
+    return WGML_OK;
+}
+
 wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
 {
     uint32_t N = a->N, K = a->K, M = a->M ? a->M : 1;
@@ -527,45 +606,37 @@ wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
     if (a->accumulate && a->x.buf == a->y.buf)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "gemv: y (accumulated into) must not be x's buffer");
+    bool once = v.xquant == WGML_GEMV_XQ_ONCE;
+    if (once && (st = wgml_ops_check_view(gpu, "gemv", "xq", a->xq, wgml_gemv_xq_bytes(K, M))))
+        return st;
+    if (once && (a->xq.buf == a->x.buf || a->xq.buf == a->y.buf || a->xq.buf == a->w.buf))
+        return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
+                             "gemv: the scratch xq must be a buffer of its own");
     uint32_t rpw = v.workgroup_size / v.threads_per_row * v.rows_per_group, gx, gy;
     if ((st = wgml_ops_grid(gpu, (N + rpw - 1) / rpw, &gx, &gy))) return st;
-
-    // Everything the prelude depends on: a decode step records the same few
-    // variants again and again, and composing the text costs more than the
-    // dispatch.
-    struct {
-        uint8_t format, math, reduce, input, accumulate, k_mod_32;
-        uint16_t tpr, rb, M, sg, ur, wg;
-    } key;
-    memset(&key, 0, sizeof key);
-    key.format = (uint8_t)a->format;
-    key.math = (uint8_t)v.math;
-    key.reduce = (uint8_t)v.reduce;
-    key.input = (uint8_t)a->input;
-    key.accumulate = a->accumulate;
-    key.k_mod_32 = (uint8_t)(K % 32);
-    key.tpr = (uint16_t)v.threads_per_row;
-    key.rb = (uint16_t)v.rows_per_group;
-    key.M = (uint16_t)M;
-    key.sg = (uint16_t)fixed_subgroup(wgml_gpu_info(gpu));
-    key.ur = (uint16_t)v.units_in_flight;
-    key.wg = (uint16_t)v.workgroup_size;
-    wgml_gpu_pipeline *p = wgml_gpu_pipeline_recall(gpu, GEMV_MEMO, &key, sizeof key);
-    if (!p) {
-        wgml_text t = {0};
-        emit_prelude(&t, a, &v, key.sg, M);
-        if (t.failed) {
-            wgml_text_free(&t);
-            return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
-        }
-        bool integer = v.math == WGML_GEMV_MATH_DOT4 || v.math == WGML_GEMV_MATH_DOT4_EMULATED;
-        wgml_gpu_kernel k = {.family = "gemv", .entry = integer ? "gemv_int" : "gemv",
-                             .prelude = t.s};
-        st = wgml_gpu_pipeline_get(gpu, &k, &p);
-        wgml_text_free(&t);
-        if (st) return st;
-        wgml_gpu_pipeline_remember(gpu, GEMV_MEMO, &key, sizeof key, p);
+    bool integer = v.math == WGML_GEMV_MATH_DOT4 || v.math == WGML_GEMV_MATH_DOT4_EMULATED;
+    wgml_gpu_pipeline *p;
+    wgml_gpu_binding b[5];
+    size_t nb = 0;
+    if (once) {
+        // The pass that quantises x: a block an invocation; x and gamma
+        // are its inputs, the GEMV's are the weights and the scratch.
+        uint32_t qx, qy;
+        if ((st = wgml_ops_grid(gpu, (M * ((K + 31) / 32) + v.workgroup_size - 1) /
+                                         v.workgroup_size, &qx, &qy)) ||
+            (st = gemv_pipeline(gpu, a, &v, M, ENTRY_QUANT_X, &p)))
+            return st;
+        b[nb++] = (wgml_gpu_binding){a->x.buf, a->x.offset, 0, SLOT_X};
+        b[nb++] = (wgml_gpu_binding){a->xq.buf, a->xq.offset, 0, SLOT_XQ_OUT};
+        if (a->input == WGML_GEMV_IN_RMSNORM)
+            b[nb++] = (wgml_gpu_binding){a->gamma.buf, a->gamma.offset, 0, SLOT_GAMMA};
+        gemv_params qp = params_of(a, &v, qx);
+        if ((st = wgml_gpu_dispatch(gpu, p, &qp, sizeof qp, b, nb, qx, qy, 1))) return st;
+        nb = 0;
     }
+    if ((st = gemv_pipeline(gpu, a, &v, M,
+                            once ? ENTRY_INT_ONCE : integer ? ENTRY_INT : ENTRY_FLOAT, &p)))
+        return st;
     // A binding the kernel does not use is not in its layout and must not be
     // bound: the 16-byte view serves the wide fetches, the 4-byte view the
     // narrow ones, the scales and I8's row scales.
@@ -575,14 +646,16 @@ wgml_status wgml_op_gemv_ex(wgml_gpu *gpu, const wgml_gemv_args *a)
                 !strncmp(fetch, "fetch_q", 7);
     bool narrow = (strcmp(fetch, "fetch_f32_4") && strcmp(fetch, "fetch_f16_8") &&
                    strcmp(fetch, "fetch_i8_16")) || a->format == WGML_QUANT_I8;
-    wgml_gpu_binding b[5];
-    size_t nb = 0;
     if (wide) b[nb++] = (wgml_gpu_binding){a->w.buf, a->w.offset, 0, SLOT_WV};
     if (narrow) b[nb++] = (wgml_gpu_binding){a->w.buf, a->w.offset, 0, SLOT_WS};
-    b[nb++] = (wgml_gpu_binding){a->x.buf, a->x.offset, 0, SLOT_X};
+    if (once) {
+        b[nb++] = (wgml_gpu_binding){a->xq.buf, a->xq.offset, 0, SLOT_XQ};
+    } else {
+        b[nb++] = (wgml_gpu_binding){a->x.buf, a->x.offset, 0, SLOT_X};
+        if (a->input == WGML_GEMV_IN_RMSNORM)
+            b[nb++] = (wgml_gpu_binding){a->gamma.buf, a->gamma.offset, 0, SLOT_GAMMA};
+    }
     b[nb++] = (wgml_gpu_binding){a->y.buf, a->y.offset, 0, SLOT_Y};
-    if (a->input == WGML_GEMV_IN_RMSNORM)
-        b[nb++] = (wgml_gpu_binding){a->gamma.buf, a->gamma.offset, 0, SLOT_GAMMA};
     gemv_params params = params_of(a, &v, gx);
     return wgml_gpu_dispatch(gpu, p, &params, sizeof params, b, nb, gx, gy, 1);
 }

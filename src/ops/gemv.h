@@ -46,6 +46,12 @@
  *                    groups' size it sets the rows per workgroup, hence the
  *                    workgroup count, and (integer kernel) how many rows share
  *                    one quantisation of x
+ *   xquant           (integer math) where x is quantised: in every workgroup
+ *                    (before its first weight load, behind a barrier), or
+ *                    once, by a small pass before the GEMV that writes the
+ *                    blocks to the caller's scratch (args.xq), which the
+ *                    GEMV's workgroups then read from cache with their
+ *                    weights
  *
  * Bytes per call (wgml_op_gemv_cost) count the weights in their storage
  * format (the GPU layout, which has GGUF's size), x and y once each.
@@ -74,6 +80,13 @@ typedef enum wgml_gemv_math {
     WGML_GEMV_MATH_DOT4_EMULATED,   // integer formats, any device
 } wgml_gemv_math;
 
+// Where the integer kernels quantise x (gemv.wgsl):
+typedef enum wgml_gemv_xquant {
+    WGML_GEMV_XQ_AUTO = 0,
+    WGML_GEMV_XQ_PER_WORKGROUP,   // every workgroup quantises x into workgroup memory
+    WGML_GEMV_XQ_ONCE,            // a pass before the GEMV quantises x into args.xq
+} wgml_gemv_xquant;
+
 typedef struct wgml_gemv_variant {
     wgml_gemv_reduce reduce;
     wgml_gemv_math math;
@@ -82,6 +95,7 @@ typedef struct wgml_gemv_variant {
                                 // them, and their loads are in flight together; 0 = automatic
     uint32_t units_in_flight;   // units of each row loaded per step (1, 2, 4, 8); 0 = automatic
     uint32_t workgroup_size;    // 64, 128 or 256; 0 = automatic
+    wgml_gemv_xquant xquant;    // integer math; automatic: ONCE where args.xq is given
 } wgml_gemv_variant;
 
 // What the GEMV does to x before the product and to y after it, fusing the
@@ -108,7 +122,12 @@ typedef struct wgml_gemv_args {
     wgml_view gamma;             // RMSNORM: K f32
     float eps;                   // RMSNORM
     bool accumulate;             // y += W x (a residual add) instead of y = W x
+    wgml_view xq;                // integer math, optional: wgml_gemv_xq_bytes(K, M) bytes of
+                                 // scratch for x quantised once (variant.xquant ONCE)
 } wgml_gemv_args;
+
+// Bytes of the scratch that holds M vectors of K quantised once (args.xq).
+uint64_t wgml_gemv_xq_bytes(uint32_t K, uint32_t M);
 
 const char *wgml_gemv_math_name(wgml_gemv_math m);
 const char *wgml_gemv_reduce_name(wgml_gemv_reduce r);
