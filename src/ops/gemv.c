@@ -13,6 +13,7 @@ enum {
     SLOT_WV = 1, SLOT_WS = 2, SLOT_X = 3, SLOT_Y = 4, SLOT_GAMMA = 5, SLOT_XQ = 6,
     SLOT_XQ_OUT = 7,
     XQ_BLOCK_BYTES = 48,   // a block of x quantised once: 32 int8, step, sum, padding
+    XQ_ONCE_MIN_ROWS = 16384,   // x quantised once from this many rows (automatic variant)
 };
 
 static const char GEMV_MEMO[] = "gemv";   // the pipeline memo's kind (by address)
@@ -258,7 +259,14 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
     if (!integer)
         v.xquant = WGML_GEMV_XQ_AUTO;   // only the integer kernels quantise x
     else if (v.xquant == WGML_GEMV_XQ_AUTO)
-        v.xquant = a->xq.buf ? WGML_GEMV_XQ_ONCE : WGML_GEMV_XQ_PER_WORKGROUP;
+        // Measured inside the Llama-3-8B Q4_0 decode step on an H100
+        // (bench/results/2026-11-22-h100-session8): x quantised once made
+        // the GEMVs 2.8 (q|k|v, 6144 rows), 0 (Wo, 4096), 10.9 (gate|up,
+        // 28672) and 5.8 us (down, 4096 x 14336) faster, and its pass cost
+        // 5-8 us: a gain only for the tall matrices, whose thousands of
+        // workgroups each repeat the quantisation.
+        v.xquant = a->xq.buf && a->N >= XQ_ONCE_MIN_ROWS ? WGML_GEMV_XQ_ONCE
+                                                        : WGML_GEMV_XQ_PER_WORKGROUP;
     else if (v.xquant != WGML_GEMV_XQ_PER_WORKGROUP && v.xquant != WGML_GEMV_XQ_ONCE)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "gemv: unknown x quantisation %d",
                              v.xquant);
