@@ -13,7 +13,6 @@ enum {
     SLOT_WV = 1, SLOT_WS = 2, SLOT_X = 3, SLOT_Y = 4, SLOT_GAMMA = 5, SLOT_XQ = 6,
     SLOT_XQ_OUT = 7,
     XQ_BLOCK_BYTES = 48,   // a block of x quantised once: 32 int8, step, sum, padding
-    XQ_ONCE_MIN_ROWS = 16384,   // x quantised once from this many rows (automatic variant)
 };
 
 static const char GEMV_MEMO[] = "gemv";   // the pipeline memo's kind (by address)
@@ -115,34 +114,50 @@ static uint32_t units_per_row(wgml_quant q, wgml_gemv_math math, uint32_t K, uin
     return (K + e - 1) / e;
 }
 
-// WGML_GEMV_INT_VARIANT="tpr=N,rb=N,ur=N,wg=N,xq=N" (any subset; xq is
-// wgml_gemv_xquant: 1 per workgroup, 2 once) fills those
+// WGML_GEMV_INT_VARIANT="tpr=N,rb=N,ur=N,wg=N,xq=N,xqrows=N" (any subset;
+// xq is wgml_gemv_xquant: 1 per workgroup, 2 once; xqrows makes the
+// automatic choice quantise x once for matrices of N rows or more) fills those
 // fields of every integer GEMV whose variant leaves them automatic: timing
 // experiments inside a real decode step (`test_generate timing`), where the
 // cold sweep of `wgml bench gemv` is not representative. Read once: this
 // runs for every GEMV recorded.
+static struct {
+    int read;
+    wgml_gemv_variant v;
+    uint32_t xquant, xq_rows;
+} int_env;
+
+static void read_int_variant_env(void)
+{
+    if (int_env.read) return;
+    const char *e = getenv("WGML_GEMV_INT_VARIANT");
+    const struct { const char *key; uint32_t *field; } keys[] = {
+        {"tpr=", &int_env.v.threads_per_row}, {"rb=", &int_env.v.rows_per_group},
+        {"ur=", &int_env.v.units_in_flight}, {"wg=", &int_env.v.workgroup_size},
+        {"xq=", &int_env.xquant}, {"xqrows=", &int_env.xq_rows}};
+    for (size_t i = 0; e && i < sizeof keys / sizeof keys[0]; i++) {
+        const char *at = strstr(e, keys[i].key);
+        if (at) *keys[i].field = (uint32_t)strtoul(at + strlen(keys[i].key), NULL, 10);
+    }
+    int_env.v.xquant = (wgml_gemv_xquant)int_env.xquant;
+    int_env.read = 1;
+}
+
 static void int_variant_override(wgml_gemv_variant *v)
 {
-    static int read;
-    static wgml_gemv_variant env;
-    if (!read) {
-        const char *e = getenv("WGML_GEMV_INT_VARIANT");
-        const struct { const char *key; uint32_t *field; } keys[] = {
-            {"tpr=", &env.threads_per_row}, {"rb=", &env.rows_per_group},
-            {"ur=", &env.units_in_flight}, {"wg=", &env.workgroup_size}};
-        const char *xq = e ? strstr(e, "xq=") : NULL;
-        if (xq) env.xquant = (wgml_gemv_xquant)strtoul(xq + 3, NULL, 10);
-        for (size_t i = 0; e && i < sizeof keys / sizeof keys[0]; i++) {
-            const char *at = strstr(e, keys[i].key);
-            if (at) *keys[i].field = (uint32_t)strtoul(at + strlen(keys[i].key), NULL, 10);
-        }
-        read = 1;
-    }
-    if (!v->threads_per_row) v->threads_per_row = env.threads_per_row;
-    if (!v->rows_per_group) v->rows_per_group = env.rows_per_group;
-    if (!v->units_in_flight) v->units_in_flight = env.units_in_flight;
-    if (!v->workgroup_size) v->workgroup_size = env.workgroup_size;
-    if (!v->xquant) v->xquant = env.xquant;
+    read_int_variant_env();
+    if (!v->threads_per_row) v->threads_per_row = int_env.v.threads_per_row;
+    if (!v->rows_per_group) v->rows_per_group = int_env.v.rows_per_group;
+    if (!v->units_in_flight) v->units_in_flight = int_env.v.units_in_flight;
+    if (!v->workgroup_size) v->workgroup_size = int_env.v.workgroup_size;
+    if (!v->xquant) v->xquant = int_env.v.xquant;
+}
+
+// Rows from which the automatic variant quantises x once (0: never).
+static uint32_t xq_once_rows(void)
+{
+    read_int_variant_env();
+    return int_env.xq_rows;
 }
 
 wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_variant *out)
@@ -262,11 +277,12 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
         // Measured inside the Llama-3-8B Q4_0 decode step on an H100
         // (bench/results/2026-11-22-h100-session8): x quantised once made
         // the GEMVs 2.8 (q|k|v, 6144 rows), 0 (Wo, 4096), 10.9 (gate|up,
-        // 28672) and 5.8 us (down, 4096 x 14336) faster, and its pass cost
-        // 5-8 us: a gain only for the tall matrices, whose thousands of
-        // workgroups each repeat the quantisation.
-        v.xquant = a->xq.buf && a->N >= XQ_ONCE_MIN_ROWS ? WGML_GEMV_XQ_ONCE
-                                                        : WGML_GEMV_XQ_PER_WORKGROUP;
+        // 28672) and 5.8 us (down, 4096 x 14336) faster, but its passes
+        // cost 5-8 us each: the step took 3548 us against 3245. Only the
+        // tall matrices might gain (WGML_GEMV_INT_VARIANT xqrows=, not yet
+        // measured); until a measurement says so, every workgroup quantises.
+        v.xquant = a->xq.buf && xq_once_rows() && a->N >= xq_once_rows()
+                       ? WGML_GEMV_XQ_ONCE : WGML_GEMV_XQ_PER_WORKGROUP;
     else if (v.xquant != WGML_GEMV_XQ_PER_WORKGROUP && v.xquant != WGML_GEMV_XQ_ONCE)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT, "gemv: unknown x quantisation %d",
                              v.xquant);
