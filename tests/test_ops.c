@@ -130,6 +130,7 @@ static const mnk MATMUL_SHAPES[] = {
     {1, 8, 8},     {65, 72, 40},   {300, 136, 520},
     {1025, 520, 33},   // enough 64-row tiles to keep them (src/ops/matmul.c tile_rows)
     {130, 260, 36},    // K and N multiples of 4 (the vec4 kernel), two partial 128 tiles
+    {1100, 260, 36},   // nine 128-row tiles: swizzle bands of 8 tile rows and of 1
 };
 
 // One product against the reference. w16: f16 B (weights) under f32 A and C
@@ -221,7 +222,10 @@ static int test_matmul(wgml_gpu *gpu, wgml_dtype dt, bool nt, bool w16, wgml_mat
     for (size_t s = 0; s < sizeof MATMUL_SHAPES / sizeof MATMUL_SHAPES[0]; s++) {
         uint32_t M = MATMUL_SHAPES[s].M, N = MATMUL_SHAPES[s].N, K = MATMUL_SHAPES[s].K;
         if (variant == WGML_MATMUL_SUBGROUP_MATRIX && !sgm_shape(nt, N, K)) continue;
-        if (variant == WGML_MATMUL_TILED_VEC4 && (K % 4 || (!nt && N % 4))) continue;
+        if ((variant == WGML_MATMUL_TILED_VEC4 || variant == WGML_MATMUL_TILED_SUBGROUP ||
+             variant == WGML_MATMUL_TILED_SUBGROUP_SWIZZLED) &&
+            (K % 4 || (!nt && N % 4)))
+            continue;
         ran++;
         if (matmul_case(gpu, dt, nt, w16, variant, M, N, K, "")) return 1;
     }
@@ -595,7 +599,7 @@ int main(int argc, char **argv)
         return rc;
     }
     if (argc != 2) {
-        fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_swizzled|matmul_vec4|matmul_vec4_f16|matmul_f16|matmul_sgm|matmul_sgm_emu|matmul_nt|"
+        fprintf(stderr, "usage: test_ops unary|binary|matmul|matmul_swizzled|matmul_vec4|matmul_vec4_f16|matmul_subgroup|matmul_f16|matmul_sgm|matmul_sgm_emu|matmul_nt|"
                         "matmul_nt_f16|matmul_nt_w16|softmax|layernorm|rmsnorm|gather|attention|pool\n");
         return 2;
     }
@@ -618,6 +622,30 @@ int main(int argc, char **argv)
         // The first call's skip (no shader-f16) is the test's.
         rc = test_matmul(gpu, WGML_F16, false, false, WGML_MATMUL_TILED_VEC4);
         if (rc == 0) rc = test_matmul(gpu, WGML_F16, true, false, WGML_MATMUL_TILED_VEC4);
+    }
+    else if (!strcmp(which, "matmul_subgroup")) {
+        // Plain and transposed B in f32; f16 weights, and f16 operands, where
+        // the device has shader-f16.
+        const wgml_device_info *d = wgml_gpu_info(gpu);
+        uint32_t sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size
+                          ? d->subgroup_min_size : 0;
+        if (sg < 4 || sg > 128) {
+            printf("skip: the subgroup kernel needs subgroups of one fixed size from 4 to 128 "
+                   "(this device: %s, %u to %u)\n", d->subgroups ? "subgroups" : "none",
+                   d->subgroup_min_size, d->subgroup_max_size);
+            rc = TEST_SKIP;
+        } else {
+            printf("subgroups of %u\n", sg);
+            rc = test_matmul(gpu, WGML_F32, false, false, WGML_MATMUL_TILED_SUBGROUP) ||
+                 test_matmul(gpu, WGML_F32, true, false, WGML_MATMUL_TILED_SUBGROUP) ||
+                 (d->shader_f16 &&
+                  (test_matmul(gpu, WGML_F32, true, true, WGML_MATMUL_TILED_SUBGROUP) ||
+                   test_matmul(gpu, WGML_F16, false, false, WGML_MATMUL_TILED_SUBGROUP) ||
+                   test_matmul(gpu, WGML_F16, true, false, WGML_MATMUL_TILED_SUBGROUP))) ||
+                 // The swizzled order (shapes of several tile rows and columns).
+                 test_matmul(gpu, WGML_F32, false, false, WGML_MATMUL_TILED_SUBGROUP_SWIZZLED) ||
+                 test_matmul(gpu, WGML_F32, true, false, WGML_MATMUL_TILED_SUBGROUP_SWIZZLED);
+        }
     }
     else if (!strcmp(which, "matmul_f16")) rc = test_matmul(gpu, WGML_F16, false, false, WGML_MATMUL_AUTO);
     else if (!strcmp(which, "matmul_sgm")) rc = test_matmul_sgm(gpu, false);

@@ -5,7 +5,10 @@ alias T = f32; // wgml:variant-f16
 // matmul_vec4_f16.
 //
 // A template like matmul.wgsl: the prelude declares C, the store hook
-// `fn mm_store(r: u32, col: u32, v: f32)` and B's element type TB.
+// `fn mm_store(r: u32, col: u32, v: f32)` and B's element type TB; for the
+// entry point main_shuffle also `const G: u32` (lanes of a subgroup that
+// share A's rows: min(16, the subgroup size)), `const R: u32` (32 / G) and
+// `fn lane_shuffle(v: vec4<f32>, lane: u32) -> vec4<f32>` (subgroupShuffle).
 //
 // Larger register tiles than matmul.wgsl: 256 invocations compute a 128 x
 // 128 tile of C, 8 x 8 results each, so every value read from workgroup
@@ -26,6 +29,10 @@ const BM: u32 = 128u;
 const BN: u32 = 128u;
 
 override B_T: bool = false;
+// main_shuffle's workgroup order: consecutive workgroups take SWIZZLE tile
+// rows of one tile column, then the next column (matmul.wgsl's swizzle);
+// 0 or 1: row-major order.
+override SWIZZLE: u32 = 0u;
 override BK: u32 = 16u;       // 16 or 32 (src/ops/matmul.c picks)
 override K4: u32 = BK / 4u;   // 16-byte chunks of a staged row
 override LD: u32 = K4 + 1u;   // padded staged row of A (and B^T), in vec4s
@@ -193,4 +200,103 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     store_row(r + 5u, c, c5l, c5h);
     store_row(r + 6u, c, c6l, c6h);
     store_row(r + 7u, c, c7l, c7h);
+}
+
+// The subgroup variant: main's tiles and B staging at BK 16, but A is never
+// staged. The G lanes of a subgroup that share a ty (invocation index t, lane
+// t % the subgroup size: subgroups hold consecutive indices, which the tests
+// check on each device) load the step's 32 chunks of their 8 rows into
+// registers, chunk v = 8-row index i * 4 + kq held by lane v % G as its
+// register v / G, and pass them to each other with subgroupShuffle: no
+// workgroup stores or loads for A, a barrier pair a step for B alone.
+@compute @workgroup_size(16, 16)
+fn main_shuffle(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+                @builtin(num_workgroups) nwg: vec3<u32>) {
+    var tile = wid.xy;
+    if (SWIZZLE > 1u) {
+        let lin = wid.y * nwg.x + wid.x;
+        let band = lin / (SWIZZLE * nwg.x);          // bands of SWIZZLE tile rows
+        let first = band * SWIZZLE;
+        let h = min(nwg.y - first, SWIZZLE);         // the last band may be shorter
+        let in_band = lin - band * SWIZZLE * nwg.x;
+        tile = vec2<u32>(in_band / h, first + in_band % h);
+    }
+    let row0 = tile.y * BM;
+    let col0 = tile.x * BN;
+    let t = lid.y * 16u + lid.x;
+    let tx = lid.x;
+    let g = tx % G;                // this lane's place among the G
+    let base = t - g;              // the first of the G, as a subgroup lane below
+    let rows = row0 + lid.y * 8u;  // this ty's 8 rows
+
+    var c0l = vec4<f32>(0.0); var c0h = vec4<f32>(0.0);
+    var c1l = vec4<f32>(0.0); var c1h = vec4<f32>(0.0);
+    var c2l = vec4<f32>(0.0); var c2h = vec4<f32>(0.0);
+    var c3l = vec4<f32>(0.0); var c3h = vec4<f32>(0.0);
+    var c4l = vec4<f32>(0.0); var c4h = vec4<f32>(0.0);
+    var c5l = vec4<f32>(0.0); var c5h = vec4<f32>(0.0);
+    var c6l = vec4<f32>(0.0); var c6h = vec4<f32>(0.0);
+    var c7l = vec4<f32>(0.0); var c7h = vec4<f32>(0.0);
+
+    // This lane's chunks of A for the step at k0: chunk v = j * G + g is
+    // row v / 4, k0 + 4 (v % 4) (load_a's e for a 4-chunk row: rows * 4 + v).
+    var ra: array<vec4<f32>, R>;
+    for (var j = 0u; j < R; j++) { ra[j] = load_a(rows, 0u, j * G + g); }
+    var rb0 = load_b(col0, 0u, t);
+    var rb1 = load_b(col0, 0u, t + 256u);
+    for (var k0 = 0u; k0 < p.K; k0 += 16u) {
+        stage_b(t, rb0); stage_b(t + 256u, rb1);
+        workgroupBarrier();
+        var rn: array<vec4<f32>, R>;
+        if (k0 + 16u < p.K) {
+            for (var j = 0u; j < R; j++) { rn[j] = load_a(rows, k0 + 16u, j * G + g); }
+            rb0 = load_b(col0, k0 + 16u, t);
+            rb1 = load_b(col0, k0 + 16u, t + 256u);
+        }
+        for (var kq = 0u; kq < 4u; kq++) {
+            var bl0: vec4<f32>; var bl1: vec4<f32>; var bl2: vec4<f32>; var bl3: vec4<f32>;
+            var bh0: vec4<f32>; var bh1: vec4<f32>; var bh2: vec4<f32>; var bh3: vec4<f32>;
+            if (B_T) {
+                bl0 = Bs[tx * LD + kq]; bl1 = Bs[(tx + 16u) * LD + kq];
+                bl2 = Bs[(tx + 32u) * LD + kq]; bl3 = Bs[(tx + 48u) * LD + kq];
+                bh0 = Bs[(tx + 64u) * LD + kq]; bh1 = Bs[(tx + 80u) * LD + kq];
+                bh2 = Bs[(tx + 96u) * LD + kq]; bh3 = Bs[(tx + 112u) * LD + kq];
+            } else {
+                let kb = kq * 4u * (BN / 4u);
+                bl0 = Bs[kb + tx]; bh0 = Bs[kb + 16u + tx];
+                bl1 = Bs[kb + 32u + tx]; bh1 = Bs[kb + 48u + tx];
+                bl2 = Bs[kb + 64u + tx]; bh2 = Bs[kb + 80u + tx];
+                bl3 = Bs[kb + 96u + tx]; bh3 = Bs[kb + 112u + tx];
+            }
+            // Row i's chunk kq is v = 4 i + kq: lane v % G, register v / G.
+            let a0 = lane_shuffle(ra[kq / G], (base + kq % G) % SGN);
+            let a1 = lane_shuffle(ra[(4u + kq) / G], (base + (4u + kq) % G) % SGN);
+            let a2 = lane_shuffle(ra[(8u + kq) / G], (base + (8u + kq) % G) % SGN);
+            let a3 = lane_shuffle(ra[(12u + kq) / G], (base + (12u + kq) % G) % SGN);
+            let a4 = lane_shuffle(ra[(16u + kq) / G], (base + (16u + kq) % G) % SGN);
+            let a5 = lane_shuffle(ra[(20u + kq) / G], (base + (20u + kq) % G) % SGN);
+            let a6 = lane_shuffle(ra[(24u + kq) / G], (base + (24u + kq) % G) % SGN);
+            let a7 = lane_shuffle(ra[(28u + kq) / G], (base + (28u + kq) % G) % SGN);
+            c0l = mac(c0l, a0, bl0, bl1, bl2, bl3); c0h = mac(c0h, a0, bh0, bh1, bh2, bh3);
+            c1l = mac(c1l, a1, bl0, bl1, bl2, bl3); c1h = mac(c1h, a1, bh0, bh1, bh2, bh3);
+            c2l = mac(c2l, a2, bl0, bl1, bl2, bl3); c2h = mac(c2h, a2, bh0, bh1, bh2, bh3);
+            c3l = mac(c3l, a3, bl0, bl1, bl2, bl3); c3h = mac(c3h, a3, bh0, bh1, bh2, bh3);
+            c4l = mac(c4l, a4, bl0, bl1, bl2, bl3); c4h = mac(c4h, a4, bh0, bh1, bh2, bh3);
+            c5l = mac(c5l, a5, bl0, bl1, bl2, bl3); c5h = mac(c5h, a5, bh0, bh1, bh2, bh3);
+            c6l = mac(c6l, a6, bl0, bl1, bl2, bl3); c6h = mac(c6h, a6, bh0, bh1, bh2, bh3);
+            c7l = mac(c7l, a7, bl0, bl1, bl2, bl3); c7h = mac(c7h, a7, bh0, bh1, bh2, bh3);
+        }
+        workgroupBarrier();
+        ra = rn;
+    }
+
+    let c = col0 + select(tx * 4u, tx, B_T);
+    store_row(rows, c, c0l, c0h);
+    store_row(rows + 1u, c, c1l, c1h);
+    store_row(rows + 2u, c, c2l, c2h);
+    store_row(rows + 3u, c, c3l, c3h);
+    store_row(rows + 4u, c, c4l, c4h);
+    store_row(rows + 5u, c, c5l, c5h);
+    store_row(rows + 6u, c, c6l, c6h);
+    store_row(rows + 7u, c, c7l, c7h);
 }

@@ -56,6 +56,22 @@ static const char PLAIN_STORE_W16[] =
     "@group(0) @binding(3) var<storage, read_write> c: array<T>;\n"
     "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = T(v); }\n";
 
+// matmul_vec4.wgsl's main_shuffle names these; its staged main does not call
+// them, and a device without subgroups compiles the stand-ins.
+static const char NO_SHUFFLE[] =
+    "const G: u32 = 16u;\nconst R: u32 = 2u;\nconst SGN: u32 = 16u;\n"
+    "fn lane_shuffle(v: vec4<f32>, lane: u32) -> vec4<f32> { return v; }\n";
+
+// The subgroup size main_shuffle works with: fixed, a power of two from 4
+// to 128 (lanes of one subgroup share A's rows in groups of up to 16); else 0.
+static uint32_t shuffle_subgroup(wgml_gpu *gpu)
+{
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    uint32_t sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size
+                      ? d->subgroup_min_size : 0;
+    return sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0 ? sg : 0;
+}
+
 bool wgml_matmul_can_use_subgroup_matrix(wgml_gpu *gpu)
 {
     return wgml_sgm_available(gpu);
@@ -105,18 +121,39 @@ static wgml_matmul_variant tiled_choice(wgml_gpu *gpu, bool b_t, uint32_t M, uin
     return vec4_fits(gpu, b_t, N, K) && tiles >= 64 ? WGML_MATMUL_TILED_VEC4 : WGML_MATMUL_TILED;
 }
 
-static wgml_status matmul_vec4(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_t, wgml_view a,
-                               wgml_view b, wgml_view c, uint32_t M, uint32_t N, uint32_t K)
+// shuffle: main_shuffle (A through subgroup shuffles), in the swizzled
+// order with `swizzle`.
+static wgml_status matmul_vec4(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b_t, bool shuffle,
+                               bool swizzle, wgml_view a, wgml_view b, wgml_view c, uint32_t M,
+                               uint32_t N, uint32_t K)
 {
+    wgml_text t = {0};
+    wgml_text_printf(&t, "%s", w16 ? PLAIN_STORE_W16 : PLAIN_STORE);
+    uint32_t sg = shuffle_subgroup(gpu), g = sg < 16 ? sg : 16;
+    if (shuffle)
+        wgml_text_printf(&t,
+                         "enable subgroups;\nconst G: u32 = %uu;\nconst R: u32 = %uu;\n"
+                         "const SGN: u32 = %uu;\n"
+                         "fn lane_shuffle(v: vec4<f32>, lane: u32) -> vec4<f32> "
+                         "{ return subgroupShuffle(v, lane); }\n",
+                         g, 32 / g, sg);
+    else
+        wgml_text_printf(&t, "%s", NO_SHUFFLE);
+    if (t.failed) {
+        wgml_text_free(&t);
+        return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
     wgml_gpu_kernel k = {.family = dtype == WGML_F16 ? "matmul_vec4_f16" : "matmul_vec4",
-                         .prelude = w16 ? PLAIN_STORE_W16 : PLAIN_STORE};
-    uint32_t bk = vec4_bk(gpu, dtype);
+                         .entry = shuffle ? "main_shuffle" : "main", .prelude = t.s};
+    // main_shuffle's registers hold steps of 16 along K.
+    uint32_t bk = shuffle ? 16 : vec4_bk(gpu, dtype);
     if (vec4_shared_bytes(bk) > wgml_gpu_info(gpu)->max_compute_workgroup_storage_size) bk = 16;
-    wgml_gpu_constant consts[] = {{"B_T", b_t}, {"BK", bk}};
+    wgml_gpu_constant consts[] = {{"B_T", b_t}, {"BK", bk}, {"SWIZZLE", 8}};
     k.constants = consts;
-    k.n_constants = 2;
+    k.n_constants = swizzle ? 3 : 2;
     wgml_gpu_pipeline *p;
     wgml_status st = wgml_gpu_pipeline_get(gpu, &k, &p);
+    wgml_text_free(&t);
     if (st) return st;
     struct { uint32_t M, N, K, pad; } params = {M, N, K, 0};
     wgml_gpu_binding bind[] = {WGML_OPS_BINDING(a), WGML_OPS_BINDING(b), WGML_OPS_BINDING(c)};
@@ -203,7 +240,17 @@ static wgml_status matmul(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype
                                  "%s: the vec4 kernel needs K%s to be a multiple of 4, 20 KiB "
                                  "of workgroup memory and 256 invocations a workgroup", name,
                                  b_t ? "" : " and N");
-        return matmul_vec4(gpu, dtype, w16, b_t, a, b, c, M, N, K);
+        return matmul_vec4(gpu, dtype, w16, b_t, false, false, a, b, c, M, N, K);
+    }
+    if (variant == WGML_MATMUL_TILED_SUBGROUP || variant == WGML_MATMUL_TILED_SUBGROUP_SWIZZLED) {
+        if (!vec4_fits(gpu, b_t, N, K) || !shuffle_subgroup(gpu))
+            return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
+                                 "%s: the subgroup kernel needs K%s to be a multiple of 4, 20 "
+                                 "KiB of workgroup memory, 256 invocations a workgroup and "
+                                 "subgroups of one fixed size from 4 to 128", name,
+                                 b_t ? "" : " and N");
+        return matmul_vec4(gpu, dtype, w16, b_t, true,
+                           variant == WGML_MATMUL_TILED_SUBGROUP_SWIZZLED, a, b, c, M, N, K);
     }
     uint32_t gx, gy;
     wgml_matmul_grid(M, N, &gx, &gy);

@@ -66,6 +66,10 @@ typedef enum wgml_matmul_variant {
     WGML_MATMUL_TILED_VEC4,           // 128 x 128 tiles, 8 x 8 results an invocation, 16-byte
                                       // loads, matmul_vec4.wgsl (K, and N for plain B,
                                       // multiples of 4)
+    WGML_MATMUL_TILED_SUBGROUP,       // TILED_VEC4 with A passed between lanes by subgroup
+                                      // shuffles instead of workgroup memory (subgroups of
+                                      // one fixed size, 4 to 128)
+    WGML_MATMUL_TILED_SUBGROUP_SWIZZLED,   // TILED_SUBGROUP in TILED_SWIZZLED's order
 } wgml_matmul_variant;
 
 wgml_status wgml_op_matmul_variant(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype dtype,

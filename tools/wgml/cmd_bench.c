@@ -108,6 +108,13 @@ static const bench_case CASES[] = {
     {B_MATMUL, WGML_F32, 1024, 1024, 1024, 0, WGML_MATMUL_TILED_VEC4},
     {B_MATMUL, WGML_F32, 4096, 4096, 4096, 0, WGML_MATMUL_TILED_VEC4},
     {B_MATMUL, WGML_F16, 4096, 4096, 4096, 0, WGML_MATMUL_TILED_VEC4},
+    // The same tiles with A passed between lanes by subgroup shuffles, and
+    // in the swizzled order too (the seeds' subgroups on/off and combined).
+    {B_MATMUL, WGML_F32, 1024, 1024, 1024, 0, WGML_MATMUL_TILED_SUBGROUP},
+    {B_MATMUL, WGML_F32, 4096, 4096, 4096, 0, WGML_MATMUL_TILED_SUBGROUP},
+    {B_MATMUL, WGML_F16, 4096, 4096, 4096, 0, WGML_MATMUL_TILED_SUBGROUP},
+    {B_MATMUL, WGML_F32, 1024, 1024, 1024, 0, WGML_MATMUL_TILED_SUBGROUP_SWIZZLED},
+    {B_MATMUL, WGML_F32, 4096, 4096, 4096, 0, WGML_MATMUL_TILED_SUBGROUP_SWIZZLED},
     // A BERT-small feed-forward (x W^T, 32 x 128 tokens) and its attention.
     {B_MATMUL_NT, WGML_F32, 128, 384, 384, 1, 0},
     {B_MATMUL_NT, WGML_F32, 4096, 1536, 384, 0, 0},
@@ -137,7 +144,10 @@ static const char *case_name(const bench_case *c, char *buf, size_t cap)
         snprintf(buf, cap, "matmul_%s%s", c->op == WGML_F16 ? "f16" : "f32",
                  c->var == WGML_MATMUL_TILED ? "_tiled"
                  : c->var == WGML_MATMUL_TILED_SWIZZLED ? "_tiled_swizzled"
-                 : c->var == WGML_MATMUL_TILED_VEC4 ? "_tiled_vec4" : "");
+                 : c->var == WGML_MATMUL_TILED_VEC4 ? "_tiled_vec4"
+                 : c->var == WGML_MATMUL_TILED_SUBGROUP ? "_tiled_subgroup"
+                 : c->var == WGML_MATMUL_TILED_SUBGROUP_SWIZZLED ? "_tiled_subgroup_swizzled"
+                                                                  : "");
         return buf;
     case B_GEMV:
         snprintf(buf, cap, "gemv_%s_%s%s", wgml_quant_name(c->op), wgml_gemv_math_name(c->d2),
@@ -171,7 +181,10 @@ static const char *case_variant(wgml_gpu *gpu, const bench_case *c, char *buf, s
     }
     if (c->kind == B_MATMUL && c->var)
         return c->var == WGML_MATMUL_TILED_SWIZZLED ? "tiled+swizzle"
-               : c->var == WGML_MATMUL_TILED_VEC4 ? "vec4" : "tiled";
+               : c->var == WGML_MATMUL_TILED_VEC4 ? "vec4"
+               : c->var == WGML_MATMUL_TILED_SUBGROUP ? "vec4+subgroup"
+               : c->var == WGML_MATMUL_TILED_SUBGROUP_SWIZZLED ? "vec4+subgroup+swizzle"
+                                                               : "tiled";
     if (c->kind == B_MATMUL) {
         wgml_matmul_variant v = wgml_matmul_chosen(gpu, c->op, c->d0, c->d1, c->d2);
         return v == WGML_MATMUL_SUBGROUP_MATRIX ? "sgm" : v == WGML_MATMUL_TILED_VEC4 ? "vec4" : "tiled";
@@ -324,7 +337,7 @@ static wgml_status timed_run(wgml_gpu *gpu, const bench_case *c, const bench_buf
 
 static int bench_case_run(wgml_gpu *gpu, const bench_case *c, const bench_opts *o)
 {
-    char nbuf[32], shape[64];
+    char nbuf[48], shape[64];
     const char *name = case_name(c, nbuf, sizeof nbuf);
     case_shape(c, shape, sizeof shape);
     bool f16 = (c->kind == B_MATMUL && c->op == WGML_F16) || (c->kind == B_MATMUL_NT && c->op == W16);
@@ -336,6 +349,14 @@ static int bench_case_run(wgml_gpu *gpu, const bench_case *c, const bench_opts *
         if (!o->json)
             printf("%-18s %-16s skipped: no packed 4x8 integer dot product on this device\n",
                    name, shape);
+        return 0;
+    }
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    bool fixed_sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size &&
+                    d->subgroup_min_size >= 4 && d->subgroup_min_size <= 128;
+    if (c->kind == B_MATMUL && !fixed_sg &&
+        (c->var == WGML_MATMUL_TILED_SUBGROUP || c->var == WGML_MATMUL_TILED_SUBGROUP_SWIZZLED)) {
+        if (!o->json) printf("%-18s %-16s skipped: no subgroups of one fixed size\n", name, shape);
         return 0;
     }
     bench_bufs b;
@@ -393,7 +414,7 @@ int cli_bench_rows(wgml_gpu *gpu, int quick, const char *filter, const wgml_peak
     int failed = 0;
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         const bench_case *c = &CASES[i];
-        char nbuf[32];
+        char nbuf[48];
         if ((o.quick && !c->quick) || (o.filter && !strstr(case_name(c, nbuf, sizeof nbuf), o.filter)))
             continue;
         failed |= bench_case_run(gpu, c, &o);
@@ -466,7 +487,7 @@ int wgml_cmd_bench(int argc, char **argv)
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         const bench_case *c = &CASES[i];
         if (o.quick && !c->quick) continue;
-        char nbuf[32];
+        char nbuf[48];
         if (o.filter && !strstr(case_name(c, nbuf, sizeof nbuf), o.filter)) continue;
         failed |= bench_case_run(gpu, c, &o);
         ran++;
