@@ -14,7 +14,8 @@ commit=${WGML_COMMIT:-unknown}
 echo "$gpu; commit $commit" | tee "$log"
 cmake -S . -B build/dawn -G Ninja -DWGML_WEBGPU=dawn >/dev/null &&
   cmake --build build/dawn -j16 >/dev/null || { echo "build failed" | tee -a "$log"; exit 1; }
-for t in "test_ops matmul_swizzled" "test_ops matmul" "test_ops matmul_f16" "test_gemv f32 float" \
+for t in "test_ops matmul_swizzled" "test_ops matmul" "test_ops matmul_f16" "test_ops matmul_subgroup" \
+         "test_gemv f32 float" \
          "test_gemv i8 dot4_emulated" "test_gemv q4_0 dot4"; do
   timeout 60 build/dawn/tests/$t > /tmp/t.txt 2>&1; rc=$?
   echo "$t: rc=$rc $(grep -cE '^ok' /tmp/t.txt) ok lines $(grep -E 'cases passed|FAIL' /tmp/t.txt | tail -1)" | tee -a "$log"
