@@ -38,6 +38,35 @@ int main(void)
     TEST_CHECK(wgml_tune_lookup(gpu, "rows", "cols<=1024", "f32") == 8, "later line did not win");
     TEST_CHECK(wgml_tune_lookup(gpu, "rows", "cols<=2048", "f32") == -1, "a negative variant was trusted");
     TEST_CHECK(wgml_rows_values_per_lane(gpu, 4000) == 2, "another class took the stored choice");
+
+    // The matmul: untuned, the heuristic (TILED for a small product, on a
+    // device without subgroup matrices); tuned, the stored variant where it
+    // takes the shape, else the heuristic again.
+    const wgml_device_info *d = wgml_gpu_info(gpu);
+    if (!wgml_matmul_can_use_subgroup_matrix(gpu)) {
+        TEST_CHECK(wgml_matmul_chosen(gpu, WGML_F32, 100, 100, 100) == WGML_MATMUL_TILED,
+                   "untuned f32 100^3 took %s", wgml_matmul_variant_name(
+                       wgml_matmul_chosen(gpu, WGML_F32, 100, 100, 100)));
+        wgml_tune_store(gpu, "matmul", "mnk<=128", "f32", WGML_MATMUL_TILED_VEC4, 10.0);
+        TEST_CHECK(wgml_matmul_chosen(gpu, WGML_F32, 100, 100, 100) == WGML_MATMUL_TILED_VEC4,
+                   "the stored vec4 was not taken");
+        TEST_CHECK(wgml_matmul_chosen(gpu, WGML_F32, 100, 100, 99) == WGML_MATMUL_TILED,
+                   "vec4 taken for K = 99, which it cannot multiply");
+        TEST_CHECK(wgml_matmul_chosen(gpu, WGML_F32, 100, 100, 1000) == WGML_MATMUL_TILED,
+                   "another class (mnk<=1024) took the stored choice");
+        bool fixed_sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size &&
+                        d->subgroup_min_size >= 4 && d->subgroup_min_size <= 128;
+        wgml_tune_store(gpu, "matmul", "mnk<=128", "f32", WGML_MATMUL_TILED_SUBGROUP_SWIZZLED, 9.0);
+        TEST_CHECK(wgml_matmul_chosen(gpu, WGML_F32, 100, 100, 100) ==
+                       (fixed_sg ? WGML_MATMUL_TILED_SUBGROUP_SWIZZLED : WGML_MATMUL_TILED),
+                   "the stored subgroup variant: %s (fixed subgroups: %d)",
+                   wgml_matmul_variant_name(wgml_matmul_chosen(gpu, WGML_F32, 100, 100, 100)),
+                   fixed_sg);
+        wgml_tune_store(gpu, "matmul", "mnk<=128", "f32", WGML_MATMUL_SUBGROUP_MATRIX, 8.0);
+        TEST_CHECK(wgml_matmul_chosen(gpu, WGML_F32, 128, 128, 128) == WGML_MATMUL_TILED,
+                   "subgroup matrices chosen for f32 on a device without them");
+        printf("ok   matmul: tuned variants taken where they apply\n");
+    }
     // Tuned values still give correct results: the op tests run under any choice.
     wgml_gpu_free(gpu);
     remove(path);

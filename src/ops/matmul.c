@@ -21,6 +21,13 @@ static uint32_t tile_rows(uint32_t M, uint32_t N)
     return tiles64 < 128 ? 16 : 64;
 }
 
+const char *wgml_matmul_variant_name(wgml_matmul_variant v)
+{
+    static const char *names[] = {"auto", "tiled", "sgm", "tiled+swizzle", "vec4",
+                                  "vec4+subgroup", "vec4+subgroup+swizzle"};
+    return (unsigned)v < sizeof names / sizeof names[0] ? names[v] : "?";
+}
+
 const char *wgml_matmul_family(wgml_dtype dtype)
 {
     return dtype == WGML_F16 ? "matmul_f16" : "matmul";
@@ -221,10 +228,15 @@ static wgml_status matmul(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype
     // AUTO: the subgroup-matrix kernel wherever it fits (for plain f16 B,
     // unless `wgml tune` measured the tiled kernel faster at this size).
     bool fits = sgm_fits(gpu, dtype, w16, b_t, a, b, N, K);
-    if (variant == WGML_MATMUL_AUTO)
-        variant = !fits ? tiled_choice(gpu, b_t, M, N, K)
-                  : w16 || b_t ? WGML_MATMUL_SUBGROUP_MATRIX
-                               : wgml_matmul_chosen(gpu, dtype, M, N, K);
+    if (variant == WGML_MATMUL_AUTO) {
+        // Plain B: the tuned variant (or the heuristic); f16 weights and B^T:
+        // subgroup matrices where they fit.
+        variant = !b_t && !w16 ? wgml_matmul_chosen(gpu, dtype, M, N, K)
+                  : fits       ? WGML_MATMUL_SUBGROUP_MATRIX
+                               : tiled_choice(gpu, b_t, M, N, K);
+        if (variant == WGML_MATMUL_SUBGROUP_MATRIX && !fits)   // views not 16-byte aligned
+            variant = tiled_choice(gpu, b_t, M, N, K);
+    }
     if (variant == WGML_MATMUL_SUBGROUP_MATRIX) {
         if (!fits)
             return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
@@ -319,15 +331,35 @@ static void matmul_shape_class(uint32_t M, uint32_t N, uint32_t K, char *out, si
     snprintf(out, cap, "mnk<=%u", c);
 }
 
+// Whether a variant takes a product of this shape with plain B on this device
+// (the views' alignment aside).
+static bool variant_takes(wgml_gpu *gpu, wgml_dtype dtype, wgml_matmul_variant v, uint32_t N,
+                          uint32_t K)
+{
+    switch (v) {
+    case WGML_MATMUL_TILED:
+    case WGML_MATMUL_TILED_SWIZZLED: return true;
+    case WGML_MATMUL_TILED_VEC4: return vec4_fits(gpu, false, N, K);
+    case WGML_MATMUL_TILED_SUBGROUP:
+    case WGML_MATMUL_TILED_SUBGROUP_SWIZZLED:
+        return vec4_fits(gpu, false, N, K) && shuffle_subgroup(gpu);
+    case WGML_MATMUL_SUBGROUP_MATRIX:
+        return dtype == WGML_F16 && wgml_sgm_available(gpu) && K % 8 == 0 && N % 8 == 0;
+    default: return false;
+    }
+}
+
 wgml_matmul_variant wgml_matmul_chosen(wgml_gpu *gpu, wgml_dtype dtype, uint32_t M, uint32_t N,
                                        uint32_t K)
 {
-    if (dtype != WGML_F16 || !wgml_matmul_can_use_subgroup_matrix(gpu) || K % 8 || N % 8)
-        return tiled_choice(gpu, false, M, N, K);
     char cls[32];
     matmul_shape_class(M, N, K, cls, sizeof cls);
-    int v = wgml_tune_lookup(gpu, "matmul", cls, "f16");
-    return v == WGML_MATMUL_TILED ? WGML_MATMUL_TILED : WGML_MATMUL_SUBGROUP_MATRIX;
+    int v = wgml_tune_lookup(gpu, "matmul", cls, dtype == WGML_F16 ? "f16" : "f32");
+    if (v > 0 && variant_takes(gpu, dtype, (wgml_matmul_variant)v, N, K))
+        return (wgml_matmul_variant)v;
+    if (variant_takes(gpu, dtype, WGML_MATMUL_SUBGROUP_MATRIX, N, K))
+        return WGML_MATMUL_SUBGROUP_MATRIX;
+    return tiled_choice(gpu, false, M, N, K);
 }
 
 typedef struct matmul_tune_args {
@@ -362,12 +394,18 @@ wgml_status wgml_matmul_tune(wgml_gpu *gpu, wgml_dtype dtype, uint32_t M, uint32
     if (!st) st = wgml_gpu_buf_write(gpu, b, 0, host, (es * K * N + 3) & ~3ull);
     free(host);
     matmul_tune_args args = {{a, 0}, {b, 0}, {c, 0}, M, N, K, dtype};
-    static const int candidates[] = {WGML_MATMUL_TILED, WGML_MATMUL_SUBGROUP_MATRIX};
+    // Every variant; those that do not run here (no subgroup matrices, no
+    // subgroups of a fixed size, a shape they do not take) are passed over.
+    static const int candidates[] = {WGML_MATMUL_TILED, WGML_MATMUL_TILED_SWIZZLED,
+                                     WGML_MATMUL_TILED_VEC4, WGML_MATMUL_TILED_SUBGROUP,
+                                     WGML_MATMUL_TILED_SUBGROUP_SWIZZLED,
+                                     WGML_MATMUL_SUBGROUP_MATRIX};
     char cls[32];
     matmul_shape_class(M, N, K, cls, sizeof cls);
     int v = WGML_MATMUL_TILED;
     if (!st) st = wgml_tune_pick(gpu, "matmul", cls, dtype == WGML_F16 ? "f16" : "f32",
-                                 candidates, 2, matmul_tune_run, &args, &v, best_ns);
+                                 candidates, sizeof candidates / sizeof candidates[0],
+                                 matmul_tune_run, &args, &v, best_ns);
     *best = (wgml_matmul_variant)v;
     wgml_gpu_buf_release(gpu, a);
     wgml_gpu_buf_release(gpu, b);

@@ -72,12 +72,16 @@ typedef enum wgml_matmul_variant {
     WGML_MATMUL_TILED_SUBGROUP_SWIZZLED,   // TILED_SUBGROUP in TILED_SWIZZLED's order
 } wgml_matmul_variant;
 
+// "tiled", "sgm", "tiled+swizzle", "vec4", "vec4+subgroup", "vec4+subgroup+swizzle".
+const char *wgml_matmul_variant_name(wgml_matmul_variant v);
+
 wgml_status wgml_op_matmul_variant(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype dtype,
                                    wgml_view a, wgml_view b, wgml_view c, uint32_t M,
                                    uint32_t N, uint32_t K);
-// The variant AUTO takes for this shape with plain B (f16: tuned, else the
-// subgroup-matrix kernel where the device has it; else TILED_VEC4 for large
-// products it takes, TILED for the rest).
+// The variant AUTO takes for this shape with plain B: the one `wgml tune`
+// stored for its class (size and dtype) where it takes the shape; else the
+// subgroup-matrix kernel for f16 where the device has it, TILED_VEC4 for
+// large products it takes, TILED for the rest.
 wgml_matmul_variant wgml_matmul_chosen(wgml_gpu *gpu, wgml_dtype dtype, uint32_t M, uint32_t N,
                                        uint32_t K);
 // Times the variants that run here on an M x N x K product and stores the fastest.

@@ -179,16 +179,9 @@ static const char *case_variant(wgml_gpu *gpu, const bench_case *c, char *buf, s
         snprintf(buf, cap, "vpl%u", wgml_rows_values_per_lane(gpu, c->d1));
         return buf;
     }
-    if (c->kind == B_MATMUL && c->var)
-        return c->var == WGML_MATMUL_TILED_SWIZZLED ? "tiled+swizzle"
-               : c->var == WGML_MATMUL_TILED_VEC4 ? "vec4"
-               : c->var == WGML_MATMUL_TILED_SUBGROUP ? "vec4+subgroup"
-               : c->var == WGML_MATMUL_TILED_SUBGROUP_SWIZZLED ? "vec4+subgroup+swizzle"
-                                                               : "tiled";
-    if (c->kind == B_MATMUL) {
-        wgml_matmul_variant v = wgml_matmul_chosen(gpu, c->op, c->d0, c->d1, c->d2);
-        return v == WGML_MATMUL_SUBGROUP_MATRIX ? "sgm" : v == WGML_MATMUL_TILED_VEC4 ? "vec4" : "tiled";
-    }
+    if (c->kind == B_MATMUL)
+        return wgml_matmul_variant_name(c->var ? (wgml_matmul_variant)c->var
+                                               : wgml_matmul_chosen(gpu, c->op, c->d0, c->d1, c->d2));
     return "-";
 }
 

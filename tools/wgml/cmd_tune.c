@@ -17,7 +17,8 @@ static const char USAGE[] =
     "heuristic. `wgml bench` shows the variant each row ran.\n"
     "\n"
     "  rows     values per invocation of the row kernels (1, 2, 4, 8), by row length\n"
-    "  matmul   tiled vs subgroup-matrix kernel for f16 (where the device has them)\n"
+    "  matmul   the GEMM's variants (tiled, swizzled, vec4, with subgroup shuffles,\n"
+    "           subgroup matrices: those that run here), f32 and f16, by size\n"
     "  --quick  small shapes (CPU devices)\n";
 
 static int tune_rows(wgml_gpu *gpu, int quick)
@@ -41,23 +42,28 @@ static int tune_rows(wgml_gpu *gpu, int quick)
 
 static int tune_matmul(wgml_gpu *gpu, int quick)
 {
-    if (!wgml_gpu_info(gpu)->shader_f16) {
-        printf("matmul  skipped: no shader-f16\n");
-        return 0;
-    }
     static const uint32_t sizes[] = {128, 512, 1024, 2048, 4096};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        if (quick && sizes[i] > 128) break;
-        wgml_matmul_variant best;
-        double ns;
-        wgml_status st = wgml_matmul_tune(gpu, WGML_F16, sizes[i], sizes[i], sizes[i], &best, &ns);
-        if (st) {
-            fprintf(stderr, "wgml tune: matmul %u: %s\n", sizes[i], wgml_gpu_last_error(gpu));
-            return 1;
+    static const wgml_dtype dtypes[] = {WGML_F32, WGML_F16};
+    for (size_t d = 0; d < 2; d++) {
+        if (dtypes[d] == WGML_F16 && !wgml_gpu_info(gpu)->shader_f16) {
+            printf("matmul  f16 skipped: no shader-f16\n");
+            continue;
         }
-        printf("matmul  f16 %5u^3        %-17s %10.1f us\n", sizes[i],
-               best == WGML_MATMUL_SUBGROUP_MATRIX ? "subgroup-matrix" : "tiled", ns / 1e3);
-        fflush(stdout);
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            if (quick && sizes[i] > 128) break;
+            wgml_matmul_variant best;
+            double ns;
+            wgml_status st = wgml_matmul_tune(gpu, dtypes[d], sizes[i], sizes[i], sizes[i], &best,
+                                              &ns);
+            if (st) {
+                fprintf(stderr, "wgml tune: matmul %u: %s\n", sizes[i], wgml_gpu_last_error(gpu));
+                return 1;
+            }
+            printf("matmul  %s %5u^3        %-22s %10.1f us\n",
+                   dtypes[d] == WGML_F16 ? "f16" : "f32", sizes[i], wgml_matmul_variant_name(best),
+                   ns / 1e3);
+            fflush(stdout);
+        }
     }
     return 0;
 }
