@@ -23,10 +23,12 @@ static const char USAGE[] =
     "Variants are searched a coordinate at a time: math (dot4 where the device has\n"
     "it, float) x invocations per group (8..64) x rows per group (1, 2, 4); then\n"
     "units in flight (1, 2, 4, 8) x workgroup size (64, 128, 256) at the best of\n"
-    "those. Per row: shape, variant, GPU time per call (median of the runs, each\n"
-    "run `iters` calls in one pass), GB/s of the weights as stored, percent of the\n"
-    "measured copy bandwidth; the automatic variant is marked. Before a shape's\n"
-    "variants, its automatic one runs for 100 ms (the GPU's clocks up).\n"
+    "those; then the best integer variant on x quantised once by a pass of its\n"
+    "own (x-once; the pass is in the time). Per row: shape, variant, GPU time per\n"
+    "call (median of the runs, each run `iters` calls in one pass), GB/s of the\n"
+    "weights as stored, percent of the measured copy bandwidth; the automatic\n"
+    "variant is marked. Before a shape's variants, its automatic one runs for\n"
+    "100 ms (the GPU's clocks up).\n"
     "\n"
     "Weights are cold by default, as in a decode step: the calls of a run cycle\n"
     "through copies of the matrix that together exceed 512 MiB, so each call reads\n"
@@ -96,6 +98,7 @@ typedef struct shape_bufs {
     wgml_gpu_buf *w[MAX_COPIES];
     uint32_t copies;
     wgml_gpu_buf *x, *gamma, *y;
+    wgml_gpu_buf *xq;   // x quantised once (integer kernels' xquant ONCE)
 } shape_bufs;
 
 // Median GPU ns per call of a, or a negative value when the variant fails.
@@ -127,6 +130,7 @@ static void bufs_free(wgml_gpu *gpu, shape_bufs *b)
     if (b->x) wgml_gpu_buf_release(gpu, b->x);
     if (b->gamma) wgml_gpu_buf_release(gpu, b->gamma);
     if (b->y) wgml_gpu_buf_release(gpu, b->y);
+    if (b->xq) wgml_gpu_buf_release(gpu, b->xq);
     memset(b, 0, sizeof *b);
 }
 
@@ -177,6 +181,7 @@ static wgml_status bufs_make(wgml_gpu *gpu, const gemv_shape *sh, size_t si, boo
         for (uint64_t i = 0; !st && i < sh->N; i += 64)
             st = wgml_gpu_buf_write(gpu, b->y, 4 * i, zero, 4 * (sh->N - i < 64 ? sh->N - i : 64));
     }
+    if (!st) st = wgml_gpu_buf_create(gpu, wgml_gemv_xq_bytes(sh->K, 1), "bench.xq", &b->xq);
     free(host);
     free(xh);
     if (st) bufs_free(gpu, b);
@@ -187,7 +192,8 @@ static bool same_variant(const wgml_gemv_variant *a, const wgml_gemv_variant *b)
 {
     return a->math == b->math && a->reduce == b->reduce &&
            a->threads_per_row == b->threads_per_row && a->rows_per_group == b->rows_per_group &&
-           a->units_in_flight == b->units_in_flight && a->workgroup_size == b->workgroup_size;
+           a->units_in_flight == b->units_in_flight && a->workgroup_size == b->workgroup_size &&
+           a->xquant == b->xquant;
 }
 
 typedef struct sweep {
@@ -214,10 +220,11 @@ static void try_variant(sweep *sw, wgml_gemv_variant v)
     }
     a.variant = r;
     double ns = time_variant(sw->gpu, a, sw->b, sw->iters, sw->repeat);
-    char name[96];
-    snprintf(name, sizeof name, "%s/%s tpr=%u rb=%u ur=%u wg=%u%s%s", wgml_gemv_math_name(r.math),
+    char name[112];
+    snprintf(name, sizeof name, "%s/%s tpr=%u rb=%u ur=%u wg=%u%s%s%s", wgml_gemv_math_name(r.math),
              wgml_gemv_reduce_name(r.reduce), r.threads_per_row, r.rows_per_group,
-             r.units_in_flight, r.workgroup_size, sw->note ? " " : "", sw->note ? sw->note : "");
+             r.units_in_flight, r.workgroup_size, r.xquant == WGML_GEMV_XQ_ONCE ? " x-once" : "",
+             sw->note ? " " : "", sw->note ? sw->note : "");
     if (ns <= 0) {
         fprintf(stderr, "%s %s: %s\n", sw->sh->name, name, wgml_gpu_last_error(sw->gpu));
         wgml_gpu_clear_error(sw->gpu);
@@ -281,6 +288,12 @@ static void sweep_shape(sweep *sw, const wgml_device_info *d, const char *only_m
             v.workgroup_size = wg;
             if (!same_variant(&v, &base)) try_variant(sw, v);
         }
+    // The integer kernel on x quantised once (its pass included in the time).
+    base = sw->best;
+    if (base.xquant == WGML_GEMV_XQ_PER_WORKGROUP) {
+        base.xquant = WGML_GEMV_XQ_ONCE;
+        try_variant(sw, base);
+    }
 }
 
 int wgml_cmd_bench_gemv(int argc, char **argv)
@@ -340,7 +353,7 @@ int wgml_cmd_bench_gemv(int argc, char **argv)
         sw.a = (wgml_gemv_args){.format = sh->format, .w = {b.w[0], 0}, .x = {b.x, 0},
                                 .y = {b.y, 0}, .N = sh->N, .K = sh->K, .M = 1,
                                 .input = sh->input, .gamma = {b.gamma, 0}, .eps = 1e-5f,
-                                .accumulate = sh->accumulate};
+                                .accumulate = sh->accumulate, .xq = {b.xq, 0}};
         if (wgml_gemv_resolve(gpu, &sw.a, &sw.auto_v)) {
             sw.auto_v = (wgml_gemv_variant){0};
             wgml_gpu_clear_error(gpu);
