@@ -301,9 +301,7 @@ static int test_kernels_compile(wgml_gpu *gpu)
     if (wgml_gpu_info(gpu)->shader_f16)
         TEST_OK(gpu, wgml_op_matmul_variant(gpu, WGML_MATMUL_TILED_VEC4, WGML_F16, v, v, o, 8, 8, 8));
     // matmul_vec4's subgroup entry point, where the device's subgroups suit it.
-    const wgml_device_info *di = wgml_gpu_info(gpu);
-    if (di->subgroups && di->subgroup_min_size == di->subgroup_max_size &&
-        di->subgroup_min_size >= 4 && di->subgroup_min_size <= 128)
+    if (wgml_gpu_fixed_subgroup_size(gpu))
         TEST_OK(gpu, wgml_op_matmul_variant(gpu, WGML_MATMUL_TILED_SUBGROUP, WGML_F32, v, v, o, 8,
                                             8, 8));
     for (int q = 0; q < WGML_QUANT_COUNT; q++)   // the float and, where the device has it, dot4 kernels

@@ -627,10 +627,10 @@ int main(int argc, char **argv)
         // Plain and transposed B in f32; f16 weights, and f16 operands, where
         // the device has shader-f16.
         const wgml_device_info *d = wgml_gpu_info(gpu);
-        uint32_t sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size
-                          ? d->subgroup_min_size : 0;
-        if (sg < 4 || sg > 128) {
-            printf("skip: the subgroup kernel needs subgroups of one fixed size from 4 to 128 "
+        uint32_t sg = wgml_gpu_fixed_subgroup_size(gpu);
+        if (!sg) {
+            printf("skip: the subgroup kernel needs subgroups of one fixed size, a power of "
+                   "two from 4 to 128 "
                    "(this device: %s, %u to %u)\n", d->subgroups ? "subgroups" : "none",
                    d->subgroup_min_size, d->subgroup_max_size);
             rc = TEST_SKIP;

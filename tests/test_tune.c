@@ -42,7 +42,6 @@ int main(void)
     // The matmul: untuned, the heuristic (TILED for a small product, on a
     // device without subgroup matrices); tuned, the stored variant where it
     // takes the shape, else the heuristic again.
-    const wgml_device_info *d = wgml_gpu_info(gpu);
     if (!wgml_matmul_can_use_subgroup_matrix(gpu)) {
         TEST_CHECK(wgml_matmul_chosen(gpu, WGML_F32, 100, 100, 100) == WGML_MATMUL_TILED,
                    "untuned f32 100^3 took %s", wgml_matmul_variant_name(
@@ -54,8 +53,7 @@ int main(void)
                    "vec4 taken for K = 99, which it cannot multiply");
         TEST_CHECK(wgml_matmul_chosen(gpu, WGML_F32, 100, 100, 1000) == WGML_MATMUL_TILED,
                    "another class (mnk<=1024) took the stored choice");
-        bool fixed_sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size &&
-                        d->subgroup_min_size >= 4 && d->subgroup_min_size <= 128;
+        bool fixed_sg = wgml_gpu_fixed_subgroup_size(gpu) != 0;
         wgml_tune_store(gpu, "matmul", "mnk<=128", "f32", WGML_MATMUL_TILED_SUBGROUP_SWIZZLED, 9.0);
         TEST_CHECK(wgml_matmul_chosen(gpu, WGML_F32, 100, 100, 100) ==
                        (fixed_sg ? WGML_MATMUL_TILED_SUBGROUP_SWIZZLED : WGML_MATMUL_TILED),

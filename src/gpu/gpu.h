@@ -38,6 +38,10 @@ wgml_status wgml_gpu_create(const wgml_gpu_options *opt, wgml_gpu **out,
                             char *err, size_t err_size);
 void wgml_gpu_free(wgml_gpu *gpu);
 const wgml_device_info *wgml_gpu_info(const wgml_gpu *gpu);
+// The subgroup size where the device's subgroups have one fixed size that is
+// a power of two from 4 to 128 (what the kernels that lay work out by
+// subgroup take: row reductions, GEMV, the subgroup GEMM); else 0.
+uint32_t wgml_gpu_fixed_subgroup_size(const wgml_gpu *gpu);
 // Message of the last failure, "" if none.
 const char *wgml_gpu_last_error(const wgml_gpu *gpu);
 // Records a failure: formats the message and returns `status`.

@@ -289,6 +289,14 @@ static const char PROBE_DOT4[] =
     "@group(0) @binding(1) var<storage, read_write> o: array<i32>;\n"
     "@compute @workgroup_size(1) fn main() { o[0] = dot4I8Packed(0x01020304u, 0x01010101u); }\n";
 
+uint32_t wgml_gpu_fixed_subgroup_size(const wgml_gpu *g)
+{
+    const wgml_device_info *d = wgml_gpu_info(g);
+    uint32_t sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size
+                      ? d->subgroup_min_size : 0;
+    return sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0 ? sg : 0;
+}
+
 bool wgml_gpu_probe_packed_dot4(wgml_gpu *g) { return wgml_gpu_wgsl_compiles(g, PROBE_DOT4); }
 
 static const char PROBE_SUBGROUP_SIZE[] =

@@ -12,14 +12,16 @@
 //   the binding x and fn x_load(m: u32, v: u32) -> vec4<f32>: elements
 //     4v .. 4v + 3 of vector m, zero past K
 //   fn unit_fetch(row: u32, u: u32) -> Raw: the weight words of a unit
-//   fn unit_dot(r: Raw, u: u32) -> array<f32, M>: its products with x (float)
+//   fn unit_dot(r: Raw, u: u32) -> array<f32, M>: its products with x (float;
+//     on x quantised once, unit_idot's, u a block)
 //   fn unit_idot(r: Raw, cb: u32) -> array<f32, M>: the same on quantised x,
 //     block cb of the chunk (integer kernels)
 //   fn x_slot(m: u32, cb: u32) -> u32, fn xq_lo(s: u32) / xq_hi(s: u32) ->
 //     vec4<u32>, fn x_step(s: u32) -> f32, fn x_qsum(s: u32) -> i32: where
 //     block cb of quantised vector m lives and its parts (integer kernels:
 //     the chunk in workgroup memory, or the whole of x quantised once by
-//     gemv_quant_x into xqb)
+//     gemv_quant_x into xqb, which gemv then streams with no prologue and
+//     no barrier before its first weight load)
 //   fn idot4(a: u32, b: u32) -> i32: the dot product of four packed int8
 //   fn row_reduce(v: vec4<f32>, li: u32) -> vec4<f32>: the sum over the TPR
 //     invocations of a group, called in uniform control flow
@@ -66,8 +68,8 @@ var<workgroup> xq: array<vec4<u32>, 2u * M * CB>;   // 32 int8 per block
 var<workgroup> xd: array<f32, M * CB>;              // 1 / id: the block's step
 var<workgroup> xs: array<i32, M * CB>;              // sum of the block's q
 
-// x quantised once for all workgroups (gemv_quant_x writes it, gemv_int_pre
-// reads it): block s of all M * kb is three 16-byte words, the 32 int8, then
+// x quantised once for all workgroups (gemv_quant_x writes it, gemv reads
+// it through unit_dot): block s of all M * kb is three 16-byte words, the 32 int8, then
 // (step, sum) as bits.
 @group(0) @binding(6) var<storage, read> xqb: array<vec4<u32>>;
 @group(0) @binding(7) var<storage, read_write> xqb_out: array<vec4<u32>>;
@@ -310,7 +312,8 @@ fn chunk_hi(s: u32) -> vec4<u32> { return xq[2u * s + 1u]; }
 fn chunk_step(s: u32) -> f32 { return xd[s]; }
 fn chunk_qsum(s: u32) -> i32 { return xs[s]; }
 
-// x quantised once (gemv_int_pre): cb is the block's index in the row.
+// x quantised once (gemv with integer products): cb is the block's index in
+// the row.
 fn once_slot(m: u32, cb: u32) -> u32 { return m * p.kb + cb; }
 fn once_lo(s: u32) -> vec4<u32> { return xqb[3u * s]; }
 fn once_hi(s: u32) -> vec4<u32> { return xqb[3u * s + 1u]; }
@@ -481,30 +484,4 @@ fn gemv_quant_x(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         xqb_out[3u * e + 1u] = b.hi;
         xqb_out[3u * e + 2u] = vec4<u32>(bitcast<u32>(b.step), bitcast<u32>(b.sum), 0u, 0u);
     }
-}
-
-// The integer kernel on x quantised once (gemv_quant_x): no prologue, no
-// barrier before the first weight load; x's blocks come from cache.
-@compute @workgroup_size(WG)
-fn gemv_int_pre(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let row0 = ((wid.y * p.groups_x + wid.x) * RPW + li / TPR) * RB;
-    let t = li % TPR;
-    let kb = p.kb;
-    var acc: array<array<f32, M>, RB>;
-    if (row0 < p.n) {
-        var b = t;
-        for (; b + (UR - 1u) * TPR < kb; b += UR * TPR) {
-            var raw: array<Raw, UR * RB>;
-            for (var j = 0u; j < UR; j++) {
-                for (var r = 0u; r < RB; r++) { raw[j * RB + r] = unit_fetch(row_of(row0, r), b + j * TPR); }
-            }
-            for (var j = 0u; j < UR; j++) {
-                for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_idot(raw[j * RB + r], b + j * TPR)); }
-            }
-        }
-        for (; b < kb; b += TPR) {
-            for (var r = 0u; r < RB; r++) { acc[r] = acc_add(acc[r], unit_idot(unit_fetch(row_of(row0, r), b), b)); }
-        }
-    }
-    finish(row0, t, li, acc);
 }

@@ -89,14 +89,6 @@ wgml_cost wgml_op_gemv_cost(wgml_quant q, uint32_t N, uint32_t K, uint32_t M)
 
 // ---------------------------------------------------------------- variants
 
-// The subgroup size when it is fixed and suits the reduction, else 0.
-static uint32_t fixed_subgroup(const wgml_device_info *d)
-{
-    uint32_t sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size
-                      ? d->subgroup_min_size : 0;
-    return sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0 ? sg : 0;
-}
-
 // Units (what one invocation reads per step) per row, and elements per unit.
 static uint32_t units_per_row(wgml_quant q, wgml_gemv_math math, uint32_t K, uint32_t *elems)
 {
@@ -195,7 +187,7 @@ wgml_status wgml_gemv_resolve(wgml_gpu *gpu, const wgml_gemv_args *a, wgml_gemv_
                              v.math);
     }
 
-    uint32_t sg = fixed_subgroup(d);
+    uint32_t sg = wgml_gpu_fixed_subgroup_size(gpu);
     if (v.reduce == WGML_GEMV_REDUCE_AUTO)
         v.reduce = sg ? WGML_GEMV_REDUCE_SUBGROUP : WGML_GEMV_REDUCE_SHARED;
     else if (v.reduce == WGML_GEMV_REDUCE_SUBGROUP && !sg)
@@ -494,9 +486,11 @@ static void emit_prelude(wgml_text *t, const wgml_gemv_args *a, const wgml_gemv_
                      fetch_fn(q, v->math, K));
     if (v->math == WGML_GEMV_MATH_F16)
         wgml_text_printf(t, "%s", F16_DOT);
-    else   // the integer kernel does not call it, but the module must be whole
+    else   // the per-workgroup integer kernel does not call it, but the module must be
+           // whole; on x quantised once, the plain kernel streams integer products
         wgml_text_printf(t, "fn unit_dot(r: Raw, u: u32) -> array<f32, M> { return %s(r, u); }\n",
-                         integer ? "dot_f32" : dot_fn(q, K));
+                         !integer ? dot_fn(q, K)
+                         : v->xquant == WGML_GEMV_XQ_ONCE ? idot_fn(q) : "dot_f32");
     wgml_text_printf(t, "fn unit_idot(r: Raw, cb: u32) -> array<f32, M> { return %s(r, cb); }\n",
                      idot_fn(q));
     const char *xq = v->xquant == WGML_GEMV_XQ_ONCE ? "once" : "chunk";
@@ -572,18 +566,22 @@ static wgml_status gemv_pipeline(wgml_gpu *gpu, const wgml_gemv_args *a,
     key.tpr = (uint16_t)v->threads_per_row;
     key.rb = (uint16_t)v->rows_per_group;
     key.M = (uint16_t)M;
-    key.sg = (uint16_t)fixed_subgroup(wgml_gpu_info(gpu));
+    key.sg = (uint16_t)wgml_gpu_fixed_subgroup_size(gpu);
     key.ur = (uint16_t)v->units_in_flight;
     key.wg = (uint16_t)v->workgroup_size;
     wgml_gpu_pipeline *p = wgml_gpu_pipeline_recall(gpu, GEMV_MEMO, &key, sizeof key);
     if (!p) {
         wgml_text t = {0};
-        emit_prelude(&t, a, v, key.sg, M);
+        // On x quantised once the GEMV reads no x: its prelude is the plain
+        // input's (no prologue); the input rule is the quantising pass's.
+        wgml_gemv_args plain = *a;
+        if (entry == ENTRY_INT_ONCE) plain.input = WGML_GEMV_IN_PLAIN;
+        emit_prelude(&t, &plain, v, key.sg, M);
         if (t.failed) {
             wgml_text_free(&t);
             return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
         }
-        static const char *entries[] = {"gemv", "gemv_int", "gemv_quant_x", "gemv_int_pre"};
+        static const char *entries[] = {"gemv", "gemv_int", "gemv_quant_x", "gemv"};
         wgml_gpu_kernel k = {.family = "gemv", .entry = entries[entry], .prelude = t.s};
         wgml_status st = wgml_gpu_pipeline_get(gpu, &k, &p);
         wgml_text_free(&t);

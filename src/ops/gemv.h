@@ -95,8 +95,8 @@ typedef struct wgml_gemv_variant {
                                 // them, and their loads are in flight together; 0 = automatic
     uint32_t units_in_flight;   // units of each row loaded per step (1, 2, 4, 8); 0 = automatic
     uint32_t workgroup_size;    // 64, 128 or 256; 0 = automatic
-    wgml_gemv_xquant xquant;    // integer math; automatic: ONCE for tall matrices where
-                                // args.xq is given
+    wgml_gemv_xquant xquant;    // integer math; automatic: PER_WORKGROUP (ONCE measured
+                                // slower in the 8B decode step; see gemv.c)
 } wgml_gemv_variant;
 
 // What the GEMV does to x before the product and to y after it, fusing the

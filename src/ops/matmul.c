@@ -52,32 +52,24 @@ const wgml_gpu_constant *wgml_matmul_constants(bool b_transposed, uint32_t M, ui
     return C[tile_rows(M, N) == 16][b_transposed];
 }
 
-static const char PLAIN_STORE[] =
-    "alias TB = T;\n"
-    "@group(0) @binding(3) var<storage, read_write> c: array<T>;\n"
-    "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = T(v); }\n";
+#define STORE_TEXT                                                  \
+    "@group(0) @binding(3) var<storage, read_write> c: array<T>;\n"  \
+    "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = T(v); }\n"
+#define PLAIN_STORE_TEXT "alias TB = T;\n" STORE_TEXT
 // f16 weights (B) under f32 activations.
-static const char PLAIN_STORE_W16[] =
-    "enable f16;\n"
-    "alias TB = f16;\n"
-    "@group(0) @binding(3) var<storage, read_write> c: array<T>;\n"
-    "fn mm_store(r: u32, col: u32, v: f32) { c[r * p.N + col] = T(v); }\n";
-
+#define W16_STORE_TEXT "enable f16;\nalias TB = f16;\n" STORE_TEXT
 // matmul_vec4.wgsl's main_shuffle names these; its staged main does not call
 // them, and a device without subgroups compiles the stand-ins.
-static const char NO_SHUFFLE[] =
-    "const G: u32 = 16u;\nconst R: u32 = 2u;\nconst SGN: u32 = 16u;\n"
-    "fn lane_shuffle(v: vec4<f32>, lane: u32) -> vec4<f32> { return v; }\n";
+#define NO_SHUFFLE_TEXT                                                     \
+    "const G: u32 = 16u;\nconst R: u32 = 2u;\nconst SGN: u32 = 16u;\n"     \
+    "fn lane_shuffle(v: vec4<f32>, lane: u32) -> vec4<f32> { return v; }\n"
 
-// The subgroup size main_shuffle works with: fixed, a power of two from 4
-// to 128 (lanes of one subgroup share A's rows in groups of up to 16); else 0.
-static uint32_t shuffle_subgroup(wgml_gpu *gpu)
-{
-    const wgml_device_info *d = wgml_gpu_info(gpu);
-    uint32_t sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size
-                      ? d->subgroup_min_size : 0;
-    return sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0 ? sg : 0;
-}
+static const char PLAIN_STORE[] = PLAIN_STORE_TEXT;
+static const char PLAIN_STORE_W16[] = W16_STORE_TEXT;
+static const char VEC4_STORE[] = PLAIN_STORE_TEXT NO_SHUFFLE_TEXT;
+static const char VEC4_STORE_W16[] = W16_STORE_TEXT NO_SHUFFLE_TEXT;
+
+
 
 bool wgml_matmul_can_use_subgroup_matrix(wgml_gpu *gpu)
 {
@@ -134,24 +126,25 @@ static wgml_status matmul_vec4(wgml_gpu *gpu, wgml_dtype dtype, bool w16, bool b
                                bool swizzle, wgml_view a, wgml_view b, wgml_view c, uint32_t M,
                                uint32_t N, uint32_t K)
 {
+    // The staged kernel's prelude is fixed text; the shuffle kernel's holds
+    // the device's subgroup size.
     wgml_text t = {0};
-    wgml_text_printf(&t, "%s", w16 ? PLAIN_STORE_W16 : PLAIN_STORE);
-    uint32_t sg = shuffle_subgroup(gpu), g = sg < 16 ? sg : 16;
-    if (shuffle)
+    if (shuffle) {
+        uint32_t sg = wgml_gpu_fixed_subgroup_size(gpu), g = sg < 16 ? sg : 16;
         wgml_text_printf(&t,
-                         "enable subgroups;\nconst G: u32 = %uu;\nconst R: u32 = %uu;\n"
+                         "%senable subgroups;\nconst G: u32 = %uu;\nconst R: u32 = %uu;\n"
                          "const SGN: u32 = %uu;\n"
                          "fn lane_shuffle(v: vec4<f32>, lane: u32) -> vec4<f32> "
                          "{ return subgroupShuffle(v, lane); }\n",
-                         g, 32 / g, sg);
-    else
-        wgml_text_printf(&t, "%s", NO_SHUFFLE);
-    if (t.failed) {
-        wgml_text_free(&t);
-        return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+                         w16 ? PLAIN_STORE_W16 : PLAIN_STORE, g, 32 / g, sg);
+        if (t.failed) {
+            wgml_text_free(&t);
+            return wgml_gpu_fail(gpu, WGML_ERR_OUT_OF_MEMORY, "out of host memory");
+        }
     }
     wgml_gpu_kernel k = {.family = dtype == WGML_F16 ? "matmul_vec4_f16" : "matmul_vec4",
-                         .entry = shuffle ? "main_shuffle" : "main", .prelude = t.s};
+                         .entry = shuffle ? "main_shuffle" : "main",
+                         .prelude = shuffle ? t.s : w16 ? VEC4_STORE_W16 : VEC4_STORE};
     // main_shuffle's registers hold steps of 16 along K.
     uint32_t bk = shuffle ? 16 : vec4_bk(gpu, dtype);
     if (vec4_shared_bytes(bk) > wgml_gpu_info(gpu)->max_compute_workgroup_storage_size) bk = 16;
@@ -255,7 +248,7 @@ static wgml_status matmul(wgml_gpu *gpu, wgml_matmul_variant variant, wgml_dtype
         return matmul_vec4(gpu, dtype, w16, b_t, false, false, a, b, c, M, N, K);
     }
     if (variant == WGML_MATMUL_TILED_SUBGROUP || variant == WGML_MATMUL_TILED_SUBGROUP_SWIZZLED) {
-        if (!vec4_fits(gpu, b_t, N, K) || !shuffle_subgroup(gpu))
+        if (!vec4_fits(gpu, b_t, N, K) || !wgml_gpu_fixed_subgroup_size(gpu))
             return wgml_gpu_fail(gpu, WGML_ERR_UNSUPPORTED,
                                  "%s: the subgroup kernel needs K%s to be a multiple of 4, 20 "
                                  "KiB of workgroup memory, 256 invocations a workgroup and "
@@ -342,7 +335,7 @@ static bool variant_takes(wgml_gpu *gpu, wgml_dtype dtype, wgml_matmul_variant v
     case WGML_MATMUL_TILED_VEC4: return vec4_fits(gpu, false, N, K);
     case WGML_MATMUL_TILED_SUBGROUP:
     case WGML_MATMUL_TILED_SUBGROUP_SWIZZLED:
-        return vec4_fits(gpu, false, N, K) && shuffle_subgroup(gpu);
+        return vec4_fits(gpu, false, N, K) && wgml_gpu_fixed_subgroup_size(gpu);
     case WGML_MATMUL_SUBGROUP_MATRIX:
         return dtype == WGML_F16 && wgml_sgm_available(gpu) && K % 8 == 0 && N % 8 == 0;
     default: return false;

@@ -86,17 +86,15 @@ wgml_status wgml_rows_prelude(wgml_gpu *gpu, wgml_text *t, uint32_t rows, uint32
     if (rows == 0 || cols == 0 || (uint64_t)rows * cols > UINT32_MAX)
         return wgml_gpu_fail(gpu, WGML_ERR_INVALID_ARGUMENT,
                              "row op: shape %u x %u is empty or too large", rows, cols);
-    const wgml_device_info *d = wgml_gpu_info(gpu);
     uint32_t vw = cols % 4 == 0 ? 4 : 1, cv = cols / vw;
     // Where the subgroup size is fixed: a row per group of SPR subgroups, few
     // enough values per invocation that registers stay free for fused
     // epilogues, reduced by subgroup operations plus, for SPR > 1, one
     // exchange through workgroup memory. Otherwise one workgroup per row with
     // a shared-memory tree.
-    uint32_t sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size
-                      ? d->subgroup_min_size : 0;
+    uint32_t sg = wgml_gpu_fixed_subgroup_size(gpu);
     uint32_t spr = 1;
-    bool use_sg = sg >= 4 && sg <= 128 && (sg & (sg - 1)) == 0;
+    bool use_sg = sg != 0;
     if (use_sg) {
         while (cv > sg * spr * values_per_lane && sg * spr < 256) spr *= 2;
         use_sg = (cv + sg * spr - 1) / (sg * spr) <= 16;

@@ -344,10 +344,7 @@ static int bench_case_run(wgml_gpu *gpu, const bench_case *c, const bench_opts *
                    name, shape);
         return 0;
     }
-    const wgml_device_info *d = wgml_gpu_info(gpu);
-    bool fixed_sg = d->subgroups && d->subgroup_min_size == d->subgroup_max_size &&
-                    d->subgroup_min_size >= 4 && d->subgroup_min_size <= 128;
-    if (c->kind == B_MATMUL && !fixed_sg &&
+    if (c->kind == B_MATMUL && !wgml_gpu_fixed_subgroup_size(gpu) &&
         (c->var == WGML_MATMUL_TILED_SUBGROUP || c->var == WGML_MATMUL_TILED_SUBGROUP_SWIZZLED)) {
         if (!o->json) printf("%-18s %-16s skipped: no subgroups of one fixed size\n", name, shape);
         return 0;
